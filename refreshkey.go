@@ -1,0 +1,143 @@
+package jwtrefresh
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
+
+// MinRefreshKeySize is the shortest refresh-token key secret accepted, in
+// bytes: 256 bits, the strength of the secrets and MACs it protects.
+const MinRefreshKeySize = 32
+
+// RefreshKey is one version of the server's refresh-token key. Every server
+// instance that shares a session store must hold the same keys. Treat the
+// secret like a password: whoever has it can mint refresh tokens for any
+// session whose id they know.
+type RefreshKey struct {
+	// Version identifies the key inside every token it MACs, so a key can be
+	// replaced without logging anyone out. Any value; distinct per key.
+	Version uint32
+	// Secret is at least MinRefreshKeySize random bytes.
+	Secret []byte
+}
+
+// RefreshKeyring holds the current refresh-token key and the older ones still
+// accepted. New tokens (logins and the children of every rotation) are MACed
+// under the current key; a token under an older key is verified with that key
+// until it rotates, which moves its session onto the current key.
+//
+// The key MACs each token, derives each child secret from its parent's secret
+// (so a replay recomputes the child instead of storing it), and derives the
+// subject's hash-slot tag (HMAC of the subject, never a bare hash of it).
+// Purposes use independent subkeys.
+//
+// To rotate keys: deploy NewRefreshKeyring(new, old) everywhere, then drop old
+// once sessions have had time to refresh (at most the idle timeout). Tokens
+// under a dropped key become invalid.
+//
+// A RefreshKeyring is immutable and safe for concurrent use.
+type RefreshKeyring struct {
+	current *derivedKey
+	keys    []*derivedKey // current first
+}
+
+type derivedKey struct {
+	version uint32
+	mac     []byte // token MAC
+	child   []byte // child-secret derivation
+	tag     []byte // hash-slot tag of a subject
+}
+
+// Labels separating the purposes of one key (domain separation).
+const (
+	labelMAC   = "jwtrefresh/v1/token-mac"
+	labelChild = "jwtrefresh/v1/child-secret"
+	labelTag   = "jwtrefresh/v1/slot-tag"
+)
+
+// NewRefreshKeyring returns a keyring that issues tokens under current and
+// still accepts tokens under each of older. It fails with [ErrInvalidKey] when
+// a secret is shorter than MinRefreshKeySize or two keys share a version.
+// The secrets are copied: later changes to the slices have no effect.
+func NewRefreshKeyring(current RefreshKey, older ...RefreshKey) (*RefreshKeyring, error) {
+	r := &RefreshKeyring{}
+	seen := make(map[uint32]bool, 1+len(older))
+	for _, k := range append([]RefreshKey{current}, older...) {
+		if len(k.Secret) < MinRefreshKeySize {
+			return nil, fmt.Errorf("%w: key version %d has %d bytes, want at least %d",
+				ErrInvalidKey, k.Version, len(k.Secret), MinRefreshKeySize)
+		}
+		if seen[k.Version] {
+			return nil, fmt.Errorf("%w: key version %d appears twice", ErrInvalidKey, k.Version)
+		}
+		seen[k.Version] = true
+		r.keys = append(r.keys, &derivedKey{
+			version: k.Version,
+			mac:     hmacSum(k.Secret, []byte(labelMAC)),
+			child:   hmacSum(k.Secret, []byte(labelChild)),
+			tag:     hmacSum(k.Secret, []byte(labelTag)),
+		})
+	}
+	r.current = r.keys[0]
+	return r, nil
+}
+
+// CurrentVersion is the version of the key new tokens are issued under.
+func (r *RefreshKeyring) CurrentVersion() uint32 { return r.current.version }
+
+func (r *RefreshKeyring) key(version uint32) *derivedKey {
+	for _, k := range r.keys {
+		if k.version == version {
+			return k
+		}
+	}
+	return nil
+}
+
+// SlotTag is the 4-byte hash-slot tag of a subject: the first bytes of an
+// HMAC of the subject under a refresh-token key. It groups a subject's
+// sessions in one Redis Cluster slot without revealing the subject.
+type SlotTag [4]byte
+
+// String is the tag in lowercase hex, as it appears inside Redis keys.
+func (t SlotTag) String() string { return hex.EncodeToString(t[:]) }
+
+// SlotTag is the subject's tag under the current key: new sessions of the
+// subject are stored under it.
+func (r *RefreshKeyring) SlotTag(subject string) SlotTag {
+	return r.current.slotTag(subject)
+}
+
+// SlotTags lists the subject's distinct tags under every key of the ring,
+// the current key's first. Sessions created under an older key keep that
+// key's tag, so per-subject operations (list, revoke all) visit each.
+func (r *RefreshKeyring) SlotTags(subject string) []SlotTag {
+	tags := make([]SlotTag, 0, len(r.keys))
+outer:
+	for _, k := range r.keys {
+		t := k.slotTag(subject)
+		for _, have := range tags {
+			if have == t {
+				continue outer
+			}
+		}
+		tags = append(tags, t)
+	}
+	return tags
+}
+
+func (k *derivedKey) slotTag(subject string) SlotTag {
+	var t SlotTag
+	copy(t[:], hmacSum(k.tag, []byte(subject)))
+	return t
+}
+
+func hmacSum(key []byte, parts ...[]byte) []byte {
+	m := hmac.New(sha256.New, key)
+	for _, p := range parts {
+		m.Write(p)
+	}
+	return m.Sum(nil)
+}
