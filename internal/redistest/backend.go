@@ -190,40 +190,31 @@ func KeyPrefix(t testing.TB) string {
 // Keys lists every key starting with prefix, scanning every master of a
 // Cluster. prefix must not contain glob characters.
 func (b *Backend) Keys(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
+	var (
+		mu   sync.Mutex // ForEachMaster scans the masters concurrently
+		keys []string
+	)
 	scan := func(ctx context.Context, c *redis.Client) error {
+		var mine []string
 		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 		for it.Next(ctx) {
-			keys = append(keys, it.Val())
+			mine = append(mine, it.Val())
 		}
+		mu.Lock()
+		keys = append(keys, mine...)
+		mu.Unlock()
 		return it.Err()
 	}
+	var err error
 	switch c := b.Client.(type) {
 	case *redis.ClusterClient:
-		var (
-			mu  sync.Mutex
-			all []string
-		)
-		err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-			// ForEachMaster runs concurrently: collect per node, then merge.
-			var mine []string
-			it := m.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-			for it.Next(ctx) {
-				mine = append(mine, it.Val())
-			}
-			if it.Err() != nil {
-				return it.Err()
-			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-			return nil
-		})
-		return all, err
+		err = c.ForEachMaster(ctx, scan)
 	case *redis.Client:
-		return keys, scan(ctx, c)
+		err = scan(ctx, c)
+	default:
+		err = fmt.Errorf("redistest: cannot scan a %T", b.Client)
 	}
-	return nil, fmt.Errorf("redistest: cannot scan a %T", b.Client)
+	return keys, err
 }
 
 // Wait lets d pass for key expiry: it sleeps on real Redis and advances the
