@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // MinRefreshKeySize is the shortest refresh-token key secret accepted, in
@@ -45,9 +47,29 @@ type RefreshKeyring struct {
 
 type derivedKey struct {
 	version uint32
-	mac     []byte // token MAC
-	child   []byte // child-secret derivation
-	tag     []byte // hash-slot tag of a subject
+	mac     hmacPool // token MAC
+	child   hmacPool // child-secret derivation
+	tag     []byte   // hash-slot tag of a subject
+}
+
+// hmacPool reuses keyed HMAC states: every rotation computes three MACs, and
+// a fresh hmac.New costs several allocations each time.
+type hmacPool struct{ p sync.Pool }
+
+func newHMACPool(key []byte) hmacPool {
+	return hmacPool{p: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
+
+// sum appends HMAC(key, parts...) to dst.
+func (hp *hmacPool) sum(dst []byte, parts ...[]byte) []byte {
+	m := hp.p.Get().(hash.Hash)
+	for _, p := range parts {
+		m.Write(p)
+	}
+	dst = m.Sum(dst)
+	m.Reset()
+	hp.p.Put(m)
+	return dst
 }
 
 // Labels separating the purposes of one key (domain separation).
@@ -75,8 +97,8 @@ func NewRefreshKeyring(current RefreshKey, older ...RefreshKey) (*RefreshKeyring
 		seen[k.Version] = true
 		r.keys = append(r.keys, &derivedKey{
 			version: k.Version,
-			mac:     hmacSum(k.Secret, []byte(labelMAC)),
-			child:   hmacSum(k.Secret, []byte(labelChild)),
+			mac:     newHMACPool(hmacSum(k.Secret, []byte(labelMAC))),
+			child:   newHMACPool(hmacSum(k.Secret, []byte(labelChild))),
 			tag:     hmacSum(k.Secret, []byte(labelTag)),
 		})
 	}

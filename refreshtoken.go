@@ -1,7 +1,6 @@
 package jwtrefresh
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -87,7 +86,8 @@ func (r *RefreshKeyring) Child(parent RefreshToken, keyVersion uint32) (child Re
 	copy(buf[offFamily:], parent.Family[:])
 	binary.BigEndian.PutUint64(buf[offGen:], child.Generation)
 	copy(buf[offSecret:], parent.Secret[:])
-	copy(child.Secret[:], hmacSum(k.child, buf[:]))
+	var sum [sha256.Size]byte
+	copy(child.Secret[:], k.child.sum(sum[:0], buf[:]))
 	return child, true
 }
 
@@ -113,10 +113,7 @@ func (r *RefreshKeyring) Encode(t RefreshToken) (string, error) {
 }
 
 func (k *derivedKey) macInto(dst, body []byte) []byte {
-	m := hmac.New(sha256.New, k.mac)
-	m.Write([]byte(RefreshTokenPrefix))
-	m.Write(body)
-	return m.Sum(dst)
+	return k.mac.sum(dst, []byte(RefreshTokenPrefix), body)
 }
 
 // Parse decodes s and verifies its MAC. Every failure (wrong length or

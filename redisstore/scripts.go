@@ -12,10 +12,14 @@ import "github.com/redis/go-redis/v9"
 //
 // Family fields: v format, sub subject, g generation of the current token,
 // cur/prev SHA-256 of the current/previous secret, ik hashed idempotency key
-// of the rotation that made g, rat its time, kv key version of the current
-// token, ct created, lu last used, exp deadline, abs absolute deadline (0:
-// none), cl claims snapshot, ci client info. Times are Unix milliseconds from
-// the caller's clock, which every decision uses.
+// of the rotation that made g, lu its time (last used; the login's at first),
+// kv key version of the current token, ct created, exp deadline, abs absolute
+// deadline (0: none), cl claims snapshot, ci client info. Times are Unix
+// milliseconds from the caller's clock, which every decision uses.
+//
+// The index must outlive every family it names. When its TTL falls short it
+// is set a tenth beyond need, so most rotations skip that PEXPIRE (the
+// rotation script's costliest write after HSET).
 
 // createScript: ARGV now, sub, cur, kv, exp, abs, cl, ci, max, famprefix, sid.
 // Drops expired index entries, evicts the sessions closest to expiry beyond
@@ -36,12 +40,14 @@ while n >= max do
   n = n - 1
 end
 redis.call('HSET', KEYS[1], 'v', '1', 'sub', ARGV[2], 'g', '1', 'cur', ARGV[3],
-  'prev', '', 'ik', '', 'rat', '0', 'kv', ARGV[4], 'ct', ARGV[1], 'lu', ARGV[1],
-  'exp', ARGV[5], 'abs', ARGV[6], 'cl', ARGV[7], 'ci', ARGV[8])
+  'kv', ARGV[4], 'ct', ARGV[1], 'lu', ARGV[1], 'exp', ARGV[5], 'abs', ARGV[6],
+  'cl', ARGV[7], 'ci', ARGV[8])
 local ttl = exp - now
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[11])
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+if redis.call('PTTL', KEYS[2]) < ttl then
+  redis.call('PEXPIRE', KEYS[2], ttl + math.floor(ttl / 10))
+end
 return evicted
 `)
 
@@ -61,7 +67,7 @@ const (
 // kv} replay of the current child (made under key version kv); {3, sub,
 // revoked ids} reuse detected and revoked.
 var rotateScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'g', 'cur', 'prev', 'ik', 'rat', 'exp', 'abs', 'sub', 'cl', 'kv')
+local f = redis.call('HMGET', KEYS[1], 'g', 'cur', 'prev', 'ik', 'lu', 'exp', 'abs', 'sub', 'cl', 'kv')
 local g = tonumber(f[1])
 if not g then return {0} end
 local now = tonumber(ARGV[1])
@@ -73,16 +79,24 @@ end
 local p = tonumber(ARGV[2])
 if p == g then
   if f[2] ~= ARGV[3] then return {0} end
-  local exp = now + tonumber(ARGV[6])
+  local idle = tonumber(ARGV[6])
+  local exp = now + idle
   local abs = tonumber(f[7])
   if abs > 0 and abs < exp then exp = abs end
   local ttl = exp - now
   exp = string.format('%.0f', exp)
-  redis.call('HSET', KEYS[1], 'g', string.format('%.0f', g + 1), 'cur', ARGV[4], 'prev', ARGV[3],
-    'ik', ARGV[5], 'rat', ARGV[1], 'lu', ARGV[1], 'exp', exp, 'kv', ARGV[9])
+  if f[10] == ARGV[9] then
+    redis.call('HSET', KEYS[1], 'g', g + 1, 'cur', ARGV[4], 'prev', ARGV[3], 'ik', ARGV[5],
+      'lu', ARGV[1], 'exp', exp)
+  else
+    redis.call('HSET', KEYS[1], 'g', g + 1, 'cur', ARGV[4], 'prev', ARGV[3], 'ik', ARGV[5],
+      'lu', ARGV[1], 'exp', exp, 'kv', ARGV[9])
+  end
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('ZADD', KEYS[2], exp, ARGV[11])
-  if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+  if redis.call('PTTL', KEYS[2]) < ttl then
+    redis.call('PEXPIRE', KEYS[2], ttl + math.floor(idle / 10))
+  end
   return {1, f[8], f[9], exp}
 end
 if p == g - 1 then
