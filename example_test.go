@@ -49,6 +49,6 @@ func ExampleRefreshKeyring_Parse() {
 	_, err := keys.Parse(forged)
 	fmt.Println(errors.Is(err, jwtrefresh.ErrInvalidToken))
 	// Output:
-	// true 135
+	// true 151
 	// true
 }

@@ -32,7 +32,8 @@ type RefreshKey struct {
 //
 // The key MACs each token, derives each child secret from its parent's secret
 // (so a replay recomputes the child instead of storing it), and derives the
-// subject's hash-slot tag (HMAC of the subject, never a bare hash of it).
+// subject's id and hash-slot tag (HMAC of the subject, never a bare hash of
+// it).
 // Purposes use independent subkeys.
 //
 // To rotate keys: deploy NewRefreshKeyring(new, old) everywhere, then drop old
@@ -76,7 +77,7 @@ func (hp *hmacPool) sum(dst []byte, parts ...[]byte) []byte {
 const (
 	labelMAC   = "jwtrefresh/v1/token-mac"
 	labelChild = "jwtrefresh/v1/child-secret"
-	labelTag   = "jwtrefresh/v1/slot-tag"
+	labelTag   = "jwtrefresh/v1/subject-id"
 )
 
 // NewRefreshKeyring returns a keyring that issues tokens under current and
@@ -118,42 +119,47 @@ func (r *RefreshKeyring) key(version uint32) *derivedKey {
 	return nil
 }
 
-// SlotTag is the 4-byte hash-slot tag of a subject: the first bytes of an
-// HMAC of the subject under a refresh-token key. It groups a subject's
-// sessions in one Redis Cluster slot without revealing the subject.
+// SubjectID is a subject's keyed hash under one refresh-token key:
+// HMAC-SHA256 of the subject, 128 bits. It names the subject's session index
+// without revealing the subject, and it is long enough that two subjects
+// never share an index. Its first 4 bytes are the subject's hash-slot tag.
+type SubjectID [16]byte
+
+// SlotTag is the 4-byte hash-slot tag (the first bytes of a SubjectID, or of
+// a session id). Keys sharing a tag share a Redis Cluster slot; subjects may
+// share a tag, never a SubjectID.
 type SlotTag [4]byte
 
 // String is the tag in lowercase hex, as it appears inside Redis keys.
 func (t SlotTag) String() string { return hex.EncodeToString(t[:]) }
 
-// SlotTag is the subject's tag under the current key: new sessions of the
+// SlotTag is the first 4 bytes of the id.
+func (id SubjectID) SlotTag() SlotTag { return SlotTag(id[:4]) }
+
+// String is the id in lowercase hex.
+func (id SubjectID) String() string { return hex.EncodeToString(id[:]) }
+
+// SubjectID is the subject's id under the current key: new sessions of the
 // subject are stored under it.
-func (r *RefreshKeyring) SlotTag(subject string) SlotTag {
-	return r.current.slotTag(subject)
+func (r *RefreshKeyring) SubjectID(subject string) SubjectID {
+	return r.current.subjectID(subject)
 }
 
-// SlotTags lists the subject's distinct tags under every key of the ring,
-// the current key's first. Sessions created under an older key keep that
-// key's tag, so per-subject operations (list, revoke all) visit each.
-func (r *RefreshKeyring) SlotTags(subject string) []SlotTag {
-	tags := make([]SlotTag, 0, len(r.keys))
-outer:
-	for _, k := range r.keys {
-		t := k.slotTag(subject)
-		for _, have := range tags {
-			if have == t {
-				continue outer
-			}
-		}
-		tags = append(tags, t)
+// SubjectIDs lists the subject's ids under every key of the ring, the
+// current key's first. A session keeps the id it began under, so
+// per-subject operations (list, revoke all) visit each.
+func (r *RefreshKeyring) SubjectIDs(subject string) []SubjectID {
+	ids := make([]SubjectID, len(r.keys))
+	for i, k := range r.keys {
+		ids[i] = k.subjectID(subject)
 	}
-	return tags
+	return ids
 }
 
-func (k *derivedKey) slotTag(subject string) SlotTag {
-	var t SlotTag
-	copy(t[:], hmacSum(k.tag, []byte(subject)))
-	return t
+func (k *derivedKey) subjectID(subject string) SubjectID {
+	var id SubjectID
+	copy(id[:], hmacSum(k.tag, []byte(subject)))
+	return id
 }
 
 func hmacSum(key []byte, parts ...[]byte) []byte {

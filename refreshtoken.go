@@ -12,7 +12,7 @@ import (
 
 // RefreshTokenPrefix starts every refresh token of format version 1. It makes
 // leaked tokens easy for secret scanners to find (regular expression
-// `jwtrt1_[A-Za-z0-9_-]{128}`); a later format gets a new prefix so tokens of
+// `jwtrt1_[A-Za-z0-9_-]{144}`); a later format gets a new prefix so tokens of
 // both formats can be told apart and none is logged out by an upgrade.
 const RefreshTokenPrefix = "jwtrt1_"
 
@@ -21,11 +21,11 @@ const RefreshTokenPrefix = "jwtrt1_"
 const RefreshTokenLen = len(RefreshTokenPrefix) + rawTokenB64Len
 
 // Layout of the decoded body of a format-1 token:
-// key version | slot tag | family id | generation | secret | MAC.
+// key version | subject id | family id | generation | secret | MAC.
 const (
 	offVersion = 0
-	offTag     = offVersion + 4
-	offFamily  = offTag + len(SlotTag{})
+	offSubject = offVersion + 4
+	offFamily  = offSubject + len(SubjectID{})
 	offGen     = offFamily + len(FamilyID{})
 	offSecret  = offGen + 8
 	offMAC     = offSecret + 32
@@ -44,11 +44,11 @@ type FamilyID [16]byte
 // implementations work with; applications only ever see the encoded string.
 // Its Secret is a credential: never log a RefreshToken.
 type RefreshToken struct {
-	KeyVersion uint32   // the key that MACs this token
-	Tag        SlotTag  // the subject's hash-slot tag when the session began
-	Family     FamilyID // the session
-	Generation uint64   // 1 at login, +1 per rotation
-	Secret     [32]byte // random at login, derived from the parent afterwards
+	KeyVersion uint32    // the key that MACs this token
+	Subject    SubjectID // the subject's id under the key the session began with
+	Family     FamilyID  // the session
+	Generation uint64    // 1 at login, +1 per rotation
+	Secret     [32]byte  // random at login, derived from the parent afterwards
 }
 
 // NewFamily returns the first token of a new session of subject: a random
@@ -56,7 +56,7 @@ type RefreshToken struct {
 func (r *RefreshKeyring) NewFamily(subject string) RefreshToken {
 	t := RefreshToken{
 		KeyVersion: r.current.version,
-		Tag:        r.current.slotTag(subject),
+		Subject:    r.current.subjectID(subject),
 		Generation: 1,
 	}
 	// crypto/rand.Read never fails as of Go 1.24 (it crashes the program
@@ -82,7 +82,7 @@ func (r *RefreshKeyring) Child(parent RefreshToken, keyVersion uint32) (child Re
 	child.Generation = parent.Generation + 1
 	var buf [offSecret + 32]byte
 	binary.BigEndian.PutUint32(buf[offVersion:], keyVersion)
-	copy(buf[offTag:], parent.Tag[:])
+	copy(buf[offSubject:], parent.Subject[:])
 	copy(buf[offFamily:], parent.Family[:])
 	binary.BigEndian.PutUint64(buf[offGen:], child.Generation)
 	copy(buf[offSecret:], parent.Secret[:])
@@ -101,7 +101,7 @@ func (r *RefreshKeyring) Encode(t RefreshToken) (string, error) {
 	}
 	var raw [rawLen]byte
 	binary.BigEndian.PutUint32(raw[offVersion:], t.KeyVersion)
-	copy(raw[offTag:], t.Tag[:])
+	copy(raw[offSubject:], t.Subject[:])
 	copy(raw[offFamily:], t.Family[:])
 	binary.BigEndian.PutUint64(raw[offGen:], t.Generation)
 	copy(raw[offSecret:], t.Secret[:])
@@ -138,7 +138,7 @@ func (r *RefreshKeyring) Parse(s string) (RefreshToken, error) {
 	if subtle.ConstantTimeCompare(k.macInto(sum[:0], raw[:offMAC]), raw[offMAC:]) != 1 {
 		return RefreshToken{}, fmt.Errorf("%w: MAC mismatch", ErrInvalidToken)
 	}
-	copy(t.Tag[:], raw[offTag:])
+	copy(t.Subject[:], raw[offSubject:])
 	copy(t.Family[:], raw[offFamily:])
 	t.Generation = binary.BigEndian.Uint64(raw[offGen:])
 	copy(t.Secret[:], raw[offSecret:])
@@ -159,7 +159,7 @@ func (t RefreshToken) SecretHash() [32]byte { return sha256.Sum256(t.Secret[:]) 
 // MAC-verified token.
 func (t RefreshToken) SessionID() string {
 	var b [sessionIDRawLen]byte
-	copy(b[:], t.Tag[:])
+	copy(b[:], t.Subject[:len(SlotTag{})])
 	copy(b[len(SlotTag{}):], t.Family[:])
 	return b64.EncodeToString(b[:])
 }

@@ -75,7 +75,7 @@ func TestEncodeParseRoundTrip(t *testing.T) {
 	if err != nil || got != tok {
 		t.Fatalf("Parse = %+v, %v; want %+v", got, err, tok)
 	}
-	if tok.Generation != 1 || tok.Tag != r.SlotTag("alice") {
+	if tok.Generation != 1 || tok.Subject != r.SubjectID("alice") {
 		t.Fatalf("new family %+v", tok)
 	}
 	if _, err := r.Encode(jwtrefresh.RefreshToken{KeyVersion: 9}); !errors.Is(err, jwtrefresh.ErrInvalidKey) {
@@ -91,7 +91,7 @@ func TestChild(t *testing.T) {
 	if !ok1 || !ok2 || c1 != c2 {
 		t.Fatal("Child is not deterministic")
 	}
-	if c1.Generation != 2 || c1.Family != p.Family || c1.Tag != p.Tag || c1.Secret == p.Secret || c1.KeyVersion != 2 {
+	if c1.Generation != 2 || c1.Family != p.Family || c1.Subject != p.Subject || c1.Secret == p.Secret || c1.KeyVersion != 2 {
 		t.Fatalf("child %+v of %+v", c1, p)
 	}
 	if c, _ := r.Child(p, 1); c.Secret == c1.Secret {
@@ -106,20 +106,21 @@ func TestChild(t *testing.T) {
 	}
 }
 
-func TestSlotTags(t *testing.T) {
+func TestSubjectIDs(t *testing.T) {
 	r := ring(t, key(2, 'b'), key(1, 'a'))
-	tags := r.SlotTags("alice")
-	if len(tags) != 2 || tags[0] != r.SlotTag("alice") || tags[0] == tags[1] {
-		t.Fatalf("SlotTags = %v", tags)
+	ids := r.SubjectIDs("alice")
+	if len(ids) != 2 || ids[0] != r.SubjectID("alice") || ids[0] == ids[1] {
+		t.Fatalf("SubjectIDs = %v", ids)
 	}
-	if r.SlotTag("alice") == r.SlotTag("bob") {
-		t.Fatal("two subjects share a tag (possible, but not for these)")
+	if r.SubjectID("alice") == r.SubjectID("bob") {
+		t.Fatal("two subjects share an id")
 	}
-	if got := r.SlotTag("alice").String(); len(got) != 8 {
-		t.Fatalf("tag %q, want 8 hex digits", got)
+	id := r.SubjectID("alice")
+	if got := id.SlotTag().String(); len(got) != 8 || got != id.String()[:8] {
+		t.Fatalf("tag %q of id %s, want its first 8 hex digits", got, id)
 	}
-	if ring(t, key(1, 'z')).SlotTag("alice") == ring(t, key(1, 'a')).SlotTag("alice") {
-		t.Fatal("the tag does not depend on the key")
+	if ring(t, key(1, 'z')).SubjectID("alice") == ring(t, key(1, 'a')).SubjectID("alice") {
+		t.Fatal("the id does not depend on the key")
 	}
 }
 
@@ -155,7 +156,7 @@ func TestSessionID(t *testing.T) {
 	tok := r.NewFamily("alice")
 	sid := tok.SessionID()
 	tag, fam, err := jwtrefresh.ParseSessionID(sid)
-	if err != nil || tag != tok.Tag || fam != tok.Family || len(sid) != jwtrefresh.SessionIDLen {
+	if err != nil || tag != tok.Subject.SlotTag() || fam != tok.Family || len(sid) != jwtrefresh.SessionIDLen {
 		t.Fatalf("ParseSessionID(%q) = %v %v %v", sid, tag, fam, err)
 	}
 	// The last character carries 2 unused bits: only one spelling is valid.
@@ -201,7 +202,9 @@ func FuzzParseSessionID(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got := (jwtrefresh.RefreshToken{Tag: tag, Family: fam}).SessionID(); got != s {
+		var id jwtrefresh.SubjectID
+		copy(id[:], tag[:])
+		if got := (jwtrefresh.RefreshToken{Subject: id, Family: fam}).SessionID(); got != s {
 			t.Fatalf("accepted %q, canonical form %q", s, got)
 		}
 	})

@@ -96,4 +96,3 @@ func BenchmarkActive(b *testing.B) {
 		}
 	}
 }
-

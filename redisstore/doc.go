@@ -5,9 +5,11 @@
 // # Data model
 //
 // A session (refresh-token family) is a hash with a TTL; a subject's sessions
-// are indexed by a sorted set scored by expiry deadline. Every key of a
-// subject carries the subject's hash tag {HMAC(refresh key, subject)[:4] in
-// hex}, so a family and its subject's index share one slot: rotation,
+// are indexed by a sorted set scored by expiry deadline, named by the
+// subject's id (HMAC(refresh key, subject), 128 bits: never the subject
+// itself, and no two subjects share one). Every key of a subject carries the
+// first 4 bytes of that id as its hash tag, so a family and its subject's
+// index share one slot: rotation,
 // reuse-revokes-the-subject and logout-everywhere are each one script on one
 // node, on standalone Redis, Sentinel, Redis Cluster and Valkey alike, and a
 // CROSSSLOT error cannot happen. Tokens are stored only as SHA-256 hashes of

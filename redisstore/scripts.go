@@ -6,7 +6,7 @@ import "github.com/redis/go-redis/v9"
 // decision and its writes are atomic: never GET then SET.
 //
 // Keys: KEYS[1] is the family hash <prefix>{<tag>}:f:<sid>, KEYS[2] the
-// subject's index <prefix>{<tag>}:s, a sorted set of session ids scored by
+// subject's index <prefix>{<tag>}:s:<subject id>, a sorted set of session ids scored by
 // expiry deadline (ms). Revoking a subject reaches the families the index
 // names; they share the declared keys' hash tag, hence their slot.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,14 +74,16 @@ func contextTimeouts(rdb redis.UniversalClient) bool {
 	return true // unknown implementation: its own business
 }
 
-// Key layout: <prefix>{<tag>}:f:<sid> per family, <prefix>{<tag>}:s per
-// subject index. The tag in braces puts both in one Cluster slot.
+// Key layout: <prefix>{<tag>}:f:<sid> per family, <prefix>{<tag>}:s:<rest
+// of the subject id> per subject index. The tag in braces puts a subject's
+// keys in one Cluster slot; the full subject id keeps subjects that share a
+// tag apart.
 func (s *Store) famPrefix(tag jwtrefresh.SlotTag) string {
 	return s.cfg.prefix + "{" + tag.String() + "}:f:"
 }
 
-func (s *Store) indexKey(tag jwtrefresh.SlotTag) string {
-	return s.cfg.prefix + "{" + tag.String() + "}:s"
+func (s *Store) indexKey(id jwtrefresh.SubjectID) string {
+	return s.cfg.prefix + "{" + id.SlotTag().String() + "}:s:" + hex.EncodeToString(id[len(jwtrefresh.SlotTag{}):])
 }
 
 // ctx bounds an operation without a deadline by the store's timeout.
@@ -130,10 +133,10 @@ func (s *Store) Create(ctx context.Context, ns jwtrefresh.NewSession) (jwtrefres
 	}
 	sid := tok.SessionID()
 	hash := tok.SecretHash()
-	fp := s.famPrefix(tok.Tag)
+	fp := s.famPrefix(tok.Subject.SlotTag())
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	evicted, err := createScript.Run(ctx, s.rdb, []string{fp + sid, s.indexKey(tok.Tag)},
+	evicted, err := createScript.Run(ctx, s.rdb, []string{fp + sid, s.indexKey(tok.Subject)},
 		ms(now), ns.Subject, hash[:], tok.KeyVersion, ms(exp), abs,
 		[]byte(ns.Claims), client, s.cfg.max, fp, sid).StringSlice()
 	if err != nil {
@@ -177,7 +180,7 @@ func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string)
 	child, _ := s.keys.Child(parent, kv)
 	ph, ch := parent.SecretHash(), child.SecretHash()
 	sid := parent.SessionID()
-	fp := s.famPrefix(parent.Tag)
+	fp := s.famPrefix(parent.Subject.SlotTag())
 	policy := "s"
 	if s.cfg.policy == jwtrefresh.RevokeFamily {
 		policy = "f"
@@ -185,7 +188,7 @@ func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string)
 	now := s.cfg.now()
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	res, err := rotateScript.Run(ctx, s.rdb, []string{fp + sid, s.indexKey(parent.Tag)},
+	res, err := rotateScript.Run(ctx, s.rdb, []string{fp + sid, s.indexKey(parent.Subject)},
 		ms(now), parent.Generation, ph[:], ch[:], idempotencyHash(idempotencyKey),
 		durMS(s.cfg.idle), durMS(s.cfg.grace), policy, kv, fp, sid).Slice()
 	if err != nil {
@@ -227,11 +230,11 @@ func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string)
 		n := len(revoked)
 		var err error
 		if s.cfg.policy == jwtrefresh.RevokeSubject {
-			// Sessions begun under another key of the ring live under
-			// another tag: revoke them too.
-			for _, tag := range s.keys.SlotTags(sub) {
-				if tag != parent.Tag {
-					m, e := s.revokeTag(ctx, tag, now)
+			// Sessions begun under another key of the ring have another
+			// subject id: revoke them too.
+			for _, id := range s.keys.SubjectIDs(sub) {
+				if id != parent.Subject {
+					m, e := s.revokeSubject(ctx, id, now)
 					n += m
 					err = errors.Join(err, e)
 				}
@@ -268,7 +271,7 @@ func (s *Store) RevokeToken(ctx context.Context, refreshToken string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.revoke(ctx, t.Tag, t.SessionID(), "")
+	_, err = s.revoke(ctx, t.Subject, t.SessionID(), "")
 	if errors.Is(err, jwtrefresh.ErrSessionNotFound) {
 		return nil // RFC 7009: revoking an unknown token succeeds
 	}
@@ -277,22 +280,28 @@ func (s *Store) RevokeToken(ctx context.Context, refreshToken string) error {
 
 // RevokeSession implements jwtrefresh.Store: one script.
 func (s *Store) RevokeSession(ctx context.Context, subject, sessionID string) error {
+	if subject == "" {
+		return fmt.Errorf("%w: empty subject", jwtrefresh.ErrInvalidInput)
+	}
 	tag, _, err := jwtrefresh.ParseSessionID(sessionID)
 	if err != nil {
 		return err
 	}
-	if subject == "" {
-		return fmt.Errorf("%w: empty subject", jwtrefresh.ErrInvalidInput)
+	// The session lives under the subject id whose tag it carries.
+	for _, id := range s.keys.SubjectIDs(subject) {
+		if id.SlotTag() == tag {
+			_, err = s.revoke(ctx, id, sessionID, subject)
+			return err
+		}
 	}
-	_, err = s.revoke(ctx, tag, sessionID, subject)
-	return err
+	return fmt.Errorf("%w: not a session of this subject", jwtrefresh.ErrSessionNotFound)
 }
 
-func (s *Store) revoke(ctx context.Context, tag jwtrefresh.SlotTag, sid, subject string) (string, error) {
+func (s *Store) revoke(ctx context.Context, id jwtrefresh.SubjectID, sid, subject string) (string, error) {
 	now := s.cfg.now()
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	sub, err := revokeScript.Run(ctx, s.rdb, []string{s.famPrefix(tag) + sid, s.indexKey(tag)},
+	sub, err := revokeScript.Run(ctx, s.rdb, []string{s.famPrefix(id.SlotTag()) + sid, s.indexKey(id)},
 		sid, subject, ms(now)).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", jwtrefresh.ErrSessionNotFound
@@ -314,8 +323,8 @@ func (s *Store) RevokeAll(ctx context.Context, subject string) (int, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	total := 0
-	for _, tag := range s.keys.SlotTags(subject) {
-		n, err := s.revokeTag(ctx, tag, now)
+	for _, id := range s.keys.SubjectIDs(subject) {
+		n, err := s.revokeSubject(ctx, id, now)
 		total += n
 		if err != nil {
 			return total, err
@@ -325,8 +334,8 @@ func (s *Store) RevokeAll(ctx context.Context, subject string) (int, error) {
 	return total, nil
 }
 
-func (s *Store) revokeTag(ctx context.Context, tag jwtrefresh.SlotTag, now time.Time) (int, error) {
-	n, err := revokeAllScript.Run(ctx, s.rdb, []string{s.indexKey(tag)}, s.famPrefix(tag), ms(now)).Int()
+func (s *Store) revokeSubject(ctx context.Context, id jwtrefresh.SubjectID, now time.Time) (int, error) {
+	n, err := revokeAllScript.Run(ctx, s.rdb, []string{s.indexKey(id)}, s.famPrefix(id.SlotTag()), ms(now)).Int()
 	if err != nil {
 		return 0, unavailable(err)
 	}
@@ -343,8 +352,8 @@ func (s *Store) Sessions(ctx context.Context, subject string) ([]jwtrefresh.Sess
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	var out []jwtrefresh.Session
-	for _, tag := range s.keys.SlotTags(subject) {
-		rows, err := sessionsScript.Run(ctx, s.rdb, []string{s.indexKey(tag)}, s.famPrefix(tag), ms(now)).Slice()
+	for _, id := range s.keys.SubjectIDs(subject) {
+		rows, err := sessionsScript.Run(ctx, s.rdb, []string{s.indexKey(id)}, s.famPrefix(id.SlotTag()), ms(now)).Slice()
 		if err != nil {
 			return nil, unavailable(err)
 		}
