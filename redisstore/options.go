@@ -21,6 +21,9 @@ type config struct {
 	now     func() time.Time
 	hook    jwtrefresh.EventHook
 	log     *slog.Logger
+
+	ackReplicas int
+	ackTimeout  time.Duration
 }
 
 // DefaultKeyPrefix starts every key of a Store without WithKeyPrefix.
@@ -99,3 +102,20 @@ func WithEvents(h jwtrefresh.EventHook) Option { return func(c *config) { c.hook
 // jwtrefresh.EventKind.Level); never a token, secret or idempotency key.
 // Default: no logging.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithReplicaAck makes every write (Create, Rotate, the revocations) wait
+// until at least n replicas have it, for up to timeout (Redis WAIT, sent in
+// the same round trip as the script: two commands instead of one). If fewer
+// acknowledge in time the operation returns jwtrefresh.ErrUnavailable: the
+// write may be lost by a failover, so the client retries, and a retried
+// rotation with the same idempotency key replays. Default 0: no waiting.
+//
+// Security: without it, a primary that fails right after a rotation can
+// come back (as a promoted replica) with the parent still current, so the
+// child the client holds is unknown and the client is logged out. WAIT does
+// not make Redis strongly consistent, but it closes that window for
+// acknowledged writes. Needs a *redis.Client (standalone or Sentinel) or a
+// *redis.ClusterClient.
+func WithReplicaAck(n int, timeout time.Duration) Option {
+	return func(c *config) { c.ackReplicas, c.ackTimeout = n, timeout }
+}

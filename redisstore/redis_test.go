@@ -189,6 +189,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	defer noCtx.Close()
 	noCtxCluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
 	defer noCtxCluster.Close()
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	defer ring.Close()
 	for _, tc := range []struct {
 		name string
 		rdb  redis.UniversalClient
@@ -209,6 +211,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"ZeroTimeout", good, keys, []redisstore.Option{redisstore.WithTimeout(0)}, redisstore.ErrConfig},
 		{"UnknownPolicy", good, keys, []redisstore.Option{redisstore.WithReusePolicy(9)}, redisstore.ErrConfig},
 		{"NilClock", good, keys, []redisstore.Option{redisstore.WithClock(nil)}, redisstore.ErrConfig},
+		{"NegativeReplicas", good, keys, []redisstore.Option{redisstore.WithReplicaAck(-1, time.Second)}, redisstore.ErrConfig},
+		{"ZeroAckTimeout", good, keys, []redisstore.Option{redisstore.WithReplicaAck(1, 0)}, redisstore.ErrConfig},
+		{"AckOnRing", ring, keys, []redisstore.Option{redisstore.WithReplicaAck(1, time.Second)}, redisstore.ErrConfig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := redisstore.New(tc.rdb, tc.keys, tc.opts...)

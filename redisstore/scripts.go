@@ -59,6 +59,9 @@ const (
 	outReuse   = 3
 )
 
+// replyLen is the length of rotateScript's reply per outcome.
+var replyLen = [...]int{outInvalid: 1, outRotated: 4, outReplay: 5, outReuse: 3}
+
 // rotateScript: ARGV now, presented generation, presented hash, child hash,
 // idempotency key hash, idle ms, grace ms, policy ("s" subject, "f" family),
 // current key version, famprefix, sid.

@@ -59,6 +59,16 @@ func New(rdb redis.UniversalClient, keys *jwtrefresh.RefreshKeyring, opts ...Opt
 	if !contextTimeouts(rdb) {
 		return nil, ErrClientConfig
 	}
+	if cfg.ackReplicas != 0 {
+		switch rdb.(type) {
+		case *redis.Client, *redis.ClusterClient:
+		default:
+			return nil, fmt.Errorf("%w: WithReplicaAck needs a *redis.Client or *redis.ClusterClient, not %T", ErrConfig, rdb)
+		}
+		if cfg.ackReplicas < 0 || cfg.ackTimeout <= 0 {
+			return nil, fmt.Errorf("%w: WithReplicaAck(%d, %v)", ErrConfig, cfg.ackReplicas, cfg.ackTimeout)
+		}
+	}
 	return &Store{rdb: rdb, keys: keys, cfg: cfg}, nil
 }
 
@@ -136,7 +146,7 @@ func (s *Store) Create(ctx context.Context, ns jwtrefresh.NewSession) (jwtrefres
 	fp := s.famPrefix(tok.Subject.SlotTag())
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	evicted, err := createScript.Run(ctx, s.rdb, []string{fp + sid, s.indexKey(tok.Subject)},
+	evicted, err := s.write(ctx, createScript, []string{fp + sid, s.indexKey(tok.Subject)},
 		ms(now), ns.Subject, hash[:], tok.KeyVersion, ms(exp), abs,
 		[]byte(ns.Claims), client, s.cfg.max, fp, sid).StringSlice()
 	if err != nil {
@@ -188,13 +198,21 @@ func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string)
 	now := s.cfg.now()
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	res, err := rotateScript.Run(ctx, s.rdb, []string{fp + sid, s.indexKey(parent.Subject)},
+	res, err := s.write(ctx, rotateScript, []string{fp + sid, s.indexKey(parent.Subject)},
 		ms(now), parent.Generation, ph[:], ch[:], idempotencyHash(idempotencyKey),
 		durMS(s.cfg.idle), durMS(s.cfg.grace), policy, kv, fp, sid).Slice()
 	if err != nil {
 		return jwtrefresh.Grant{}, unavailable(err)
 	}
-	out, _ := res[0].(int64)
+	var out int64 = -1
+	if len(res) > 0 {
+		out, _ = res[0].(int64)
+	}
+	if out < 0 || out >= int64(len(replyLen)) || len(res) != replyLen[out] {
+		// Not this version's script (a key prefix shared with an
+		// incompatible deployment?): the outcome is unknown.
+		return jwtrefresh.Grant{}, unavailable(fmt.Errorf("unexpected rotation reply (%d elements)", len(res)))
+	}
 	switch out {
 	case outRotated, outReplay:
 		g := jwtrefresh.Grant{
@@ -301,7 +319,7 @@ func (s *Store) revoke(ctx context.Context, id jwtrefresh.SubjectID, sid, subjec
 	now := s.cfg.now()
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	sub, err := revokeScript.Run(ctx, s.rdb, []string{s.famPrefix(id.SlotTag()) + sid, s.indexKey(id)},
+	sub, err := s.write(ctx, revokeScript, []string{s.famPrefix(id.SlotTag()) + sid, s.indexKey(id)},
 		sid, subject, ms(now)).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", jwtrefresh.ErrSessionNotFound
@@ -335,7 +353,7 @@ func (s *Store) RevokeAll(ctx context.Context, subject string) (int, error) {
 }
 
 func (s *Store) revokeSubject(ctx context.Context, id jwtrefresh.SubjectID, now time.Time) (int, error) {
-	n, err := revokeAllScript.Run(ctx, s.rdb, []string{s.indexKey(id)}, s.famPrefix(id.SlotTag()), ms(now)).Int()
+	n, err := s.write(ctx, revokeAllScript, []string{s.indexKey(id)}, s.famPrefix(id.SlotTag()), ms(now)).Int()
 	if err != nil {
 		return 0, unavailable(err)
 	}

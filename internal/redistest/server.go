@@ -25,18 +25,21 @@ type Server struct {
 	t    testing.TB
 	dir  string
 	port int
+	args []string
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has been waited for
 }
 
-// StartServer starts a redis-server from PATH on a free loopback port. Without
-// redis-server the test is skipped (a failure when REDIS_REQUIRED=1).
-func StartServer(t testing.TB) *Server {
+// StartServer starts a redis-server from PATH on a free loopback port, with
+// extra configuration args (e.g. "--replicaof", host, port), kept for
+// restarts. Without redis-server the test is skipped (a failure when
+// REDIS_REQUIRED=1).
+func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		unavailable(t, "redis-server is not on PATH")
 	}
-	s := &Server{t: t, dir: t.TempDir()}
+	s := &Server{t: t, dir: t.TempDir(), args: args}
 	t.Cleanup(func() { s.Stop() })
 	var err error
 	for range 5 { // another process may take the free port first
@@ -63,11 +66,12 @@ func freePort() (int, error) {
 func (s *Server) start() error {
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 	log := filepath.Join(s.dir, "redis.log")
-	cmd := exec.Command("redis-server",
+	args := append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--dir", s.dir, "--logfile", log, "--daemonize", "no",
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--maxmemory-policy", "noeviction")
+		"--maxmemory-policy", "noeviction"}, s.args...)
+	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -108,6 +112,12 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// Host and Port split Addr, e.g. for "--replicaof", srv.Host(), srv.Port().
+func (s *Server) Host() string { return "127.0.0.1" }
+
+// Port is the server's TCP port as a string.
+func (s *Server) Port() string { return strconv.Itoa(s.port) }
 
 // Stop kills the server (as a crash would) and waits for it to exit.
 // Stopping a stopped server does nothing.
