@@ -77,13 +77,21 @@ func NewStandalone(t testing.TB) *Backend {
 	return b
 }
 
-// NewCluster returns a client of the Redis Cluster at REDIS_CLUSTER_ADDRS.
-// Without it the test is skipped (a failure when REDIS_REQUIRED=1).
+// NewCluster returns a client of the Redis Cluster at REDIS_CLUSTER_ADDRS,
+// else of a private cluster started from redis-server on PATH (StartCluster).
+// Without either the test is skipped (a failure when REDIS_REQUIRED=1).
 func NewCluster(t testing.TB) *Backend {
 	t.Helper()
 	addrs := os.Getenv("REDIS_CLUSTER_ADDRS")
 	if addrs == "" {
-		unavailable(t, "REDIS_CLUSTER_ADDRS is unset")
+		if _, err := exec.LookPath("redis-server"); err != nil {
+			unavailable(t, "REDIS_CLUSTER_ADDRS is unset and redis-server is not on PATH")
+		}
+		var seeds []string
+		for _, n := range StartCluster(t) {
+			seeds = append(seeds, n.Addr)
+		}
+		addrs = strings.Join(seeds, ",")
 	}
 	c := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:                 strings.Split(addrs, ","),

@@ -1,7 +1,19 @@
 // Package redistest runs tests against real Redis: the standalone instance
-// and the Cluster named by the environment, a private redis-server, or, on a
-// machine without redis-server, an in-process Redis (announced in the test
-// log; a failure when REDIS_REQUIRED=1).
+// and the Cluster named by the environment, else private redis-server
+// processes (a standalone server, a 3-master Cluster), or, on a machine
+// without redis-server, an in-process Redis for standalone tests (announced
+// in the test log; a failure when REDIS_REQUIRED=1).
+//
+// Typical use:
+//
+//	redistest.Each(t, func(t *testing.T, b *redistest.Backend) {
+//		prefix := b.Prefix(t) // keys under it are deleted when t ends
+//		... b.Client ...
+//	})
+//
+// Outage tests start a server of their own (StartServer) and Stop, Start,
+// Pause or Resume it; NewProxy puts a connection-breaking proxy in front of
+// any TCP address.
 //
 // Environment:
 //

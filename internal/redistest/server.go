@@ -36,6 +36,11 @@ type Server struct {
 // REDIS_REQUIRED=1).
 func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
+	return startServer(t, freePort, args...)
+}
+
+func startServer(t testing.TB, pick func() (int, error), args ...string) *Server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		unavailable(t, "redis-server is not on PATH")
 	}
@@ -43,7 +48,7 @@ func StartServer(t testing.TB, args ...string) *Server {
 	t.Cleanup(func() { s.Stop() })
 	var err error
 	for range 5 { // another process may take the free port first
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = pick(); err != nil {
 			continue
 		}
 		if err = s.start(); err == nil {
@@ -72,6 +77,7 @@ func (s *Server) start() error {
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--maxmemory-policy", "noeviction"}, s.args...)
 	cmd := exec.Command("redis-server", args...)
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
