@@ -3,6 +3,9 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -45,6 +48,7 @@ func BenchmarkRotate(b *testing.B) {
 
 	b.Run("Sequential", func(b *testing.B) {
 		b.Run("Floor", func(b *testing.B) {
+			defer serverTime(b, be)()
 			b.ReportAllocs()
 			for b.Loop() {
 				floor(b, prefix+"floor")
@@ -52,6 +56,7 @@ func BenchmarkRotate(b *testing.B) {
 		})
 		b.Run("Rotate", func(b *testing.B) {
 			tok := newChain(b)
+			defer serverTime(b, be)()
 			b.ReportAllocs()
 			for b.Loop() {
 				tok = rotate(b, tok)
@@ -60,6 +65,7 @@ func BenchmarkRotate(b *testing.B) {
 	})
 	b.Run("Parallel", func(b *testing.B) {
 		b.Run("Floor", func(b *testing.B) {
+			defer serverTime(b, be)()
 			b.ReportAllocs()
 			b.SetParallelism(25)
 			b.RunParallel(func(pb *testing.PB) {
@@ -70,6 +76,7 @@ func BenchmarkRotate(b *testing.B) {
 			})
 		})
 		b.Run("Rotate", func(b *testing.B) {
+			defer serverTime(b, be)()
 			b.ReportAllocs()
 			b.SetParallelism(25)
 			b.RunParallel(func(pb *testing.PB) {
@@ -93,6 +100,47 @@ func BenchmarkActive(b *testing.B) {
 	for b.Loop() {
 		if ok, err := s.Active(ctx, "alice", g.SessionID); err != nil || !ok {
 			b.Fatal(ok, err)
+		}
+	}
+}
+
+// serverTime reports Redis's own time per EVALSHA ("redis-µs/op", from INFO
+// commandstats) when the server is private to this benchmark (REDIS_URL
+// unset): on a shared server other clients' scripts would be counted too.
+// Call it before the loop and defer the function it returns.
+func serverTime(b *testing.B, be *redistest.Backend) func() {
+	if os.Getenv("REDIS_URL") != "" || be.Mini != nil {
+		return func() {}
+	}
+	c, ok := be.Client.(*redis.Client)
+	if !ok {
+		return func() {}
+	}
+	read := func() (calls, usec float64) {
+		info, err := c.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha:"); ok {
+				for _, kv := range strings.Split(rest, ",") {
+					k, v, _ := strings.Cut(kv, "=")
+					switch k {
+					case "calls":
+						calls, _ = strconv.ParseFloat(v, 64)
+					case "usec":
+						usec, _ = strconv.ParseFloat(v, 64)
+					}
+				}
+			}
+		}
+		return calls, usec
+	}
+	calls0, usec0 := read()
+	return func() {
+		calls, usec := read()
+		if calls > calls0 {
+			b.ReportMetric((usec-usec0)/(calls-calls0), "redis-µs/op")
 		}
 	}
 }

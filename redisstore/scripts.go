@@ -14,14 +14,17 @@ import "github.com/redis/go-redis/v9"
 // cur/prev SHA-256 of the current/previous secret, ik hashed idempotency key
 // of the rotation that made g, lu its time (last used; the login's at first),
 // kv key version of the current token, ct created, exp deadline, abs absolute
-// deadline (0: none), cl claims snapshot, ci client info. Times are Unix
-// milliseconds from the caller's clock, which every decision uses.
+// deadline (0: none), gc when Redis will drop the key, cl claims snapshot, ci
+// client info. Times are Unix milliseconds from the caller's clock, which
+// every decision uses.
 //
-// The index must outlive every family it names. When its TTL falls short it
-// is set a tenth beyond need, so most rotations skip that PEXPIRE (the
-// rotation script's costliest write after HSET).
+// Expiry is decided by exp, checked by every script; the TTLs only collect
+// garbage. A TTL that falls short of a new deadline is set "slack" (a tenth
+// of the idle timeout) beyond it, so most rotations skip both PEXPIREs, the
+// costliest writes after HSET. The index must outlive every family it names.
 
-// createScript: ARGV now, sub, cur, kv, exp, abs, cl, ci, max, famprefix, sid.
+// createScript: ARGV now, sub, cur, kv, exp, abs, cl, ci, max, famprefix,
+// sid, slack ms.
 // Drops expired index entries, evicts the sessions closest to expiry beyond
 // max-1, stores the family. Returns the evicted session ids.
 var createScript = redis.NewScript(`
@@ -39,14 +42,15 @@ while n >= max do
   evicted[#evicted + 1] = p[1]
   n = n - 1
 end
+local slack = tonumber(ARGV[12])
+local ttl = exp - now
 redis.call('HSET', KEYS[1], 'v', '1', 'sub', ARGV[2], 'g', '1', 'cur', ARGV[3],
   'kv', ARGV[4], 'ct', ARGV[1], 'lu', ARGV[1], 'exp', ARGV[5], 'abs', ARGV[6],
-  'cl', ARGV[7], 'ci', ARGV[8])
-local ttl = exp - now
-redis.call('PEXPIRE', KEYS[1], ttl)
+  'cl', ARGV[7], 'ci', ARGV[8], 'gc', string.format('%.0f', exp + slack))
+redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ttl + slack))
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[11])
 if redis.call('PTTL', KEYS[2]) < ttl then
-  redis.call('PEXPIRE', KEYS[2], ttl + math.floor(ttl / 10))
+  redis.call('PEXPIRE', KEYS[2], string.format('%.0f', ttl + slack))
 end
 return evicted
 `)
@@ -63,14 +67,14 @@ const (
 var replyLen = [...]int{outInvalid: 1, outRotated: 4, outReplay: 5, outReuse: 3}
 
 // rotateScript: ARGV now, presented generation, presented hash, child hash,
-// idempotency key hash, idle ms, grace ms, policy ("s" subject, "f" family),
-// current key version, famprefix, sid.
+// idempotency key hash, new deadline (now + idle), grace ms, policy ("s"
+// subject, "f" family), current key version, famprefix, sid, slack ms.
 //
 // Returns {0} invalid; {1, sub, claims, exp} rotated; {2, sub, claims, exp,
 // kv} replay of the current child (made under key version kv); {3, sub,
 // revoked ids} reuse detected and revoked.
 var rotateScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'g', 'cur', 'prev', 'ik', 'lu', 'exp', 'abs', 'sub', 'cl', 'kv')
+local f = redis.call('HMGET', KEYS[1], 'g', 'cur', 'prev', 'ik', 'lu', 'exp', 'abs', 'sub', 'cl', 'kv', 'gc')
 local g = tonumber(f[1])
 if not g then return {0} end
 local now = tonumber(ARGV[1])
@@ -82,23 +86,27 @@ end
 local p = tonumber(ARGV[2])
 if p == g then
   if f[2] ~= ARGV[3] then return {0} end
-  local idle = tonumber(ARGV[6])
-  local exp = now + idle
+  local exp = ARGV[6]
   local abs = tonumber(f[7])
-  if abs > 0 and abs < exp then exp = abs end
-  local ttl = exp - now
-  exp = string.format('%.0f', exp)
-  if f[10] == ARGV[9] then
-    redis.call('HSET', KEYS[1], 'g', g + 1, 'cur', ARGV[4], 'prev', ARGV[3], 'ik', ARGV[5],
-      'lu', ARGV[1], 'exp', exp)
-  else
-    redis.call('HSET', KEYS[1], 'g', g + 1, 'cur', ARGV[4], 'prev', ARGV[3], 'ik', ARGV[5],
-      'lu', ARGV[1], 'exp', exp, 'kv', ARGV[9])
+  if abs > 0 and abs < tonumber(exp) then exp = f[7] end
+  local ttl = tonumber(exp) - now
+  local slack = tonumber(ARGV[12])
+  local w = {'g', g + 1, 'cur', ARGV[4], 'prev', ARGV[3], 'ik', ARGV[5], 'lu', ARGV[1], 'exp', exp}
+  if f[10] ~= ARGV[9] then
+    w[#w + 1] = 'kv'
+    w[#w + 1] = ARGV[9]
   end
-  redis.call('PEXPIRE', KEYS[1], ttl)
+  local gc = tonumber(f[11])
+  local extend = not gc or gc < tonumber(exp)
+  if extend then
+    w[#w + 1] = 'gc'
+    w[#w + 1] = string.format('%.0f', tonumber(exp) + slack)
+  end
+  redis.call('HSET', KEYS[1], unpack(w))
+  if extend then redis.call('PEXPIRE', KEYS[1], string.format('%.0f', ttl + slack)) end
   redis.call('ZADD', KEYS[2], exp, ARGV[11])
   if redis.call('PTTL', KEYS[2]) < ttl then
-    redis.call('PEXPIRE', KEYS[2], ttl + math.floor(idle / 10))
+    redis.call('PEXPIRE', KEYS[2], string.format('%.0f', ttl + slack))
   end
   return {1, f[8], f[9], exp}
 end

@@ -117,6 +117,10 @@ func fromMS(v int64) time.Time { return time.UnixMilli(v) }
 
 func durMS(d time.Duration) int64 { return d.Milliseconds() }
 
+// slack is how long Redis keeps keys beyond their deadline, so that TTLs need
+// extending only now and then (see scripts.go).
+func (s *Store) slack() int64 { return durMS(s.cfg.idle / 10) }
+
 // Create implements jwtrefresh.Store: one script.
 func (s *Store) Create(ctx context.Context, ns jwtrefresh.NewSession) (jwtrefresh.Grant, error) {
 	ns, err := ns.Validate()
@@ -148,7 +152,7 @@ func (s *Store) Create(ctx context.Context, ns jwtrefresh.NewSession) (jwtrefres
 	defer cancel()
 	evicted, err := s.write(ctx, createScript, []string{fp + sid, s.indexKey(tok.Subject)},
 		ms(now), ns.Subject, hash[:], tok.KeyVersion, ms(exp), abs,
-		[]byte(ns.Claims), client, s.cfg.max, fp, sid).StringSlice()
+		[]byte(ns.Claims), client, s.cfg.max, fp, sid, s.slack()).StringSlice()
 	if err != nil {
 		return jwtrefresh.Grant{}, unavailable(err)
 	}
@@ -200,7 +204,7 @@ func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string)
 	defer cancel()
 	res, err := s.write(ctx, rotateScript, []string{fp + sid, s.indexKey(parent.Subject)},
 		ms(now), parent.Generation, ph[:], ch[:], idempotencyHash(idempotencyKey),
-		durMS(s.cfg.idle), durMS(s.cfg.grace), policy, kv, fp, sid).Slice()
+		ms(now.Add(s.cfg.idle)), durMS(s.cfg.grace), policy, kv, fp, sid, s.slack()).Slice()
 	if err != nil {
 		return jwtrefresh.Grant{}, unavailable(err)
 	}

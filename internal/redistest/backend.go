@@ -65,7 +65,8 @@ func NewStandalone(t testing.TB) *Backend {
 		return &Backend{Name: Standalone, Client: c, Addr: opt.Addr}
 	}
 	if _, err := exec.LookPath("redis-server"); err == nil {
-		s := StartServer(t)
+		// In memory only, like the instances .ci/run starts.
+		s := StartServer(t, "--appendonly", "no")
 		return &Backend{Name: Standalone, Client: s.Client(t), Addr: s.Addr}
 	}
 	if Required() {
