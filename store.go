@@ -183,8 +183,9 @@ type Grant struct {
 	// Expires is when RefreshToken stops working if it is not used: the idle
 	// timeout from now, capped by the absolute lifetime.
 	Expires time.Time
-	// Replayed is true when RefreshToken was issued before, by the rotation
-	// this request retried (idempotency key or grace window).
+	// Replayed is true when RefreshToken was issued before: by the rotation
+	// this request retried (idempotency key or grace window), or by this very
+	// call's first attempt whose reply the network lost.
 	Replayed bool
 }
 
