@@ -33,8 +33,7 @@ type RefreshKey struct {
 // The key MACs each token, derives each child secret from its parent's secret
 // (so a replay recomputes the child instead of storing it), and derives the
 // subject's id and hash-slot tag (HMAC of the subject, never a bare hash of
-// it).
-// Purposes use independent subkeys.
+// it). Purposes use independent subkeys.
 //
 // To rotate keys: deploy NewRefreshKeyring(new, old) everywhere, then drop old
 // once sessions have had time to refresh (at most the idle timeout). Tokens
@@ -50,7 +49,7 @@ type derivedKey struct {
 	version uint32
 	mac     hmacPool // token MAC
 	child   hmacPool // child-secret derivation
-	tag     []byte   // hash-slot tag of a subject
+	tag     []byte   // subject ids (and so hash-slot tags)
 }
 
 // hmacPool reuses keyed HMAC states: every rotation computes three MACs, and
