@@ -1,0 +1,237 @@
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Backend names, as used for subtests by Each.
+const (
+	Standalone = "standalone"
+	Cluster    = "cluster"
+	InProcess  = "inprocess"
+)
+
+// Backend is one Redis deployment a test runs against. Its Client has
+// ContextTimeoutEnabled set, so context deadlines bound every call.
+type Backend struct {
+	Name   string
+	Client redis.UniversalClient
+	// Addr is a TCP address of the (only) node, for proxies; empty for a
+	// Cluster.
+	Addr string
+	// Mini is the in-process server of the InProcess backend, else nil.
+	Mini *miniredis.Miniredis
+}
+
+// Required reports whether REDIS_REQUIRED=1: a missing real Redis is then a
+// test failure instead of a fallback or a skip.
+func Required() bool { return os.Getenv("REDIS_REQUIRED") == "1" }
+
+// unavailable fails the test when Redis is required, else skips it with why.
+func unavailable(t testing.TB, why string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("redistest: REDIS_REQUIRED=1 but %s", why)
+	}
+	t.Skipf("redistest: %s (set REDIS_REQUIRED=1 to make this a failure)", why)
+}
+
+// NewStandalone returns the standalone backend: REDIS_URL if set, else a
+// private redis-server from PATH, else the in-process Redis (logged; a test
+// failure when REDIS_REQUIRED=1). The client is closed when t ends.
+func NewStandalone(t testing.TB) *Backend {
+	t.Helper()
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatalf("redistest: REDIS_URL: %v", err)
+		}
+		opt.ContextTimeoutEnabled = true
+		c := redis.NewClient(opt)
+		t.Cleanup(func() { c.Close() })
+		ping(t, c, "REDIS_URL "+opt.Addr)
+		return &Backend{Name: Standalone, Client: c, Addr: opt.Addr}
+	}
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		// In memory only, like the instances .ci/run starts.
+		s := StartServer(t, "--appendonly", "no")
+		return &Backend{Name: Standalone, Client: s.Client(t), Addr: s.Addr}
+	}
+	if Required() {
+		t.Fatal("redistest: REDIS_REQUIRED=1 but REDIS_URL is unset and redis-server is not on PATH")
+	}
+	t.Log("redistest: REDIS_URL is unset and redis-server is not on PATH: standalone tests use the in-process Redis")
+	b := NewInProcess(t)
+	b.Name = Standalone
+	return b
+}
+
+// NewCluster returns a client of the Redis Cluster at REDIS_CLUSTER_ADDRS,
+// else of a private cluster started from redis-server on PATH (StartCluster).
+// Without either the test is skipped (a failure when REDIS_REQUIRED=1).
+func NewCluster(t testing.TB) *Backend {
+	t.Helper()
+	addrs := os.Getenv("REDIS_CLUSTER_ADDRS")
+	if addrs == "" {
+		if _, err := exec.LookPath("redis-server"); err != nil {
+			unavailable(t, "REDIS_CLUSTER_ADDRS is unset and redis-server is not on PATH")
+		}
+		var seeds []string
+		for _, n := range StartCluster(t) {
+			seeds = append(seeds, n.Addr)
+		}
+		addrs = strings.Join(seeds, ",")
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                 strings.Split(addrs, ","),
+		ContextTimeoutEnabled: true,
+	})
+	t.Cleanup(func() { c.Close() })
+	ping(t, c, "REDIS_CLUSTER_ADDRS "+addrs)
+	return &Backend{Name: Cluster, Client: c}
+}
+
+// NewInProcess returns a fresh in-process Redis (miniredis), closed when t
+// ends. It has Lua, but no real clock: call [Backend.Wait] to let TTLs run.
+func NewInProcess(t testing.TB) *Backend {
+	t.Helper()
+	m := miniredis.NewMiniRedis()
+	if err := m.Start(); err != nil {
+		t.Fatalf("redistest: in-process Redis: %v", err)
+	}
+	t.Cleanup(m.Close)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	return &Backend{Name: InProcess, Client: c, Addr: m.Addr(), Mini: m}
+}
+
+// Each runs fn as a subtest per backend: standalone, cluster, in-process.
+func Each(t *testing.T, fn func(t *testing.T, b *Backend)) {
+	t.Helper()
+	for _, name := range []string{Standalone, Cluster, InProcess} {
+		t.Run(name, func(t *testing.T) {
+			fn(t, New(t, name))
+		})
+	}
+}
+
+// New returns the backend of that name (Standalone, Cluster, InProcess).
+func New(t testing.TB, name string) *Backend {
+	t.Helper()
+	switch name {
+	case Standalone:
+		return NewStandalone(t)
+	case Cluster:
+		return NewCluster(t)
+	case InProcess:
+		return NewInProcess(t)
+	}
+	t.Fatalf("redistest: unknown backend %q", name)
+	return nil
+}
+
+func ping(t testing.TB, c redis.UniversalClient, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("redistest: %s: %v", what, err)
+	}
+}
+
+// Prefix returns a key prefix unique to this test (no '{', no glob
+// characters) and deletes every key under it when t ends.
+func (b *Backend) Prefix(t testing.TB) string {
+	t.Helper()
+	p := KeyPrefix(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		keys, err := b.Keys(ctx, p)
+		if err == nil {
+			for _, k := range keys {
+				err = b.Client.Unlink(ctx, k).Err()
+				if err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			t.Logf("redistest: cleaning up keys under %q: %v", p, err)
+		}
+	})
+	return p
+}
+
+// KeyPrefix returns a prefix unique to this test: "t:", a readable part of
+// the test's name, and random hex.
+func KeyPrefix(t testing.TB) string {
+	name := t.Name()
+	if len(name) > 40 {
+		name = name[len(name)-40:]
+	}
+	var sb strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '/':
+			sb.WriteRune(r)
+		default:
+			sb.WriteByte('_')
+		}
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	return fmt.Sprintf("t:%s:%s:", sb.String(), hex.EncodeToString(rnd[:]))
+}
+
+// Keys lists every key starting with prefix, scanning every master of a
+// Cluster. prefix must not contain glob characters.
+func (b *Backend) Keys(ctx context.Context, prefix string) ([]string, error) {
+	var (
+		mu   sync.Mutex // ForEachMaster scans the masters concurrently
+		keys []string
+	)
+	scan := func(ctx context.Context, c *redis.Client) error {
+		var mine []string
+		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			mine = append(mine, it.Val())
+		}
+		mu.Lock()
+		keys = append(keys, mine...)
+		mu.Unlock()
+		return it.Err()
+	}
+	var err error
+	switch c := b.Client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default:
+		err = fmt.Errorf("redistest: cannot scan a %T", b.Client)
+	}
+	return keys, err
+}
+
+// Wait lets d pass for key expiry: it sleeps on real Redis and advances the
+// clock of the in-process one.
+func (b *Backend) Wait(d time.Duration) {
+	if b.Mini != nil {
+		b.Mini.FastForward(d)
+		return
+	}
+	time.Sleep(d)
+}

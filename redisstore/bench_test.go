@@ -1,0 +1,146 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// floorScript is the floor Rotate is measured against: the cheapest one-key
+// script, run the same way (EVALSHA) on the same client.
+var floorScript = redis.NewScript(`return redis.call('EXISTS', KEYS[1])`)
+
+// BenchmarkRotate measures a full rotation (MAC check, child derivation, one
+// EVALSHA of the rotation script, encoding) beside a bare EVALSHA, in the same
+// run, sequentially and with 50 goroutines (parallelism 25 × 2 cores on the
+// reference machine). Compare with benchstat over -count=10.
+func BenchmarkRotate(b *testing.B) {
+	be := redistest.NewStandalone(b)
+	s := newStore(b, be)
+	ctx := context.Background()
+	prefix := be.Prefix(b)
+	if err := floorScript.Run(ctx, be.Client, []string{prefix + "floor"}).Err(); err != nil {
+		b.Fatal(err)
+	}
+	var subjects atomic.Int64
+	newChain := func(b *testing.B) string {
+		return login(b, s, fmt.Sprint("bench-", subjects.Add(1))).RefreshToken
+	}
+	rotate := func(b *testing.B, tok string) string {
+		g, err := s.Rotate(ctx, tok, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return g.RefreshToken
+	}
+	floor := func(b *testing.B, key string) {
+		if err := floorScript.Run(ctx, be.Client, []string{key}).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	b.Run("Sequential", func(b *testing.B) {
+		b.Run("Floor", func(b *testing.B) {
+			defer serverTime(b, be)()
+			b.ReportAllocs()
+			for b.Loop() {
+				floor(b, prefix+"floor")
+			}
+		})
+		b.Run("Rotate", func(b *testing.B) {
+			tok := newChain(b)
+			defer serverTime(b, be)()
+			b.ReportAllocs()
+			for b.Loop() {
+				tok = rotate(b, tok)
+			}
+		})
+	})
+	b.Run("Parallel", func(b *testing.B) {
+		b.Run("Floor", func(b *testing.B) {
+			defer serverTime(b, be)()
+			b.ReportAllocs()
+			b.SetParallelism(25)
+			b.RunParallel(func(pb *testing.PB) {
+				key := fmt.Sprint(prefix, "floor-", subjects.Add(1))
+				for pb.Next() {
+					floor(b, key)
+				}
+			})
+		})
+		b.Run("Rotate", func(b *testing.B) {
+			defer serverTime(b, be)()
+			b.ReportAllocs()
+			b.SetParallelism(25)
+			b.RunParallel(func(pb *testing.PB) {
+				tok := newChain(b)
+				for pb.Next() {
+					tok = rotate(b, tok)
+				}
+			})
+		})
+	})
+}
+
+// BenchmarkActive measures the session check of the middleware hook (one
+// HMGET).
+func BenchmarkActive(b *testing.B) {
+	be := redistest.NewStandalone(b)
+	s := newStore(b, be)
+	g := login(b, s, "alice")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, err := s.Active(ctx, "alice", g.SessionID); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+// serverTime reports Redis's own time per EVALSHA ("redis-µs/op", from INFO
+// commandstats) when the server is private to this benchmark (REDIS_URL
+// unset): on a shared server other clients' scripts would be counted too.
+// Call it before the loop and defer the function it returns.
+func serverTime(b *testing.B, be *redistest.Backend) func() {
+	if os.Getenv("REDIS_URL") != "" || be.Mini != nil {
+		return func() {}
+	}
+	c, ok := be.Client.(*redis.Client)
+	if !ok {
+		return func() {}
+	}
+	read := func() (calls, usec float64) {
+		info, err := c.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha:"); ok {
+				for _, kv := range strings.Split(rest, ",") {
+					k, v, _ := strings.Cut(kv, "=")
+					switch k {
+					case "calls":
+						calls, _ = strconv.ParseFloat(v, 64)
+					case "usec":
+						usec, _ = strconv.ParseFloat(v, 64)
+					}
+				}
+			}
+		}
+		return calls, usec
+	}
+	calls0, usec0 := read()
+	return func() {
+		calls, usec := read()
+		if calls > calls0 {
+			b.ReportMetric((usec-usec0)/(calls-calls0), "redis-µs/op")
+		}
+	}
+}

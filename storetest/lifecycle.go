@@ -1,0 +1,223 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jwtrefresh/jwtrefresh"
+)
+
+var _ = register(
+	clause{"RevokeToken", testRevokeToken},
+	clause{"RevokeSession", testRevokeSession},
+	clause{"RevokeAll", testRevokeAll},
+	clause{"Sessions", testSessions},
+	clause{"Active", testActive},
+	clause{"IdleTimeout", testIdleTimeout},
+	clause{"AbsoluteLifetime", testAbsoluteLifetime},
+	clause{"MaxSessions", testMaxSessions},
+	clause{"CancelledContext", testCancelledContext},
+)
+
+func testRevokeToken(t *testing.T, nb NewBackend) {
+	e := newEnv(t, nb, nil)
+	g := e.login("alice")
+	other := e.login("alice")
+	e.rotate(g.RefreshToken, "")
+	// Any genuine generation names the session (RFC 7009).
+	if err := e.store.RevokeToken(e.ctx, g.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	e.active("alice", g.SessionID, false)
+	e.active("alice", other.SessionID, true)
+	if err := e.store.RevokeToken(e.ctx, g.RefreshToken); err != nil {
+		t.Fatalf("revoking again: %v, want nil", err)
+	}
+	if n := e.events.Count(jwtrefresh.EventRevoke); n != 1 {
+		t.Fatalf("%d revoke events, want 1", n)
+	}
+}
+
+func testRevokeSession(t *testing.T, nb NewBackend) {
+	e := newEnv(t, nb, nil)
+	g := e.login("alice")
+	b := e.login("bob")
+	wantErr(t, "another subject's session", e.store.RevokeSession(e.ctx, "bob", g.SessionID), jwtrefresh.ErrSessionNotFound)
+	wantErr(t, "malformed id", e.store.RevokeSession(e.ctx, "alice", "nope"), jwtrefresh.ErrSessionNotFound)
+	wantErr(t, "empty subject", e.store.RevokeSession(e.ctx, "", g.SessionID), jwtrefresh.ErrInvalidInput)
+	e.active("alice", g.SessionID, true)
+	if err := e.store.RevokeSession(e.ctx, "alice", g.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	e.active("alice", g.SessionID, false)
+	_, err := e.store.Rotate(e.ctx, g.RefreshToken, "")
+	wantErr(t, "token of a revoked session", err, jwtrefresh.ErrInvalidToken)
+	wantErr(t, "revoking again", e.store.RevokeSession(e.ctx, "alice", g.SessionID), jwtrefresh.ErrSessionNotFound)
+	e.active("bob", b.SessionID, true)
+	if ev := e.events.Last(jwtrefresh.EventRevoke); ev.Subject != "alice" || ev.SessionID != g.SessionID {
+		t.Fatalf("revoke event %+v", ev)
+	}
+}
+
+func testRevokeAll(t *testing.T, nb NewBackend) {
+	e := newEnv(t, nb, nil)
+	a := []jwtrefresh.Grant{e.login("alice"), e.login("alice"), e.login("alice")}
+	b := e.login("bob")
+	n, err := e.store.RevokeAll(e.ctx, "alice")
+	if err != nil || n != 3 {
+		t.Fatalf("RevokeAll = %d, %v; want 3", n, err)
+	}
+	if ev := e.events.Last(jwtrefresh.EventRevokeAll); ev.Subject != "alice" || ev.Revoked != 3 {
+		t.Fatalf("revoke-all event %+v", ev)
+	}
+	for _, g := range a {
+		_, err := e.store.Rotate(e.ctx, g.RefreshToken, "")
+		wantErr(t, "after RevokeAll", err, jwtrefresh.ErrInvalidToken)
+	}
+	if n, err := e.store.RevokeAll(e.ctx, "alice"); err != nil || n != 0 {
+		t.Fatalf("second RevokeAll = %d, %v; want 0", n, err)
+	}
+	e.active("bob", b.SessionID, true)
+}
+
+func testSessions(t *testing.T, nb NewBackend) {
+	e := newEnv(t, nb, nil)
+	if n := e.sessions("nobody"); n != 0 {
+		t.Fatalf("unknown subject has %d sessions", n)
+	}
+	first := e.login("alice")
+	created := e.clock.Now()
+	e.clock.Advance(time.Minute)
+	second := e.login("alice")
+	e.clock.Advance(time.Minute)
+	e.rotate(first.RefreshToken, "")
+	used := e.clock.Now()
+	ss, err := e.store.Sessions(e.ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) != 2 || ss[0].ID != first.SessionID || ss[1].ID != second.SessionID {
+		t.Fatalf("Sessions = %+v, want first (most recently used) then second", ss)
+	}
+	s := ss[0]
+	if !s.Created.Equal(created) || !s.LastUsed.Equal(used) || s.Generation != 2 ||
+		!s.Expires.Equal(used.Add(jwtrefresh.DefaultIdleTimeout)) ||
+		s.Client != (jwtrefresh.ClientInfo{UserAgent: "storetest", IP: "192.0.2.1", Device: "laptop"}) {
+		t.Fatalf("session %+v", s)
+	}
+}
+
+func testActive(t *testing.T, nb NewBackend) {
+	e := newEnv(t, nb, nil)
+	g := e.login("alice")
+	other := e.login("alice").SessionID // then revoked: a well-formed id of no session
+	if err := e.store.RevokeSession(e.ctx, "alice", other); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		sub, sid string
+		want     bool
+	}{
+		{"alice", g.SessionID, true},
+		{"bob", g.SessionID, false},
+		{"", g.SessionID, false},
+		{"alice", "", false},
+		{"alice", "not-a-session-id", false},
+		{"alice", other, false},
+	} {
+		e.active(tc.sub, tc.sid, tc.want)
+	}
+}
+
+func testIdleTimeout(t *testing.T, nb NewBackend) {
+	const idle = time.Hour
+	e := newEnv(t, nb, func(c *Config) { c.IdleTimeout = idle })
+	g := e.login("alice")
+	for range 3 { // sliding: each use restarts the clock
+		e.clock.Advance(idle - time.Second)
+		g = e.rotate(g.RefreshToken, "")
+	}
+	e.clock.Advance(idle)
+	e.active("alice", g.SessionID, false)
+	_, err := e.store.Rotate(e.ctx, g.RefreshToken, "")
+	wantErr(t, "idle session", err, jwtrefresh.ErrInvalidToken)
+	if n := e.sessions("alice"); n != 0 {
+		t.Fatalf("%d sessions after idle timeout", n)
+	}
+}
+
+func testAbsoluteLifetime(t *testing.T, nb NewBackend) {
+	e := newEnv(t, nb, func(c *Config) {
+		c.IdleTimeout = time.Hour
+		c.AbsoluteLifetime = 150 * time.Minute
+	})
+	g := e.login("alice")
+	deadline := e.clock.Now().Add(150 * time.Minute)
+	e.clock.Advance(50 * time.Minute)
+	g = e.rotate(g.RefreshToken, "")
+	e.clock.Advance(50 * time.Minute)
+	g = e.rotate(g.RefreshToken, "")
+	if !g.Expires.Equal(deadline) {
+		t.Fatalf("Expires %v, want the absolute deadline %v", g.Expires, deadline)
+	}
+	e.clock.Advance(50 * time.Minute)
+	_, err := e.store.Rotate(e.ctx, g.RefreshToken, "")
+	wantErr(t, "past the absolute lifetime", err, jwtrefresh.ErrInvalidToken)
+}
+
+func testMaxSessions(t *testing.T, nb NewBackend) {
+	e := newEnv(t, nb, func(c *Config) { c.MaxSessions = 3 })
+	var gs []jwtrefresh.Grant
+	for range 3 {
+		gs = append(gs, e.login("alice"))
+		e.clock.Advance(time.Second)
+	}
+	e.rotate(gs[0].RefreshToken, "") // now the second is closest to expiry
+	e.clock.Advance(time.Second)
+	gs = append(gs, e.login("alice"))
+	if n := e.sessions("alice"); n != 3 {
+		t.Fatalf("%d sessions, want the cap 3", n)
+	}
+	e.active("alice", gs[1].SessionID, false)
+	for _, i := range []int{0, 2, 3} {
+		e.active("alice", gs[i].SessionID, true)
+	}
+	if ev := e.events.Last(jwtrefresh.EventEvict); e.events.Count(jwtrefresh.EventEvict) != 1 || ev.SessionID != gs[1].SessionID {
+		t.Fatalf("evict events %d, last %+v", e.events.Count(jwtrefresh.EventEvict), ev)
+	}
+	// Expired sessions make room before anyone is evicted.
+	e.clock.Advance(jwtrefresh.DefaultIdleTimeout)
+	for range 3 {
+		e.login("alice")
+	}
+	if n := e.events.Count(jwtrefresh.EventEvict); n != 1 {
+		t.Fatalf("%d evictions, want still 1", n)
+	}
+}
+
+// testCancelledContext: a caller's cancelled context is "unavailable", never
+// "invalid", and changes nothing.
+func testCancelledContext(t *testing.T, nb NewBackend) {
+	e := newEnv(t, nb, nil)
+	g := e.login("alice")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := e.store.Create(ctx, jwtrefresh.NewSession{Subject: "alice"})
+	wantErr(t, "Create", err, jwtrefresh.ErrUnavailable)
+	_, err = e.store.Rotate(ctx, g.RefreshToken, "")
+	wantErr(t, "Rotate", err, jwtrefresh.ErrUnavailable)
+	wantErr(t, "Rotate", err, context.Canceled)
+	wantErr(t, "RevokeToken", e.store.RevokeToken(ctx, g.RefreshToken), jwtrefresh.ErrUnavailable)
+	wantErr(t, "RevokeSession", e.store.RevokeSession(ctx, "alice", g.SessionID), jwtrefresh.ErrUnavailable)
+	_, err = e.store.RevokeAll(ctx, "alice")
+	wantErr(t, "RevokeAll", err, jwtrefresh.ErrUnavailable)
+	_, err = e.store.Sessions(ctx, "alice")
+	wantErr(t, "Sessions", err, jwtrefresh.ErrUnavailable)
+	_, err = e.store.Active(ctx, "alice", g.SessionID)
+	wantErr(t, "Active", err, jwtrefresh.ErrUnavailable)
+	if n := e.sessions("alice"); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+	e.rotate(g.RefreshToken, "")
+}
