@@ -1,0 +1,86 @@
+package middleware
+
+import (
+	"net/http"
+	"strings"
+)
+
+// ExtractBearer returns the token of a request's Authorization header
+// values (RFC 6750 §2.1). It returns "", nil when there is no header or the
+// scheme is not Bearer (matched case-insensitively): another scheme is not
+// a bearer token. It fails with [ErrInvalidRequest] for two headers,
+// "Bearer" without a token, or a token with characters outside RFC 6750's
+// b64token. It does not check the length.
+func ExtractBearer(values []string) (string, error) {
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", errDuplicate
+	}
+	v := strings.TrimLeft(values[0], " \t")
+	scheme, rest, _ := strings.Cut(v, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", nil
+	}
+	tok := strings.Trim(rest, " \t")
+	if tok == "" {
+		return "", errEmptyBearer
+	}
+	if !isB64Token(tok) {
+		return "", errBadHeader
+	}
+	return tok, nil
+}
+
+// isB64Token reports whether s matches RFC 6750's
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	end := len(s)
+	for end > 0 && s[end-1] == '=' {
+		end--
+	}
+	if end == 0 {
+		return false
+	}
+	for i := 0; i < end; i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
+}
+
+// extract finds the request's token: "" with a nil error when there is
+// none.
+func (m *Middleware) extract(r *http.Request) (string, *Error) {
+	tok, err := ExtractBearer(r.Header["Authorization"])
+	switch err {
+	case nil:
+	case errDuplicate:
+		return "", fail(m.tmplDuplicate, err)
+	case errEmptyBearer:
+		return "", fail(m.tmplEmptyBearer, err)
+	default:
+		return "", fail(m.tmplBadHeader, err)
+	}
+	if m.cookie == "" {
+		return tok, nil
+	}
+	cookies := r.CookiesNamed(m.cookie)
+	if len(cookies) == 1 && cookies[0].Value == "" {
+		cookies = nil // a cleared cookie is no token
+	}
+	switch {
+	case len(cookies) == 0:
+		return tok, nil
+	case len(cookies) > 1 || !isB64Token(cookies[0].Value):
+		return "", fail(m.tmplBadCookie, errBadCookie)
+	case tok != "":
+		return "", fail(m.tmplTwoMethods, errTwoMethods)
+	}
+	return cookies[0].Value, nil
+}
