@@ -195,6 +195,13 @@ func (k *Key) Public() (*Key, bool) {
 	return &Key{kid: k.kid, method: k.method, verify: k.verify}, true
 }
 
+// Verify checks sig, the decoded signature of a JWS, over signingInput
+// (the "header.payload" part of the compact form) with this key's
+// algorithm. The error wraps jwt's verification error.
+func (k *Key) Verify(signingInput string, sig []byte) error {
+	return k.method.Verify(signingInput, sig, k.verify)
+}
+
 // Sign returns the compact serialisation of a JWT carrying claims, signed
 // with this key, with `alg` and `kid` headers set from the key. It fails
 // with [ErrCannotSign] for a verification-only key.

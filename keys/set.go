@@ -116,39 +116,49 @@ func (s *Set) Algorithms() []string { return append([]string(nil), s.load().algs
 
 // Keyfunc is a [jwt.Keyfunc]: it picks the key named by the token's `kid`
 // header and returns its verification key, after checking that the token's
-// `alg` is the algorithm that key is bound to. A token without `kid` is
-// matched to the only key of a one-key set and refused ([ErrKIDRequired])
-// when the set holds several. Errors: [ErrNoKeys], [ErrUnknownKID],
-// [ErrKIDRequired], [ErrAlgorithmMismatch].
+// `alg` is the algorithm that key is bound to (see [Set.Resolve]).
 func (s *Set) Keyfunc(t *jwt.Token) (any, error) {
-	k, err := s.load().pick(t)
+	var kid string
+	switch v := t.Header["kid"].(type) {
+	case nil:
+	case string:
+		kid = v
+	default:
+		return nil, fmt.Errorf("%w: kid header is not a string", ErrUnknownKID)
+	}
+	alg, _ := t.Header["alg"].(string)
+	if t.Method == nil || t.Method.Alg() != alg {
+		return nil, ErrAlgorithmMismatch
+	}
+	k, err := s.Resolve(kid, alg)
 	if err != nil {
 		return nil, err
 	}
 	return k.verify, nil
 }
 
-func (p *snapshot) pick(t *jwt.Token) (*Key, error) {
-	if len(p.keys) == 0 {
-		return nil, ErrNoKeys
-	}
+// Resolve returns the key that must verify a token with the given `kid`
+// and `alg` headers ("" for an absent kid). A token without a kid is
+// matched to the only key of a one-key set and refused when the set holds
+// several. The alg must be the one the key is bound to. Errors:
+// [ErrNoKeys], [ErrUnknownKID], [ErrKIDRequired], [ErrAlgorithmMismatch].
+func (s *Set) Resolve(kid, alg string) (*Key, error) {
+	p := s.load()
 	var k *Key
-	switch kid := t.Header["kid"].(type) {
-	case nil:
-		if len(p.keys) != 1 {
-			return nil, ErrKIDRequired
-		}
-		k = p.keys[0]
-	case string:
+	switch {
+	case len(p.keys) == 0:
+		return nil, ErrNoKeys
+	case kid != "":
 		var ok bool
 		if k, ok = p.byKID[kid]; !ok {
 			return nil, ErrUnknownKID
 		}
+	case len(p.keys) == 1:
+		k = p.keys[0]
 	default:
-		return nil, fmt.Errorf("%w: kid header is not a string", ErrUnknownKID)
+		return nil, ErrKIDRequired
 	}
-	alg, _ := t.Header["alg"].(string)
-	if t.Method == nil || t.Method.Alg() != k.method.Alg() || alg != k.method.Alg() {
+	if alg != k.method.Alg() {
 		return nil, ErrAlgorithmMismatch
 	}
 	return k, nil

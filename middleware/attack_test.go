@@ -166,3 +166,54 @@ func TestEveryAlgorithm(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyfuncPath covers the WithKeyfunc escape hatch: the algorithm list
+// is enforced before the Keyfunc runs, the Keyfunc sees the full header and
+// the claims, and a jwt.VerificationKeySet is tried key by key.
+func TestKeyfuncPath(t *testing.T) {
+	edPub := edPriv.Public()
+	var sawHeader map[string]any
+	var sawSub string
+	kf := func(tk *jwt.Token) (any, error) {
+		sawHeader = tk.Header
+		sawSub, _ = tk.Claims.GetSubject()
+		switch tk.Header["kid"] {
+		case "ed":
+			return edPub, nil
+		case "set":
+			return jwt.VerificationKeySet{Keys: []jwt.VerificationKey{hsSecret, edPub}}, nil
+		}
+		return nil, errors.New("no such key")
+	}
+	m := newMW(t, nil, nil, WithKeyfunc(kf, nil, "EdDSA"))
+	tests := []struct {
+		name string
+		tok  string
+		want error
+	}{
+		{"accepted", forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "ed", "x5t": "abc"}, claimsAt()), nil},
+		{"key set", forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "set"}, claimsAt()), nil},
+		{"alg not listed", forge(t, jwt.SigningMethodHS256, hsSecret, map[string]any{"kid": "ed"}, claimsAt()), jwt.ErrTokenSignatureInvalid},
+		{"alg none", forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, map[string]any{"kid": "ed"}, claimsAt()), jwt.ErrTokenSignatureInvalid},
+		{"keyfunc refuses", forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "x"}, claimsAt()), jwt.ErrTokenUnverifiable},
+		{"crit", forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "ed", "crit": []string{"b64"}}, claimsAt()), errCrit},
+		{"tampered", tamperPayload(t, forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "ed"}, claimsAt()), func(m map[string]any) { m["sub"] = "x" }), jwt.ErrTokenSignatureInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := m.Verify(t.Context(), tt.tok)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sawHeader["x5t"] != nil && sawHeader["x5t"] != "abc" || sawSub != "alice" {
+					t.Fatalf("keyfunc saw header %v, sub %q", sawHeader, sawSub)
+				}
+				return
+			}
+			if !errors.Is(err, ErrTokenInvalid) || !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

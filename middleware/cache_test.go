@@ -60,7 +60,7 @@ func TestCacheServesRepeatsWithoutVerifying(t *testing.T) {
 	if v, s := verifications.Load(), sessionChecks.Load(); v != 1 || s != 5 {
 		t.Fatalf("%d verifications, %d session checks; want 1 and 5", v, s)
 	}
-	if st := m.CacheStats(); st.Entries != 1 || st.Bytes != len(tok)+entryOverhead {
+	if st := m.CacheStats(); st.Entries != 1 || st.Bytes != entrySize(tok) {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -196,9 +196,8 @@ func TestCacheFloodStaysBounded(t *testing.T) {
 		c.ID = fmt.Sprintf("jti-%06d", i) // same length for every token
 		return sign(hsKey, c)
 	}
-	tokLen := len(mint(0))
 	const maxEntries, workers, perWorker = 64, 4, 500
-	maxBytes := 40 * (tokLen + entryOverhead) // the byte bound bites first
+	maxBytes := 40 * entrySize(mint(0)) // the byte bound bites first
 	m := newMW(t, set, nil, WithCache(maxEntries, maxBytes))
 	h := m.Handler(okHandler)
 	var wg sync.WaitGroup
@@ -221,7 +220,7 @@ func TestCacheFloodStaysBounded(t *testing.T) {
 	if refused.Load() != 0 || violations.Load() != 0 {
 		t.Fatalf("%d refused, %d bound violations", refused.Load(), violations.Load())
 	}
-	if st := m.CacheStats(); st.Entries != 40 || st.Bytes != 40*(tokLen+entryOverhead) {
+	if st := m.CacheStats(); st.Entries != 40 || st.Bytes != 40*entrySize(mint(0)) {
 		t.Fatalf("final stats %+v, want 40 entries", st)
 	}
 
@@ -281,5 +280,22 @@ func TestClaimsAreCopies(t *testing.T) {
 	wg.Wait()
 	if bad.Load() != 0 {
 		t.Fatalf("%d of %d requests saw another request's changes", bad.Load(), workers*each)
+	}
+}
+
+// TestCacheConfirmsWholeToken: an entry found under a token's hash is only
+// used if the whole token matches, so a hash collision is a miss.
+func TestCacheConfirmsWholeToken(t *testing.T) {
+	c := newCache(4, 1<<20)
+	e := &entry{token: "tok-a", key: 7, gen: 1, dropAt: t0.Add(time.Minute), size: entrySize("tok-a")}
+	c.put(e)
+	if c.get(7, "tok-a", 1, t0) != e {
+		t.Fatal("exact token missed")
+	}
+	if c.get(7, "tok-b", 1, t0) != nil {
+		t.Fatal("colliding token served another token's claims")
+	}
+	if c.get(7, "tok-a", 2, t0) != nil || c.stats().Entries != 0 {
+		t.Fatal("entry of an old key-set generation served or kept")
 	}
 }

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -61,6 +62,12 @@ func (s *Scopes) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("scope: %w", err)
 		}
 		*s = list
+		return nil
+	}
+	// The common case, a plain string without escapes, skips a second
+	// pass of the JSON decoder.
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && !bytes.ContainsAny(b[1:len(b)-1], "\\\"") {
+		*s = strings.Fields(string(b[1 : len(b)-1]))
 		return nil
 	}
 	var str *string

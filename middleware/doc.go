@@ -19,7 +19,8 @@
 // other claims verified, so a client never refreshes because of a forgery.
 //
 // The accept path does no I/O: verified tokens are kept in a bounded cache
-// (per Middleware, keyed by the SHA-256 of the token) until their `exp` or
+// (per Middleware, keyed by a seeded hash of the whole token and confirmed
+// by comparing it in full) until their `exp` or
 // until the key set changes, and the optional session check is the only
 // hook that may reach a store.
 package middleware

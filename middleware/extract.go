@@ -34,6 +34,15 @@ func ExtractBearer(values []string) (string, error) {
 	return tok, nil
 }
 
+// b64tokenChar marks the bytes of RFC 6750's b64token alphabet (without the
+// trailing "=" padding).
+var b64tokenChar = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/") {
+		t[c] = true
+	}
+	return t
+}()
+
 // isB64Token reports whether s matches RFC 6750's
 // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isB64Token(s string) bool {
@@ -45,9 +54,7 @@ func isB64Token(s string) bool {
 		return false
 	}
 	for i := 0; i < end; i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+		if !b64tokenChar[s[i]] {
 			return false
 		}
 	}

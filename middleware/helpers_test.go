@@ -52,11 +52,15 @@ func must[T any](v T, err error) T {
 // Deterministic keys so tests and benchmarks need no entropy; RSA is
 // generated once from a seeded source.
 var (
-	hsKey = must(keys.NewHS256("hs", []byte("test-secret-test-secret-test-sec")))
-	edKey = must(keys.NewEdDSA("ed", ed25519.NewKeyFromSeed(make([]byte, 32))))
+	hsSecret = []byte("test-secret-test-secret-test-sec")
+	hsKey    = must(keys.NewHS256("hs", hsSecret))
+	edPriv   = ed25519.NewKeyFromSeed(make([]byte, 32))
+	edKey    = must(keys.NewEdDSA("ed", edPriv))
+	ecPriv   = sync.OnceValue(func() *ecdsa.PrivateKey {
+		return must(ecdsa.GenerateKey(elliptic.P256(), rand.New(rand.NewSource(1))))
+	})
 	esKey = sync.OnceValue(func() *keys.Key {
-		k := must(ecdsa.GenerateKey(elliptic.P256(), rand.New(rand.NewSource(1))))
-		return must(keys.NewES256("es", k))
+		return must(keys.NewES256("es", ecPriv()))
 	})
 	rsKey = sync.OnceValue(func() *keys.Key {
 		return must(keys.NewRS256("rs", rsaPriv()))

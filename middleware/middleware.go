@@ -16,8 +16,9 @@ import (
 // Middleware verifies access tokens. Build it with [New]; it is immutable
 // and safe for concurrent use (the key set it reads may rotate).
 type Middleware struct {
-	parser       *jwt.Parser
-	keyfunc      jwt.Keyfunc
+	set          *keys.Set     // nil with WithKeyfunc
+	keyfunc      jwt.Keyfunc   // WithKeyfunc only
+	algs         []string      // WithKeyfunc only
 	generation   func() uint64 // nil: no cache
 	cache        *cache        // nil: off
 	issuer       string
@@ -38,9 +39,6 @@ type Middleware struct {
 	tmplMissing, tmplDuplicate, tmplEmptyBearer, tmplBadHeader, tmplBadCookie, tmplTwoMethods,
 	tmplTooLarge, tmplMalformed, tmplInvalid, tmplExpired, tmplRevoked, tmplUnavailable *Error
 }
-
-// errCrit refuses tokens with a `crit` header: no extension is understood.
-var errCrit = errors.New("middleware: crit header present")
 
 // New returns a middleware verifying tokens against set: the key named by
 // a token's `kid` decides the algorithm (see [keys.Set.Keyfunc]), and
@@ -66,24 +64,14 @@ func New(set *keys.Set, opts ...Option) (*Middleware, error) {
 	case set != nil && c.keyfunc != nil:
 		return nil, errors.New("middleware: both a key set and WithKeyfunc given")
 	case set != nil:
-		c.keyfunc, c.generation = set.Keyfunc, set.Generation
-		// Keys pin their own algorithm; this list only bounds what the
-		// parser considers before asking the set.
-		c.algs = []string{keys.HS256, keys.EdDSA, keys.ES256, keys.RS256}
+		c.generation = set.Generation
 	case c.keyfunc == nil:
 		return nil, errors.New("middleware: no key set and no WithKeyfunc")
 	}
-	inner := c.keyfunc
 	m := &Middleware{
-		// Claims are validated by validate, identically on the cached
-		// path, so "expired" is only said when nothing else is wrong.
-		parser: jwt.NewParser(jwt.WithValidMethods(c.algs), jwt.WithoutClaimsValidation()),
-		keyfunc: func(t *jwt.Token) (any, error) {
-			if _, ok := t.Header["crit"]; ok {
-				return nil, errCrit
-			}
-			return inner(t)
-		},
+		set:          set,
+		keyfunc:      c.keyfunc,
+		algs:         c.algs,
 		issuer:       c.issuer,
 		audience:     c.audience,
 		leeway:       c.leeway,
@@ -201,24 +189,26 @@ func (m *Middleware) verify(ctx context.Context, tok string) (v *verified, cache
 		// Read the generation before verifying: an entry is then never
 		// tagged newer than the keys that verified it.
 		gen = m.generation()
-		key = hashToken(tok)
-		ent = m.cache.get(key, gen, now)
+		key = hashToken(m.cache.seed, tok)
+		ent = m.cache.get(key, tok, gen, now)
 		cached = ent != nil
 	}
 	if ent == nil {
 		ent = new(entry)
-		if _, err := m.parser.ParseWithClaims(tok, &ent.claims, m.keyfunc); err != nil {
-			if errors.Is(err, jwt.ErrTokenMalformed) {
-				return nil, false, fail(m.tmplMalformed, fmt.Errorf("%w: %w", ErrTokenMalformed, err))
+		if err := m.parse(tok, &ent.claims); err != nil {
+			if errors.Is(err, ErrTokenMalformed) {
+				return nil, false, fail(m.tmplMalformed, err)
 			}
-			return nil, false, fail(m.tmplInvalid, fmt.Errorf("%w: %w", ErrTokenInvalid, err))
+			return nil, false, fail(m.tmplInvalid, err)
 		}
 	}
+	// Claims are validated here for both paths, so "expired" is only said
+	// when nothing else is wrong with the token.
 	if e := m.validate(&ent.claims, now); e != nil {
 		return nil, false, e
 	}
 	if m.cache != nil && !cached {
-		ent.key, ent.gen, ent.size = key, gen, len(tok)+entryOverhead
+		ent.token, ent.key, ent.gen, ent.size = tok, key, gen, entrySize(tok)
 		ent.dropAt = ent.claims.ExpiresAt.Add(m.leeway)
 		m.cache.put(ent)
 	}
