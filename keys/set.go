@@ -2,6 +2,7 @@ package keys
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -54,7 +55,7 @@ func (s *Set) Replace(current *Key, older ...*Key) error {
 			return fmt.Errorf("%w: %q used twice", ErrInvalidKID, k.kid)
 		}
 		next.byKID[k.kid] = k
-		if alg := k.Algorithm(); !contains(next.algs, alg) {
+		if alg := k.Algorithm(); !slices.Contains(next.algs, alg) {
 			next.algs = append(next.algs, alg)
 		}
 	}
@@ -67,15 +68,6 @@ func (s *Set) Replace(current *Key, older ...*Key) error {
 	}
 	s.snap.Store(next)
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 var empty = &snapshot{}

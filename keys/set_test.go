@@ -2,8 +2,10 @@ package keys
 
 import (
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -205,5 +207,47 @@ func TestSetRotationUnderLoad(t *testing.T) {
 	}
 	if g := s.Generation(); g != rotations+1 {
 		t.Fatalf("generation %d, want %d", g, rotations+1)
+	}
+}
+
+func TestResolveAndVerify(t *testing.T) {
+	ks := privateKeys()
+	hs, ed := ks[0], ks[1]
+	one := must(NewSet(ed))
+	two := must(NewSet(ed, hs))
+	tests := []struct {
+		name     string
+		set      *Set
+		kid, alg string
+		want     *Key
+		err      error
+	}{
+		{"by kid", two, "hs", HS256, hs, nil},
+		{"no kid, one key", one, "", EdDSA, ed, nil},
+		{"no kid, two keys", two, "", EdDSA, nil, ErrKIDRequired},
+		{"unknown kid", two, "zz", EdDSA, nil, ErrUnknownKID},
+		{"alg of another key", two, "hs", EdDSA, nil, ErrAlgorithmMismatch},
+		{"alg none", one, "", "none", nil, ErrAlgorithmMismatch},
+		{"empty set", new(Set), "ed", EdDSA, nil, ErrNoKeys},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, err := tt.set.Resolve(tt.kid, tt.alg)
+			if k != tt.want || !errors.Is(err, tt.err) {
+				t.Fatalf("got (%v, %v), want (%v, %v)", k, err, tt.want, tt.err)
+			}
+		})
+	}
+	tok := must(ed.Sign(claims()))
+	dot := strings.LastIndexByte(tok, '.')
+	sig := must(base64.RawURLEncoding.DecodeString(tok[dot+1:]))
+	if err := ed.Verify(tok[:dot], sig); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if err := ed.Verify(tok[:dot]+"x", sig); err == nil {
+		t.Fatal("Verify accepted a changed input")
+	}
+	if err := hs.Verify(tok[:dot], sig); err == nil {
+		t.Fatal("another key verified the signature")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,14 +38,7 @@ func (c *Claims) Expiry() time.Time {
 }
 
 // HasScope reports whether the token grants scope s.
-func (c *Claims) HasScope(s string) bool {
-	for _, v := range c.Scope {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func (c *Claims) HasScope(s string) bool { return slices.Contains(c.Scope, s) }
 
 // Scopes is the `scope` claim: on the wire a space-separated string
 // (RFC 8693 §4.2, RFC 9068 §2.2.3); a JSON array of strings is accepted

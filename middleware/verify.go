@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -66,7 +67,7 @@ func (m *Middleware) parse(tok string, c *Claims) error {
 // the full header and the claims, as golang-jwt would give it.
 func (m *Middleware) parseWithKeyfunc(tok string, hb []byte, alg, payload, signingInput string, sig []byte, c *Claims) error {
 	method := jwt.GetSigningMethod(alg)
-	if method == nil || !contains(m.algs, alg) {
+	if method == nil || !slices.Contains(m.algs, alg) {
 		return fmt.Errorf("%w: %w: algorithm %q not accepted", ErrTokenInvalid, jwt.ErrTokenSignatureInvalid, alg)
 	}
 	if err := decodeClaims(payload, c); err != nil {
@@ -102,13 +103,4 @@ func decodeClaims(payload string, c *Claims) error {
 		return fmt.Errorf("%w: claims: %w", ErrTokenMalformed, err)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
