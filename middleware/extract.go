@@ -12,6 +12,17 @@ import (
 // "Bearer" without a token, or a token with characters outside RFC 6750's
 // b64token. It does not check the length.
 func ExtractBearer(values []string) (string, error) {
+	tok, err := splitBearer(values)
+	if err == nil && tok != "" && !isB64Token(tok) {
+		return "", errBadHeader
+	}
+	return tok, err
+}
+
+// splitBearer is ExtractBearer without the character check, which the
+// middleware defers until a token misses the cache: a token equal to one
+// already verified needs no scan.
+func splitBearer(values []string) (string, error) {
 	switch len(values) {
 	case 0:
 		return "", nil
@@ -27,9 +38,6 @@ func ExtractBearer(values []string) (string, error) {
 	tok := strings.Trim(rest, " \t")
 	if tok == "" {
 		return "", errEmptyBearer
-	}
-	if !isB64Token(tok) {
-		return "", errBadHeader
 	}
 	return tok, nil
 }
@@ -62,20 +70,19 @@ func isB64Token(s string) bool {
 }
 
 // extract finds the request's token: "" with a nil error when there is
-// none.
-func (m *Middleware) extract(r *http.Request) (string, *Error) {
-	tok, err := ExtractBearer(r.Header["Authorization"])
+// none. The token's characters are not checked yet; badChars is the
+// refusal to give if they turn out wrong.
+func (m *Middleware) extract(r *http.Request) (tok string, badChars, e *Error) {
+	tok, err := splitBearer(r.Header["Authorization"])
 	switch err {
 	case nil:
 	case errDuplicate:
-		return "", fail(m.tmplDuplicate, err)
-	case errEmptyBearer:
-		return "", fail(m.tmplEmptyBearer, err)
+		return "", nil, fail(m.tmplDuplicate, err)
 	default:
-		return "", fail(m.tmplBadHeader, err)
+		return "", nil, fail(m.tmplEmptyBearer, err)
 	}
 	if m.cookie == "" {
-		return tok, nil
+		return tok, m.tmplBadHeader, nil
 	}
 	cookies := r.CookiesNamed(m.cookie)
 	if len(cookies) == 1 && cookies[0].Value == "" {
@@ -83,11 +90,11 @@ func (m *Middleware) extract(r *http.Request) (string, *Error) {
 	}
 	switch {
 	case len(cookies) == 0:
-		return tok, nil
-	case len(cookies) > 1 || !isB64Token(cookies[0].Value):
-		return "", fail(m.tmplBadCookie, errBadCookie)
+		return tok, m.tmplBadHeader, nil
+	case len(cookies) > 1:
+		return "", nil, fail(m.tmplBadCookie, errBadCookie)
 	case tok != "":
-		return "", fail(m.tmplTwoMethods, errTwoMethods)
+		return "", nil, fail(m.tmplTwoMethods, errTwoMethods)
 	}
-	return cookies[0].Value, nil
+	return cookies[0].Value, m.tmplBadCookie, nil
 }

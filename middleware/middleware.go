@@ -98,6 +98,8 @@ func New(set *keys.Set, opts ...Option) (*Middleware, error) {
 	m.tmplEmptyBearer = m.template(s400, codeInvalidReq, descEmptyBearer, ReasonInvalidRequest)
 	m.tmplBadHeader = m.template(s400, codeInvalidReq, descBadHeader, ReasonInvalidRequest)
 	m.tmplBadCookie = m.template(s400, codeInvalidReq, descBadCookie, ReasonInvalidRequest)
+	// The two refusals verify gives for bad characters carry their cause.
+	m.tmplBadHeader.Err, m.tmplBadCookie.Err = errBadHeader, errBadCookie
 	m.tmplTwoMethods = m.template(s400, codeInvalidReq, descTwoMethods, ReasonInvalidRequest)
 	m.tmplTooLarge = m.template(s401, codeInvalidToken, descTooLarge, ReasonTooLarge)
 	m.tmplMalformed = m.template(s401, codeInvalidToken, descMalformed, ReasonMalformed)
@@ -124,7 +126,7 @@ func New(set *keys.Set, opts ...Option) (*Middleware, error) {
 // application/json, unless an error handler is set.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, e := m.extract(r)
+		tok, badChars, e := m.extract(r)
 		if e != nil {
 			m.reject(w, r, e)
 			return
@@ -139,7 +141,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			m.reject(w, r, fail(m.tmplMissing, ErrTokenMissing))
 			return
 		}
-		v, cached, e := m.verify(ctx, tok)
+		v, cached, e := m.verify(ctx, tok, badChars)
 		if e != nil {
 			m.reject(w, r, e)
 			return
@@ -159,7 +161,7 @@ func (m *Middleware) Verify(ctx context.Context, token string) (*Claims, error) 
 	if token == "" {
 		return nil, fail(m.tmplMissing, ErrTokenMissing)
 	}
-	v, _, e := m.verify(ctx, token)
+	v, _, e := m.verify(ctx, token, nil)
 	if e != nil {
 		m.observe(ctx, Event{Outcome: OutcomeRejected, Reason: e.Reason, Err: e})
 		return nil, e
@@ -175,7 +177,10 @@ func (m *Middleware) CacheStats() CacheStats {
 	return m.cache.stats()
 }
 
-func (m *Middleware) verify(ctx context.Context, tok string) (v *verified, cached bool, e *Error) {
+// verify checks tok. badChars, if not nil, is the refusal for a token
+// with characters outside b64token (checked only on a cache miss);
+// otherwise such a token is simply malformed.
+func (m *Middleware) verify(ctx context.Context, tok string, badChars *Error) (v *verified, cached bool, e *Error) {
 	if len(tok) > m.maxLen {
 		return nil, false, fail(m.tmplTooLarge, ErrTokenTooLarge)
 	}
@@ -194,6 +199,9 @@ func (m *Middleware) verify(ctx context.Context, tok string) (v *verified, cache
 		cached = ent != nil
 	}
 	if ent == nil {
+		if badChars != nil && !isB64Token(tok) {
+			return nil, false, fail(badChars, badChars.Err)
+		}
 		ent = new(entry)
 		if err := m.parse(tok, &ent.claims); err != nil {
 			if errors.Is(err, ErrTokenMalformed) {
