@@ -200,3 +200,28 @@ func BenchmarkBareParse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHostile measures the refusal of oversized tokens (the shape of
+// CVE-2025-30204: a header full of dots), which never reach a parser.
+func BenchmarkHostile(b *testing.B) {
+	fixed := func() time.Time { return t0 }
+	ours := must(New(must(keys.NewSet(hsKey)), WithClock(fixed)))
+	for _, tc := range []struct{ name, tok string }{
+		{"dots100k", strings.Repeat(".", 100000)},
+		{"1MiB", strings.Repeat("A", 1<<20)},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", "Bearer "+tc.tok)
+		for _, impl := range []struct {
+			name string
+			h    http.Handler
+		}{
+			{"floor", floorMiddleware(hsSecret, "HS256", fixed)(touch)},
+			{"jwtrefresh", ours.Handler(touch)},
+		} {
+			b.Run("token="+tc.name+"/impl="+impl.name, func(b *testing.B) {
+				run(b, impl.h, []*http.Request{r}, http.StatusUnauthorized)
+			})
+		}
+	}
+}
