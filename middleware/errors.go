@@ -70,6 +70,8 @@ type Error struct {
 	body []byte // precomputed JSON body; nil: built by Write
 }
 
+// Error returns the message of the wrapped cause; it never contains the
+// token.
 func (e *Error) Error() string { return e.Err.Error() }
 
 // Unwrap returns the sentinel-wrapping cause.
