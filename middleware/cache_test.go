@@ -299,3 +299,50 @@ func TestCacheConfirmsWholeToken(t *testing.T) {
 		t.Fatal("entry of an old key-set generation served or kept")
 	}
 }
+
+// TestCacheUnderRotation serves a cached token from many goroutines while
+// the key set rotates underneath (its key stays in every snapshot): every
+// request must succeed, and a retired key's token must fail afterwards.
+func TestCacheUnderRotation(t *testing.T) {
+	set := must(keys.NewSet(hsKey))
+	m := newMW(t, set, nil)
+	h := m.Handler(okHandler)
+	tok := sign(hsKey, claimsAt())
+	edTok := sign(edKey, claimsAt())
+	const workers, each, rotations = 4, 300, 200
+	var ok, bad atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if serve(h, bearer(tok)).Code == 200 {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	for i := range rotations {
+		var err error
+		if i%2 == 0 {
+			err = set.Replace(edKey, hsKey)
+		} else {
+			err = set.Replace(hsKey)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		serve(h, bearer(edTok)) // caches while ed is trusted, refused while not
+	}
+	wg.Wait()
+	if ok.Load() != workers*each || bad.Load() != 0 {
+		t.Fatalf("%d ok, %d refused; want %d and 0", ok.Load(), bad.Load(), workers*each)
+	}
+	// The last rotation (i = 199) left only hsKey: ed's cached verdict is gone.
+	if code := serve(h, bearer(edTok)).Code; code != 401 {
+		t.Fatalf("token of a retired key: %d", code)
+	}
+}

@@ -158,17 +158,21 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 // request header, such as a revocation endpoint or a WebSocket upgrade.
 // It returns this call's own copy of the claims, or an [*Error].
 func (m *Middleware) Verify(ctx context.Context, token string) (*Claims, error) {
-	var v *verified
-	var e *Error
+	var (
+		v      *verified
+		cached bool
+		e      *Error
+	)
 	if token == "" {
 		e = fail(m.tmplMissing, ErrTokenMissing)
 	} else {
-		v, _, e = m.verify(ctx, token, nil)
+		v, cached, e = m.verify(ctx, token, nil)
 	}
 	if e != nil {
 		m.observe(ctx, Event{Outcome: OutcomeRejected, Reason: e.Reason, Err: e})
 		return nil, e
 	}
+	m.observe(ctx, Event{Outcome: OutcomeAccepted, Cached: cached, Claims: &v.claims})
 	return &v.claims, nil
 }
 
