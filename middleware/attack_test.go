@@ -217,3 +217,21 @@ func TestKeyfuncPath(t *testing.T) {
 		})
 	}
 }
+
+// TestNonCanonicalBase64 refuses a token whose signature is re-spelled with
+// non-zero unused bits: it decodes to the same bytes but is another string.
+func TestNonCanonicalBase64(t *testing.T) {
+	m := newMW(t, must(keys.NewSet(edKey)), nil)
+	good := sign(edKey, claimsAt())
+	last := good[len(good)-1]
+	// An Ed25519 signature is 64 bytes: the last base64url character
+	// carries 2 bits, the 4 below them must be zero.
+	idx := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", last)
+	variant := good[:len(good)-1] + string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[idx|1])
+	if _, err := m.Verify(t.Context(), good); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(t.Context(), variant); !errors.Is(err, ErrTokenMalformed) {
+		t.Fatalf("non-canonical spelling: %v", err)
+	}
+}

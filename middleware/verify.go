@@ -20,6 +20,11 @@ type joseHeader struct {
 	Crit json.RawMessage `json:"crit"`
 }
 
+// b64 decodes segments strictly: unused trailing bits must be zero, so each
+// token has exactly one spelling (no variants of one signature that would
+// each verify and each take a cache slot).
+var b64 = base64.RawURLEncoding.Strict()
+
 var (
 	errSegments = errors.New("not three base64url segments")
 	errCrit     = errors.New("crit header present")
@@ -35,7 +40,7 @@ func (m *Middleware) parse(tok string, c *Claims) error {
 	if i <= 0 || j <= i+1 || strings.IndexByte(tok[i+1:j], '.') >= 0 {
 		return fmt.Errorf("%w: %w", ErrTokenMalformed, errSegments)
 	}
-	hb, err := base64.RawURLEncoding.DecodeString(tok[:i])
+	hb, err := b64.DecodeString(tok[:i])
 	if err != nil {
 		return fmt.Errorf("%w: header: %w", ErrTokenMalformed, err)
 	}
@@ -46,7 +51,7 @@ func (m *Middleware) parse(tok string, c *Claims) error {
 	if h.Crit != nil {
 		return fmt.Errorf("%w: %w", ErrTokenInvalid, errCrit)
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(tok[j+1:])
+	sig, err := b64.DecodeString(tok[j+1:])
 	if err != nil {
 		return fmt.Errorf("%w: signature: %w", ErrTokenMalformed, err)
 	}
@@ -95,7 +100,7 @@ func (m *Middleware) parseWithKeyfunc(tok string, hb []byte, alg, payload, signi
 }
 
 func decodeClaims(payload string, c *Claims) error {
-	b, err := base64.RawURLEncoding.DecodeString(payload)
+	b, err := b64.DecodeString(payload)
 	if err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrTokenMalformed, err)
 	}
