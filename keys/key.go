@@ -1,0 +1,219 @@
+package keys
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"fmt"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// JWS algorithm names (RFC 7518 §3.1, RFC 8037 §3.1) a [Key] can be bound to.
+const (
+	HS256 = "HS256"
+	EdDSA = "EdDSA"
+	ES256 = "ES256"
+	RS256 = "RS256"
+)
+
+// Limits enforced by the constructors.
+const (
+	// MinHMACSecret is the shortest HMAC secret accepted: RFC 7518 §3.2
+	// requires a key at least as long as the hash output.
+	MinHMACSecret = 32
+	// MinRSABits is the smallest RSA modulus accepted (RFC 7518 §3.3).
+	MinRSABits = 2048
+	// maxRSABits bounds the cost of one verification an attacker can cause
+	// through a published key.
+	maxRSABits = 16384
+	// maxKIDLen keeps key ids out of the way of the token size cap.
+	maxKIDLen = 256
+)
+
+// Key is one signing or verification key bound to one algorithm and one key
+// id. It is immutable and safe for concurrent use. Build it with [NewHS256],
+// [NewEdDSA], [NewES256], [NewRS256] or [ParsePEM]; the zero Key is not
+// usable.
+type Key struct {
+	kid    string
+	method jwt.SigningMethod
+	// sign is nil for a verification-only key.
+	sign any
+	// verify is what jwt's SigningMethod.Verify expects for method.
+	verify any
+}
+
+// NewHS256 returns an HMAC-SHA256 key. The secret is copied; it must be at
+// least [MinHMACSecret] bytes, because a short secret can be brute-forced
+// offline from any token. An HMAC key both signs and verifies, so every
+// verifier holding it can mint tokens: prefer an asymmetric key when
+// several services verify.
+func NewHS256(kid string, secret []byte) (*Key, error) {
+	if err := checkKID(kid); err != nil {
+		return nil, err
+	}
+	if len(secret) < MinHMACSecret {
+		return nil, fmt.Errorf("%w: HMAC secret of %d bytes, need at least %d", ErrWeakKey, len(secret), MinHMACSecret)
+	}
+	s := append([]byte(nil), secret...)
+	return &Key{kid: kid, method: jwt.SigningMethodHS256, sign: s, verify: s}, nil
+}
+
+// NewEdDSA returns an Ed25519 key (RFC 8037). key is an ed25519.PrivateKey
+// (signs and verifies) or an ed25519.PublicKey (verifies only).
+func NewEdDSA(kid string, key any) (*Key, error) {
+	if err := checkKID(kid); err != nil {
+		return nil, err
+	}
+	switch k := key.(type) {
+	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("%w: Ed25519 private key of %d bytes", ErrInvalidKey, len(k))
+		}
+		// A key whose public half does not match its seed would sign tokens
+		// nobody can verify.
+		if !ed25519.NewKeyFromSeed(k.Seed()).Equal(k) {
+			return nil, fmt.Errorf("%w: Ed25519 private key does not match its public half", ErrInvalidKey)
+		}
+		return &Key{kid: kid, method: jwt.SigningMethodEdDSA, sign: k, verify: k.Public().(ed25519.PublicKey)}, nil
+	case ed25519.PublicKey:
+		if len(k) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("%w: Ed25519 public key of %d bytes", ErrInvalidKey, len(k))
+		}
+		return &Key{kid: kid, method: jwt.SigningMethodEdDSA, verify: k}, nil
+	}
+	return nil, fmt.Errorf("%w: EdDSA needs an ed25519.PrivateKey or ed25519.PublicKey, got %T", ErrInvalidKey, key)
+}
+
+// NewES256 returns an ECDSA P-256 key. key is an *ecdsa.PrivateKey (signs
+// and verifies) or an *ecdsa.PublicKey (verifies only); other curves and
+// points not on the curve are refused.
+func NewES256(kid string, key any) (*Key, error) {
+	if err := checkKID(kid); err != nil {
+		return nil, err
+	}
+	var priv *ecdsa.PrivateKey
+	var pub *ecdsa.PublicKey
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		if k == nil {
+			break
+		}
+		priv, pub = k, &k.PublicKey
+	case *ecdsa.PublicKey:
+		pub = k
+	}
+	if pub == nil {
+		return nil, fmt.Errorf("%w: ES256 needs an *ecdsa.PrivateKey or *ecdsa.PublicKey, got %T", ErrInvalidKey, key)
+	}
+	if pub.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("%w: ES256 needs curve P-256", ErrInvalidKey)
+	}
+	if _, err := pub.ECDH(); err != nil { // validates the point
+		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+	}
+	if priv != nil {
+		if _, err := priv.ECDH(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+		}
+		return &Key{kid: kid, method: jwt.SigningMethodES256, sign: priv, verify: pub}, nil
+	}
+	return &Key{kid: kid, method: jwt.SigningMethodES256, verify: pub}, nil
+}
+
+// NewRS256 returns an RSASSA-PKCS1-v1_5 SHA-256 key. key is an
+// *rsa.PrivateKey (signs and verifies) or an *rsa.PublicKey (verifies
+// only). Moduli shorter than [MinRSABits] are refused as breakable.
+func NewRS256(kid string, key any) (*Key, error) {
+	if err := checkKID(kid); err != nil {
+		return nil, err
+	}
+	var priv *rsa.PrivateKey
+	var pub *rsa.PublicKey
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		if k == nil {
+			break
+		}
+		if err := k.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+		}
+		priv, pub = k, &k.PublicKey
+	case *rsa.PublicKey:
+		pub = k
+	}
+	if pub == nil || pub.N == nil {
+		return nil, fmt.Errorf("%w: RS256 needs an *rsa.PrivateKey or *rsa.PublicKey, got %T", ErrInvalidKey, key)
+	}
+	if bits := pub.N.BitLen(); bits < MinRSABits {
+		return nil, fmt.Errorf("%w: RSA modulus of %d bits, need at least %d", ErrWeakKey, bits, MinRSABits)
+	} else if bits > maxRSABits {
+		return nil, fmt.Errorf("%w: RSA modulus of %d bits, at most %d", ErrInvalidKey, bits, maxRSABits)
+	}
+	if pub.E < 3 || pub.E%2 == 0 {
+		return nil, fmt.Errorf("%w: RSA public exponent %d", ErrInvalidKey, pub.E)
+	}
+	k := &Key{kid: kid, method: jwt.SigningMethodRS256, verify: pub}
+	if priv != nil {
+		k.sign = priv
+	}
+	return k, nil
+}
+
+func checkKID(kid string) error {
+	if kid == "" || len(kid) > maxKIDLen {
+		return fmt.Errorf("%w: %d bytes (want 1 to %d)", ErrInvalidKID, len(kid), maxKIDLen)
+	}
+	return nil
+}
+
+// KID returns the key id written to and matched against the `kid` header.
+func (k *Key) KID() string { return k.kid }
+
+// Algorithm returns the one JWS algorithm this key signs and verifies
+// ([HS256], [EdDSA], [ES256] or [RS256]).
+func (k *Key) Algorithm() string { return k.method.Alg() }
+
+// CanSign reports whether the key holds private (or secret) material.
+func (k *Key) CanSign() bool { return k.sign != nil }
+
+// Symmetric reports whether the key is an HMAC secret, which never appears
+// in a public view or a JWKS.
+func (k *Key) Symmetric() bool { return k.method == jwt.SigningMethodHS256 }
+
+// Public returns the verification-only form of an asymmetric key, and false
+// for an HMAC key, which has no public form.
+func (k *Key) Public() (*Key, bool) {
+	if k.Symmetric() {
+		return nil, false
+	}
+	if k.sign == nil {
+		return k, true
+	}
+	return &Key{kid: k.kid, method: k.method, verify: k.verify}, true
+}
+
+// Verify checks sig, the decoded signature of a JWS, over signingInput
+// (the "header.payload" part of the compact form) with this key's
+// algorithm. The error wraps jwt's verification error.
+func (k *Key) Verify(signingInput string, sig []byte) error {
+	return k.method.Verify(signingInput, sig, k.verify)
+}
+
+// Sign returns the compact serialisation of a JWT carrying claims, signed
+// with this key, with `alg` and `kid` headers set from the key. It fails
+// with [ErrCannotSign] for a verification-only key.
+func (k *Key) Sign(claims jwt.Claims) (string, error) {
+	if k.sign == nil {
+		return "", fmt.Errorf("%w: key %q is verification-only", ErrCannotSign, k.kid)
+	}
+	t := jwt.NewWithClaims(k.method, claims)
+	t.Header["kid"] = k.kid
+	s, err := t.SignedString(k.sign)
+	if err != nil {
+		return "", fmt.Errorf("keys: signing with %q: %w", k.kid, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,97 @@
+package keys
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+)
+
+func TestConstructorsRefuseBadInput(t *testing.T) {
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mismatched := append(ed25519.PrivateKey(nil), edKey()...)
+	mismatched[40] ^= 1
+	offCurve := &ecdsa.PublicKey{Curve: elliptic.P256(), X: big.NewInt(1), Y: big.NewInt(1)}
+	evenE := &rsa.PublicKey{N: rsaKey().N, E: 65536}
+	tests := []struct {
+		name string
+		new  func() (*Key, error)
+		want error
+	}{
+		{"hmac 31 bytes", func() (*Key, error) { return NewHS256("k", secret32[:31]) }, ErrWeakKey},
+		{"hmac nil", func() (*Key, error) { return NewHS256("k", nil) }, ErrWeakKey},
+		{"empty kid", func() (*Key, error) { return NewHS256("", secret32) }, ErrInvalidKID},
+		{"huge kid", func() (*Key, error) { return NewHS256(strings.Repeat("k", 257), secret32) }, ErrInvalidKID},
+		{"eddsa wrong type", func() (*Key, error) { return NewEdDSA("k", ecKey()) }, ErrInvalidKey},
+		{"eddsa short public", func() (*Key, error) { return NewEdDSA("k", ed25519.PublicKey{1, 2}) }, ErrInvalidKey},
+		{"eddsa short private", func() (*Key, error) { return NewEdDSA("k", ed25519.PrivateKey{1, 2}) }, ErrInvalidKey},
+		{"eddsa mismatched halves", func() (*Key, error) { return NewEdDSA("k", mismatched) }, ErrInvalidKey},
+		{"es256 P-384", func() (*Key, error) { return NewES256("k", p384) }, ErrInvalidKey},
+		{"es256 P-384 public", func() (*Key, error) { return NewES256("k", &p384.PublicKey) }, ErrInvalidKey},
+		{"es256 off curve", func() (*Key, error) { return NewES256("k", offCurve) }, ErrInvalidKey},
+		{"es256 nil", func() (*Key, error) { return NewES256("k", (*ecdsa.PrivateKey)(nil)) }, ErrInvalidKey},
+		{"es256 rsa key", func() (*Key, error) { return NewES256("k", rsaKey()) }, ErrInvalidKey},
+		{"rs256 1024 bits", func() (*Key, error) { return NewRS256("k", small) }, ErrWeakKey},
+		{"rs256 1024 bits public", func() (*Key, error) { return NewRS256("k", &small.PublicKey) }, ErrWeakKey},
+		{"rs256 even exponent", func() (*Key, error) { return NewRS256("k", evenE) }, ErrInvalidKey},
+		{"rs256 nil", func() (*Key, error) { return NewRS256("k", (*rsa.PublicKey)(nil)) }, ErrInvalidKey},
+		{"rs256 empty public", func() (*Key, error) { return NewRS256("k", &rsa.PublicKey{}) }, ErrInvalidKey},
+		{"rs256 string", func() (*Key, error) { return NewRS256("k", "secret") }, ErrInvalidKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, err := tt.new()
+			if !errors.Is(err, tt.want) || k != nil {
+				t.Fatalf("got (%v, %v), want error %v", k, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestKeysSignAndVerifyEachAlgorithm(t *testing.T) {
+	for _, priv := range privateKeys() {
+		t.Run(priv.Algorithm(), func(t *testing.T) {
+			if !priv.CanSign() {
+				t.Fatal("private key cannot sign")
+			}
+			tok := must(priv.Sign(claims()))
+			verifier := priv
+			if pub, ok := priv.Public(); ok {
+				if pub.CanSign() || pub.KID() != priv.KID() || pub.Algorithm() != priv.Algorithm() {
+					t.Fatalf("public view: CanSign=%v kid=%q alg=%q", pub.CanSign(), pub.KID(), pub.Algorithm())
+				}
+				if _, err := pub.Sign(claims()); !errors.Is(err, ErrCannotSign) {
+					t.Fatalf("public key signed: %v", err)
+				}
+				verifier = pub
+			} else if !priv.Symmetric() {
+				t.Fatal("asymmetric key has no public view")
+			}
+			if err := parse(must(NewSet(verifier)), tok); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+		})
+	}
+}
+
+func TestHMACSecretIsCopied(t *testing.T) {
+	sec := append([]byte(nil), secret32...)
+	k := must(NewHS256("k", sec))
+	tok := must(k.Sign(claims()))
+	sec[0] ^= 1
+	if err := parse(must(NewSet(k)), tok); err != nil {
+		t.Fatalf("caller's later change to the secret affected the key: %v", err)
+	}
+}

@@ -1,0 +1,110 @@
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Sentinel errors carried by [Error]; test them with errors.Is. The cause
+// (for example a [keys.ErrUnknownKID] or a jwt error) is wrapped too.
+var (
+	// ErrTokenMissing: no bearer token in the request (401, no error code).
+	ErrTokenMissing = errors.New("middleware: no access token")
+	// ErrInvalidRequest: a malformed request, such as two Authorization
+	// headers, "Bearer" without a token, or a token both in the header and
+	// in the cookie (400 invalid_request).
+	ErrInvalidRequest = errors.New("middleware: malformed request")
+	// ErrTokenTooLarge: the token is longer than the configured maximum
+	// (401 invalid_token); it was not parsed.
+	ErrTokenTooLarge = errors.New("middleware: access token too large")
+	// ErrTokenMalformed: the token is not a decodable compact JWS
+	// (401 invalid_token).
+	ErrTokenMalformed = errors.New("middleware: malformed access token")
+	// ErrTokenInvalid: the signature, key, algorithm, `crit` header or a
+	// claim (`iss`, `aud`, `nbf`, `iat`, missing `exp`) is wrong
+	// (401 invalid_token).
+	ErrTokenInvalid = errors.New("middleware: invalid access token")
+	// ErrTokenExpired: a token whose signature and other claims verified,
+	// past its `exp` (401 invalid_token, "the access token expired").
+	ErrTokenExpired = errors.New("middleware: access token expired")
+	// ErrSessionRevoked is what a session check returns (wrapped or not)
+	// for a session that no longer exists (401 invalid_token).
+	ErrSessionRevoked = errors.New("middleware: session revoked")
+	// ErrSessionUnavailable: the session check failed for another reason,
+	// e.g. its store is down (503 with Retry-After, never 401).
+	ErrSessionUnavailable = errors.New("middleware: session check unavailable")
+	// ErrInsufficientScope: the token lacks a scope the route requires
+	// (403 insufficient_scope).
+	ErrInsufficientScope = errors.New("middleware: insufficient scope")
+)
+
+// Error is how the middleware reports a refused request: to the error
+// handler (see [WithErrorHandler]), from [Middleware.Verify], and in
+// [Event.Err]. It unwraps to one of the sentinel errors above and to the
+// underlying cause. Description never contains token contents or key
+// material.
+type Error struct {
+	// Status is the HTTP status: 400, 401, 403 or 503.
+	Status int
+	// Code is the RFC 6750 §3.1 error code ("invalid_request",
+	// "invalid_token", "insufficient_scope"), "unauthorized" for a missing
+	// token (which gets no code in the challenge), or
+	// "temporarily_unavailable" for a 503.
+	Code string
+	// Description is a short, fixed, human-readable explanation.
+	Description string
+	// Challenge is the WWW-Authenticate value, or "" for a 503.
+	Challenge string
+	// Scope lists the required scopes of an insufficient_scope error.
+	Scope string
+	// RetryAfter is the Retry-After of a 503, zero otherwise.
+	RetryAfter time.Duration
+	// Reason is the short label also reported in [Event.Reason].
+	Reason Reason
+	// Err wraps the sentinel and the cause.
+	Err error
+
+	body []byte // precomputed JSON body; nil: built by Write
+}
+
+// Error returns the message of the wrapped cause; it never contains the
+// token.
+func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap returns the sentinel-wrapping cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Causes of ErrInvalidRequest, compared by identity.
+var (
+	errDuplicate   = fmt.Errorf("%w: %s", ErrInvalidRequest, descDuplicate)
+	errEmptyBearer = fmt.Errorf("%w: %s", ErrInvalidRequest, descEmptyBearer)
+	errBadHeader   = fmt.Errorf("%w: %s", ErrInvalidRequest, descBadHeader)
+	errBadCookie   = fmt.Errorf("%w: %s", ErrInvalidRequest, descBadCookie)
+	errTwoMethods  = fmt.Errorf("%w: %s", ErrInvalidRequest, descTwoMethods)
+)
+
+var jsonContentType = []string{"application/json"}
+
+// Write writes the default response for e: the status, WWW-Authenticate
+// (when Challenge is set), Retry-After (for a 503), Content-Type:
+// application/json and the body {"error":Code,"error_description":Description}.
+// A custom error handler can call it and add to it.
+func (e *Error) Write(w http.ResponseWriter) {
+	h := w.Header()
+	if e.Challenge != "" {
+		h["Www-Authenticate"] = []string{e.Challenge}
+	}
+	if e.RetryAfter > 0 {
+		h["Retry-After"] = []string{strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10)}
+	}
+	h["Content-Type"] = jsonContentType[:1:1]
+	w.WriteHeader(e.Status)
+	body := e.body
+	if body == nil {
+		body = jsonBody(e.Code, e.Description)
+	}
+	_, _ = w.Write(body)
+}

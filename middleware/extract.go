@@ -1,0 +1,100 @@
+package middleware
+
+import (
+	"net/http"
+	"strings"
+)
+
+// ExtractBearer returns the token of a request's Authorization header
+// values (RFC 6750 §2.1). It returns "", nil when there is no header or the
+// scheme is not Bearer (matched case-insensitively): another scheme is not
+// a bearer token. It fails with [ErrInvalidRequest] for two headers,
+// "Bearer" without a token, or a token with characters outside RFC 6750's
+// b64token. It does not check the length.
+func ExtractBearer(values []string) (string, error) {
+	tok, err := splitBearer(values)
+	if err == nil && tok != "" && !isB64Token(tok) {
+		return "", errBadHeader
+	}
+	return tok, err
+}
+
+// splitBearer is ExtractBearer without the character check, which the
+// middleware defers until a token misses the cache: a token equal to one
+// already verified needs no scan.
+func splitBearer(values []string) (string, error) {
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", errDuplicate
+	}
+	v := strings.TrimLeft(values[0], " \t")
+	scheme, rest, _ := strings.Cut(v, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", nil
+	}
+	tok := strings.Trim(rest, " \t")
+	if tok == "" {
+		return "", errEmptyBearer
+	}
+	return tok, nil
+}
+
+// b64tokenChar marks the bytes of RFC 6750's b64token alphabet (without the
+// trailing "=" padding).
+var b64tokenChar = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/") {
+		t[c] = true
+	}
+	return t
+}()
+
+// isB64Token reports whether s matches RFC 6750's
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	end := len(s)
+	for end > 0 && s[end-1] == '=' {
+		end--
+	}
+	if end == 0 {
+		return false
+	}
+	for i := 0; i < end; i++ {
+		if !b64tokenChar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// extract finds the request's token: "" with a nil error when there is
+// none. The token's characters are not checked yet; badChars is the
+// refusal to give if they turn out wrong.
+func (m *Middleware) extract(r *http.Request) (tok string, badChars, e *Error) {
+	tok, err := splitBearer(r.Header["Authorization"])
+	switch err {
+	case nil:
+	case errDuplicate:
+		return "", nil, fail(m.tmplDuplicate, err)
+	default:
+		return "", nil, fail(m.tmplEmptyBearer, err)
+	}
+	if m.cookie == "" {
+		return tok, m.tmplBadHeader, nil
+	}
+	cookies := r.CookiesNamed(m.cookie)
+	if len(cookies) == 1 && cookies[0].Value == "" {
+		cookies = nil // a cleared cookie is no token
+	}
+	switch {
+	case len(cookies) == 0:
+		return tok, m.tmplBadHeader, nil
+	case len(cookies) > 1:
+		return "", nil, fail(m.tmplBadCookie, errBadCookie)
+	case tok != "":
+		return "", nil, fail(m.tmplTwoMethods, errTwoMethods)
+	}
+	return cookies[0].Value, m.tmplBadCookie, nil
+}
