@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -139,7 +140,20 @@ func wantStats(t *testing.T, got, want serverStats) {
 // tokens the client cannot know, so it learns it from a 401.
 func (f *fixture) expire() { f.srv.expireAccess() }
 
+// plainStore is a Store without a Locker: only the Transport's own
+// single-flight keeps its requests from redeeming the token twice.
+type plainStore struct{ m MemoryStore }
+
+func (s *plainStore) Load(ctx context.Context) (*Token, error)   { return s.m.Load(ctx) }
+func (s *plainStore) Save(ctx context.Context, tok *Token) error { return s.m.Save(ctx, tok) }
+func (s *plainStore) Clear(ctx context.Context) error            { return s.m.Clear(ctx) }
+
 func TestConcurrent401sShareOneRefresh(t *testing.T) {
+	t.Run("locking store", func(t *testing.T) { testConcurrent401s(t, &MemoryStore{}) })
+	t.Run("plain store", func(t *testing.T) { testConcurrent401s(t, &plainStore{}) })
+}
+
+func testConcurrent401s(t *testing.T, store Store) {
 	const n = 500
 	var gate sync.WaitGroup
 	gate.Add(n)
@@ -152,7 +166,7 @@ func TestConcurrent401sShareOneRefresh(t *testing.T) {
 			waitTimeout(t, &gate)
 			return false
 		}
-	}, nil)
+	}, store)
 	var once sync.Map
 	f.srv.resource = func(w http.ResponseWriter, r *http.Request) {
 		// Count each request's first (401) visit.
@@ -868,6 +882,49 @@ func TestOrigins(t *testing.T) {
 		req.Header = http.Header{}
 		if got := tr.authorizes(req); got != want {
 			t.Errorf("%s: authorizes = %v, want %v", raw, got, want)
+		}
+	}
+}
+
+func TestLogsNeverContainSecrets(t *testing.T) {
+	var logs lockedBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var calls atomic.Int64
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			if calls.Add(1) == 1 {
+				oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
+				return true
+			}
+			return false
+		}
+	}, nil, WithLogger(logger))
+	f.expire()
+	f.mustGet("/api/me", 200) // a failed attempt, a retry, a refresh
+	f.srv.revokeAll()
+	f.expire()
+	if _, _, err := f.get("/api/me"); !errors.Is(err, ErrLoginRequired) {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{"retrying", "tokens refreshed", "login required"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the log", want)
+		}
+	}
+	secrets := f.srv.Keys()
+	f.srv.mu.Lock()
+	for at := range f.srv.access {
+		secrets = append(secrets, at)
+	}
+	for rt := range f.srv.families {
+		secrets = append(secrets, rt)
+	}
+	f.srv.mu.Unlock()
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("the log contains a token or key: %s", out)
 		}
 	}
 }
