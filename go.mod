@@ -4,6 +4,7 @@ go 1.24.0
 
 require (
 	github.com/gofrs/flock v0.13.0
+	golang.org/x/oauth2 v0.35.0
 	golang.org/x/sync v0.19.0
 )
 
