@@ -150,7 +150,7 @@ func (t *Transport) refresh(parent context.Context, used *session, proactive boo
 			t.refreshed(RefreshInfo{Adopted: true, Proactive: proactive})
 			return s, nil
 		}
-		used, tok = s, *stored // the peer's tokens are due as well
+		tok = *stored // the peer's tokens are due as well: redeem theirs
 	default:
 		tok.IdempotencyKey = stored.IdempotencyKey
 	}
@@ -171,7 +171,9 @@ func (t *Transport) refresh(parent context.Context, used *session, proactive boo
 	next, attempts, err := t.redeem(ctx, tok.RefreshToken, key)
 	if err != nil {
 		var re *ResponseError
-		if errors.As(err, &re) && re.Code == "invalid_grant" {
+		// Only a definite answer ends the session: a 5xx is an outage,
+		// whatever its body says.
+		if errors.As(err, &re) && re.Code == "invalid_grant" && !re.temporary() {
 			return t.rejected(ctx, tok, err)
 		}
 		if errors.Is(err, ErrRefreshUnavailable) {

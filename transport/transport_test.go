@@ -560,6 +560,25 @@ func TestRefreshUnavailable(t *testing.T) {
 			t.Errorf("refresh not reported as resumed")
 		}
 	})
+	t.Run("5xx saying invalid_grant", func(t *testing.T) {
+		f := newFixture(t, func(s *authServer) {
+			s.opaque = true
+			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+				oauthError(w, http.StatusInternalServerError, "invalid_grant", "confused proxy")
+				return true
+			}
+		}, nil)
+		f.expire()
+		if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) {
+			t.Fatalf("got %v, want ErrRefreshUnavailable only", err)
+		}
+		if f.stored().RefreshToken != f.first.RefreshToken {
+			t.Error("an outage cleared the session")
+		}
+		if got := f.srv.Stats().RefreshRequests; got != 4 {
+			t.Errorf("%d attempts, want 4", got)
+		}
+	})
 	t.Run("unreachable", func(t *testing.T) {
 		f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
 		f.expire()
@@ -926,5 +945,82 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 		if strings.Contains(out, s) {
 			t.Errorf("the log contains a token or key: %s", out)
 		}
+	}
+}
+
+func TestRefreshFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		answer   func(w http.ResponseWriter)
+		want     error
+		attempts int
+	}{
+		{"garbage 200", func(w http.ResponseWriter) { io.WriteString(w, "<html>") }, ErrInvalidResponse, 1},
+		{"200 without token", func(w http.ResponseWriter) { io.WriteString(w, `{"token_type":"Bearer"}`) }, ErrInvalidResponse, 1},
+		{"oversized 200", func(w http.ResponseWriter) { w.Write(bytes.Repeat([]byte(" "), maxResponseBytes+10)) }, ErrInvalidResponse, 1},
+		{"invalid_request", func(w http.ResponseWriter) { oauthError(w, 400, "invalid_request", "") }, nil, 1},
+		{"redirect", func(w http.ResponseWriter) { w.Header().Set("Location", "/elsewhere"); w.WriteHeader(302) }, nil, 1},
+		{"429", func(w http.ResponseWriter) { w.WriteHeader(429) }, ErrRefreshUnavailable, 4},
+		{"truncated", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, `{"access_token":`)
+		}, ErrRefreshUnavailable, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(s *authServer) {
+				s.opaque = true
+				s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool { tc.answer(w); return true }
+			}, nil)
+			f.expire()
+			_, _, err := f.get("/api/me")
+			var re *ResponseError
+			switch {
+			case err == nil || errors.Is(err, ErrLoginRequired):
+				t.Fatalf("got %v", err)
+			case tc.want != nil && !errors.Is(err, tc.want):
+				t.Errorf("got %v, want %v", err, tc.want)
+			case tc.want == nil && !errors.As(err, &re):
+				t.Errorf("got %v, want a *ResponseError", err)
+			}
+			if got := f.srv.Stats().RefreshRequests; got != tc.attempts {
+				t.Errorf("%d attempts, want %d", got, tc.attempts)
+			}
+			if f.stored().RefreshToken != f.first.RefreshToken {
+				t.Error("tokens not kept")
+			}
+		})
+	}
+}
+
+func TestProactiveRefreshFailureKeepsValidToken(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	f := newFixture(t, func(s *authServer) {
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			if down.Load() {
+				w.WriteHeader(http.StatusBadGateway)
+				return true
+			}
+			return false
+		}
+	}, nil)
+	f.clock.Advance(4*time.Minute + 45*time.Second) // within the skew, not expired
+	f.mustGet("/api/me", 200)
+	f.mustGet("/api/me", 200) // within the backoff: no new attempt
+	if got := f.srv.Stats().RefreshRequests; got != 4 {
+		t.Errorf("%d refresh attempts, want 4", got)
+	}
+	f.clock.Advance(time.Minute) // expired now
+	if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) {
+		t.Fatalf("got %v, want ErrRefreshUnavailable", err)
+	}
+	if got := f.srv.Stats(); got.RefreshRequests != 8 || got.Unauthorized != 0 {
+		t.Errorf("server saw %+v; an expired token must not be sent", got)
+	}
+	down.Store(false)
+	f.clock.Advance(time.Second)
+	f.mustGet("/api/me", 200)
+	if keys := f.srv.Keys(); keys[0] != keys[8] {
+		t.Error("the successful refresh did not reuse the pending key")
 	}
 }
