@@ -133,7 +133,7 @@ func waitTimeout(t testing.TB, wg *sync.WaitGroup) {
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Error("timed out waiting for the gate")
 	}
 }
