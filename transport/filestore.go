@@ -29,10 +29,10 @@ var (
 // The file is created with mode 0600 (and its directory with 0700 when
 // missing) and replaced atomically: written to a temporary file in the same
 // directory, synced, renamed over the old one, and the directory synced, so
-// a crash at any point leaves either the old or the new content. On Unix,
-// Load and Save refuse (ErrUnsafeTokenFile) a file that is a symbolic link
-// or not a regular file, that group or others can access, or that another
-// user owns: the tokens are as good as a password.
+// a crash at any point leaves either the old or the new content. Load and
+// Save refuse (ErrUnsafeTokenFile) a file that is a symbolic link or not a
+// regular file and, on Unix, one that group or others can access or that
+// another user owns: the tokens are as good as a password.
 //
 // Lock takes an OS lock (flock(2), LockFileEx on Windows) on a separate file
 // beside it, path + ".lock", which is never renamed or removed: a lock on

@@ -92,7 +92,8 @@ func WithClientID(id string) Option {
 }
 
 // WithLogger sets the logger for refresh events (debug: refreshed, adopted,
-// retrying; warn: refresh failed, token not saved; info: login required).
+// retrying; info: login required; warn: refresh failed; error: tokens could
+// not be saved).
 // No token, refresh token or idempotency key is ever logged. nil (the
 // default) logs nothing.
 func WithLogger(l *slog.Logger) Option {

@@ -71,9 +71,10 @@ var errNotConfigured = errors.New("transport: Transport not created by New")
 // peer adopts the peer's tokens instead of redeeming its own stale refresh
 // token.
 //
-// Outcomes. invalid_grant (or no refresh token to redeem) clears the store,
-// unless a peer has rotated it meanwhile, and fails the request with an
-// error wrapping ErrLoginRequired. Other failures keep the tokens: temporary
+// Outcomes. invalid_grant clears the store, unless a peer has rotated it
+// meanwhile, and fails the request with an error wrapping ErrLoginRequired;
+// so does an empty store, or a session without a refresh token whose access
+// token is refused or expired (the store is then left as it is). Other failures keep the tokens: temporary
 // ones wrap ErrRefreshUnavailable, and the refresh is not tried again before
 // the server's Retry-After (or the maximum backoff) has passed; a token that
 // is not yet expired is still used meanwhile. Rotated tokens are saved
