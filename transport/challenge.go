@@ -28,34 +28,6 @@ func (c *challenge) param(name string) (string, bool) {
 	return "", false
 }
 
-// String formats the challenge back into header syntax, every parameter
-// value quoted.
-func (c *challenge) String() string {
-	var b strings.Builder
-	b.WriteString(c.Scheme)
-	if c.Token68 != "" {
-		b.WriteByte(' ')
-		b.WriteString(c.Token68)
-	}
-	for i, p := range c.Params {
-		if i == 0 {
-			b.WriteByte(' ')
-		} else {
-			b.WriteString(", ")
-		}
-		b.WriteString(p.Name)
-		b.WriteString(`="`)
-		for j := 0; j < len(p.Value); j++ {
-			if ch := p.Value[j]; ch == '"' || ch == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(p.Value[j])
-		}
-		b.WriteByte('"')
-	}
-	return b.String()
-}
-
 // parseChallenges parses one WWW-Authenticate field value, which may hold
 // several challenges. The grammar is ambiguous only at the comma that ends a
 // parameter list: what follows is another parameter when it reads

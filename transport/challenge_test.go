@@ -2,6 +2,7 @@ package transport
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -100,4 +101,32 @@ func isToken(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// String formats the challenge back into header syntax, every parameter
+// value quoted, for the fuzz target's round trip.
+func (c *challenge) String() string {
+	var b strings.Builder
+	b.WriteString(c.Scheme)
+	if c.Token68 != "" {
+		b.WriteByte(' ')
+		b.WriteString(c.Token68)
+	}
+	for i, p := range c.Params {
+		if i == 0 {
+			b.WriteByte(' ')
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.Name)
+		b.WriteString(`="`)
+		for j := 0; j < len(p.Value); j++ {
+			if ch := p.Value[j]; ch == '"' || ch == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(p.Value[j])
+		}
+		b.WriteByte('"')
+	}
+	return b.String()
 }

@@ -45,10 +45,6 @@ func (o *origin) matches(u *url.URL) bool {
 		portOf(o.scheme, u.Port()) == o.port
 }
 
-func (o origin) String() string {
-	return o.scheme + "://" + net.JoinHostPort(o.host, o.port)
-}
-
 func portOf(scheme, port string) string {
 	if port != "" {
 		return port
