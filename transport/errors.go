@@ -1,0 +1,82 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Errors returned by this package wrap them with %w: test
+// with errors.Is, never by matching the text.
+var (
+	// ErrLoginRequired means there is no usable session: the store holds no
+	// token, the token cannot be refreshed, or the refresh endpoint rejected
+	// the refresh token (invalid_grant). The application must log the user
+	// in again; retrying the request will not help.
+	ErrLoginRequired = errors.New("transport: login required")
+
+	// ErrNoToken is returned by Store.Load when the store holds no token.
+	// The Transport turns it into ErrLoginRequired.
+	ErrNoToken = errors.New("transport: no token stored")
+
+	// ErrRefreshUnavailable means a refresh could not be completed for now:
+	// the refresh endpoint was unreachable, timed out, or answered 5xx, 408
+	// or 429 on every attempt, or asked the client to wait (Retry-After).
+	// The stored tokens are kept and a later request tries again.
+	ErrRefreshUnavailable = errors.New("transport: token refresh temporarily unavailable")
+
+	// ErrInvalidResponse means a token endpoint answered 200 with a body that
+	// is not a usable RFC 6749 §5.1 token response: not JSON, too large, no
+	// access token, a token type other than Bearer, or a token with
+	// characters that cannot go into an Authorization header.
+	ErrInvalidResponse = errors.New("transport: invalid token response")
+
+	// ErrUnsafeTokenFile means a FileStore refused its file: it is a
+	// symbolic link or not a regular file, group or others can access it,
+	// or another user owns it.
+	ErrUnsafeTokenFile = errors.New("transport: unsafe token file")
+)
+
+// ResponseError is a non-200 answer from a token endpoint, usually an
+// RFC 6749 §5.2 error response. Refresh failures wrap it together with
+// ErrLoginRequired (invalid_grant), ErrRefreshUnavailable (5xx, 408, 429), or
+// alone (any other status); use errors.As to read its fields.
+type ResponseError struct {
+	// StatusCode is the HTTP status of the response.
+	StatusCode int
+	// Code is the RFC 6749 "error" member, such as "invalid_grant"; empty
+	// when the body was not an RFC 6749 error object.
+	Code string
+	// Description is the "error_description" member, cut to a few hundred
+	// printable characters.
+	Description string
+	// RetryAfter is the delay the Retry-After header asked for; zero when
+	// there was none.
+	RetryAfter time.Duration
+}
+
+// Error describes the response; it never contains a token.
+func (e *ResponseError) Error() string {
+	var b strings.Builder
+	b.WriteString("transport: token endpoint answered ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if e.Code != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Code)
+	}
+	if e.Description != "" {
+		fmt.Fprintf(&b, " (%s)", e.Description)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, ", retry after %s", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// temporary reports whether the status may succeed when tried again with the
+// same refresh token and idempotency key.
+func (e *ResponseError) temporary() bool {
+	return e.StatusCode >= 500 || e.StatusCode == 408 || e.StatusCode == 429
+}

@@ -1,0 +1,20 @@
+//go:build !unix
+
+package transport
+
+import (
+	"io/fs"
+	"os"
+)
+
+// openFlags: there is no O_NOFOLLOW; Load and Save check with Lstat.
+const openFlags = 0
+
+const lockFlags = os.O_CREATE | os.O_RDONLY
+
+// checkOwnerAndMode has nothing to check where Unix permission bits do not
+// exist; the file inherits the ACL of the user's profile directory.
+func checkOwnerAndMode(string, fs.FileInfo) error { return nil }
+
+// syncDir is not possible on Windows; a rename there is durable on return.
+func syncDir(string) error { return nil }

@@ -1,0 +1,175 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFileStore(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "new", "dir")
+	store, err := NewFileStore(filepath.Join(dir, "token.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Load(ctx); !errors.Is(err, ErrNoToken) {
+		t.Fatalf("empty store: %v", err)
+	}
+	tok := &Token{AccessToken: "a", TokenType: "Bearer", RefreshToken: "r", ExpiresIn: 60,
+		Expiry: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), IdempotencyKey: "k"}
+	if err := store.Save(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]fs.FileMode{dir: 0o700, store.Path(): 0o600} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, %v; want %#o", path, fi.Mode().Perm(), err, want)
+		}
+	}
+	got, err := store.Load(ctx)
+	if err != nil || *got != *tok {
+		t.Fatalf("Load = %+v, %v", got, err)
+	}
+	tok.AccessToken = "b"
+	if err := store.Save(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Load(ctx); got.AccessToken != "b" {
+		t.Error("Save did not replace the token")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the token file", len(entries))
+	}
+	for range 2 {
+		if err := store.Clear(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := store.Load(ctx); !errors.Is(err, ErrNoToken) {
+		t.Errorf("after Clear: %v", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := store.Load(cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("Load with a cancelled context: %v", err)
+	}
+	if err := store.Save(cancelled, tok); !errors.Is(err, context.Canceled) {
+		t.Errorf("Save with a cancelled context: %v", err)
+	}
+}
+
+func TestFileStoreBadContent(t *testing.T) {
+	for name, content := range map[string]string{
+		"not json":    "hello",
+		"empty":       "",
+		"no token":    "{}",
+		"wrong types": `{"access_token":1}`,
+		"too large":   `{"access_token":"` + strings.Repeat("a", maxFileBytes) + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token.json")
+			os.WriteFile(path, []byte(content), 0o600)
+			store, _ := NewFileStore(path)
+			_, err := store.Load(context.Background())
+			if err == nil || errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), path) {
+				t.Errorf("got %v; want an error naming the file", err)
+			}
+		})
+	}
+	if _, err := NewFileStore(""); err == nil {
+		t.Error("empty path accepted")
+	}
+}
+
+// TestFileStoreInterruptedWrite stops a Save at each step with an error: the
+// file keeps its old content until the rename, and no temporary file stays.
+func TestFileStoreInterruptedWrite(t *testing.T) {
+	for step := stepCreated; step <= stepRenamed; step++ {
+		t.Run(fmt.Sprint(step), func(t *testing.T) {
+			dir := t.TempDir()
+			store, _ := NewFileStore(filepath.Join(dir, "token.json"))
+			ctx := context.Background()
+			store.Save(ctx, &Token{AccessToken: "old"})
+			saveHook = func(s saveStep) error {
+				if s == step {
+					return errors.New("interrupted")
+				}
+				return nil
+			}
+			defer func() { saveHook = nil }()
+			if err := store.Save(ctx, &Token{AccessToken: "new"}); err == nil {
+				t.Fatal("interrupted Save reported success")
+			}
+			want := "old"
+			if step == stepRenamed {
+				want = "new"
+			}
+			if got, err := store.Load(ctx); err != nil || got.AccessToken != want {
+				t.Errorf("after interruption at step %d: %v %v, want %q", step, got, err, want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("%d entries left in the directory", len(entries))
+			}
+		})
+	}
+}
+
+// TestFileStoreKilledMidWrite kills a process (SIGKILL) at each step of its
+// Save: the file holds the old or the new content, never anything else.
+func TestFileStoreKilledMidWrite(t *testing.T) {
+	for step := stepCreated; step <= stepRenamed; step++ {
+		t.Run(fmt.Sprint(step), func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "token.json")
+			store, _ := NewFileStore(file)
+			ctx := context.Background()
+			store.Save(ctx, &Token{AccessToken: "old", RefreshToken: "old-rt"})
+			cmd := child(t, "save-crash", "JT_FILE="+file, fmt.Sprintf("JT_STEP=%d", step))
+			if err := cmd.Run(); err == nil {
+				t.Fatalf("child survived step %d", step)
+			}
+			want := "old"
+			if step == stepRenamed {
+				want = "new"
+			}
+			if got, err := store.Load(ctx); err != nil || got.AccessToken != want || got.RefreshToken != want+"-rt" {
+				t.Errorf("killed at step %d: %v %v, want %q", step, got, err, want)
+			}
+		})
+	}
+}
+
+func TestFileStoreLockHonoursContext(t *testing.T) {
+	store, _ := NewFileStore(filepath.Join(t.TempDir(), "token.json"))
+	unlock, err := store.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewFileStore(store.Path()) // another handle: the OS lock, not the in-process one
+	for _, s := range []*FileStore{store, other} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		if _, err := s.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("second Lock: %v", err)
+		}
+		cancel()
+	}
+	unlock()
+	unlock2, err := other.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock2()
+	if _, err := os.Stat(store.Path() + ".lock"); err != nil {
+		t.Errorf("lock file: %v", err)
+	}
+}
+
+func (s saveStep) String() string {
+	return [...]string{"created", "written", "synced", "renamed"}[s]
+}

@@ -1,0 +1,97 @@
+//go:build unix
+
+package transport
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestFileStoreRefusesUnsafeFiles(t *testing.T) {
+	ctx := context.Background()
+	good := &Token{AccessToken: "a", RefreshToken: "r"}
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, path string)
+		mention string
+	}{
+		{"group readable", func(t *testing.T, path string) { writeToken(t, path, 0o640) }, "chmod 600"},
+		{"world readable", func(t *testing.T, path string) { writeToken(t, path, 0o604) }, "chmod 600"},
+		{"group writable", func(t *testing.T, path string) { writeToken(t, path, 0o620) }, "chmod 600"},
+		{"symlink", func(t *testing.T, path string) {
+			target := path + ".target"
+			writeToken(t, target, 0o600)
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}, "symbolic link"},
+		{"directory", func(t *testing.T, path string) { os.Mkdir(path, 0o700) }, "not a regular file"},
+		{"fifo", func(t *testing.T, path string) {
+			if err := syscall.Mkfifo(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
+		{"other owner", func(t *testing.T, path string) {
+			writeToken(t, path, 0o600)
+			uid := geteuid()
+			geteuid = func() int { return uid + 1 }
+			t.Cleanup(func() { geteuid = os.Geteuid })
+		}, "owned by uid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token.json")
+			tc.prepare(t, path)
+			store, _ := NewFileStore(path)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, err := store.Load(ctx)
+				if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), tc.mention) {
+					t.Errorf("Load: %v; want ErrUnsafeTokenFile mentioning %q", err, tc.mention)
+				}
+				if err := store.Save(ctx, good); !errors.Is(err, ErrUnsafeTokenFile) {
+					t.Errorf("Save: %v; want ErrUnsafeTokenFile", err)
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Load blocked")
+			}
+			if tc.name == "symlink" {
+				if data, _ := os.ReadFile(path + ".target"); string(data) != `{"access_token":"x"}` {
+					t.Errorf("the link's target was changed: %s", data)
+				}
+			}
+		})
+	}
+}
+
+func writeToken(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(`{"access_token":"x"}`), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil { // umask aside
+		t.Fatal(err)
+	}
+}
+
+func TestFileStoreKeepsExistingDirectoryMode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	os.Mkdir(dir, 0o755)
+	os.Chmod(dir, 0o755)
+	store, _ := NewFileStore(filepath.Join(dir, "token.json"))
+	if err := store.Save(context.Background(), &Token{AccessToken: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
+		t.Errorf("an existing directory's mode was changed to %v", fi.Mode().Perm())
+	}
+}

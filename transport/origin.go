@@ -1,0 +1,64 @@
+package transport
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// origin is an RFC 6454 origin: scheme, host and port. A token is attached
+// to a request only when the request's URL has exactly one of the
+// configured origins.
+type origin struct {
+	scheme, host, port string
+}
+
+// parseOrigin parses an absolute http(s) URL into its origin. Without
+// allowHTTP, plain http is accepted only for loopback hosts: RFC 6750 §5.3
+// requires TLS for bearer tokens, and a development server on localhost is
+// the one place where it is not needed.
+func parseOrigin(raw string, allowHTTP bool) (origin, *url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return origin{}, nil, fmt.Errorf("transport: origin %q: %w", raw, err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	switch {
+	case scheme != "http" && scheme != "https":
+		return origin{}, nil, fmt.Errorf("transport: %q is not an absolute http or https URL", raw)
+	case u.Hostname() == "":
+		return origin{}, nil, fmt.Errorf("transport: %q has no host", raw)
+	case u.User != nil:
+		return origin{}, nil, fmt.Errorf("transport: %q carries credentials in the URL", raw)
+	case scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()):
+		return origin{}, nil, fmt.Errorf("transport: %q uses plain http for a non-loopback host; bearer tokens need TLS (see WithInsecureHTTP)", raw)
+	}
+	return origin{scheme: scheme, host: strings.ToLower(u.Hostname()), port: portOf(scheme, u.Port())}, u, nil
+}
+
+// matches reports whether u has this origin. It allocates nothing: it runs
+// on every request.
+func (o *origin) matches(u *url.URL) bool {
+	return strings.EqualFold(u.Scheme, o.scheme) &&
+		strings.EqualFold(u.Hostname(), o.host) &&
+		portOf(o.scheme, u.Port()) == o.port
+}
+
+func portOf(scheme, port string) string {
+	if port != "" {
+		return port
+	}
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,414 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestInvalidGrant(t *testing.T) {
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	f.srv.revokeAll()
+	f.expire()
+	_, _, err := f.get("/api/me")
+	if !errors.Is(err, ErrLoginRequired) {
+		t.Fatalf("got %v, want ErrLoginRequired", err)
+	}
+	var re *ResponseError
+	if !errors.As(err, &re) || re.Code != "invalid_grant" || re.StatusCode != 400 {
+		t.Errorf("want the invalid_grant *ResponseError, got %#v", re)
+	}
+	if _, err := f.store.Load(context.Background()); !errors.Is(err, ErrNoToken) {
+		t.Errorf("store not cleared: %v", err)
+	}
+	// No session: the next request fails without reaching the server.
+	if _, _, err := f.get("/api/me"); !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrNoToken) {
+		t.Errorf("second request: %v", err)
+	}
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rejected: 1, Unauthorized: 1})
+	if f.counts.loginRequired.Load() != 2 {
+		t.Errorf("LoginRequired hook called %d times, want 2", f.counts.loginRequired.Load())
+	}
+	// A new login saved by the application is picked up.
+	if err := f.store.Save(context.Background(), f.srv.login()); err != nil {
+		t.Fatal(err)
+	}
+	f.mustGet("/api/me", 200)
+}
+
+func TestRefreshUnavailable(t *testing.T) {
+	t.Run("5xx retried with the same key", func(t *testing.T) {
+		var failures atomic.Int64
+		f := newFixture(t, func(s *authServer) {
+			s.opaque = true
+			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+				if failures.Add(1) <= 2 {
+					oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
+					return true
+				}
+				return false
+			}
+		}, nil)
+		f.expire()
+		f.mustGet("/api/me", 200)
+		wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 3, Rotations: 1, Unauthorized: 1})
+		keys := f.srv.Keys()
+		if len(keys) != 3 || keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] {
+			t.Errorf("attempts carried keys %q; want one non-empty key", keys)
+		}
+	})
+	t.Run("503 with a long Retry-After", func(t *testing.T) {
+		down := atomic.Bool{}
+		down.Store(true)
+		f := newFixture(t, func(s *authServer) {
+			s.opaque = true
+			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+				if down.Load() {
+					w.Header().Set("Retry-After", "120")
+					oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "store down")
+					return true
+				}
+				return false
+			}
+		}, nil)
+		f.expire()
+		_, _, err := f.get("/api/me")
+		var re *ResponseError
+		if !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) ||
+			!errors.As(err, &re) || re.RetryAfter != 120*time.Second {
+			t.Fatalf("got %v, want ErrRefreshUnavailable with Retry-After 120s", err)
+		}
+		if got := f.stored(); got.RefreshToken != f.first.RefreshToken || got.IdempotencyKey == "" {
+			t.Errorf("tokens not kept, or key not saved: %v", got)
+		}
+		// Within Retry-After nothing is sent.
+		if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) {
+			t.Fatalf("got %v", err)
+		}
+		if got := f.srv.Stats().RefreshRequests; got != 1 {
+			t.Errorf("%d refresh requests within Retry-After, want 1", got)
+		}
+		down.Store(false)
+		f.clock.Advance(121 * time.Second)
+		f.mustGet("/api/me", 200)
+		keys := f.srv.Keys()
+		if len(keys) != 2 || keys[0] != keys[1] {
+			t.Errorf("keys %q; the later refresh must resume with the saved key", keys)
+		}
+		if f.counts.resumed.Load() != 1 {
+			t.Errorf("refresh not reported as resumed")
+		}
+	})
+	t.Run("5xx saying invalid_grant", func(t *testing.T) {
+		f := newFixture(t, func(s *authServer) {
+			s.opaque = true
+			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+				oauthError(w, http.StatusInternalServerError, "invalid_grant", "confused proxy")
+				return true
+			}
+		}, nil)
+		f.expire()
+		if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) {
+			t.Fatalf("got %v, want ErrRefreshUnavailable only", err)
+		}
+		if f.stored().RefreshToken != f.first.RefreshToken {
+			t.Error("an outage cleared the session")
+		}
+		if got := f.srv.Stats().RefreshRequests; got != 4 {
+			t.Errorf("%d attempts, want 4", got)
+		}
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+		f.expire()
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := "http://" + lis.Addr().String() + "/auth/token"
+		lis.Close()
+		tr, err := New(dead, f.store, WithOrigins(f.srv.URL), WithClock(f.clock.Now),
+			WithRefreshRetries(2, time.Millisecond, time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = (&http.Client{Transport: tr}).Get(f.srv.URL + "/api/me")
+		if !errors.Is(err, ErrRefreshUnavailable) {
+			t.Fatalf("got %v", err)
+		}
+		if f.stored().RefreshToken != f.first.RefreshToken {
+			t.Error("tokens not kept")
+		}
+	})
+}
+
+func TestLostRefreshResponse(t *testing.T) {
+	var dropped atomic.Bool
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.afterRotate = func(w http.ResponseWriter, r *http.Request) bool {
+			if dropped.Swap(true) {
+				return false
+			}
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return false
+			}
+			conn.Close() // the rotation happened; its answer is lost
+			return true
+		}
+	}, nil)
+	f.expire()
+	f.mustGet("/api/me", 200)
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 2, Rotations: 1, Replays: 1, Unauthorized: 1})
+	keys := f.srv.Keys()
+	if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
+		t.Errorf("keys %q; want the same key twice", keys)
+	}
+	// The byte-identical child is current and stored: the session lives on.
+	if got, want := f.stored().RefreshToken, f.srv.currentRefreshToken(f.first.RefreshToken); got != want {
+		t.Errorf("stored %q, want %q", got, want)
+	}
+	f.expire()
+	f.mustGet("/api/me", 200)
+	if got := f.srv.Stats(); got.Reuses != 0 || got.Rotations != 2 {
+		t.Errorf("after the lost response: %+v", got)
+	}
+}
+
+func TestRefreshRequestBypassesTransport(t *testing.T) {
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	f.expire()
+	f.mustGet("/api/me", 200)
+	if got := f.srv.Stats().AuthOnRefresh; got != 0 {
+		t.Errorf("%d refresh requests carried an access token", got)
+	}
+}
+
+type failingStore struct {
+	*MemoryStore
+	ok    atomic.Int64
+	saves atomic.Int64
+}
+
+func (s *failingStore) Save(ctx context.Context, tok *Token) error {
+	if s.saves.Add(1) > s.ok.Load() {
+		return errors.New("disk full")
+	}
+	return s.MemoryStore.Save(ctx, tok)
+}
+
+func TestSaveFailureNeverResendsOldRefreshToken(t *testing.T) {
+	store := &failingStore{MemoryStore: &MemoryStore{}}
+	store.ok.Store(1) // the login's save
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, store)
+	for round := 1; round <= 3; round++ {
+		f.expire()
+		f.mustGet("/api/me", 200)
+		if got := f.srv.Stats(); got.Rotations != round || got.Reuses != 0 {
+			t.Fatalf("round %d: %+v", round, got)
+		}
+	}
+	// The store never took a save, so it still holds the first, long spent
+	// refresh token; the Transport went on from memory.
+	if f.stored().RefreshToken != f.first.RefreshToken {
+		t.Error("store changed although every save failed")
+	}
+	if f.counts.saveFailed.Load() != 6 { // key and result, three rounds
+		t.Errorf("SaveFailed hook called %d times, want 6", f.counts.saveFailed.Load())
+	}
+	// Once saving works again, the store catches up.
+	store.ok.Store(1 << 30)
+	f.expire()
+	f.mustGet("/api/me", 200)
+	if got, want := f.stored().RefreshToken, f.srv.currentRefreshToken(f.first.RefreshToken); got != want {
+		t.Errorf("stored %q, want %q", got, want)
+	}
+}
+
+func TestTransportsSharingAStoreAdopt(t *testing.T) {
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	second, err := New(f.srv.tokenURL(), f.store, WithClock(f.clock.Now), WithHooks(f.counts.hooks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := &http.Client{Transport: second}
+	if resp, err := c2.Get(f.srv.URL + "/api/me"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	f.expire()
+	f.mustGet("/api/me", 200) // the first Transport refreshes
+	resp, err := c2.Get(f.srv.URL + "/api/me")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	resp.Body.Close()
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 2})
+	if f.counts.adopted.Load() != 1 {
+		t.Errorf("adopted %d times, want 1", f.counts.adopted.Load())
+	}
+}
+
+func TestInvalidGrantKeepsTokensAPeerSaved(t *testing.T) {
+	var f *fixture
+	var peer *Token
+	f = newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			// Meanwhile the user logged in again elsewhere; this session
+			// was revoked.
+			peer = f.srv.login()
+			f.store.Save(context.Background(), peer)
+			f.srv.mu.Lock()
+			f.srv.families[f.first.RefreshToken].revoked = true
+			f.srv.mu.Unlock()
+			return false
+		}
+	}, nil)
+	f.expire()
+	f.mustGet("/api/me", 200)
+	if got := f.stored(); got.RefreshToken != peer.RefreshToken {
+		t.Errorf("the peer's tokens were not kept")
+	}
+	if f.counts.loginRequired.Load() != 0 {
+		t.Error("login required reported although a peer's session exists")
+	}
+}
+
+func TestRefreshTokenOnly(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	f.store.Save(context.Background(), &Token{RefreshToken: f.first.RefreshToken})
+	f.mustGet("/api/me", 200)
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1})
+}
+
+func TestLogsNeverContainSecrets(t *testing.T) {
+	var logs lockedBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var calls atomic.Int64
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			if calls.Add(1) == 1 {
+				oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
+				return true
+			}
+			return false
+		}
+	}, nil, WithLogger(logger))
+	f.expire()
+	f.mustGet("/api/me", 200) // a failed attempt, a retry, a refresh
+	f.srv.revokeAll()
+	f.expire()
+	if _, _, err := f.get("/api/me"); !errors.Is(err, ErrLoginRequired) {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{"retrying", "tokens refreshed", "login required"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the log", want)
+		}
+	}
+	secrets := f.srv.Keys()
+	f.srv.mu.Lock()
+	for at := range f.srv.access {
+		secrets = append(secrets, at)
+	}
+	for rt := range f.srv.families {
+		secrets = append(secrets, rt)
+	}
+	f.srv.mu.Unlock()
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("the log contains a token or key: %s", out)
+		}
+	}
+}
+
+func TestRefreshFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		answer   func(w http.ResponseWriter)
+		want     error
+		attempts int
+	}{
+		{"garbage 200", func(w http.ResponseWriter) { io.WriteString(w, "<html>") }, ErrInvalidResponse, 1},
+		{"200 without token", func(w http.ResponseWriter) { io.WriteString(w, `{"token_type":"Bearer"}`) }, ErrInvalidResponse, 1},
+		{"oversized 200", func(w http.ResponseWriter) { w.Write(bytes.Repeat([]byte(" "), maxResponseBytes+10)) }, ErrInvalidResponse, 1},
+		{"invalid_request", func(w http.ResponseWriter) { oauthError(w, 400, "invalid_request", "") }, nil, 1},
+		{"redirect", func(w http.ResponseWriter) { w.Header().Set("Location", "/elsewhere"); w.WriteHeader(302) }, nil, 1},
+		{"429", func(w http.ResponseWriter) { w.WriteHeader(429) }, ErrRefreshUnavailable, 4},
+		{"truncated", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, `{"access_token":`)
+		}, ErrRefreshUnavailable, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(s *authServer) {
+				s.opaque = true
+				s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool { tc.answer(w); return true }
+			}, nil)
+			f.expire()
+			_, _, err := f.get("/api/me")
+			var re *ResponseError
+			switch {
+			case err == nil || errors.Is(err, ErrLoginRequired):
+				t.Fatalf("got %v", err)
+			case tc.want != nil && !errors.Is(err, tc.want):
+				t.Errorf("got %v, want %v", err, tc.want)
+			case tc.want == nil && !errors.As(err, &re):
+				t.Errorf("got %v, want a *ResponseError", err)
+			}
+			if got := f.srv.Stats().RefreshRequests; got != tc.attempts {
+				t.Errorf("%d attempts, want %d", got, tc.attempts)
+			}
+			if f.stored().RefreshToken != f.first.RefreshToken {
+				t.Error("tokens not kept")
+			}
+		})
+	}
+}
+
+func TestProactiveRefreshFailureKeepsValidToken(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	f := newFixture(t, func(s *authServer) {
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			if down.Load() {
+				w.WriteHeader(http.StatusBadGateway)
+				return true
+			}
+			return false
+		}
+	}, nil)
+	f.clock.Advance(4*time.Minute + 45*time.Second) // within the skew, not expired
+	f.mustGet("/api/me", 200)
+	f.mustGet("/api/me", 200) // within the backoff: no new attempt
+	if got := f.srv.Stats().RefreshRequests; got != 4 {
+		t.Errorf("%d refresh attempts, want 4", got)
+	}
+	f.clock.Advance(time.Minute) // expired now
+	if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) {
+		t.Fatalf("got %v, want ErrRefreshUnavailable", err)
+	}
+	if got := f.srv.Stats(); got.RefreshRequests != 8 || got.Unauthorized != 0 {
+		t.Errorf("server saw %+v; an expired token must not be sent", got)
+	}
+	down.Store(false)
+	f.clock.Advance(time.Second)
+	f.mustGet("/api/me", 200)
+	if keys := f.srv.Keys(); keys[0] != keys[8] {
+		t.Error("the successful refresh did not reuse the pending key")
+	}
+}

@@ -1,0 +1,358 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Defaults of the options.
+const (
+	defaultSkew       = 30 * time.Second
+	defaultTimeout    = 30 * time.Second
+	defaultAttempts   = 4
+	defaultMinBackoff = 100 * time.Millisecond
+	defaultMaxBackoff = 3 * time.Second
+	// maxSkewFraction caps the skew at lifetime/maxSkewFraction.
+	maxSkewFraction = 4
+	// drainLimit is how much of a 401 body is read before it is closed, so
+	// the connection can be reused for the retry.
+	drainLimit = 4 << 10
+)
+
+var errNotConfigured = errors.New("transport: Transport not created by New")
+
+// Transport is an http.RoundTripper that sends an access token with every
+// request to its origins and keeps the token fresh. Use it as the Transport
+// of an http.Client; create it with New. It is safe for concurrent use, and
+// every method may be called from many goroutines.
+//
+// For a request to one of its origins (by default the refresh endpoint's
+// origin; see WithOrigins) that carries no Authorization header of its own,
+// RoundTrip sends a clone with "Authorization: Bearer <access token>". A
+// request to any other origin, or one with its own Authorization header, is
+// passed to the base RoundTripper untouched. The caller's request is never
+// modified, and its body is always closed, also on errors.
+//
+// Refresh. An access token within the expiry skew of its expiry (see
+// WithExpirySkew) is refreshed before the request is sent. A 401 with a
+// Bearer challenge saying the token is missing or invalid (see
+// WithAnyUnauthorized) is handled once: if the 401 answered a token that
+// has since been replaced, the request is sent again with the current one;
+// otherwise the request joins the one refresh in flight (one per Transport,
+// however many requests wait) and is sent again with the new token. A 401 to
+// that second request is returned as is. A request whose body cannot be
+// replayed (no Request.GetBody) is not sent again: its 401 is returned after
+// the refresh, and the next request uses the new token.
+//
+// A refresh is an RFC 6749 §6 refresh_token grant POSTed to the refresh
+// endpoint through the base (or refresh) RoundTripper, never through the
+// Transport. It runs detached from the requests waiting for it, bounded by
+// WithRefreshTimeout: a request whose context ends stops waiting, but the
+// refresh, which the server may already have performed, completes and its
+// tokens are saved. Each refresh carries a random Idempotency-Key, saved in
+// the Store with the tokens before the request is sent; an attempt whose
+// outcome is unknown (network error, timeout, 5xx, 408, 429) is repeated
+// with the same refresh token and key (see WithRefreshRetries), and so is a
+// refresh that a process killed mid-refresh left behind, so a rotating
+// server that honours the key answers with the same new tokens instead of
+// detecting reuse.
+//
+// Stores that implement Locker (MemoryStore, FileStore) are locked across
+// re-read → redeem → persist. A refresh that finds the store rotated by a
+// peer adopts the peer's tokens instead of redeeming its own stale refresh
+// token.
+//
+// Outcomes. invalid_grant clears the store, unless a peer has rotated it
+// meanwhile, and fails the request with an error wrapping ErrLoginRequired;
+// so does an empty store, or a session without a refresh token whose access
+// token is refused or expired (the store is then left as it is). Other failures keep the tokens: temporary
+// ones wrap ErrRefreshUnavailable, and the refresh is not tried again before
+// the server's Retry-After (or the maximum backoff) has passed; a token that
+// is not yet expired is still used meanwhile. Rotated tokens are saved
+// before the new access token is used. If saving fails, the Transport goes
+// on with the new tokens from memory, never sends the old refresh token
+// again, and reports the error through WithLogger and Hooks.SaveFailed.
+type Transport struct {
+	// Configuration, set by New and read-only afterwards.
+	base, refreshBase http.RoundTripper
+	refreshURL        string
+	originURLs        []string
+	origins           []origin
+	store             Store
+	insecureHTTP      bool
+	anyUnauthorized   bool
+	skew, timeout     time.Duration
+	attempts          int
+	minBackoff        time.Duration
+	maxBackoff        time.Duration
+	clientID          string
+	log               *slog.Logger
+	hooks             Hooks
+	now               func() time.Time
+
+	// cur is the session in use; nil until loaded, and again after the
+	// session ended. A new pointer means new tokens: the stale-401 check
+	// compares pointers.
+	cur   atomic.Pointer[session]
+	group singleflight.Group
+
+	mu      sync.Mutex
+	pending pendingRefresh // guarded by mu
+	spent   spentTokens    // guarded by mu
+	retryAt time.Time      // guarded by mu; no refresh before it
+}
+
+// session is one set of tokens with what RoundTrip derives from them once.
+type session struct {
+	tok       Token
+	header    string    // "Bearer " + access token
+	expiry    time.Time // zero: unknown
+	refreshAt time.Time // zero: never proactively
+}
+
+// New returns a Transport that refreshes tokens at refreshURL (the RFC 6749
+// token endpoint) and keeps them in store. refreshURL must be an absolute
+// https URL, or http on a loopback host (see WithInsecureHTTP). New does not
+// touch the store: the token is loaded by the first request.
+func New(refreshURL string, store Store, opts ...Option) (*Transport, error) {
+	if store == nil {
+		return nil, errors.New("transport: nil Store")
+	}
+	t := &Transport{
+		store:      store,
+		skew:       defaultSkew,
+		timeout:    defaultTimeout,
+		attempts:   defaultAttempts,
+		minBackoff: defaultMinBackoff,
+		maxBackoff: defaultMaxBackoff,
+	}
+	for _, opt := range opts {
+		opt(t)
+	}
+	o, u, err := parseOrigin(refreshURL, t.insecureHTTP)
+	if err != nil {
+		return nil, fmt.Errorf("transport: refresh URL: %w", err)
+	}
+	if u.Fragment != "" {
+		return nil, fmt.Errorf("transport: refresh URL %q has a fragment", refreshURL)
+	}
+	t.refreshURL = u.String()
+	t.origins = []origin{o}
+	if t.originURLs != nil {
+		t.origins = t.origins[:0]
+		for _, raw := range t.originURLs {
+			o, _, err := parseOrigin(raw, t.insecureHTTP)
+			if err != nil {
+				return nil, err
+			}
+			t.origins = append(t.origins, o)
+		}
+	}
+	switch {
+	case t.skew < 0:
+		return nil, fmt.Errorf("transport: negative expiry skew %s", t.skew)
+	case t.timeout <= 0:
+		return nil, fmt.Errorf("transport: refresh timeout %s is not positive", t.timeout)
+	case t.attempts < 1:
+		return nil, fmt.Errorf("transport: %d refresh attempts; at least 1 is needed", t.attempts)
+	case t.minBackoff < 0 || t.maxBackoff < t.minBackoff:
+		return nil, fmt.Errorf("transport: backoff %s..%s is not a range", t.minBackoff, t.maxBackoff)
+	}
+	if t.base == nil {
+		t.base = http.DefaultTransport
+	}
+	if t.refreshBase == nil {
+		t.refreshBase = t.base
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	return t, nil
+}
+
+// RoundTrip implements http.RoundTripper; see Transport for what it does.
+// Besides the base RoundTripper's errors it returns errors wrapping
+// ErrLoginRequired, ErrRefreshUnavailable, ErrInvalidResponse or a
+// *ResponseError from the token endpoint, or the request context's error.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.store == nil {
+		closeBody(req)
+		return nil, errNotConfigured
+	}
+	if !t.authorizes(req) {
+		return t.base.RoundTrip(req)
+	}
+	ctx := req.Context()
+	s, err := t.session(ctx)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.base.RoundTrip(s.authorize(req, req.Body))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || !t.shouldRefresh(resp) {
+		return resp, err
+	}
+	return t.unauthorized(ctx, req, s, resp)
+}
+
+// CloseIdleConnections closes the idle connections of the base (and
+// refresh) RoundTripper, if it has that method. http.Client calls it.
+func (t *Transport) CloseIdleConnections() {
+	type closer interface{ CloseIdleConnections() }
+	if c, ok := t.base.(closer); ok {
+		c.CloseIdleConnections()
+	}
+	if t.refreshBase != t.base {
+		if c, ok := t.refreshBase.(closer); ok {
+			c.CloseIdleConnections()
+		}
+	}
+}
+
+// authorizes reports whether req goes to one of the origins and has not
+// brought credentials of its own.
+func (t *Transport) authorizes(req *http.Request) bool {
+	if req.URL == nil {
+		return false
+	}
+	if _, own := req.Header["Authorization"]; own {
+		return false
+	}
+	for i := range t.origins {
+		if t.origins[i].matches(req.URL) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Transport) shouldRefresh(resp *http.Response) bool {
+	found, refresh := bearerVerdict(resp.Header["Www-Authenticate"])
+	if found {
+		return refresh
+	}
+	return t.anyUnauthorized
+}
+
+// session returns the tokens to send, loading them on first use and
+// refreshing them when they are about to expire.
+func (t *Transport) session(ctx context.Context) (*session, error) {
+	s := t.cur.Load()
+	if s == nil {
+		var err error
+		if s, err = t.load(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if s.refreshAt.IsZero() || t.now().Before(s.refreshAt) {
+		return s, nil
+	}
+	next, _, err := t.renew(ctx, s, true)
+	if err == nil {
+		return next, nil
+	}
+	// A token that has not expired yet is still good: send it, and let a
+	// later request try the refresh again.
+	if errors.Is(err, ErrLoginRequired) || ctx.Err() != nil || !t.now().Before(s.expiry) {
+		return nil, err
+	}
+	t.log.Debug("transport: proactive refresh failed; using the current access token until it expires", "error", err)
+	return s, nil
+}
+
+// unauthorized handles a 401 to a request sent with s: refresh (or notice a
+// refresh already happened) and send the request once more.
+func (t *Transport) unauthorized(ctx context.Context, req *http.Request, s *session, resp *http.Response) (*http.Response, error) {
+	if h := t.hooks.Unauthorized; h != nil {
+		h(req)
+	}
+	next, stale, err := t.renew(ctx, s, false)
+	if err != nil {
+		drainClose(resp)
+		return nil, err
+	}
+	var body io.ReadCloser
+	if req.Body != nil && req.Body != http.NoBody {
+		if req.GetBody == nil {
+			return resp, nil // not replayable; the next request gets the new token
+		}
+		if body, err = req.GetBody(); err != nil {
+			t.log.Debug("transport: request body cannot be replayed; returning the 401", "error", err)
+			return resp, nil
+		}
+	}
+	drainClose(resp)
+	if h := t.hooks.Retried; h != nil {
+		h(RetryInfo{Request: req, Stale: stale})
+	}
+	return t.base.RoundTrip(next.authorize(req, body))
+}
+
+// authorize returns a shallow copy of req with its own header map carrying
+// the access token, and body as its body. Nothing the copy shares with req
+// is modified, by us or (per the RoundTripper contract) by the base.
+func (s *session) authorize(req *http.Request, body io.ReadCloser) *http.Request {
+	r := new(http.Request)
+	*r = *req
+	h := make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		h[k] = v
+	}
+	h["Authorization"] = []string{s.header}
+	r.Header = h
+	r.Body = body
+	return r
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+func drainClose(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	resp.Body.Close()
+}
+
+// newSession derives what RoundTrip needs from tok: the header value and when
+// to refresh. The expiry comes from the token, else from a JWT's exp claim;
+// the lifetime from expires_in, else from the JWT's exp - iat.
+func (t *Transport) newSession(tok Token) *session {
+	s := &session{tok: tok, header: "Bearer " + tok.AccessToken, expiry: tok.Expiry}
+	if tok.AccessToken == "" {
+		// Only a refresh token: redeem it before the first request.
+		s.expiry = time.Unix(0, 0)
+		s.refreshAt = s.expiry
+		return s
+	}
+	exp, iat := jwtTimes(tok.AccessToken)
+	if s.expiry.IsZero() {
+		s.expiry = exp
+	}
+	if s.expiry.IsZero() {
+		return s
+	}
+	lifetime := time.Duration(tok.ExpiresIn) * time.Second
+	if lifetime <= 0 && !exp.IsZero() && !iat.IsZero() {
+		lifetime = exp.Sub(iat)
+	}
+	skew := t.skew
+	if lifetime > 0 {
+		skew = min(skew, lifetime/maxSkewFraction)
+	}
+	s.refreshAt = s.expiry.Add(-skew)
+	return s
+}

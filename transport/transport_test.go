@@ -1,0 +1,497 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hookCounts counts hook calls.
+// newFixture starts a server, logs in, and builds a Transport on a
+// MemoryStore (unless store is set) with fast retries and the test clock.
+// do sends a request and returns its status and body.
+// expire makes the login's access token expired at the server. With opaque
+// tokens the client cannot know, so it learns it from a 401.
+// plainStore is a Store without a Locker: only the Transport's own
+// single-flight keeps its requests from redeeming the token twice.
+type plainStore struct{ m MemoryStore }
+
+func (s *plainStore) Load(ctx context.Context) (*Token, error)   { return s.m.Load(ctx) }
+func (s *plainStore) Save(ctx context.Context, tok *Token) error { return s.m.Save(ctx, tok) }
+func (s *plainStore) Clear(ctx context.Context) error            { return s.m.Clear(ctx) }
+
+func TestConcurrent401sShareOneRefresh(t *testing.T) {
+	t.Run("locking store", func(t *testing.T) { testConcurrent401s(t, &MemoryStore{}) })
+	t.Run("plain store", func(t *testing.T) { testConcurrent401s(t, &plainStore{}) })
+}
+
+func testConcurrent401s(t *testing.T, store Store) {
+	const n = 500
+	var gate sync.WaitGroup
+	gate.Add(n)
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		// Hold the refresh until every request has had its 401: all of
+		// them must be waiting for this one refresh.
+		s.resource = func(w http.ResponseWriter, r *http.Request) {}
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			waitTimeout(t, &gate)
+			return false
+		}
+	}, store)
+	var once sync.Map
+	f.srv.resource = func(w http.ResponseWriter, r *http.Request) {
+		// Count each request's first (401) visit.
+		if id := r.Header.Get("X-Req"); id != "" {
+			if _, seen := once.LoadOrStore(id, true); !seen {
+				defer gate.Done()
+			}
+		}
+	}
+	f.expire()
+
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/me", nil)
+			req.Header.Set("X-Req", string(rune('A'+i%26))+strings.Repeat("x", i/26))
+			status, body, err := f.do(req)
+			if err != nil || status != 200 || body != "ok" {
+				errs <- errors.New("request failed: " + body)
+				return
+			}
+			ok.Add(1)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if ok.Load() != n {
+		t.Fatalf("%d of %d requests succeeded", ok.Load(), n)
+	}
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: n})
+	if got := f.counts.refreshed.Load(); got != 1 {
+		t.Errorf("Refreshed hook called %d times, want 1", got)
+	}
+	if got, got2 := f.counts.unauthorized.Load(), f.counts.retried.Load(); got != n || got2 != n {
+		t.Errorf("Unauthorized hook %d, Retried hook %d; want %d each", got, got2, n)
+	}
+	if got, want := f.stored().RefreshToken, f.srv.currentRefreshToken(f.first.RefreshToken); got != want {
+		t.Errorf("store holds %q, want the rotated %q", got, want)
+	}
+}
+
+// waitTimeout waits for wg, failing the test instead of hanging it.
+func TestProactiveRefresh(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		ttl           time.Duration
+		omitExpiresIn bool // lifetime from the JWT's exp and iat
+		before, after time.Duration
+	}{
+		// 5 min tokens: the 30 s skew applies.
+		{name: "expires_in", ttl: 5 * time.Minute, before: 4*time.Minute + 29*time.Second, after: 4*time.Minute + 31*time.Second},
+		{name: "jwt exp", ttl: 5 * time.Minute, omitExpiresIn: true, before: 4*time.Minute + 29*time.Second, after: 4*time.Minute + 31*time.Second},
+		// 2 s tokens: the skew is capped at a quarter of the lifetime.
+		{name: "short-lived", ttl: 2 * time.Second, before: 1400 * time.Millisecond, after: 1600 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(s *authServer) { s.ttl, s.omitExpiresIn = tc.ttl, tc.omitExpiresIn }, nil)
+			f.clock.Advance(tc.before)
+			f.mustGet("/api/me", 200)
+			if got := f.srv.Stats().RefreshRequests; got != 0 {
+				t.Fatalf("refreshed %d times before the skew", got)
+			}
+			f.clock.Advance(tc.after - tc.before)
+			var wg sync.WaitGroup
+			for range 50 {
+				wg.Add(1)
+				go func() { defer wg.Done(); f.mustGet("/api/me", 200) }()
+			}
+			wg.Wait()
+			wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1})
+			if f.counts.unauthorized.Load() != 0 || f.counts.retried.Load() != 0 {
+				t.Errorf("proactive refresh still saw 401s")
+			}
+		})
+	}
+}
+
+func TestStale401RetriesWithoutRefresh(t *testing.T) {
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	f.srv.resource = func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/slow" && r.Header.Get("Authorization") == "Bearer "+f.first.AccessToken {
+			close(arrived)
+			<-release
+		}
+	}
+	slow := make(chan string)
+	go func() {
+		status, body, err := f.get("/api/slow")
+		if err != nil || status != 200 {
+			t.Errorf("slow request: %d %q %v", status, body, err)
+		}
+		slow <- body
+	}()
+	<-arrived
+	// While the slow request is held with the old token, it expires and
+	// another request refreshes.
+	f.expire()
+	f.mustGet("/api/me", 200)
+	close(release)
+	if body := <-slow; body != "ok" {
+		t.Fatalf("slow request got %q", body)
+	}
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 2})
+	if f.counts.stale.Load() != 1 || f.counts.retried.Load() != 2 {
+		t.Errorf("retried %d (stale %d), want 2 (stale 1)", f.counts.retried.Load(), f.counts.stale.Load())
+	}
+}
+
+func TestLoopGuard(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	var hits atomic.Int64
+	f.srv.resource = func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/always401" {
+			hits.Add(1)
+		}
+	}
+	status, body, err := f.get("/api/always401")
+	if err != nil || status != http.StatusUnauthorized {
+		t.Fatalf("got %d %q %v, want the second 401", status, body, err)
+	}
+	if !strings.Contains(body, "invalid_token") {
+		t.Errorf("401 body not passed through: %q", body)
+	}
+	if hits.Load() != 2 {
+		t.Errorf("resource hit %d times, want 2 (one retry)", hits.Load())
+	}
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 2})
+}
+
+func TestCallersGiveUpRefreshCompletes(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			close(arrived)
+			<-release
+			return false
+		}
+	}, nil)
+	f.counts.refreshedCh = make(chan RefreshInfo, 1)
+	f.expire()
+	ctx, cancel := context.WithCancel(context.Background())
+	const n = 20
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/api/me", nil)
+			if _, _, err := f.do(req); !errors.Is(err, context.Canceled) {
+				t.Errorf("got %v, want context.Canceled", err)
+			}
+		}()
+	}
+	<-arrived
+	cancel()
+	wg.Wait()
+	close(release)
+	select {
+	case <-f.counts.refreshedCh:
+	case <-time.After(time.Minute):
+		t.Fatal("the refresh did not complete after its callers left")
+	}
+	if got, want := f.stored().RefreshToken, f.srv.currentRefreshToken(f.first.RefreshToken); got != want {
+		t.Errorf("store holds %q, want the rotated %q", got, want)
+	}
+	f.mustGet("/api/me", 200)
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: f.srv.Stats().Unauthorized})
+}
+
+func TestBodyReplay(t *testing.T) {
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	f.expire()
+	payload := strings.Repeat("payload-", 1000)
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/api/echo", strings.NewReader(payload))
+	status, body, err := f.do(req)
+	if err != nil || status != 200 || body != "echo "+payload {
+		t.Fatalf("got %d %.40q %v", status, body, err)
+	}
+	// The 401 answer came before the body was read; the retry carried it.
+	bodies := f.srv.Bodies()
+	if len(bodies) != 1 || bodies[0] != payload {
+		t.Fatalf("server read %d bodies, want the payload once after the retry", len(bodies))
+	}
+	// Now a 401 after the body was read: the server sees it twice.
+	f.expire()
+	f.srv.resource = func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		f.srv.mu.Lock()
+		f.srv.bodies = append(f.srv.bodies, "seen:"+string(b))
+		f.srv.mu.Unlock()
+	}
+	req, _ = http.NewRequest(http.MethodPost, f.srv.URL+"/api/echo", strings.NewReader(payload))
+	if status, body, err := f.do(req); err != nil || status != 200 || body != "echo "+payload {
+		t.Fatalf("got %d %.40q %v", status, body, err)
+	}
+	bodies = f.srv.Bodies()[1:]
+	if len(bodies) != 3 || bodies[0] != "seen:"+payload || bodies[1] != "seen:"+payload || bodies[2] != payload {
+		t.Errorf("server saw %d bodies; want the same bytes on both sends", len(bodies))
+	}
+}
+
+func TestNonReplayableBody(t *testing.T) {
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	f.expire()
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte("streamed"))
+		pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/api/echo", pr)
+	if req.GetBody != nil {
+		t.Fatal("a pipe should not be replayable")
+	}
+	status, _, err := f.do(req)
+	if err != nil || status != http.StatusUnauthorized {
+		t.Fatalf("got %d %v, want the 401", status, err)
+	}
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
+	// The next request has the new token and goes through first time.
+	f.mustGet("/api/me", 200)
+	if f.srv.Stats().Unauthorized != 1 || f.counts.retried.Load() != 0 {
+		t.Errorf("the refreshed token was not used for the next request")
+	}
+}
+
+func TestRedirects(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer other.Close()
+	f := newFixture(t, nil, nil)
+
+	t.Run("to another host", func(t *testing.T) {
+		status, _, err := f.get("/api/redirect?to=" + other.URL + "/x")
+		if err != nil || status != http.StatusUnauthorized {
+			t.Fatalf("got %d %v; want the other host's 401 untouched", status, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != 1 || seen[0] != "" {
+			t.Errorf("other host saw Authorization %q", seen)
+		}
+	})
+	t.Run("same origin", func(t *testing.T) {
+		f.mustGet("/api/redirect?to=/api/me", 200)
+	})
+	t.Run("401 from another origin", func(t *testing.T) {
+		resp, err := f.client.Get(other.URL + "/y")
+		if err != nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("got %v %v", resp, err)
+		}
+		resp.Body.Close()
+	})
+	wantStats(t, f.srv.Stats(), serverStats{})
+	if f.counts.unauthorized.Load() != 0 {
+		t.Errorf("a 401 from another origin reached the refresh logic")
+	}
+}
+
+func TestNoRefreshFor403And503(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	for path, want := range map[string]int{"/api/forbidden": 403, "/api/busy": 503} {
+		resp, err := f.client.Get(f.srv.URL + path)
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		if path == "/api/busy" && resp.Header.Get("Retry-After") != "1" {
+			t.Errorf("Retry-After lost")
+		}
+		resp.Body.Close()
+	}
+	wantStats(t, f.srv.Stats(), serverStats{})
+}
+
+// failingStore fails Save after the first `ok` calls.
+// closeTracker records whether a request body was closed.
+type closeTracker struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (c *closeTracker) Close() error { c.closed.Store(true); return nil }
+
+type errRoundTripper struct{}
+
+func (errRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return nil, errors.New("network down")
+}
+
+func TestRequestUnmodifiedAndBodyClosed(t *testing.T) {
+	srv := newAuthServer(t, time.Now)
+	tok := srv.login()
+	cases := []struct {
+		name    string
+		store   Store
+		base    http.RoundTripper
+		url     string
+		wantErr error
+	}{
+		{name: "success", store: NewMemoryStore(tok), url: srv.URL + "/api/echo"},
+		{name: "no session", store: &MemoryStore{}, url: srv.URL + "/api/echo", wantErr: ErrLoginRequired},
+		{name: "base fails", store: NewMemoryStore(tok), base: errRoundTripper{}, url: srv.URL + "/api/echo"},
+		{name: "other origin", store: NewMemoryStore(tok), url: "http://127.0.0.1:1/x"},
+		{name: "401 not replayable", store: NewMemoryStore(tok), url: srv.URL + "/api/always401"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := New(srv.tokenURL(), tc.store, WithBase(tc.base))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := &closeTracker{Reader: strings.NewReader("data")}
+			req, _ := http.NewRequest(http.MethodPost, tc.url, body)
+			req.Header.Set("X-Keep", "1")
+			resp, err := tr.RoundTrip(req)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("got %v, want %v", err, tc.wantErr)
+			}
+			if !body.closed.Load() {
+				t.Error("request body not closed")
+			}
+			if len(req.Header) != 1 || req.Header.Get("X-Keep") != "1" {
+				t.Errorf("caller's header modified: %v", req.Header)
+			}
+		})
+	}
+}
+
+func TestOwnAuthorizationPassesThrough(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/me", nil)
+	req.Header.Set("Authorization", "Bearer someone-elses")
+	status, _, err := f.do(req)
+	if err != nil || status != http.StatusUnauthorized {
+		t.Fatalf("got %d %v; the caller's own credentials must be sent as is", status, err)
+	}
+	wantStats(t, f.srv.Stats(), serverStats{Unauthorized: 1})
+}
+
+func TestAnyUnauthorized(t *testing.T) {
+	for _, any := range []bool{false, true} {
+		f := newFixture(t, func(s *authServer) { s.opaque = true }, nil, func(t *Transport) {
+			if any {
+				WithAnyUnauthorized()(t)
+			}
+		})
+		f.srv.resource = func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/bare" && r.Header.Get("Authorization") == "Bearer "+f.first.AccessToken {
+				w.WriteHeader(http.StatusUnauthorized) // no challenge at all
+			}
+		}
+		status, _, err := f.get("/api/bare")
+		want := map[bool]int{false: 401, true: 200}[any]
+		if err != nil || status != want {
+			t.Errorf("any=%v: got %d %v, want %d", any, status, err, want)
+		}
+	}
+}
+
+func TestNew(t *testing.T) {
+	store := &MemoryStore{}
+	for _, tc := range []struct {
+		name string
+		url  string
+		opts []Option
+		ok   bool
+	}{
+		{"https", "https://auth.example.com/token", nil, true},
+		{"loopback http", "http://127.0.0.1:8080/token", nil, true},
+		{"localhost http", "http://localhost/token", nil, true},
+		{"remote http", "http://auth.example.com/token", nil, false},
+		{"remote http allowed", "http://auth.example.com/token", []Option{WithInsecureHTTP()}, true},
+		{"relative", "/token", nil, false},
+		{"ftp", "ftp://example.com/token", nil, false},
+		{"userinfo", "https://u:p@example.com/token", nil, false},
+		{"fragment", "https://example.com/token#x", nil, false},
+		{"garbage", "https://[::1", nil, false},
+		{"bad origin", "https://example.com/token", []Option{WithOrigins("http://api.example.com")}, false},
+		{"origins", "https://example.com/token", []Option{WithOrigins("https://api.example.com", "https://b.example.com:8443")}, true},
+		{"negative skew", "https://example.com/token", []Option{WithExpirySkew(-1)}, false},
+		{"zero timeout", "https://example.com/token", []Option{WithRefreshTimeout(0)}, false},
+		{"zero attempts", "https://example.com/token", []Option{WithRefreshRetries(0, 0, 0)}, false},
+		{"backoff range", "https://example.com/token", []Option{WithRefreshRetries(2, time.Second, time.Millisecond)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.url, store, tc.opts...)
+			if (err == nil) != tc.ok {
+				t.Errorf("New(%q) error %v, want ok=%v", tc.url, err, tc.ok)
+			}
+		})
+	}
+	if _, err := New("https://example.com/token", nil); err == nil {
+		t.Error("nil store accepted")
+	}
+	var zero Transport
+	if _, err := zero.RoundTrip(httptest.NewRequest("GET", "https://example.com/", nil)); err == nil {
+		t.Error("zero Transport sent a request")
+	}
+}
+
+func TestOrigins(t *testing.T) {
+	tr, err := New("https://auth.example.com/token", &MemoryStore{},
+		WithOrigins("https://API.example.com", "https://b.example.com:8443", "http://[::1]:9000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]bool{
+		"https://api.example.com/x":      true,
+		"https://api.example.com:443/x":  true,
+		"HTTPS://Api.Example.com/x":      true,
+		"http://api.example.com/x":       false,
+		"https://api.example.com:8443/x": false,
+		"https://auth.example.com/token": false, // replaced by WithOrigins
+		"https://b.example.com:8443/":    true,
+		"https://b.example.com/":         false,
+		"https://api.example.com.evil/":  false,
+		"http://[::1]:9000/":             true,
+		"http://[::1]/":                  false,
+	} {
+		req := httptest.NewRequest("GET", raw, nil)
+		req.Header = http.Header{}
+		if got := tr.authorizes(req); got != want {
+			t.Errorf("%s: authorizes = %v, want %v", raw, got, want)
+		}
+	}
+}
