@@ -87,9 +87,11 @@ type globals struct {
 	server, tokenFile string
 }
 
+// register defines the global flags on fs, keeping the values already
+// parsed before the command name.
 func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.server, "server", "", "the server's base `URL` (env SERVER_URL; default "+defaultServer+")")
-	fs.StringVar(&g.tokenFile, "token-file", "", "the session's `file` (env TOKEN_FILE; default "+filepath.Join("<config dir>", tokenDir, tokenName)+")")
+	fs.StringVar(&g.server, "server", g.server, "the server's base `URL` (env SERVER_URL; default "+defaultServer+")")
+	fs.StringVar(&g.tokenFile, "token-file", g.tokenFile, "the session's `file` (env TOKEN_FILE; default "+filepath.Join("<config dir>", tokenDir, tokenName)+")")
 }
 
 // run runs one invocation and returns its exit status.
