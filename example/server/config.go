@@ -27,9 +27,9 @@ type config struct {
 	reusePolicy jwtrefresh.ReusePolicy
 	// reusePolicyName is the policy as configured: user or family.
 	reusePolicyName string
-	signingKey  []byte // HS256 secret
-	refreshKey  []byte
-	keyPrefix   string
+	signingKey      []byte // HS256 secret
+	refreshKey      []byte
+	keyPrefix       string
 	// Which keys were generated, to announce it.
 	randomSigning, randomRefresh bool
 }
