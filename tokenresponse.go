@@ -101,12 +101,12 @@ var (
 
 // Header values shared by every response (never modified).
 var (
-	hdrNoStore     = []string{"no-store"}
-	hdrNoCache     = []string{"no-cache"}
-	hdrJSON        = []string{"application/json"}
-	hdrNoSniff     = []string{"nosniff"}
-	hdrAcceptPost  = []string{"application/x-www-form-urlencoded, application/json"}
-	hdrBasicRealm  = []string{`Basic realm="token endpoint"`}
+	hdrNoStore    = []string{"no-store"}
+	hdrNoCache    = []string{"no-cache"}
+	hdrJSON       = []string{"application/json"}
+	hdrNoSniff    = []string{"nosniff"}
+	hdrAcceptPost = []string{"application/x-www-form-urlencoded, application/json"}
+	hdrBasicRealm = []string{`Basic realm="token endpoint"`}
 )
 
 // noStore marks a response as never to be cached (RFC 6749 §5.1): it
