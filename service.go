@@ -241,7 +241,7 @@ func (s *Service) Revoke(ctx context.Context, token string) error {
 func (s *Service) RevokeSession(ctx context.Context, subject, sessionID string) error {
 	err := s.store.RevokeSession(ctx, subject, sessionID)
 	if err == nil || errors.Is(err, ErrSessionNotFound) {
-		s.sessions.endSession(sessionID)
+		s.sessions.endSession(subject, sessionID)
 	}
 	return err
 }

@@ -83,6 +83,7 @@ func (s *countingStore) Active(ctx context.Context, subject, sessionID string) (
 // the endpoints under /auth/, a login handler at /login and a protected
 // /api/me that runs the session check.
 type env struct {
+	cfg   envConfig
 	be    *redistest.Backend
 	ring  *jwtrefresh.RefreshKeyring
 	store *countingStore
@@ -121,7 +122,7 @@ func newEnv(t testing.TB, c envConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{be: c.backend, ring: c.ring, store: &countingStore{Store: rs}, keys: c.keys, clock: newClock()}
+	e := &env{cfg: c, be: c.backend, ring: c.ring, store: &countingStore{Store: rs}, keys: c.keys, clock: newClock()}
 	e.svc, err = jwtrefresh.NewService(e.store, c.keys, testIssuer,
 		append([]jwtrefresh.Option{jwtrefresh.WithClock(e.clock.Now)}, c.svcOpts...)...)
 	if err != nil {
@@ -159,6 +160,16 @@ func newEnv(t testing.TB, c envConfig) *env {
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// twin returns another instance of the same deployment: its own service,
+// store client and HTTP server on the same Redis keys, refresh keys and
+// signing keys.
+func (e *env) twin(t testing.TB) *env {
+	t.Helper()
+	c := e.cfg
+	c.wrapServer = nil
+	return newEnv(t, c)
 }
 
 // tokenJSON is the token response as a client decodes it.

@@ -116,8 +116,10 @@ func (c *sessionCache) put(sid, sub string, active bool, epoch uint64) {
 	c.byID[sid] = sessionEntry{subject: sub, active: active, until: until}
 }
 
-// endSession records that this process ended a session.
-func (c *sessionCache) endSession(sid string) {
+// endSession records that subject's session sid is not active: this
+// process ended it, or found it gone. An entry of another subject is left
+// alone, so naming someone else's session id changes nothing.
+func (c *sessionCache) endSession(subject, sid string) {
 	if c.byID == nil {
 		return
 	}
@@ -125,7 +127,7 @@ func (c *sessionCache) endSession(sid string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epochs++
-	if e, ok := c.byID[sid]; ok {
+	if e, ok := c.byID[sid]; ok && e.subject == subject {
 		e.active, e.until = false, until
 		c.byID[sid] = e
 	}
