@@ -132,22 +132,30 @@ func (p *params) set(name, value string) *wireError {
 	return nil
 }
 
-// decodeForm reads an application/x-www-form-urlencoded body. It returns
-// the client_secret parameter for the caller to refuse.
+// decodeForm reads an application/x-www-form-urlencoded body, accepting
+// exactly what url.ParseQuery accepts, without building its map. It
+// returns the client_secret parameter for the caller to refuse.
 func (p *params) decodeForm(body []byte) (secret string, e *wireError) {
-	q, err := url.ParseQuery(string(body))
-	if err != nil {
-		return "", respMalformedBody
-	}
-	for name, vs := range q {
-		if name == "client_secret" {
-			secret = strings.Join(vs, "")
+	rest := string(body)
+	for rest != "" {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if strings.Contains(pair, ";") {
+			return "", respMalformedBody
+		}
+		if pair == "" {
 			continue
 		}
-		for _, v := range vs {
-			if e := p.set(name, v); e != nil {
-				return "", e
-			}
+		name, value, _ := strings.Cut(pair, "=")
+		name, err1 := url.QueryUnescape(name)
+		value, err2 := url.QueryUnescape(value)
+		if err1 != nil || err2 != nil {
+			return "", respMalformedBody
+		}
+		if name == "client_secret" {
+			secret += value
+		} else if e := p.set(name, value); e != nil {
+			return "", e
 		}
 	}
 	return secret, nil

@@ -21,6 +21,13 @@ func FuzzReadParams(f *testing.F) {
 	f.Add(contentJSON, `{"refresh_token":"a","refresh_token":"a"}`, "Basic Y2xpOnM=", "", "")
 	f.Add("text/plain", "%zz", "basic !!", "\x00", ";;")
 	f.Fuzz(func(t *testing.T, contentType, body, authz, idem, query string) {
+		// The form decoder accepts exactly what net/url does.
+		var fp params
+		_, fe := fp.decodeForm([]byte(body))
+		if _, err := url.ParseQuery(body); fe != respRepeatedParam && (err != nil) != (fe != nil) {
+			t.Fatalf("decodeForm: %v, url.ParseQuery: %v", fe, err)
+		}
+
 		r := httptest.NewRequest(http.MethodPost, "/refresh", strings.NewReader(body))
 		r.URL.RawQuery = query
 		r.Header.Set("Content-Type", contentType)
@@ -91,4 +98,26 @@ func isParam(name string) bool {
 		return true
 	}
 	return false
+}
+
+// The hand-written encoder of the token response agrees with the struct
+// tags that document it.
+func TestTokenResponseJSON(t *testing.T) {
+	for _, tr := range []TokenResponse{
+		{AccessToken: "a.b.c", TokenType: TokenTypeBearer, ExpiresIn: 300, RefreshToken: RefreshTokenPrefix + "x_-y",
+			Subject: "alice", SessionID: "s", Replayed: true},
+		{AccessToken: "a\"\\\u2028<é", TokenType: "Bearer", ExpiresIn: 1},
+	} {
+		want, err := json.Marshal(&tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tr.appendJSON(nil, true); string(got) != string(want) {
+			t.Errorf("appendJSON = %s\njson.Marshal = %s", got, want)
+		}
+	}
+	tr := TokenResponse{AccessToken: "a", TokenType: "Bearer", ExpiresIn: 5, RefreshToken: "r"}
+	if got := string(tr.appendJSON(nil, false)); got != `{"access_token":"a","token_type":"Bearer","expires_in":5}` {
+		t.Errorf("without the refresh token: %s", got)
+	}
 }

@@ -1,9 +1,11 @@
 package keys
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"hash"
 )
 
 // SignJSON returns the compact serialisation (RFC 7515 §7.1) of a JWT whose
@@ -31,27 +33,52 @@ func (k *Key) SignJSON(typ string, payload []byte) (string, error) {
 	if k.sign == nil {
 		return "", fmt.Errorf("%w: key %q is verification-only", ErrCannotSign, k.kid)
 	}
-	header, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ,omitempty"`
-	}{k.method.Alg(), k.kid, typ})
-	if err != nil { // strings always marshal; unreachable
-		return "", fmt.Errorf("keys: header: %w", err)
-	}
 	enc := base64.RawURLEncoding
-	hl, pl := enc.EncodedLen(len(header)), enc.EncodedLen(len(payload))
+	h := k.encodedHeader(typ)
+	pl := enc.EncodedLen(len(payload))
 	// Room for the signature too: 512 bytes covers RS256 with a 3072-bit
 	// modulus without growing; larger keys append past it.
-	buf := make([]byte, hl+1+pl, hl+1+pl+1+512)
-	enc.Encode(buf, header)
-	buf[hl] = '.'
-	enc.Encode(buf[hl+1:], payload)
-	sig, err := k.method.Sign(string(buf), k.sign)
-	if err != nil {
-		return "", fmt.Errorf("keys: signing with %q: %w", k.kid, err)
+	buf := make([]byte, len(h)+1+pl, len(h)+1+pl+1+512)
+	copy(buf, h)
+	buf[len(h)] = '.'
+	enc.Encode(buf[len(h)+1:], payload)
+	var sig []byte
+	if k.macs != nil { // HS256, RFC 7518 §3.2: the same MAC, from a pool
+		m := k.macs.Get().(hash.Hash)
+		m.Write(buf)
+		var sum [sha256.Size]byte
+		sig = m.Sum(sum[:0])
+		m.Reset()
+		k.macs.Put(m)
+	} else {
+		var err error
+		if sig, err = k.method.Sign(string(buf), k.sign); err != nil {
+			return "", fmt.Errorf("keys: signing with %q: %w", k.kid, err)
+		}
 	}
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, sig)
 	return string(buf), nil
+}
+
+type encodedHeader struct {
+	typ string
+	b64 string // base64url of {"alg","kid","typ"}
+}
+
+// encodedHeader returns the base64url protected header for typ, built once
+// per key and type: it only depends on them.
+func (k *Key) encodedHeader(typ string) string {
+	if h := k.header.Load(); h != nil && h.typ == typ {
+		return h.b64
+	}
+	// Strings always marshal.
+	j, _ := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ,omitempty"`
+	}{k.method.Alg(), k.kid, typ})
+	h := &encodedHeader{typ: typ, b64: base64.RawURLEncoding.EncodeToString(j)}
+	k.header.Store(h)
+	return h.b64
 }
