@@ -83,6 +83,7 @@ func TestRevokeEndpoint(t *testing.T) {
 		"Unknown":     jwtrefresh.RefreshTokenPrefix + strings.Repeat("A", jwtrefresh.RefreshTokenLen-len(jwtrefresh.RefreshTokenPrefix)),
 		"Garbage":     "garbage",
 		"JWTShaped":   "a.b.c",
+		"OtherFormat": "jwtrt9_abc",
 		"AlreadyUsed": "",
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -3,7 +3,10 @@ package jwtrefresh_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -201,5 +204,36 @@ func TestRoutes(t *testing.T) {
 				t.Fatalf("Allow %q, want %q", r.header.Get("Allow"), tc.allow)
 			}
 		})
+	}
+}
+
+// TestLoginHelpers: what the application's login handler writes through
+// WriteError and WriteTokenResponse.
+func TestLoginHelpers(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	r := do(t, e.request(t, http.MethodPost, "/login", formType, form("user", "")))
+	wantError(t, r, 400, "invalid_request")
+	r = do(t, e.request(t, http.MethodPost, "/login", formType, form("user", "alice", "claims", `{"sub":"x"}`)))
+	wantError(t, r, 400, "invalid_request")
+
+	w := httptest.NewRecorder()
+	e.svc.WriteTokenResponse(w, httptest.NewRequest(http.MethodPost, "/login", nil), nil)
+	if w.Code != 500 || w.Header().Get("Cache-Control") != "no-store" || !strings.Contains(w.Body.String(), "server_error") {
+		t.Fatalf("nil response: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	for err, status := range map[error]int{
+		jwtrefresh.ErrUnavailable:     503,
+		jwtrefresh.ErrInvalidToken:    400,
+		jwtrefresh.ErrReuseDetected:   400,
+		jwtrefresh.ErrSubjectRefused:  400,
+		jwtrefresh.ErrSessionNotFound: 404,
+		jwtrefresh.ErrInvalidInput:    400,
+		io.ErrUnexpectedEOF:           500,
+	} {
+		w := httptest.NewRecorder()
+		e.svc.WriteError(w, httptest.NewRequest(http.MethodPost, "/login", nil), fmt.Errorf("wrapped: %w", err))
+		if w.Code != status || w.Header().Get("Cache-Control") != "no-store" || (status == 503) != (w.Header().Get("Retry-After") == "1") {
+			t.Errorf("WriteError(%v): %d %v", err, w.Code, w.Header())
+		}
 	}
 }

@@ -214,7 +214,9 @@ func (s *Service) respond(g Grant, claims []byte) (*TokenResponse, error) {
 // is nothing to revoke. The only errors are [ErrUnavailable] and internal
 // failures.
 func (s *Service) Revoke(ctx context.Context, token string) error {
-	if strings.HasPrefix(token, RefreshTokenPrefix) {
+	// Refresh tokens are opaque (of any format version, present or
+	// future); access tokens are compact JWS: three segments.
+	if strings.Count(token, ".") != 2 {
 		err := s.store.RevokeToken(ctx, token)
 		if errors.Is(err, ErrInvalidToken) {
 			return nil

@@ -136,8 +136,13 @@ func errorFor(err error) *wireError {
 // Content-Type: application/json, Cache-Control: no-store and Pragma:
 // no-cache (RFC 6749 §5.1). In refresh-cookie mode, for a request from an
 // allowed browser origin, the refresh token goes into the cookie instead of
-// the body. Use it in the application's login handler after [Service.Login].
+// the body. Use it in the application's login handler after [Service.Login];
+// a nil tr is answered with 500 server_error.
 func (s *Service) WriteTokenResponse(w http.ResponseWriter, r *http.Request, tr *TokenResponse) {
+	if tr == nil {
+		s.writeError(w, r, respServerError, errors.New("jwtrefresh: WriteTokenResponse: nil response"))
+		return
+	}
 	inBody := true
 	if s.cookie != nil && s.cookie.allowed(r) && tr.RefreshToken != "" {
 		s.cookie.set(w, tr.RefreshToken, tr.RefreshExpiry, s.cfg.now())
