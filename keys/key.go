@@ -4,8 +4,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rsa"
+	"crypto/sha256"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -43,6 +47,12 @@ type Key struct {
 	sign any
 	// verify is what jwt's SigningMethod.Verify expects for method.
 	verify any
+	// header caches SignJSON's encoded protected header for the last typ
+	// asked for (one, in practice).
+	header atomic.Pointer[encodedHeader]
+	// macs pools keyed HMAC states of an HS256 key for SignJSON, which
+	// would otherwise key a new one (four allocations) per token.
+	macs *sync.Pool
 }
 
 // NewHS256 returns an HMAC-SHA256 key. The secret is copied; it must be at
@@ -58,7 +68,8 @@ func NewHS256(kid string, secret []byte) (*Key, error) {
 		return nil, fmt.Errorf("%w: HMAC secret of %d bytes, need at least %d", ErrWeakKey, len(secret), MinHMACSecret)
 	}
 	s := append([]byte(nil), secret...)
-	return &Key{kid: kid, method: jwt.SigningMethodHS256, sign: s, verify: s}, nil
+	macs := &sync.Pool{New: func() any { return hmac.New(sha256.New, s) }}
+	return &Key{kid: kid, method: jwt.SigningMethodHS256, sign: s, verify: s, macs: macs}, nil
 }
 
 // NewEdDSA returns an Ed25519 key (RFC 8037). key is an ed25519.PrivateKey

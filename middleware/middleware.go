@@ -34,6 +34,7 @@ type Middleware struct {
 	events       func(context.Context, Event)
 	logger       *slog.Logger
 	quotedRealm  string
+	typ          string // required `typ` header; "" for any
 
 	// Precomputed responses.
 	tmplMissing, tmplDuplicate, tmplEmptyBearer, tmplBadHeader, tmplBadCookie, tmplTwoMethods,
@@ -45,7 +46,8 @@ type Middleware struct {
 // rotating set takes effect on the next request, also dropping cached
 // verdicts. set may be nil only with [WithKeyfunc]. Options default to:
 // realm "api", no iss/aud check, leeway 0, 8 KiB token limit, header-only,
-// token required, no session check, a cache of 10,000 tokens / 8 MiB.
+// token required, any `typ`, no session check, a cache of 10,000 tokens /
+// 8 MiB.
 func New(set *keys.Set, opts ...Option) (*Middleware, error) {
 	c := config{
 		realm:        DefaultRealm,
@@ -85,6 +87,7 @@ func New(set *keys.Set, opts ...Option) (*Middleware, error) {
 		events:       c.events,
 		logger:       c.logger,
 		quotedRealm:  quote(c.realm),
+		typ:          c.typ,
 	}
 	if c.generation != nil && c.cacheEntries > 0 {
 		m.generation = c.generation

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -33,6 +34,7 @@ type config struct {
 	logger       *slog.Logger
 	cacheEntries int
 	cacheBytes   int
+	typ          string
 }
 
 // Defaults.
@@ -125,6 +127,26 @@ func WithLeeway(d time.Duration) Option {
 			return errors.New("middleware: WithLeeway: negative leeway")
 		}
 		c.leeway = d
+		return nil
+	}
+}
+
+// WithTokenType requires the JOSE header `typ` of every token to be typ,
+// e.g. "at+jwt", the type of OAuth 2.0 access tokens (RFC 9068 §2.1), which
+// jwtrefresh's token service issues. It is compared case-insensitively, and
+// "application/at+jwt" equals "at+jwt" (RFC 7515 §4.1.9). A token without
+// the header, or of another type, is refused with 401 invalid_token.
+// Default: `typ` is not checked.
+//
+// Security: explicit typing (RFC 8725 §3.11) stops this server from taking
+// another JWT signed by the same key (an ID token, an e-mail confirmation
+// link) for an access token.
+func WithTokenType(typ string) Option {
+	return func(c *config) error {
+		if typ == "" || strings.HasPrefix(strings.ToLower(typ), "application/") {
+			return errors.New(`middleware: WithTokenType: want a type without the "application/" prefix, e.g. "at+jwt"`)
+		}
+		c.typ = typ
 		return nil
 	}
 }

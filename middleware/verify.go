@@ -17,6 +17,7 @@ import (
 type joseHeader struct {
 	Alg  string          `json:"alg"`
 	Kid  string          `json:"kid"`
+	Typ  string          `json:"typ"`
 	Crit json.RawMessage `json:"crit"`
 }
 
@@ -28,6 +29,7 @@ var b64 = base64.RawURLEncoding.Strict()
 var (
 	errSegments = errors.New("not three base64url segments")
 	errCrit     = errors.New("crit header present")
+	errType     = errors.New("typ header not accepted")
 )
 
 // parse verifies the compact JWS tok and decodes its claims into c. With a
@@ -50,6 +52,9 @@ func (m *Middleware) parse(tok string, c *Claims) error {
 	}
 	if h.Crit != nil {
 		return fmt.Errorf("%w: %w", ErrTokenInvalid, errCrit)
+	}
+	if m.typ != "" && !sameMediaType(h.Typ, m.typ) {
+		return fmt.Errorf("%w: %w", ErrTokenInvalid, errType)
 	}
 	sig, err := b64.DecodeString(tok[j+1:])
 	if err != nil {
@@ -108,4 +113,15 @@ func decodeClaims(payload string, c *Claims) error {
 		return fmt.Errorf("%w: claims: %w", ErrTokenMalformed, err)
 	}
 	return nil
+}
+
+// sameMediaType compares a `typ` header with the required type as RFC 7515
+// §4.1.9 says: case-insensitively, with an omitted "application/" prefix
+// meaning the same type ("at+jwt" equals "application/at+jwt").
+func sameMediaType(typ, want string) bool {
+	const app = "application/"
+	if len(typ) > len(app) && strings.EqualFold(typ[:len(app)], app) {
+		typ = typ[len(app):]
+	}
+	return strings.EqualFold(typ, want)
 }

@@ -1,0 +1,126 @@
+package jwtrefresh
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// RefreshCookie configures the refresh-token cookie for browser front
+// ends (see [WithRefreshCookie]).
+type RefreshCookie struct {
+	// Name of the cookie (default DefaultRefreshCookieName). The
+	// "__Secure-" prefix makes browsers refuse it unless it is Secure.
+	Name string
+	// Path is the URL path the browser sends the cookie to: the public path
+	// under which the service's Handler is mounted, such as "/auth", so
+	// that both the refresh and the revocation endpoint receive it and no
+	// other route does. Required.
+	Path string
+	// AllowedOrigins lists the origins ("https://app.example.com": scheme,
+	// host and port, no path) whose pages may use the cookie. Required.
+	AllowedOrigins []string
+}
+
+// DefaultRefreshCookieName is the name of the refresh cookie.
+const DefaultRefreshCookieName = "__Secure-refresh_token"
+
+// WithRefreshCookie lets browser front ends keep the refresh token in an
+// HttpOnly; Secure; SameSite=Strict cookie scoped to c.Path, out of reach of
+// the page's scripts. Default: off; refresh tokens travel in bodies only.
+//
+// A request carrying an Origin header listed in c.AllowedOrigins gets its
+// new refresh token in the cookie (with Max-Age until the token's idle
+// expiry) and not in the JSON body; the login handler's
+// [Service.WriteTokenResponse] does the same. The refresh and revocation
+// endpoints read the token from the cookie when the body has none. Clients
+// that send no Origin (a CLI, a Go service) keep using bodies.
+//
+// Security: a cookie is sent by the browser whatever page caused the
+// request, so a request whose token comes from the cookie must carry an
+// Origin header from the allowlist, or it is refused with 403 (cross-site
+// request forgery defence in addition to SameSite=Strict). Refused refresh
+// tokens get their cookie cleared.
+func WithRefreshCookie(c RefreshCookie) Option {
+	return func(cfg *config) error {
+		rc, err := newRefreshCookie(c)
+		if err != nil {
+			return err
+		}
+		cfg.cookie = rc
+		return nil
+	}
+}
+
+type refreshCookie struct {
+	name    string
+	path    string
+	origins map[string]bool
+}
+
+func newRefreshCookie(c RefreshCookie) (*refreshCookie, error) {
+	if c.Name == "" {
+		c.Name = DefaultRefreshCookieName
+	}
+	if (&http.Cookie{Name: c.Name, Value: "x"}).Valid() != nil {
+		return nil, configError("WithRefreshCookie: invalid cookie name %q", c.Name)
+	}
+	if !strings.HasPrefix(c.Path, "/") || (&http.Cookie{Name: c.Name, Value: "x", Path: c.Path}).Valid() != nil {
+		return nil, configError("WithRefreshCookie: path %q must be an absolute URL path", c.Path)
+	}
+	if len(c.AllowedOrigins) == 0 {
+		return nil, configError("WithRefreshCookie: no allowed origins")
+	}
+	rc := &refreshCookie{name: c.Name, path: c.Path, origins: make(map[string]bool)}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, configError("WithRefreshCookie: %q is not an origin such as https://app.example.com", o)
+		}
+		rc.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+	}
+	return rc, nil
+}
+
+// allowed reports whether r comes from a page of an allowed origin: exactly
+// one Origin header, in the list (browsers send it on every POST). The
+// answer to such a request carries its refresh token in the cookie.
+func (c *refreshCookie) allowed(r *http.Request) bool {
+	o := r.Header["Origin"]
+	return len(o) == 1 && c.origins[strings.ToLower(o[0])]
+}
+
+// read returns the refresh token in r's cookie ("" for none), or the
+// answer refusing the request.
+func (c *refreshCookie) read(r *http.Request) (string, *wireError) {
+	cookies := r.CookiesNamed(c.name)
+	switch {
+	case len(cookies) == 0 || (len(cookies) == 1 && cookies[0].Value == ""):
+		return "", nil
+	case len(cookies) > 1:
+		return "", respBadCookie
+	case !c.allowed(r):
+		return "", respOrigin
+	}
+	return cookies[0].Value, nil
+}
+
+func (c *refreshCookie) set(w http.ResponseWriter, token string, expires, now time.Time) {
+	maxAge := int(expires.Sub(now) / time.Second)
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: c.name, Value: token, Path: c.path, MaxAge: maxAge,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+func (c *refreshCookie) clear(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: c.name, Path: c.path, MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+}

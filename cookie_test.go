@@ -1,0 +1,129 @@
+package jwtrefresh_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/jwtrefresh/jwtrefresh"
+)
+
+const appOrigin = "https://app.example.test"
+
+// refreshCookie returns the refresh cookie a response set, or nil.
+func refreshCookie(t *testing.T, r reply) *http.Cookie {
+	t.Helper()
+	var found *http.Cookie
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == jwtrefresh.DefaultRefreshCookieName {
+			if found != nil {
+				t.Fatal("two refresh cookies set")
+			}
+			found = c
+		}
+	}
+	return found
+}
+
+// TestRefreshCookie: browser mode. The refresh token lives in an HttpOnly,
+// Secure, SameSite=Strict cookie scoped to the endpoints' path, and a
+// request using it must come from an allowed origin.
+func TestRefreshCookie(t *testing.T) {
+	e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		Path: "/auth", AllowedOrigins: []string{appOrigin, "http://localhost:5173"},
+	})}})
+	browser := func(c *http.Cookie, origin string) []string {
+		h := []string{}
+		if origin != "" {
+			h = append(h, "Origin", origin)
+		}
+		if c != nil {
+			h = append(h, "Cookie", c.Name+"="+c.Value)
+		}
+		return h
+	}
+	wantCookie := func(t *testing.T, r reply) *http.Cookie {
+		t.Helper()
+		c := refreshCookie(t, r)
+		if c == nil || !strings.HasPrefix(c.Value, jwtrefresh.RefreshTokenPrefix) || c.Path != "/auth" || !c.HttpOnly ||
+			!c.Secure || c.SameSite != http.SameSiteStrictMode || c.MaxAge < 29*24*3600 {
+			t.Fatalf("refresh cookie %+v", c)
+		}
+		if tj := r.token(t); tj.RefreshToken != "" || tj.AccessToken == "" {
+			t.Fatalf("body %s: the refresh token must stay out of reach of scripts", r.body)
+		}
+		return c
+	}
+	wantCleared := func(t *testing.T, r reply) {
+		t.Helper()
+		if c := refreshCookie(t, r); c == nil || c.MaxAge >= 0 || c.Value != "" {
+			t.Fatalf("cookie %+v, want it cleared", c)
+		}
+	}
+	refresh := func(h ...string) reply {
+		return do(t, e.request(t, http.MethodPost, "/auth/refresh", formType, form("grant_type", "refresh_token"), h...))
+	}
+	login := func(origin string) reply {
+		return do(t, e.request(t, http.MethodPost, "/login", formType, form("user", "alice"), browser(nil, origin)...))
+	}
+
+	c := wantCookie(t, login(appOrigin))
+	c2 := wantCookie(t, refresh(browser(c, appOrigin)...))
+	c3 := wantCookie(t, refresh(browser(c2, "http://LOCALHOST:5173")...)) // origins compare case-insensitively
+
+	t.Run("OriginRequired", func(t *testing.T) {
+		for _, origin := range []string{"", "https://evil.example", "null", appOrigin + "/"} {
+			wantError(t, refresh(browser(c3, origin)...), 403, "access_denied")
+		}
+		r := refresh("Origin", appOrigin, "Origin", appOrigin, "Cookie", c3.Name+"="+c3.Value)
+		wantError(t, r, 403, "access_denied")
+	})
+	t.Run("TwoCookies", func(t *testing.T) {
+		r := refresh("Origin", appOrigin, "Cookie", c3.Name+"="+c3.Value, "Cookie", c3.Name+"=x")
+		wantError(t, r, 400, "invalid_request")
+	})
+	t.Run("NoCookie", func(t *testing.T) {
+		wantError(t, refresh(browser(nil, appOrigin)...), 400, "invalid_request")
+	})
+	t.Run("CLIWithoutOrigin", func(t *testing.T) {
+		r := login("")
+		if refreshCookie(t, r) != nil || r.token(t).RefreshToken == "" {
+			t.Fatalf("a client without Origin gets its token in the body: %v %s", r.header, r.body)
+		}
+		r = e.refresh(t, r.token(t).RefreshToken)
+		if refreshCookie(t, r) != nil || r.token(t).RefreshToken == "" {
+			t.Fatalf("refresh without Origin: %v %s", r.header, r.body)
+		}
+	})
+	t.Run("BodyTokenFromBrowser", func(t *testing.T) {
+		rt := login("").token(t).RefreshToken
+		wantCookie(t, e.refresh(t, rt, "Origin", appOrigin))
+	})
+	t.Run("Revoke", func(t *testing.T) {
+		c := wantCookie(t, login(appOrigin))
+		r := do(t, e.request(t, http.MethodPost, "/auth/revoke", formType, "", browser(c, appOrigin)...))
+		if r.status != 200 {
+			t.Fatalf("revoke: %d %s", r.status, r.body)
+		}
+		wantCleared(t, r)
+		r = refresh(browser(c, appOrigin)...)
+		wantError(t, r, 400, "invalid_grant")
+		wantCleared(t, r)
+		wantError(t, do(t, e.request(t, http.MethodPost, "/auth/revoke", formType, "", browser(c, "https://evil.example")...)), 403, "access_denied")
+	})
+	t.Run("LogoutAllClears", func(t *testing.T) {
+		at := login(appOrigin).token(t).AccessToken
+		r := do(t, e.request(t, http.MethodPost, "/auth/logout-all", "", "", "Authorization", "Bearer "+at, "Origin", appOrigin))
+		if r.status != 200 {
+			t.Fatalf("logout-all: %d", r.status)
+		}
+		wantCleared(t, r)
+	})
+	t.Run("ReusedCookie", func(t *testing.T) {
+		c := wantCookie(t, login(appOrigin))
+		wantCookie(t, refresh(browser(c, appOrigin)...))
+		r := refresh(browser(c, appOrigin)...)
+		wantError(t, r, 400, "invalid_grant")
+		wantCleared(t, r)
+	})
+}

@@ -1,0 +1,156 @@
+package jwtrefresh_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/keys"
+	"github.com/jwtrefresh/jwtrefresh/middleware"
+	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/redis/go-redis/v9"
+)
+
+// A server that issues and verifies its own tokens: the endpoints under
+// /auth/, its own login handler, and a protected route. (The example runs
+// on an in-process Redis; use your Redis address in production, and read
+// the secrets from your secret store.)
+func ExampleService() {
+	mr, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
+	defer rdb.Close()
+
+	ring, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: bytes.Repeat([]byte{1}, 32)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := redisstore.New(rdb, ring)
+	if err != nil {
+		log.Fatal(err)
+	}
+	signing, err := keys.NewSet(must(keys.NewHS256("2026-01", bytes.Repeat([]byte{2}, 32))))
+	if err != nil {
+		log.Fatal(err)
+	}
+	svc, err := jwtrefresh.NewService(store, signing, "https://auth.example.com", jwtrefresh.WithAudience("api"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	mw, err := svc.Middleware(middleware.WithSessionCheck(svc.SessionCheck(), 0))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", http.StripPrefix("/auth", svc.Handler()))
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		user := r.PostFormValue("username") // check the password here
+		tr, err := svc.Login(r.Context(), jwtrefresh.NewSession{
+			Subject: user,
+			Claims:  json.RawMessage(`{"scope":"read"}`),
+			Client:  jwtrefresh.ClientInfoFrom(r),
+		})
+		if err != nil {
+			svc.WriteError(w, r, err)
+			return
+		}
+		svc.WriteTokenResponse(w, r, tr)
+	})
+	mux.Handle("GET /api/me", mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := middleware.ClaimsFrom(r.Context())
+		fmt.Fprintf(w, "hello %s", c.Subject)
+	})))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	post := func(path string, form url.Values) (int, map[string]any) {
+		resp, err := http.PostForm(srv.URL+path, form)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	status, login := post("/login", url.Values{"username": {"alice"}})
+	fmt.Println("login:", status, login["token_type"], login["expires_in"])
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/me", nil)
+	req.Header.Set("Authorization", "Bearer "+login["access_token"].(string))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	me, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println("me:", resp.StatusCode, string(me))
+
+	rt := login["refresh_token"].(string)
+	status, next := post("/auth/refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	fmt.Println("refresh:", status, "new refresh token:", next["refresh_token"] != rt)
+
+	status, reused := post("/auth/refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	fmt.Println("used token again:", status, reused["error"])
+	status, after := post("/auth/refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next["refresh_token"].(string)}})
+	fmt.Println("its successor after reuse detection:", status, after["error"])
+	// Output:
+	// login: 200 Bearer 300
+	// me: 200 hello alice
+	// refresh: 200 new refresh token: true
+	// used token again: 400 invalid_grant
+	// its successor after reuse detection: 400 invalid_grant
+}
+
+// Session events come from the store's hook: count them (e.g. in an
+// expvar.Map) and log them. Events never carry a token or an
+// idempotency key.
+func Example_sessionEvents() {
+	counts := map[string]int{} // an expvar.Map in a server
+	hook := func(_ context.Context, e jwtrefresh.Event) {
+		name := e.Kind.String()
+		switch e.Kind {
+		case jwtrefresh.EventRotate:
+			name = "refresh"
+		case jwtrefresh.EventReuseDetected:
+			name = "reuse"
+		}
+		counts[name]++
+	}
+
+	mr, err := miniredis.Run()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	ring := must(jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: bytes.Repeat([]byte{1}, 32)}))
+	store := must(redisstore.New(rdb, ring, redisstore.WithEvents(hook)))
+	signing := must(keys.NewSet(must(keys.NewHS256("k", bytes.Repeat([]byte{2}, 32)))))
+	svc := must(jwtrefresh.NewService(store, signing, "https://auth.example.com"))
+
+	ctx := context.Background()
+	a := must(svc.Login(ctx, jwtrefresh.NewSession{Subject: "alice"}))
+	b := must(svc.Refresh(ctx, a.RefreshToken, "key-1"))
+	_ = must(svc.Refresh(ctx, a.RefreshToken, "key-1")) // a retry: replay
+	_, _ = svc.Refresh(ctx, a.RefreshToken, "")         // reuse
+	_, _ = svc.Refresh(ctx, b.RefreshToken, "")         // revoked by the reuse: no event
+	must(svc.Login(ctx, jwtrefresh.NewSession{Subject: "alice"}))
+	_, _ = svc.RevokeAll(ctx, "alice")
+	fmt.Println(counts)
+	// Output:
+	// map[login:2 refresh:1 replay:1 reuse:1 revoke_all:1]
+}
