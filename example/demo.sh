@@ -83,11 +83,11 @@ url=$(sed -n 's/.*msg=listening url=\([^ ]*\).*/\1/p' "$work/server.log")
 server_log
 export SERVER_URL=$url # read by the client and the CLI
 
-step "2. A Go program: 8 workers call the API for 7s, across several expiries of the access token."
+step "2. A Go program: 8 workers call the API for 5s, across several expiries of the access token."
 say "Its http.Client sends every request through transport.Transport, which refreshes the token" \
   "shortly before it expires: one refresh shared by all 8 workers, and no request notices."
-show "client -workers 8 -duration 7s"
-client -workers 8 -duration 7s | tee "$work/client.out" | indent || fail "the client failed"
+show "client -workers 8 -duration 5s"
+client -workers 8 -duration 5s | tee "$work/client.out" | indent || fail "the client failed"
 tail -n 1 "$work/client.out" | grep -q 'failures=0$' || fail "the client saw failures"
 server_log
 
