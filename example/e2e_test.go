@@ -236,13 +236,15 @@ func TestCLICommands(t *testing.T) {
 	api.wantCounters(t, map[string]int{"login": 4, "revoke": 1, "revoke_all": 1, "reuse": 0})
 }
 
-// TestClient runs the load client across several expiries of one-second
-// access tokens: no request fails, and the refreshes it reports are
-// exactly the rotations the server counted.
+// TestClient runs the load client across expiries of three-second access
+// tokens (long enough that a request retried after a refresh arrives
+// before the new token expires, even on a loaded machine): no request
+// fails, and the refreshes it reports are exactly the rotations the server
+// counted.
 func TestClient(t *testing.T) {
 	d := newDeployment(t)
-	srv := d.start(t, time.Second)
-	r := run(t, d.bin, "client", "", "-server", srv.url, "-workers", "4", "-duration", "3s", "-interval", "10ms")
+	srv := d.start(t, 3*time.Second)
+	r := run(t, d.bin, "client", "", "-server", srv.url, "-workers", "4", "-duration", "7s", "-interval", "10ms")
 	if r.code != 0 {
 		t.Fatalf("client: %v", r)
 	}
