@@ -71,7 +71,8 @@ SECONDS=0
 
 step "1. Start the demo API server: in-process Redis, access tokens that live ${TTL}s."
 show "server -addr 127.0.0.1:0 -access-ttl ${TTL}s"
-"$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" 2>"$work/server.log" &
+: >"$work/server.log" # exists before the server's shell redirects into it
+"$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" 2>>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 100); do
   grep -q 'msg=listening' "$work/server.log" && break
