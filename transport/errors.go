@@ -12,9 +12,10 @@ import (
 // with errors.Is, never by matching the text.
 var (
 	// ErrLoginRequired means there is no usable session: the store holds no
-	// token, the token cannot be refreshed, or the refresh endpoint rejected
-	// the refresh token (invalid_grant). The application must log the user
-	// in again; retrying the request will not help.
+	// token or one that cannot be used, the token cannot be refreshed, or
+	// the refresh endpoint rejected the refresh token (invalid_grant). The
+	// application must log the user in again; retrying the request will not
+	// help.
 	ErrLoginRequired = errors.New("transport: login required")
 
 	// ErrNoToken is returned by Store.Load when the store holds no token.
@@ -50,15 +51,20 @@ type ResponseError struct {
 	// when the body was not an RFC 6749 error object.
 	Code string
 	// Description is the "error_description" member, cut to a few hundred
-	// printable characters.
+	// printable characters. The Transport removes from it the refresh
+	// token, access token and idempotency key it presented, should the
+	// server echo them.
 	Description string
 	// RetryAfter is the delay the Retry-After header asked for; zero when
 	// there was none.
 	RetryAfter time.Duration
 }
 
-// Error describes the response; it never contains a token.
-func (e *ResponseError) Error() string {
+// Error describes the response, with the server's description; the
+// Transport's log lines leave that out.
+func (e *ResponseError) Error() string { return e.text(true) }
+
+func (e *ResponseError) text(description bool) string {
 	var b strings.Builder
 	b.WriteString("transport: token endpoint answered ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
@@ -66,7 +72,7 @@ func (e *ResponseError) Error() string {
 		b.WriteString(" ")
 		b.WriteString(e.Code)
 	}
-	if e.Description != "" {
+	if description && e.Description != "" {
 		fmt.Fprintf(&b, " (%s)", e.Description)
 	}
 	if e.RetryAfter > 0 {

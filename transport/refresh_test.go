@@ -235,8 +235,18 @@ func TestSaveFailureNeverResendsOldRefreshToken(t *testing.T) {
 	}
 }
 
+// lockingStore is a Store and Locker that cannot tell the Transport it
+// changed: only the re-read under the lock at a refresh notices a peer's
+// rotation.
+type lockingStore struct{ m MemoryStore }
+
+func (s *lockingStore) Load(ctx context.Context) (*Token, error)   { return s.m.Load(ctx) }
+func (s *lockingStore) Save(ctx context.Context, tok *Token) error { return s.m.Save(ctx, tok) }
+func (s *lockingStore) Clear(ctx context.Context) error            { return s.m.Clear(ctx) }
+func (s *lockingStore) Lock(ctx context.Context) (func(), error)   { return s.m.Lock(ctx) }
+
 func TestTransportsSharingAStoreAdopt(t *testing.T) {
-	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, &lockingStore{})
 	second, err := New(f.srv.tokenURL(), f.store, WithClock(f.clock.Now), WithHooks(f.counts.hooks()))
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +273,7 @@ func TestTransportsSharingAStoreAdopt(t *testing.T) {
 func TestInvalidGrantKeepsTokensAPeerSaved(t *testing.T) {
 	var f *fixture
 	var peer *Token
+	// Without a lock, a peer can save while the refresh is at the server.
 	f = newFixture(t, func(s *authServer) {
 		s.opaque = true
 		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
@@ -275,7 +286,7 @@ func TestInvalidGrantKeepsTokensAPeerSaved(t *testing.T) {
 			f.srv.mu.Unlock()
 			return false
 		}
-	}, nil)
+	}, &plainStore{})
 	f.expire()
 	f.mustGet("/api/me", 200)
 	if got := f.stored(); got.RefreshToken != peer.RefreshToken {

@@ -44,7 +44,7 @@ func TestReadTokenResponse(t *testing.T) {
 		{name: "space in token", resp: response(200, `{"access_token":"a b"}`), wantErr: ErrInvalidResponse},
 		{name: "control in refresh token", resp: response(200, `{"access_token":"a","refresh_token":"r\u0000"}`), wantErr: ErrInvalidResponse},
 		{name: "huge token", resp: response(200, `{"access_token":"`+strings.Repeat("a", maxTokenBytes+1)+`"}`), wantErr: ErrInvalidResponse},
-		{name: "negative expires_in", resp: response(200, `{"access_token":"a","expires_in":-5}`), wantErr: ErrInvalidResponse},
+		{name: "negative expires_in: unknown", resp: response(200, `{"access_token":"a","expires_in":-5}`), want: &Token{AccessToken: "a"}},
 		{name: "not json", resp: response(200, `access_token=a&token_type=bearer`), wantErr: ErrInvalidResponse},
 		{name: "too large", resp: response(200, `{"access_token":"a","x":"`+big+`"}`), wantErr: ErrInvalidResponse},
 		{name: "invalid_grant", resp: response(400, `{"error":"invalid_grant","error_description":"reused"}`),
@@ -58,7 +58,7 @@ func TestReadTokenResponse(t *testing.T) {
 			wantRE: &ResponseError{StatusCode: 400, Code: "xy", Description: strings.Repeat("d", maxDescription)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := readTokenResponse(tc.resp, now)
+			got, err := readTokenResponse(tc.resp, now, nil)
 			switch {
 			case tc.wantRE != nil:
 				var re *ResponseError
@@ -182,7 +182,7 @@ func FuzzReadTokenResponse(f *testing.F) {
 	f.Add(400, `{"error":"invalid_grant"}`, "")
 	f.Add(503, `{}`, "120")
 	f.Fuzz(func(t *testing.T, status int, body, retry string) {
-		tok, err := readTokenResponse(response(status, body, "Retry-After", retry), time.Now())
+		tok, err := readTokenResponse(response(status, body, "Retry-After", retry), time.Now(), nil)
 		if err != nil {
 			return
 		}
