@@ -14,7 +14,7 @@ import (
 
 func TestFileStore(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "new", "dir")
+	dir := filepath.Join(privateDir(t), "new", "dir")
 	store, err := NewFileStore(filepath.Join(dir, "token.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestFileStoreBadContent(t *testing.T) {
 		{"empty tokens", `{"access_token":"","refresh_token":""}`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "token.json")
+			path := filepath.Join(privateDir(t), "token.json")
 			os.WriteFile(path, []byte(tc.content), 0o600)
 			store, _ := NewFileStore(path)
 			_, err := store.Load(context.Background())
@@ -99,7 +99,7 @@ func TestFileStoreBadContent(t *testing.T) {
 func TestFileStoreInterruptedWrite(t *testing.T) {
 	for step := stepCreated; step <= stepRenamed; step++ {
 		t.Run(fmt.Sprint(step), func(t *testing.T) {
-			dir := t.TempDir()
+			dir := privateDir(t)
 			store, _ := NewFileStore(filepath.Join(dir, "token.json"))
 			ctx := context.Background()
 			store.Save(ctx, &Token{AccessToken: "old"})
@@ -132,7 +132,7 @@ func TestFileStoreInterruptedWrite(t *testing.T) {
 func TestFileStoreKilledMidWrite(t *testing.T) {
 	for step := stepCreated; step <= stepRenamed; step++ {
 		t.Run(fmt.Sprint(step), func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "token.json")
+			file := filepath.Join(privateDir(t), "token.json")
 			store, _ := NewFileStore(file)
 			ctx := context.Background()
 			store.Save(ctx, &Token{AccessToken: "old", RefreshToken: "old-rt"})
@@ -152,7 +152,7 @@ func TestFileStoreKilledMidWrite(t *testing.T) {
 }
 
 func TestFileStoreLockHonoursContext(t *testing.T) {
-	store, _ := NewFileStore(filepath.Join(t.TempDir(), "token.json"))
+	store, _ := NewFileStore(filepath.Join(privateDir(t), "token.json"))
 	unlock, err := store.Lock(context.Background())
 	if err != nil {
 		t.Fatal(err)

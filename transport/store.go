@@ -69,11 +69,11 @@ func withLockOwner(ctx context.Context) context.Context {
 
 // lockWaitHook, when set by a test, is called each time a Lock has to wait
 // because the lock is held elsewhere.
-var lockWaitHook func()
+var lockWaitHook atomic.Pointer[func()]
 
 func lockWaiting() {
-	if lockWaitHook != nil {
-		lockWaitHook()
+	if h := lockWaitHook.Load(); h != nil {
+		(*h)()
 	}
 }
 
