@@ -449,9 +449,14 @@ func TestServerEchoedSecretsScrubbed(t *testing.T) {
 			f = newFixture(t, func(s *authServer) {
 				s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
 					rt := r.PostForm.Get("refresh_token")
-					desc := fmt.Sprintf("refresh token %s (%s) with key %s, for access token %s, is not accepted. %s%s",
-						rt, url.QueryEscape(rt), r.Header.Get("Idempotency-Key"), f.first.AccessToken,
-						strings.Repeat("d", maxDescription-10), rt) // the last one straddles the cut
+					desc := fmt.Sprintf("refresh token %s (%s) with key %s, for access token %s, is not accepted. ",
+						rt, url.QueryEscape(rt), r.Header.Get("Idempotency-Key"), f.first.AccessToken)
+					// Once more, straddling the length limit.
+					pad := maxDescription - 10 - len(desc)
+					if pad < 0 {
+						t.Errorf("description too long to straddle the limit: %d bytes", len(desc))
+					}
+					desc += strings.Repeat("d", max(pad, 0)) + rt
 					oauthError(w, tc.status, tc.code, desc)
 					return true
 				}
