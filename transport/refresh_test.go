@@ -579,8 +579,11 @@ func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
 		t.Errorf("SaveFailed hook called %d times, want 1", got)
 	}
 	lctx, lcancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	if _, err := store.Lock(lctx); !errors.Is(err, context.DeadlineExceeded) {
+	if unlock, err := store.Lock(lctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the store's lock was free while a Save was still running: %v", err)
+		if err == nil {
+			unlock()
+		}
 	}
 	lcancel()
 	f.mustGet("/api/me", 200) // from memory
