@@ -359,6 +359,21 @@ func (t *Transport) refreshLocked(ctx context.Context, used *session, proactive 
 	// gets a timeout of its own: the refresh's may be nearly spent.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.timeout)
 	defer cancel()
+	// But first look again: a writer that ignores the lock (someone
+	// deleting the token file, a program of its own) may have logged out
+	// or in while the refresh was at the server, and saving would undo it.
+	version = t.storeVersion()
+	switch now, err := t.loadStore(sctx); {
+	case errors.Is(err, ErrNoToken):
+		return nil, t.endSession(fmt.Errorf("%w: the store was cleared during the refresh (%w)", ErrLoginRequired, ErrNoToken), ev)
+	case err == nil && !sameTokens(now, &tok) && !t.isSpent(now.RefreshToken):
+		s := t.newSession(*now, t.now())
+		s.version.Store(version)
+		t.install(s, epoch)
+		t.log.Debug("transport: the store changed during the refresh; adopted its tokens")
+		ev.refreshed = &RefreshInfo{Adopted: true, Attempts: attempts, Proactive: proactive}
+		return s, nil
+	}
 	s := t.newSession(*next, t.now())
 	if err := t.storeCall(sctx, func(ctx context.Context) error { return t.store.Save(ctx, next) }); err != nil {
 		t.saveFailed(err, ev)

@@ -2,8 +2,10 @@ package transport
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -344,5 +346,55 @@ func TestToken(t *testing.T) {
 	var zero Transport
 	if _, err := zero.Token(ctx); err == nil {
 		t.Error("Token of a zero Transport succeeded")
+	}
+}
+
+// TestRefreshKeepsALogoutThatIgnoredTheLock: a token file deleted (or
+// replaced) without the lock while a refresh is at the server stays
+// deleted (or replaced): the refresh does not save over it.
+func TestRefreshKeepsALogoutThatIgnoredTheLock(t *testing.T) {
+	for _, action := range []string{"rm", "replace"} {
+		t.Run(action, func(t *testing.T) {
+			ctx := context.Background()
+			store, _ := NewFileStore(filepath.Join(privateDir(t), "token.json"))
+			arrived, release := make(chan struct{}), make(chan struct{})
+			f := newFixture(t, heldRefresh(arrived, release), store)
+			seen := authorizations(f)
+			f.expire()
+			result := make(chan error, 1)
+			go func() {
+				_, _, err := f.get("/api/me")
+				result <- err
+			}()
+			<-arrived
+			bob := f.srv.login()
+			if action == "rm" {
+				if err := os.Remove(store.Path()); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				data, _ := json.Marshal(bob)
+				if err := os.WriteFile(store.Path()+".new", data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(store.Path()+".new", store.Path()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(release)
+			err := <-result
+			tok, lerr := store.Load(ctx)
+			switch action {
+			case "rm":
+				if !errors.Is(err, ErrLoginRequired) || !errors.Is(lerr, ErrNoToken) {
+					t.Errorf("request: %v; store: %v, %v; want the logout to stand", err, tok, lerr)
+				}
+			case "replace":
+				if err != nil || lerr != nil || tok.RefreshToken != bob.RefreshToken || last(seen()) != "Bearer "+bob.AccessToken {
+					t.Errorf("request: %v; store: %v, %v; want the new login kept and used", err, tok, lerr)
+				}
+			}
+			wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
+		})
 	}
 }
