@@ -160,15 +160,18 @@ func onLockWait(t testing.TB) <-chan struct{} {
 	return waiting
 }
 
-// getAsync sends GET path in the background; the channel yields its status.
-func (f *fixture) getAsync(path string) <-chan int {
-	status := make(chan int, 1)
+// result is the outcome of a request.
+type result struct {
+	status int
+	err    error
+}
+
+// getAsync sends GET path in the background; the channel yields its result.
+func (f *fixture) getAsync(path string) <-chan result {
+	ch := make(chan result, 1)
 	go func() {
-		code, _, err := f.get(path)
-		if err != nil {
-			f.t.Error(err)
-		}
-		status <- code
+		status, _, err := f.get(path)
+		ch <- result{status, err}
 	}()
-	return status
+	return ch
 }

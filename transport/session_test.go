@@ -74,7 +74,9 @@ func TestLogoutAndLoginDuringRefreshStand(t *testing.T) {
 						done <- appStore.Save(ctx, bob)
 					}
 				}()
-				finishRace(t, waiting, done, release, status)
+				if r := finishRace(t, waiting, done, release, status); r.err != nil || r.status != 200 {
+					t.Errorf("the request in flight got %d, %v", r.status, r.err)
+				}
 				tok, err := appStore.Load(ctx)
 				switch {
 				case action == "logout" && !errors.Is(err, ErrNoToken):
@@ -91,8 +93,8 @@ func TestLogoutAndLoginDuringRefreshStand(t *testing.T) {
 // finishRace lets a refresh held at the server (by release) complete once
 // an operation racing it (reporting to done) waits for the store's lock
 // (waiting closed; nil if it cannot) or has completed; then checks that the
-// request in flight (status) and the operation succeeded.
-func finishRace(t *testing.T, waiting <-chan struct{}, done chan error, release chan struct{}, status <-chan int) {
+// operation succeeded and returns the result of the request in flight.
+func finishRace(t *testing.T, waiting <-chan struct{}, done chan error, release chan struct{}, inFlight <-chan result) result {
 	t.Helper()
 	select {
 	case <-waiting: // waits for the refresh, as it must
@@ -100,12 +102,11 @@ func finishRace(t *testing.T, waiting <-chan struct{}, done chan error, release 
 		done <- err
 	}
 	close(release)
-	if code := <-status; code != 200 {
-		t.Errorf("the request in flight got %d", code)
-	}
+	r := <-inFlight
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	return r
 }
 
 // authorizations records the Authorization header of every resource request.
@@ -190,8 +191,8 @@ func TestReset(t *testing.T) {
 	<-arrived
 	f.tr.Reset()
 	close(release)
-	if code := <-status; code != 200 {
-		t.Fatalf("the request in flight got %d", code)
+	if r := <-status; r.err != nil || r.status != 200 {
+		t.Fatalf("the request in flight got %d, %v", r.status, r.err)
 	}
 	if cur := f.tr.cur.Load(); cur != nil {
 		t.Error("a refresh that began before Reset made its session current")
@@ -215,8 +216,10 @@ func TestReset(t *testing.T) {
 	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
 }
 
-// TestLogout: Logout waits for a refresh in flight, then clears the store
-// and the session; requests fail until a new login is saved.
+// TestLogout: Logout clears the store and the session; requests fail until
+// a new login is saved. With a locking store it waits for a refresh in
+// flight, which completes; without, the refresh finds the store cleared
+// and ends the session instead of saving over the logout.
 func TestLogout(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -229,7 +232,7 @@ func TestLogout(t *testing.T) {
 			f := newFixture(t, heldRefresh(arrived, release), store)
 			f.mustGet("/api/me", 200)
 			f.expire()
-			status := f.getAsync("/api/me")
+			inFlight := f.getAsync("/api/me")
 			<-arrived
 			var waiting <-chan struct{}
 			if isLocker(store) {
@@ -237,24 +240,25 @@ func TestLogout(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- f.tr.Logout(ctx) }()
-			// Without a lock, Logout cannot wait for the refresh; the
-			// refresh must still not make its session current.
-			finishRace(t, waiting, done, release, status)
-			if isLocker(store) {
-				if _, err := store.Load(ctx); !errors.Is(err, ErrNoToken) {
-					t.Errorf("store after Logout: %v", err)
-				}
-				if _, _, err := f.get("/api/me"); !errors.Is(err, ErrLoginRequired) {
-					t.Errorf("after Logout: %v, want ErrLoginRequired", err)
-				}
-			} else if cur := f.tr.cur.Load(); cur != nil {
-				t.Error("a refresh that began before Logout made its session current")
+			r := finishRace(t, waiting, done, release, inFlight)
+			if isLocker(store) && (r.err != nil || r.status != 200) {
+				t.Errorf("the request in flight got %d, %v; want it to complete before the logout", r.status, r.err)
+			}
+			if !isLocker(store) && !errors.Is(r.err, ErrLoginRequired) {
+				t.Errorf("the request in flight got %d, %v; want ErrLoginRequired", r.status, r.err)
+			}
+			if _, err := store.Load(ctx); !errors.Is(err, ErrNoToken) {
+				t.Errorf("store after Logout: %v", err)
+			}
+			if _, _, err := f.get("/api/me"); !errors.Is(err, ErrLoginRequired) {
+				t.Errorf("after Logout: %v, want ErrLoginRequired", err)
 			}
 			if err := store.Save(ctx, f.srv.login()); err != nil {
 				t.Fatal(err)
 			}
-			f.tr.Reset() // for the plain store, which cannot tell
+			f.tr.Reset() // for the stores that cannot tell
 			f.mustGet("/api/me", 200)
+			wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
 		})
 	}
 	var zero Transport
