@@ -18,8 +18,10 @@ var (
 	// help.
 	ErrLoginRequired = errors.New("transport: login required")
 
-	// ErrNoToken is returned by Store.Load when the store holds no token.
-	// The Transport turns it into ErrLoginRequired.
+	// ErrNoToken is returned by Store.Load when the store holds no token
+	// (for a FileStore: no file, or one holding "{}" or nothing). The
+	// Transport turns it into ErrLoginRequired, or sends requests without a
+	// token (WithAnonymous).
 	ErrNoToken = errors.New("transport: no token stored")
 
 	// ErrRefreshUnavailable means a refresh could not be completed for now:
@@ -36,7 +38,8 @@ var (
 
 	// ErrUnsafeTokenFile means a FileStore refused its file: it is a
 	// symbolic link or not a regular file, group or others can access it,
-	// or another user owns it.
+	// or another user owns it; or group or others can write to its
+	// directory, or another user than the caller or root owns that.
 	ErrUnsafeTokenFile = errors.New("transport: unsafe token file")
 )
 

@@ -37,8 +37,11 @@ type Store interface {
 // recognise that context, so their Save and Clear take the lock only when
 // the caller does not hold it already: an application's login (Save) or
 // logout (Clear) waits for a refresh in flight instead of being undone by
-// it. A Store of your own whose Save and Clear do not take the lock should
-// be written to under the lock by the application (call Lock, then Save).
+// it. A Store of your own cannot recognise it, so its Save and Clear must
+// not take the lock (they would wait for the Transport, which waits for
+// them); the application then takes it around its own writes: Lock, Save,
+// unlock. Conversely, an application must not call Save or Clear of a
+// MemoryStore or FileStore while it holds their lock itself.
 type Locker interface {
 	// Lock blocks until the caller holds the lock or ctx is done, and
 	// returns the function that releases it.

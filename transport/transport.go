@@ -47,7 +47,9 @@ var errNotConfigured = errors.New("transport: Transport not created by New")
 // when the store changes (a FileStore is looked at once a second): a new
 // login saved there is used from the next request on, and after a Clear
 // requests fail with ErrLoginRequired. Reset forgets the tokens in memory
-// for any Store; Logout clears the store as well.
+// for any Store; Logout clears the store as well. A Transport holds one
+// session: a service acting for several users at once needs a Transport
+// and a Store per user.
 //
 // Refresh. An access token within the expiry skew of its expiry (see
 // WithExpirySkew) is refreshed before the request is sent. A 401 with a
@@ -275,9 +277,9 @@ func (t *Transport) Token(ctx context.Context) (*Token, error) {
 // the next request reads the store again. Use it after replacing the
 // store's token by other means than its Save, or with a Store of your own
 // when another user logs in (MemoryStore and FileStore tell the Transport
-// themselves). Requests already in flight may complete with the old tokens;
-// a refresh in flight saves its tokens to the store but does not make them
-// current.
+// themselves). Requests already in flight may complete with the old tokens
+// (or, after a 401, with the new ones); a refresh in flight saves its
+// tokens to the store but does not make them current.
 func (t *Transport) Reset() {
 	t.mu.Lock()
 	t.epoch++
