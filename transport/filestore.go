@@ -55,7 +55,7 @@ var (
 // is only ever replaced whole.
 //
 // A Transport using a FileStore checks, at most once a second, whether the
-// file changed (by its inode, size and times), and reloads it when it did:
+// file changed (by its inode, size and modification time), and reloads it:
 // a logout or a login in another process takes effect in a long-running one
 // within a second, without waiting for a refresh.
 //
