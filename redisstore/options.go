@@ -18,12 +18,13 @@ type config struct {
 	abs     time.Duration
 	max     int
 	timeout time.Duration
-	now     func() time.Time
+	now     func() time.Time // nil: the Redis server's clock
 	hook    jwtrefresh.EventHook
 	log     *slog.Logger
 
 	ackReplicas int
 	ackTimeout  time.Duration
+	clockSet    bool
 }
 
 // DefaultKeyPrefix starts every key of a Store without WithKeyPrefix.
@@ -39,7 +40,6 @@ func defaults() config {
 		idle:    jwtrefresh.DefaultIdleTimeout,
 		max:     jwtrefresh.DefaultMaxSessions,
 		timeout: DefaultTimeout,
-		now:     time.Now,
 	}
 }
 
@@ -88,11 +88,18 @@ func WithMaxSessions(n int) Option { return func(c *config) { c.max = n } }
 // DefaultTimeout). A context deadline always wins.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithClock sets the time source (default time.Now). Every decision of every
-// script (expiry, grace window, TTLs) uses the time it returns, so all
-// instances of a deployment should read synchronised clocks. Tests use it to
-// move time without sleeping.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+// WithClock makes every decision (expiry, idle timeout, grace window,
+// absolute lifetime, TTLs, event times) use the time now returns instead of
+// the Redis server's clock, the default. Tests use it to move time without
+// sleeping. In production, leave the default: the scripts then read the
+// clock of the Redis node that holds the subject's keys (TIME), so a fleet of
+// instances agrees on every deadline even when one instance's clock is off;
+// with WithClock, each instance decides by its own clock, and one whose
+// clock is minutes off expires sessions early or stretches the grace window
+// for everyone. A nil now is ErrConfig.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now, c.clockSet = now, true }
+}
 
 // WithEvents sets a hook receiving every session event (see
 // jwtrefresh.EventHook). Default: none.
