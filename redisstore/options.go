@@ -58,7 +58,7 @@ func WithKeyPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 // child as its owner instead of tripping reuse detection, so keep it to
 // seconds, for clients that cannot send an Idempotency-Key (browser tabs
 // racing). Only the immediate parent ever qualifies, and never once its
-// child has been used.
+// child has been used. Resolution: milliseconds (rounded up).
 func WithReuseGrace(d time.Duration) Option { return func(c *config) { c.grace = d } }
 
 // WithReusePolicy says what reuse detection revokes: every session of the
@@ -70,12 +70,15 @@ func WithReusePolicy(p jwtrefresh.ReusePolicy) Option { return func(c *config) {
 
 // WithIdleTimeout sets the sliding idle timeout: a session not refreshed for
 // d expires (default jwtrefresh.DefaultIdleTimeout, 30 days). Redis then
-// deletes it by TTL.
+// deletes it by TTL. A session keeps the idle timeout in force at its last
+// rotation, so a changed setting applies to each session from its next
+// rotation (or login). Resolution: milliseconds.
 func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idle = d } }
 
 // WithAbsoluteLifetime ends every session d after its login however active it
-// is (default 0: no absolute limit). Security: bounds how long a stolen but
-// still rotating family can live.
+// is (default 0: no absolute limit). The deadline is fixed at login: a
+// changed setting applies to sessions begun after it. Security: bounds how
+// long a stolen but still rotating family can live.
 func WithAbsoluteLifetime(d time.Duration) Option { return func(c *config) { c.abs = d } }
 
 // WithMaxSessions caps a subject's sessions (default

@@ -46,8 +46,8 @@ func New(rdb redis.UniversalClient, keys *jwtrefresh.RefreshKeyring, opts ...Opt
 		return nil, fmt.Errorf("%w: nil keyring", ErrConfig)
 	case strings.ContainsAny(cfg.prefix, "{}"):
 		return nil, ErrKeyPrefix
-	case cfg.grace < 0, cfg.idle <= 0, cfg.abs < 0, cfg.timeout <= 0:
-		return nil, fmt.Errorf("%w: durations must be positive (grace and absolute lifetime may be 0)", ErrConfig)
+	case cfg.grace < 0, cfg.idle < time.Millisecond, cfg.abs < 0, cfg.timeout <= 0:
+		return nil, fmt.Errorf("%w: durations must be positive, the idle timeout at least 1ms (grace and absolute lifetime may be 0)", ErrConfig)
 	case cfg.max < 1:
 		return nil, fmt.Errorf("%w: max sessions %d < 1", ErrConfig, cfg.max)
 	case cfg.policy != jwtrefresh.RevokeSubject && cfg.policy != jwtrefresh.RevokeFamily:
