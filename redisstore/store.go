@@ -34,6 +34,12 @@ var _ jwtrefresh.Store = (*Store)(nil)
 // server's clock.
 var serverClock any = ""
 
+// New returns a Store keeping sessions in rdb, with tokens under keys.
+//
+// rdb may be a standalone, Sentinel (failover) or Cluster client, or any
+// UniversalClient (Valkey works alike). Clients built by go-redis must set
+// ContextTimeoutEnabled: true, so that context deadlines bound every call
+// (ErrClientConfig otherwise). Errors: ErrKeyPrefix, ErrConfig.
 func New(rdb redis.UniversalClient, keys *jwtrefresh.RefreshKeyring, opts ...Option) (*Store, error) {
 	cfg := defaults()
 	for _, o := range opts {
