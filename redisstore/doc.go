@@ -59,5 +59,4 @@
 //   - Go client: ContextTimeoutEnabled: true (New refuses clients without
 //     it), so a context deadline bounds every call and an outage surfaces as
 //     jwtrefresh.ErrUnavailable by the deadline.
-//
 package redisstore
