@@ -45,10 +45,11 @@ import (
 // (a tenth of the idle timeout) beyond it and recorded in gc, so most
 // rotations leave TTLs alone. The index is kept the same lazy way: a
 // family's score is its gc, rewritten only with gc, and the index TTL is
-// checked only then, so the index outlives every family it names. Deadlines
-// never move back, so deadline <= gc < deadline + slack: a score at or before
-// now proves a family expired, and the families closest to expiry are found
-// among the lowest scores (see createBody).
+// checked only then, so the index outlives every family it names. Always
+// deadline <= gc, so a score at or before now proves a family expired; and as
+// deadlines only move forward (unless the clock steps back), gc <= deadline +
+// slack, so the families closest to expiry are found among the lowest scores
+// (see createBody).
 //
 // Scripts that depend on the configuration (idle timeout, grace window,
 // policy, cap) are specialised per Store: a header of Lua constants precedes
@@ -106,7 +107,7 @@ local n = redis.call('ZCARD', KEYS[2])
 local evicted = {}
 if n >= MAX then
   -- Make room for one: drop the k families with the earliest deadlines.
-  -- Each deadline lies in (score - SLACK, score], so only families scored
+  -- Each deadline lies in [score - SLACK, score], so only families scored
   -- up to the k-th lowest score + SLACK can be among them.
   local k = n - MAX + 1
   local kth = redis.call('ZRANGE', KEYS[2], k - 1, k - 1, 'WITHSCORES')
