@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
@@ -93,6 +94,39 @@ func BenchmarkRotate(b *testing.B) {
 			})
 		})
 	})
+}
+
+// BenchmarkRotateInterleaved alternates a bare EVALSHA and a rotation on one
+// client and times each, so that both latencies come from the same moments:
+// on a shared, noisy machine the sequential floor and Rotate of
+// BenchmarkRotate run seconds apart and drift apart. It reports floor-µs/op,
+// rotate-µs/op and their quotient x-floor, Rotate's sequential throughput as
+// a fraction of the floor's.
+func BenchmarkRotateInterleaved(b *testing.B) {
+	be := redistest.NewStandalone(b)
+	s := newStore(b, be)
+	ctx := context.Background()
+	key := []string{be.Prefix(b) + "floor"}
+	tok := login(b, s, "bench").RefreshToken
+	var floor, rotate time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if err := floorScript.Run(ctx, be.Client, key).Err(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		g, err := s.Rotate(ctx, tok, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		rotate += time.Since(t1)
+		floor += t1.Sub(t0)
+		tok = g.RefreshToken
+	}
+	n := float64(b.N) * float64(time.Microsecond)
+	b.ReportMetric(float64(floor)/n, "floor-µs/op")
+	b.ReportMetric(float64(rotate)/n, "rotate-µs/op")
+	b.ReportMetric(float64(floor)/float64(rotate), "x-floor")
 }
 
 // BenchmarkActive measures the session check of the middleware hook (one
