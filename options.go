@@ -209,8 +209,22 @@ func WithSessionCache(ttl time.Duration, size int) Option {
 
 // WithMiddlewareOptions adds options to the middleware that authenticates
 // the session endpoints (logout everywhere, list and revoke sessions), e.g.
-// middleware.WithRealm, WithLogger or WithEvents. The service already sets
-// the issuer, the audience, the token type and the session check.
+// middleware.WithRealm, WithLogger, WithEvents, WithLeeway or WithCache.
+//
+// The service's own settings (issuer, audience, token type, its session
+// check and clock) are applied after opts: an option setting one of them
+// is overridden. [NewService] refuses, with [ErrInvalidConfig], options
+// that would leave the endpoints unusable: middleware.WithOptional (the
+// endpoints act on the caller's subject, so a request without an access
+// token must not reach them), and options under which the service's own
+// access tokens are refused (another issuer, audience or type, a token
+// length limit below their size, middleware.WithKeyfunc). It finds them by
+// trying the options on a copy of the middleware, with their hooks,
+// logger, error handler and session check off.
+//
+// Security: middleware.WithCookie makes these endpoints accept an access
+// token from a cookie, which browsers attach to cross-site requests; use
+// it only with a SameSite cookie.
 func WithMiddlewareOptions(opts ...middleware.Option) Option {
 	return func(c *config) error {
 		c.mwOpts = append(c.mwOpts, opts...)

@@ -87,13 +87,9 @@ func NewService(store Store, signing *keys.Set, issuer string, opts ...Option) (
 		cookie:     cfg.cookie,
 		sessions:   newSessionCache(store, cfg),
 	}
-	mwOpts := append([]middleware.Option{
-		middleware.WithSessionCheck(s.SessionCheck(), cfg.retryAfter),
-		middleware.WithClock(cfg.now),
-	}, cfg.mwOpts...)
-	mw, err := s.Middleware(mwOpts...)
+	mw, err := s.sessionMiddleware()
 	if err != nil {
-		return nil, fmt.Errorf("%w: middleware: %w", ErrInvalidConfig, err)
+		return nil, err
 	}
 	s.mw = mw
 	s.handler = s.newHandler()

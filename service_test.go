@@ -297,14 +297,14 @@ func TestClaimsLoader(t *testing.T) {
 	t.Run("Unavailable", func(t *testing.T) {
 		tr := login()
 		l.claims, l.err = nil, errors.New("user database down")
-		r := e.refresh(t, tr.RefreshToken, "Idempotency-Key", "k1")
+		r := e.refresh(t, tr.RefreshToken, "Idempotency-Key", "k1-7e3b90c2d4a15f")
 		wantError(t, r, 503, "temporarily_unavailable")
 		if r.header.Get("Retry-After") != "1" {
 			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 		}
 		// The rotation happened; the retry with the same key replays it.
 		l.claims, l.err = json.RawMessage(`{"role":"admin"}`), nil
-		r = e.refresh(t, tr.RefreshToken, "Idempotency-Key", "k1")
+		r = e.refresh(t, tr.RefreshToken, "Idempotency-Key", "k1-7e3b90c2d4a15f")
 		if r.status != 200 || role(r.token(t).AccessToken) != "admin" {
 			t.Fatalf("retry: %d %s", r.status, r.body)
 		}
@@ -316,7 +316,7 @@ func TestClaimsLoader(t *testing.T) {
 		tr := login()
 		for _, bad := range []string{`{"sub":"mallory"}`, `[1]`, `{"a":1,"a":2}`} {
 			l.claims, l.err = json.RawMessage(bad), nil
-			wantError(t, e.refresh(t, tr.RefreshToken, "Idempotency-Key", "k2"), 500, "server_error")
+			wantError(t, e.refresh(t, tr.RefreshToken, "Idempotency-Key", "k2-1c8f4a6e29b03d"), 500, "server_error")
 		}
 	})
 }
