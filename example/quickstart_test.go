@@ -53,7 +53,8 @@ func newAPIServer(rdb redis.UniversalClient, signingKey, refreshKey []byte) (htt
 		return nil, err
 	}
 	// The middleware accepts exactly what svc issues; the session check
-	// makes a logout refuse the session's access tokens at once.
+	// refuses the access tokens of an ended session (logout, revocation,
+	// reuse): at once on the instance that ended it, within 5 s elsewhere.
 	mw, err := svc.Middleware(middleware.WithSessionCheck(svc.SessionCheck(), 0))
 	if err != nil {
 		return nil, err

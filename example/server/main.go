@@ -24,8 +24,9 @@
 //
 // The /api routes answer a missing, expired or invalid token with 401 and
 // WWW-Authenticate (RFC 6750), and refuse a token whose session has ended
-// (logged out, revoked, reused) at once, through the service's session
-// check.
+// (logged out, revoked, reused) through the service's session check: at
+// once when this server ended it, within the check's 5-second cache when
+// another server sharing the Redis did.
 //
 // Configuration: each flag, else its environment variable, else the
 // default.
