@@ -49,11 +49,12 @@ import (
 //   - 403 access_denied: the refresh cookie used from an origin not allowed;
 //   - 405 with Allow: POST; 413 for a larger body; 415 with Accept-Post for
 //     another content type;
-//   - 503 temporarily_unavailable with Retry-After: the store or the claims
-//     loader cannot be reached. Never invalid_grant, since clients discard
-//     their session on invalid_grant; a retry with the same Idempotency-Key
-//     is safe.
-//   - 500 server_error: the token could not be signed.
+//   - 503 temporarily_unavailable with Retry-After: the store cannot be
+//     reached (a retry with the same Idempotency-Key is safe), or the
+//     claims loader failed (nothing was used up: any retry is safe). Never
+//     invalid_grant, since clients discard their session on invalid_grant.
+//   - 500 server_error: the token could not be signed, or the claims
+//     loader returned claims that are not allowed.
 //
 // Revoke takes token=… (and token_type_hint, which it does not need) the
 // same way and answers 200 with an empty body, also for unknown and

@@ -83,10 +83,14 @@ func configError(format string, args ...any) error {
 // To refuse, return an error wrapping [ErrSubjectRefused]: the session is
 // revoked and the client gets invalid_grant, so it asks the user to log in
 // again. Any other error counts as temporary (the user database is down):
-// the client gets 503 temporarily_unavailable and retries. The rotation has
-// already happened by then; a client retrying with the same Idempotency-Key
-// gets the same refresh token again, one without a key is treated as
-// reusing its token unless a reuse grace window covers it.
+// the client gets 503 temporarily_unavailable and retries
+// ([ErrClaimsUnavailable]).
+//
+// It runs before the refresh token is used up: the service first looks the
+// session up ([Store.Lookup], one more store read per refresh), so a
+// failed load leaves the token current and any retry, with or without an
+// Idempotency-Key, refreshes normally. It is also called for a used token
+// whose session is still active, just before reuse detection ends it.
 //
 // It runs on the request goroutine and must be safe for concurrent use.
 type ClaimsLoader func(ctx context.Context, subject, sessionID string, snapshot json.RawMessage) (json.RawMessage, error)

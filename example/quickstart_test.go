@@ -76,8 +76,8 @@ func newAPIServer(getenv func(string) string) (h http.Handler, closeRedis func()
 		return nil, nil, err
 	}
 	// The middleware accepts exactly what svc issues; the session check
-	// refuses the access tokens of a session that has ended: at once on
-	// this instance, within the session cache's 5 s on the others.
+	// refuses the access tokens of an ended session (logout, revocation,
+	// reuse): at once on the instance that ended it, within 5 s elsewhere.
 	mw, err := svc.Middleware(middleware.WithSessionCheck(svc.SessionCheck(), 0))
 	if err != nil {
 		return nil, nil, err

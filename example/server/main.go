@@ -23,10 +23,10 @@
 //	                        left out: it may carry keys)
 //
 // The /api routes answer a missing, expired or invalid token with 401 and
-// WWW-Authenticate (RFC 6750). Through the service's session check they
-// also refuse a token whose session has ended (logged out, revoked,
-// reused): at once when it ended through this instance, within the
-// session cache's 5 s when it ended through another one.
+// WWW-Authenticate (RFC 6750), and refuse a token whose session has ended
+// (logged out, revoked, reused) through the service's session check: at
+// once when this server ended it, within the check's 5-second cache when
+// another server sharing the Redis did.
 //
 // Configuration: each flag, else its environment variable, else the
 // default.
