@@ -230,7 +230,8 @@ func New(refreshURL string, store Store, opts ...Option) (*Transport, error) {
 
 // RoundTrip implements http.RoundTripper; see Transport for what it does.
 // Besides the base RoundTripper's errors it returns errors wrapping
-// ErrLoginRequired, ErrRefreshUnavailable, ErrInvalidResponse or a
+// ErrLoginRequired (with ErrForeignToken for another server's session),
+// ErrRefreshUnavailable, ErrInvalidResponse or a
 // *ResponseError from the token endpoint, or the request context's error.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.store == nil {
