@@ -109,10 +109,11 @@ tail -n 1 "$work/burst.out" | grep -q 'requests=8 unauthorized=8 refreshes=1 ret
 server_log
 
 step "4. The CLI: alice logs in on her laptop and on her phone (two sessions)."
-show "echo wonderland | cli -token-file laptop/token.json login -user alice"
-echo wonderland | cli -token-file laptop/token.json login -user alice | indent
-show "echo wonderland | cli -token-file phone/token.json login -user alice"
-echo wonderland | cli -token-file phone/token.json login -user alice | indent
+say "-device names the device in her session list (the CLI adds it to its User-Agent)."
+show "echo wonderland | cli -token-file laptop/token.json login -user alice -device laptop"
+echo wonderland | cli -token-file laptop/token.json login -user alice -device laptop | indent
+show "echo wonderland | cli -token-file phone/token.json login -user alice -device phone"
+echo wonderland | cli -token-file phone/token.json login -user alice -device phone | indent
 show "cli -token-file laptop/token.json sessions"
 cli -token-file laptop/token.json sessions | indent
 server_log
@@ -134,10 +135,11 @@ server_log
 say "A used refresh token came back: one of its two holders is not alice's device. The server" \
   "cannot tell which, so it revoked every session of alice (-reuse-policy user)."
 
-step "8. Every device of alice must log in again. The phone, at its next refresh:"
+step "8. Every device of alice must log in again, at its next request. The phone:"
 expect_login_required -token-file phone/token.json get /api/me
-say "The laptop, as soon as its current access token (from step 6) expires:"
-sleep "$TTL"
+say "The laptop too, although its access token (from step 6) has not expired yet: the server's" \
+  "session check refuses the access tokens of a revoked session at once, and the refresh that" \
+  "follows the 401 is refused as well."
 expect_login_required -token-file laptop/token.json get /api/me
 
 step "9. Stop the server (SIGTERM: a graceful shutdown)."

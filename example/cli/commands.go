@@ -23,16 +23,26 @@ import (
 const maxBody = 1 << 20
 
 func loginCommand() *command {
-	var user string
+	var user, device string
 	return &command{
-		args: "-user NAME",
+		args: "-user NAME [-device NAME]",
 		help: "log in; the password is read from the terminal, or from the first line of standard input",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&user, "user", "", "the user `name` (demo users: alice, bob)")
+			fs.StringVar(&device, "device", "", "a `name` for this device in the session list (e.g. laptop)")
 		},
 		run: func(ctx context.Context, c *cli, _ []string) error {
 			if user == "" {
 				return usagef("login: -user is required")
+			}
+			ua := userAgent
+			if device != "" {
+				// The server lists a session by the User-Agent of its login:
+				// a comment in it (RFC 9110 §10.1.5) tells the devices apart.
+				if len(device) > 32 || strings.ContainsFunc(device, func(r rune) bool { return r < ' ' || r > '~' || r == '(' || r == ')' }) {
+					return usagef("login: -device %q: want at most 32 printable ASCII characters, no parentheses", device)
+				}
+				ua += " (" + device + ")"
 			}
 			rt, err := c.transport()
 			if err != nil {
@@ -43,7 +53,7 @@ func loginCommand() *command {
 				return err
 			}
 			tok, err := session.Login(ctx, http.DefaultClient, session.Request{
-				Server: c.server, User: user, Password: password, UserAgent: userAgent,
+				Server: c.server, User: user, Password: password, UserAgent: ua,
 			})
 			if err != nil {
 				return err

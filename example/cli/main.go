@@ -7,9 +7,11 @@
 //
 //	cli [-server URL] [-token-file PATH] COMMAND [ARGS]
 //
-//	login -user NAME   log in; the password is read from the terminal
+//	login -user NAME [-device NAME]
+//	                   log in; the password is read from the terminal
 //	                   without echo, or from the first line of standard
-//	                   input when it is not a terminal
+//	                   input when it is not a terminal; -device names this
+//	                   device in the session list (its User-Agent)
 //	get PATH           GET PATH (e.g. /api/me) and print the response body
 //	post PATH          POST standard input to PATH (-type sets its
 //	                   Content-Type, default application/json) and print

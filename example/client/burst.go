@@ -58,6 +58,7 @@ func burst(ctx context.Context, cfg config, tok *transport.Token, out io.Writer)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			c.begin()
 			c.done(me(client, cfg))
 		}()
 	}

@@ -35,8 +35,8 @@ type result struct {
 
 // counters are updated by the workers and the transport's hooks.
 type counters struct {
-	requests, failures, unauthorized, retries, refreshes, proactive atomic.Int64
-	loginRequired                                                   atomic.Bool
+	started, requests, failures, unauthorized, retries, refreshes, proactive atomic.Int64
+	loginRequired                                                            atomic.Bool
 
 	mu    sync.Mutex
 	first error // guarded by mu
@@ -65,9 +65,13 @@ func newTransport(cfg config, store transport.Store, c *counters, start time.Tim
 				c.proactive.Add(1)
 				why = "shortly before it expired"
 			}
+			// Completed before started: a request counted as completed has
+			// been counted as started, so in flight is never negative.
+			done := c.requests.Load()
+			inFlight := c.started.Load() - done
 			outMu.Lock()
-			fmt.Fprintf(out, "%6.1fs  access token refreshed %s (requests so far: %d)\n",
-				time.Since(start).Seconds(), why, c.requests.Load())
+			fmt.Fprintf(out, "%6.1fs  access token refreshed %s (%d %s completed, %d in flight)\n",
+				time.Since(start).Seconds(), why, done, plural(done, "request", "requests"), inFlight)
 			outMu.Unlock()
 		},
 	})
@@ -91,6 +95,9 @@ func (c *counters) result(start time.Time, store *transport.MemoryStore) *result
 		store:         store,
 	}
 }
+
+// begin counts a request about to be sent.
+func (c *counters) begin() { c.started.Add(1) }
 
 // done counts a finished request.
 func (c *counters) done(err error) {
@@ -147,6 +154,7 @@ func worker(stop context.Context, stopAll func(), client *http.Client, cfg confi
 		default:
 		}
 		var err error
+		c.begin()
 		if n%2 == 0 {
 			err = me(client, cfg)
 		} else {
@@ -240,6 +248,13 @@ func (r *result) print(w io.Writer, cfg config) {
 	}
 	if r.firstFailure != nil {
 		fmt.Fprintf(w, "first failure: %v\n", r.firstFailure)
+		// A 401 from the token endpoint is the mark of a server that put
+		// its token endpoints behind its access-token middleware.
+		var re *transport.ResponseError
+		if errors.As(r.firstFailure, &re) && re.StatusCode == http.StatusUnauthorized {
+			fmt.Fprintln(w, "  the refresh endpoint answered 401: is it behind the server's access-token middleware?"+
+				" It must not be: a refresh comes with an expired access token, or none")
+		}
 	}
 }
 

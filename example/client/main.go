@@ -31,8 +31,10 @@
 //	-burst N         the burst mode, N requests (1 to 1000; not with the
 //	                 three flags above)
 //
-// Output: a line per refresh while it runs, then a readable summary whose
-// last line is machine-readable:
+// Output: a line per refresh while it runs (with the number of requests
+// completed by then, and of those in flight, which wait for the refresh or
+// were sent before it), then a readable summary whose last line is
+// machine-readable:
 //
 //	requests=N unauthorized=N refreshes=N retries=N failures=N
 //

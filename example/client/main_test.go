@@ -146,3 +146,31 @@ func TestSignalRevokes(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshEndpointBehindMiddleware: a server whose token endpoint sits
+// behind its access-token middleware answers every refresh with 401; the
+// client says what that likely means instead of only "token endpoint
+// answered 401".
+func TestRefreshEndpointBehindMiddleware(t *testing.T) {
+	unauthorized := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"at","token_type":"Bearer","expires_in":300,"refresh_token":"rt"}`)
+	})
+	mux.HandleFunc("/api/", unauthorized)
+	mux.HandleFunc("POST /auth/refresh", unauthorized)
+	mux.HandleFunc("POST /auth/revoke", func(http.ResponseWriter, *http.Request) {})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), []string{"-server", srv.URL, "-workers", "1", "-duration", "100ms"},
+		func(string) string { return "" }, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stdout.String(), "the refresh endpoint answered 401: is it behind the server's access-token middleware?") {
+		t.Errorf("exit %d, want 1 and the hint\nstdout %s\nstderr %s", code, stdout.String(), stderr.String())
+	}
+}
