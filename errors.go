@@ -39,7 +39,8 @@ var (
 	// subject, claims that are not a JSON object, oversized client info).
 	ErrInvalidInput = errors.New("jwtrefresh: invalid input")
 
-	// ErrInvalidKey: a refresh-token key is too short, duplicated or missing.
+	// ErrInvalidKey: a refresh-token key is too short, one byte repeated,
+	// missing, or shares its version with another key.
 	ErrInvalidKey = errors.New("jwtrefresh: invalid refresh-token key")
 )
 
@@ -66,6 +67,9 @@ type ReuseError struct {
 	Err error
 }
 
+// Error says how many sessions were revoked under which policy, and why
+// revoking the rest failed, if it did. It names no subject, session or
+// token, so it is safe to log as it is.
 func (e *ReuseError) Error() string {
 	msg := fmt.Sprintf("%v: %d session(s) revoked (policy %v)", ErrReuseDetected, e.Revoked, e.Policy)
 	if e.Err != nil {

@@ -3,6 +3,7 @@ package jwtrefresh_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,7 +33,9 @@ func ExampleService() {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 	defer rdb.Close()
 
-	ring, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: bytes.Repeat([]byte{1}, 32)})
+	refreshSecret := make([]byte, 32) // from your secret store; here random
+	_, _ = rand.Read(refreshSecret)
+	ring, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: refreshSecret})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -137,17 +140,19 @@ func Example_sessionEvents() {
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 	defer rdb.Close()
-	ring := must(jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: bytes.Repeat([]byte{1}, 32)}))
+	refreshSecret := make([]byte, 32)
+	_, _ = rand.Read(refreshSecret)
+	ring := must(jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: refreshSecret}))
 	store := must(redisstore.New(rdb, ring, redisstore.WithEvents(hook)))
 	signing := must(keys.NewSet(must(keys.NewHS256("k", bytes.Repeat([]byte{2}, 32)))))
 	svc := must(jwtrefresh.NewService(store, signing, "https://auth.example.com"))
 
 	ctx := context.Background()
 	a := must(svc.Login(ctx, jwtrefresh.NewSession{Subject: "alice"}))
-	b := must(svc.Refresh(ctx, a.RefreshToken, "key-1"))
-	_ = must(svc.Refresh(ctx, a.RefreshToken, "key-1")) // a retry: replay
-	_, _ = svc.Refresh(ctx, a.RefreshToken, "")         // reuse
-	_, _ = svc.Refresh(ctx, b.RefreshToken, "")         // revoked by the reuse: no event
+	b := must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1"))
+	_ = must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1")) // a retry: replay
+	_, _ = svc.Refresh(ctx, a.RefreshToken, "")                     // reuse
+	_, _ = svc.Refresh(ctx, b.RefreshToken, "")                     // revoked by the reuse: no event
 	must(svc.Login(ctx, jwtrefresh.NewSession{Subject: "alice"}))
 	_, _ = svc.RevokeAll(ctx, "alice")
 	fmt.Println(counts)

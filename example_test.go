@@ -1,7 +1,7 @@
 package jwtrefresh_test
 
 import (
-	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,8 +12,11 @@ import (
 // Keys are rotated by putting the new key first and keeping the old one:
 // tokens under the old key still verify, new ones are issued under the new.
 func ExampleNewRefreshKeyring() {
-	oldKey := jwtrefresh.RefreshKey{Version: 1, Secret: bytes.Repeat([]byte{1}, 32)} // from your secret store
-	newKey := jwtrefresh.RefreshKey{Version: 2, Secret: bytes.Repeat([]byte{2}, 32)}
+	// From your secret store; here random: 32 bytes of crypto/rand each.
+	oldKey := jwtrefresh.RefreshKey{Version: 1, Secret: make([]byte, 32)}
+	newKey := jwtrefresh.RefreshKey{Version: 2, Secret: make([]byte, 32)}
+	_, _ = rand.Read(oldKey.Secret)
+	_, _ = rand.Read(newKey.Secret)
 
 	before, _ := jwtrefresh.NewRefreshKeyring(oldKey)
 	during, _ := jwtrefresh.NewRefreshKeyring(newKey, oldKey)
@@ -28,17 +31,22 @@ func ExampleNewRefreshKeyring() {
 
 	_, err = jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 3, Secret: []byte("too short")})
 	fmt.Println(errors.Is(err, jwtrefresh.ErrInvalidKey))
+	_, err = jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 3, Secret: make([]byte, 32)}) // never filled
+	fmt.Println(errors.Is(err, jwtrefresh.ErrInvalidKey))
 	// Output:
 	// old token during the rotation: <nil>
 	// old token after it: true
 	// new tokens under version 2
+	// true
 	// true
 }
 
 // A refresh token is recognisable (prefix) and self-checking (MAC): garbage
 // and forgeries are rejected without any I/O.
 func ExampleRefreshKeyring_Parse() {
-	keys, _ := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: bytes.Repeat([]byte{7}, 32)})
+	secret := make([]byte, 32) // from your secret store; here random
+	_, _ = rand.Read(secret)
+	keys, _ := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: secret})
 	tok, _ := keys.Encode(keys.NewFamily("alice"))
 	fmt.Println(strings.HasPrefix(tok, jwtrefresh.RefreshTokenPrefix), len(tok))
 

@@ -21,6 +21,11 @@ import (
 //	DELETE /auth/sessions/{id}   end one session of the caller        (Bearer)
 //	GET    /auth/jwks.json       public signing keys (RFC 7517), with asymmetric keys
 //
+// Any other path is 404 not_found, whose description lists the paths and
+// says to mount the handler with http.StripPrefix: without it (or with a
+// prefix ending in "/", which leaves "refresh" without its slash) every
+// request arrives under a path the handler does not serve.
+//
 // Every response carries Cache-Control: no-store and Pragma: no-cache
 // (the JWKS excepted: Cache-Control: no-cache with an ETag), and every
 // error the JSON body {"error","error_description"} of RFC 6749 §5.2 with

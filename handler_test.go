@@ -237,3 +237,40 @@ func TestLoginHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestMountHint: a handler mounted without http.StripPrefix, or with a
+// prefix that eats the leading slash, answers 404 with a description that
+// says how to mount it, quoting neither the request's path nor its body.
+func TestMountHint(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	rt := e.login(t, "alice").RefreshToken
+	for name, h := range map[string]http.Handler{
+		"NoStripPrefix":   e.svc.Handler(),
+		"TrailingSlashed": http.StripPrefix("/auth/", e.svc.Handler()),
+	} {
+		t.Run(name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.Handle("/auth/", h)
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/auth/refresh",
+				strings.NewReader(form("grant_type", "refresh_token", "refresh_token", rt)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", formType)
+			r := do(t, req)
+			wantError(t, r, http.StatusNotFound, "not_found")
+			if !strings.Contains(r.body, "http.StripPrefix") || !strings.Contains(r.body, "/refresh") {
+				t.Fatalf("no hint about mounting: %s", r.body)
+			}
+			if strings.Contains(r.body, "/auth/refresh") || strings.Contains(r.body, rt) {
+				t.Fatalf("the answer echoes the request: %s", r.body)
+			}
+		})
+	}
+	// Nothing was spent: the token still refreshes where it is mounted.
+	if r := e.refresh(t, rt); r.status != http.StatusOK {
+		t.Fatalf("refresh after the 404s: %d %s", r.status, r.body)
+	}
+}

@@ -1,9 +1,13 @@
 package jwtrefresh_test
 
 import (
+	"context"
+	"crypto/rand"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,5 +108,73 @@ func TestTransportIdempotencyKeys(t *testing.T) {
 			t.Fatalf("key of %d characters, seen before: %v", len(k), seen[k])
 		}
 		seen[k] = true
+	}
+}
+
+func TestCheckIdempotencyKey(t *testing.T) {
+	atMin := strings.Repeat("k", jwtrefresh.MinIdempotencyKeyLen)
+	for _, tc := range []struct {
+		name, key string
+		ok        bool
+	}{
+		{"None", "", true},
+		{"OneChar", "1", false},
+		{"OneShort", atMin[1:], false},
+		{"QuotedOneShort", `"` + atMin[1:] + `"`, false},
+		{"Minimum", atMin, true},
+		{"QuotedMinimum", `"` + atMin + `"`, true},
+		{"RandText", rand.Text(), true},
+		{"Maximum", strings.Repeat("k", jwtrefresh.MaxIdempotencyKeyLen), true},
+		{"TooLong", strings.Repeat("k", jwtrefresh.MaxIdempotencyKeyLen+1), false},
+		{"Control", atMin + "\n", false},
+		{"NotASCII", atMin + "é", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := jwtrefresh.CheckIdempotencyKey(tc.key)
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, jwtrefresh.ErrInvalidInput)) {
+				t.Fatalf("CheckIdempotencyKey: %v, want ok=%v or ErrInvalidInput", err, tc.ok)
+			}
+			if err != nil && tc.key != "1" && strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("the error quotes the key: %v", err)
+			}
+		})
+	}
+}
+
+// rotateSpy counts the rotations that reach the store.
+type rotateSpy struct {
+	jwtrefresh.Store
+	n atomic.Int32
+}
+
+func (s *rotateSpy) Rotate(ctx context.Context, refreshToken, idempotencyKey string) (jwtrefresh.Grant, error) {
+	s.n.Add(1)
+	return s.Store.Rotate(ctx, refreshToken, idempotencyKey)
+}
+
+// TestServiceRefreshIdempotencyKey: Service.Refresh refuses a guessable key
+// itself, before its store is asked, so that a thief repeating the owner's
+// short key cannot get the successor of a used token through the Go API
+// any more than through the endpoint.
+func TestServiceRefreshIdempotencyKey(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	spy := &rotateSpy{Store: e.store}
+	svc := must(jwtrefresh.NewService(spy, e.keys, testIssuer))
+	tr := must(svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice"}))
+	for i := range 2 { // the owner, then a thief repeating the key
+		_, err := svc.Refresh(t.Context(), tr.RefreshToken, "1")
+		if !errors.Is(err, jwtrefresh.ErrInvalidInput) {
+			t.Fatalf("attempt %d with key %q: %v, want ErrInvalidInput", i, "1", err)
+		}
+	}
+	if n := spy.n.Load(); n != 0 {
+		t.Fatalf("%d rotations reached the store, want 0", n)
+	}
+	key := rand.Text()
+	next := must(svc.Refresh(t.Context(), tr.RefreshToken, key))
+	again := must(svc.Refresh(t.Context(), tr.RefreshToken, key))
+	if next.Replayed || !again.Replayed || again.RefreshToken != next.RefreshToken || spy.n.Load() != 2 {
+		t.Fatalf("with a random key: replayed %v then %v, same token %v, %d rotations; want false, true, true, 2",
+			next.Replayed, again.Replayed, again.RefreshToken == next.RefreshToken, spy.n.Load())
 	}
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // Option configures a [Service]. Options report bad values as errors
-// wrapping [ErrInvalidConfig], returned by [NewService].
+// wrapping [ErrInvalidConfig], returned by [NewService]; a nil Option is
+// such an error too.
 type Option func(*config) error
 
 type config struct {
@@ -231,6 +232,11 @@ func WithSessionCache(ttl time.Duration, size int) Option {
 // it only with a SameSite cookie.
 func WithMiddlewareOptions(opts ...middleware.Option) Option {
 	return func(c *config) error {
+		for i, o := range opts {
+			if o == nil {
+				return configError("WithMiddlewareOptions: option %d is nil", i)
+			}
+		}
 		c.mwOpts = append(c.mwOpts, opts...)
 		return nil
 	}

@@ -21,7 +21,12 @@ type RefreshKey struct {
 	// Version identifies the key inside every token it MACs, so a key can be
 	// replaced without logging anyone out. Any value; distinct per key.
 	Version uint32
-	// Secret is at least MinRefreshKeySize random bytes.
+	// Secret is at least MinRefreshKeySize bytes from a cryptographically
+	// secure generator (crypto/rand, or `openssl rand -base64 32` decoded
+	// from base64). Length is no proof of strength: a secret made of one
+	// repeated byte (all zeros, say) is refused, but a password or a
+	// string of hex or base64 text of 32 bytes holds far less than 256
+	// bits, and nothing can detect that.
 	Secret []byte
 }
 
@@ -97,7 +102,9 @@ const (
 
 // NewRefreshKeyring returns a keyring that issues tokens under current and
 // still accepts tokens under each of older. It fails with [ErrInvalidKey] when
-// a secret is shorter than MinRefreshKeySize or two keys share a version.
+// a secret is shorter than MinRefreshKeySize, is one byte repeated (an
+// all-zero buffer that was never filled, typically), or two keys share a
+// version.
 // The secrets are copied: later changes to the slices have no effect.
 func NewRefreshKeyring(current RefreshKey, older ...RefreshKey) (*RefreshKeyring, error) {
 	r := &RefreshKeyring{}
@@ -106,6 +113,10 @@ func NewRefreshKeyring(current RefreshKey, older ...RefreshKey) (*RefreshKeyring
 		if len(k.Secret) < MinRefreshKeySize {
 			return nil, fmt.Errorf("%w: key version %d has %d bytes, want at least %d",
 				ErrInvalidKey, k.Version, len(k.Secret), MinRefreshKeySize)
+		}
+		if oneByte(k.Secret) {
+			return nil, fmt.Errorf("%w: key version %d is one byte repeated %d times, not a random secret",
+				ErrInvalidKey, k.Version, len(k.Secret))
 		}
 		if seen[k.Version] {
 			return nil, fmt.Errorf("%w: key version %d appears twice", ErrInvalidKey, k.Version)
@@ -120,6 +131,18 @@ func NewRefreshKeyring(current RefreshKey, older ...RefreshKey) (*RefreshKeyring
 	}
 	r.current = r.keys[0]
 	return r, nil
+}
+
+// oneByte reports whether b repeats its first byte throughout: a buffer
+// never filled, or a placeholder. It judges nothing else, since no test of
+// a single secret can tell random bytes from merely varied ones.
+func oneByte(b []byte) bool {
+	for _, c := range b {
+		if c != b[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // CurrentVersion is the version of the key new tokens are issued under.

@@ -19,7 +19,7 @@ func ring(t testing.TB, keys ...jwtrefresh.RefreshKey) *jwtrefresh.RefreshKeyrin
 }
 
 func key(version uint32, fill byte) jwtrefresh.RefreshKey {
-	return jwtrefresh.RefreshKey{Version: version, Secret: bytes.Repeat([]byte{fill}, 32)}
+	return jwtrefresh.RefreshKey{Version: version, Secret: bytes.Repeat([]byte{fill, fill + 1}, 16)}
 }
 
 func TestNewRefreshKeyring(t *testing.T) {
@@ -35,6 +35,10 @@ func TestNewRefreshKeyring(t *testing.T) {
 		{"Nil", jwtrefresh.RefreshKey{Version: 1}, nil, false},
 		{"ShortOlder", key(2, 'b'), []jwtrefresh.RefreshKey{{Version: 1, Secret: []byte("x")}}, false},
 		{"DuplicateVersion", key(1, 'b'), []jwtrefresh.RefreshKey{key(1, 'a')}, false},
+		{"AllZero", jwtrefresh.RefreshKey{Version: 1, Secret: make([]byte, 32)}, nil, false},
+		{"OneByteRepeated", jwtrefresh.RefreshKey{Version: 1, Secret: bytes.Repeat([]byte{'a'}, 64)}, nil, false},
+		{"OlderAllZero", key(2, 'b'), []jwtrefresh.RefreshKey{{Version: 1, Secret: make([]byte, 32)}}, false},
+		{"LastByteDiffers", jwtrefresh.RefreshKey{Version: 1, Secret: append(make([]byte, 31), 1)}, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := jwtrefresh.NewRefreshKeyring(tc.current, tc.older...)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -56,10 +57,15 @@ type Service struct {
 // 10 s, no audience, claims fixed at login, Retry-After 1 s, request bodies
 // up to 4 KiB, a session-check cache of 5 s / 10,000 sessions, no refresh
 // cookie, no logging. A bad configuration is an error wrapping
-// [ErrInvalidConfig].
+// [ErrInvalidConfig]: among others a nil store (also a nil pointer of a
+// Store type, such as a *redisstore.Store left nil after a failed
+// redisstore.New) and a nil option.
 func NewService(store Store, signing *keys.Set, issuer string, opts ...Option) (*Service, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, configError("option %d is nil", i)
+		}
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
@@ -69,8 +75,10 @@ func NewService(store Store, signing *keys.Set, issuer string, opts ...Option) (
 		k = signing.Current()
 	}
 	switch {
-	case store == nil:
-		return nil, configError("nil store")
+	case isNil(store):
+		// A nil *redisstore.Store in the interface is not == nil, and
+		// would panic at the first login.
+		return nil, configError("nil store (%T)", store)
 	case k == nil:
 		return nil, configError("no signing key")
 	case !k.CanSign():
@@ -144,19 +152,26 @@ func (s *Service) Login(ctx context.Context, ns NewSession) (*TokenResponse, err
 // idempotencyKey is the client's Idempotency-Key ("" for none): a retry of
 // the same refresh with the same key, through any instance, gets the same
 // new refresh token (and a fresh access token) instead of setting off reuse
-// detection.
+// detection. Whoever presents a used token with its key gets that token's
+// successor, so the key must be random (128 bits or more) and new for each
+// refresh: a key [CheckIdempotencyKey] refuses (shorter than
+// [MinIdempotencyKeyLen], say) is [ErrInvalidInput] and nothing is used up.
 //
 // With a claims loader ([WithClaimsLoader]), the session is looked up and
 // the claims loaded before the token is used up, so that a loader failure
 // leaves the token as it was.
 //
-// Errors: [ErrInvalidToken] (unknown, expired, revoked, forged),
+// Errors: [ErrInvalidInput] (the idempotency key),
+// [ErrInvalidToken] (unknown, expired, revoked, forged),
 // [ErrReuseDetected] (a used token again: sessions were revoked; a
 // [*ReuseError]), [ErrSubjectRefused] (the claims loader refused the user;
 // the session was revoked), [ErrClaimsUnavailable] (the claims loader
 // failed: nothing was used up, retry), [ErrUnavailable] (store
 // unreachable: the outcome is unknown, retry with the same key).
 func (s *Service) Refresh(ctx context.Context, refreshToken, idempotencyKey string) (*TokenResponse, error) {
+	if err := CheckIdempotencyKey(idempotencyKey); err != nil {
+		return nil, err
+	}
 	var claims json.RawMessage
 	if s.cfg.loader != nil {
 		var err error
@@ -309,6 +324,19 @@ func (s *Service) RevokeAll(ctx context.Context, subject string) (int, error) {
 // Errors: [ErrInvalidInput], [ErrUnavailable].
 func (s *Service) Sessions(ctx context.Context, subject string) ([]Session, error) {
 	return s.store.Sessions(ctx, subject)
+}
+
+// isNil reports whether v is nil or a nil pointer, map, func, channel or
+// slice inside an interface.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // ClientInfoFrom describes the device behind r for [NewSession.Client]: its

@@ -35,6 +35,9 @@ func TestNewServiceRefusesBadConfig(t *testing.T) {
 		opts   []jwtrefresh.Option
 	}{
 		{"NilStore", nil, set, testIssuer, nil},
+		{"TypedNilStore", (*redisstore.Store)(nil), set, testIssuer, nil},
+		{"NilOption", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRetryAfter(time.Second), nil}},
+		{"NilMiddlewareOption", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithMiddlewareOptions(nil)}},
 		{"NilKeys", store, nil, testIssuer, nil},
 		{"EmptyKeys", store, new(keys.Set), testIssuer, nil},
 		{"PublicKeyOnly", store, must(keys.NewSet(pub)), testIssuer, nil},
@@ -379,8 +382,8 @@ func TestServiceErrors(t *testing.T) {
 	if _, err := e.svc.Refresh(t.Context(), "garbage", ""); !errors.Is(err, jwtrefresh.ErrInvalidToken) {
 		t.Fatalf("garbage: %v", err)
 	}
-	tr2 := must(e.svc.Refresh(t.Context(), tr.RefreshToken, "k"))
-	again := must(e.svc.Refresh(t.Context(), tr.RefreshToken, "k"))
+	tr2 := must(e.svc.Refresh(t.Context(), tr.RefreshToken, "idempotency-key-k"))
+	again := must(e.svc.Refresh(t.Context(), tr.RefreshToken, "idempotency-key-k"))
 	if !again.Replayed || again.RefreshToken != tr2.RefreshToken || again.AccessToken == tr2.AccessToken {
 		t.Fatalf("idempotent retry: replayed %v, same RT %v, same AT %v", again.Replayed,
 			again.RefreshToken == tr2.RefreshToken, again.AccessToken == tr2.AccessToken)

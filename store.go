@@ -62,9 +62,14 @@ type Store interface {
 	Lookup(ctx context.Context, refreshToken string) (SessionRef, json.RawMessage, error)
 
 	// Rotate redeems a refresh token and returns its successor together with
-	// what an access token needs. idempotencyKey is optional ("" for none);
-	// it is the random value a client sends (Idempotency-Key header) to make
-	// its retries of one refresh safe. Errors: [ErrInvalidToken],
+	// what an access token needs. idempotencyKey is optional: "" for none
+	// (the store then uses a random one of its own), else the random value
+	// a client sends (Idempotency-Key header) to make its retries of one
+	// refresh safe. Whoever presents a used token with its rotation's key
+	// gets the successor, so callers must pass the client's random key or
+	// "", never a constant, counter or other guessable value; a key
+	// [CheckIdempotencyKey] refuses is [ErrInvalidInput] and changes
+	// nothing. Errors: [ErrInvalidInput], [ErrInvalidToken],
 	// [ErrUnavailable], and on reuse a [*ReuseError] (which matches
 	// [ErrReuseDetected]) naming what was revoked.
 	Rotate(ctx context.Context, refreshToken, idempotencyKey string) (Grant, error)
@@ -217,7 +222,8 @@ func cut(s string) string {
 
 // Grant is the result of Create and Rotate: the refresh token to hand out
 // and what the service needs to mint the matching access token without
-// another round trip.
+// another round trip. Printed (any verb of package fmt) or logged
+// (log/slog), it shows the session and only the length of the token.
 type Grant struct {
 	RefreshToken string          // the token to return; a credential, never log it
 	Subject      string          // `sub`

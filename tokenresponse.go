@@ -11,7 +11,9 @@ import (
 
 // TokenResponse is what a login or a refresh yields: the JSON body of an
 // RFC 6749 §5.1 token response, plus facts about the session for the
-// application, which are never serialised.
+// application, which are never serialised. Printed (any verb of package
+// fmt) or logged (log/slog), it shows the session and only the length of
+// each token.
 type TokenResponse struct {
 	AccessToken string `json:"access_token"`
 	// TokenType is always "Bearer" (RFC 6750).
@@ -71,23 +73,25 @@ const (
 
 // Every error answer the endpoints give.
 var (
-	respMalformedBody   = newWireError(http.StatusBadRequest, codeInvalidRequest, "the request body is malformed")
-	respRepeatedParam   = newWireError(http.StatusBadRequest, codeInvalidRequest, "a request parameter is repeated")
-	respNoGrantType     = newWireError(http.StatusBadRequest, codeInvalidRequest, "grant_type is missing")
-	respNoRefreshToken  = newWireError(http.StatusBadRequest, codeInvalidRequest, "refresh_token is missing")
-	respNoToken         = newWireError(http.StatusBadRequest, codeInvalidRequest, "token is missing")
-	respCredsInQuery    = newWireError(http.StatusBadRequest, codeInvalidRequest, "credentials must not be sent in the URL")
-	respBadIdemKey      = newWireError(http.StatusBadRequest, codeInvalidRequest, "the Idempotency-Key header is malformed or repeated")
-	respBadAuthz        = newWireError(http.StatusBadRequest, codeInvalidRequest, "the Authorization header is malformed or repeated")
-	respClientIDs       = newWireError(http.StatusBadRequest, codeInvalidRequest, "two different client ids")
-	respBadCookie       = newWireError(http.StatusBadRequest, codeInvalidRequest, "the refresh token cookie is repeated")
-	respBadInput        = newWireError(http.StatusBadRequest, codeInvalidRequest, "the request is invalid")
-	respUnsupported     = newWireError(http.StatusBadRequest, codeUnsupported, "grant_type must be refresh_token")
-	respInvalidGrant    = newWireError(http.StatusBadRequest, codeInvalidGrant, "the refresh token is invalid, expired, revoked or already used")
-	respSecretParam     = newWireError(http.StatusBadRequest, codeInvalidClient, "client authentication is not supported: public clients send no secret")
-	respSecretBasic     = &wireError{basicChallenge: true, status: http.StatusUnauthorized, code: codeInvalidClient, body: respSecretParam.body}
-	respOrigin          = newWireError(http.StatusForbidden, codeAccessDenied, "the request's Origin is not allowed to use the refresh token cookie")
-	respNotFound        = newWireError(http.StatusNotFound, codeNotFound, "no such endpoint")
+	respMalformedBody  = newWireError(http.StatusBadRequest, codeInvalidRequest, "the request body is malformed")
+	respRepeatedParam  = newWireError(http.StatusBadRequest, codeInvalidRequest, "a request parameter is repeated")
+	respNoGrantType    = newWireError(http.StatusBadRequest, codeInvalidRequest, "grant_type is missing")
+	respNoRefreshToken = newWireError(http.StatusBadRequest, codeInvalidRequest, "refresh_token is missing")
+	respNoToken        = newWireError(http.StatusBadRequest, codeInvalidRequest, "token is missing")
+	respCredsInQuery   = newWireError(http.StatusBadRequest, codeInvalidRequest, "credentials must not be sent in the URL")
+	respBadIdemKey     = newWireError(http.StatusBadRequest, codeInvalidRequest, "the Idempotency-Key header is malformed or repeated")
+	respBadAuthz       = newWireError(http.StatusBadRequest, codeInvalidRequest, "the Authorization header is malformed or repeated")
+	respClientIDs      = newWireError(http.StatusBadRequest, codeInvalidRequest, "two different client ids")
+	respBadCookie      = newWireError(http.StatusBadRequest, codeInvalidRequest, "the refresh token cookie is repeated")
+	respBadInput       = newWireError(http.StatusBadRequest, codeInvalidRequest, "the request is invalid")
+	respUnsupported    = newWireError(http.StatusBadRequest, codeUnsupported, "grant_type must be refresh_token")
+	respInvalidGrant   = newWireError(http.StatusBadRequest, codeInvalidGrant, "the refresh token is invalid, expired, revoked or already used")
+	respSecretParam    = newWireError(http.StatusBadRequest, codeInvalidClient, "client authentication is not supported: public clients send no secret")
+	respSecretBasic    = &wireError{basicChallenge: true, status: http.StatusUnauthorized, code: codeInvalidClient, body: respSecretParam.body}
+	respOrigin         = newWireError(http.StatusForbidden, codeAccessDenied, "the request's Origin is not allowed to use the refresh token cookie")
+	respNotFound       = newWireError(http.StatusNotFound, codeNotFound, "no such endpoint; the handler serves "+
+		"/refresh, /revoke, /logout-all, /sessions, /sessions/{id} and /jwks.json relative to where it is mounted: "+
+		"mount it with http.StripPrefix, e.g. mux.Handle(\"/auth/\", http.StripPrefix(\"/auth\", svc.Handler()))")
 	respNoSession       = newWireError(http.StatusNotFound, codeNotFound, "no such session")
 	respNoKeys          = newWireError(http.StatusNotFound, codeNotFound, "no public keys: the signing keys are symmetric")
 	respMethod          = newWireError(http.StatusMethodNotAllowed, codeInvalidRequest, "method not allowed")

@@ -48,8 +48,8 @@ func TestOneCommandPerOperation(t *testing.T) {
 			want map[string]int
 		}{
 			{"Create", func() (err error) { g, err = s.Create(ctx, jwtrefresh.NewSession{Subject: "alice"}); return }, evalsha},
-			{"Rotate", func() (err error) { r, err = s.Rotate(ctx, g.RefreshToken, "k"); return }, evalsha},
-			{"Replay", func() error { _, err := s.Rotate(ctx, g.RefreshToken, "k"); return err }, evalsha},
+			{"Rotate", func() (err error) { r, err = s.Rotate(ctx, g.RefreshToken, "idempotency-key-k"); return }, evalsha},
+			{"Replay", func() error { _, err := s.Rotate(ctx, g.RefreshToken, "idempotency-key-k"); return err }, evalsha},
 			{"Forged", func() error {
 				_, err := s.Rotate(ctx, r.RefreshToken[:len(r.RefreshToken)-2]+"AA", "")
 				if !errors.Is(err, jwtrefresh.ErrInvalidToken) {

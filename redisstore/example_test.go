@@ -1,8 +1,8 @@
 package redisstore_test
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 
@@ -23,7 +23,9 @@ func Example() {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 	defer rdb.Close()
 
-	keys, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: bytes.Repeat([]byte{7}, 32)})
+	secret := make([]byte, 32) // from your secret store; here random
+	_, _ = rand.Read(secret)
+	keys, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: secret})
 	if err != nil {
 		panic(err)
 	}
@@ -40,12 +42,16 @@ func Example() {
 	})
 	fmt.Println("login: generation", login.Generation)
 
-	// The client sends a random Idempotency-Key with each refresh.
-	r1, _ := store.Rotate(ctx, login.RefreshToken, "key-1")
+	// The client sends a random Idempotency-Key, new for each refresh; a
+	// short one is refused.
+	_, err = store.Rotate(ctx, login.RefreshToken, "1")
+	fmt.Println("short key:", errors.Is(err, jwtrefresh.ErrInvalidInput))
+	key := rand.Text()
+	r1, _ := store.Rotate(ctx, login.RefreshToken, key)
 	fmt.Println("refresh: generation", r1.Generation, string(r1.Claims))
 
 	// Its response was lost; it retries with the same token and key.
-	retry, _ := store.Rotate(ctx, login.RefreshToken, "key-1")
+	retry, _ := store.Rotate(ctx, login.RefreshToken, key)
 	fmt.Println("retry: same token:", retry.RefreshToken == r1.RefreshToken, "replayed:", retry.Replayed)
 
 	// Someone else presents the used token: reuse, every session revoked.
@@ -60,6 +66,7 @@ func Example() {
 	fmt.Println("the legitimate token now:", errors.Is(err, jwtrefresh.ErrInvalidToken))
 	// Output:
 	// login: generation 1
+	// short key: true
 	// refresh: generation 2 {"role":"admin"}
 	// retry: same token: true replayed: true
 	// reuse detected: true

@@ -74,7 +74,7 @@ func TestOutage(t *testing.T) {
 
 	phase := func(t *testing.T, stop, restart func()) {
 		victim := login(t, s, "victim")
-		ik := t.Name() // the idempotency key of this phase's lost refresh
+		ik := "idempotency-key/" + t.Name() // the idempotency key of this phase's lost refresh
 		ops := map[string]func(ctx context.Context) error{
 			"Create": func(ctx context.Context) error {
 				_, err := s.Create(ctx, jwtrefresh.NewSession{Subject: "victim"})

@@ -7,7 +7,7 @@ import (
 	"github.com/jwtrefresh/jwtrefresh"
 )
 
-// Option configures a Store.
+// Option configures a Store. New refuses a nil Option with ErrConfig.
 type Option func(*config)
 
 type config struct {
@@ -77,8 +77,12 @@ func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idle =
 
 // WithAbsoluteLifetime ends every session d after its login however active it
 // is (default 0: no absolute limit). The deadline is fixed at login: a
-// changed setting applies to sessions begun after it. Security: bounds how
-// long a stolen but still rotating family can live.
+// changed setting applies to sessions begun after it.
+//
+// Security: it is the only bound on a stolen session whose owner never
+// refreshes again (a lost device): reuse detection needs the owner's copy
+// to come back, and each of the thief's refreshes slides the idle timeout.
+// Set it (90 days, say) unless sessions must last forever.
 func WithAbsoluteLifetime(d time.Duration) Option { return func(c *config) { c.abs = d } }
 
 // WithMaxSessions caps a subject's sessions (default

@@ -39,7 +39,7 @@ func TestReplicaAck(t *testing.T) {
 	}
 	g := login(t, s, "alice")
 	cc := countCommands(pc)
-	r, err := s.Rotate(ctx, g.RefreshToken, "k")
+	r, err := s.Rotate(ctx, g.RefreshToken, "idempotency-key-k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +52,13 @@ func TestReplicaAck(t *testing.T) {
 	}
 
 	replica.Stop()
-	_, err = s.Rotate(ctx, r.RefreshToken, "k2")
+	_, err = s.Rotate(ctx, r.RefreshToken, "idempotency-key-k2")
 	if !errors.Is(err, jwtrefresh.ErrUnavailable) {
 		t.Fatalf("rotation without a replica: %v, want ErrUnavailable", err)
 	}
 	replica.Start()
 	waitFor("the replica to relink", linked)
-	again, err := s.Rotate(ctx, r.RefreshToken, "k2")
+	again, err := s.Rotate(ctx, r.RefreshToken, "idempotency-key-k2")
 	if err != nil {
 		t.Fatalf("retry once the replica is back: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,15 +40,20 @@ var serverClock any = ""
 // rdb may be a standalone, Sentinel (failover) or Cluster client, or any
 // UniversalClient (Valkey works alike). Clients built by go-redis must set
 // ContextTimeoutEnabled: true, so that context deadlines bound every call
-// (ErrClientConfig otherwise). Errors: ErrKeyPrefix, ErrConfig.
+// (ErrClientConfig otherwise). Errors: ErrKeyPrefix, ErrConfig (among
+// others for a nil client, also a nil *redis.Client, a nil keyring and a
+// nil option).
 func New(rdb redis.UniversalClient, keys *jwtrefresh.RefreshKeyring, opts ...Option) (*Store, error) {
 	cfg := defaults()
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: option %d is nil", ErrConfig, i)
+		}
 		o(&cfg)
 	}
 	switch {
-	case rdb == nil:
-		return nil, fmt.Errorf("%w: nil client", ErrConfig)
+	case nilClient(rdb):
+		return nil, fmt.Errorf("%w: nil client (%T)", ErrConfig, rdb)
 	case keys == nil:
 		return nil, fmt.Errorf("%w: nil keyring", ErrConfig)
 	case strings.ContainsAny(cfg.prefix, "{}"):
@@ -75,6 +81,16 @@ func New(rdb redis.UniversalClient, keys *jwtrefresh.RefreshKeyring, opts ...Opt
 		}
 	}
 	return &Store{rdb: rdb, keys: keys, cfg: cfg, sc: newScripts(cfg)}, nil
+}
+
+// nilClient reports whether rdb is nil or a nil pointer of a client type,
+// which is not == nil inside the interface and would panic at first use.
+func nilClient(rdb redis.UniversalClient) bool {
+	if rdb == nil {
+		return true
+	}
+	rv := reflect.ValueOf(rdb)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 func contextTimeouts(rdb redis.UniversalClient) bool {
@@ -244,8 +260,13 @@ func appendIdempotencyHash(dst []byte, key string) []byte {
 	return append(dst, h[:ikLen]...)
 }
 
-// Rotate implements jwtrefresh.Store: one script (EVALSHA).
+// Rotate implements jwtrefresh.Store: one script (EVALSHA). A key that
+// jwtrefresh.CheckIdempotencyKey refuses is jwtrefresh.ErrInvalidInput,
+// before any I/O.
 func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string) (jwtrefresh.Grant, error) {
+	if err := jwtrefresh.CheckIdempotencyKey(idempotencyKey); err != nil {
+		return jwtrefresh.Grant{}, err
+	}
 	parent, err := s.keys.Parse(refreshToken)
 	if err != nil {
 		return jwtrefresh.Grant{}, err

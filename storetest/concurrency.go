@@ -101,7 +101,7 @@ func testConcurrentStrict(t *testing.T, nb NewBackend) {
 func testConcurrentSharedKey(t *testing.T, nb NewBackend) {
 	e := newEnv(t, nb, nil)
 	g := e.login("alice")
-	o := race(e, g.RefreshToken, func(int) string { return "one-refresh" })
+	o := race(e, g.RefreshToken, func(int) string { return "one-refresh-idempotency-key" })
 	checkOneChild(e, o)
 }
 

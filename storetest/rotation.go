@@ -78,8 +78,8 @@ func testChain(t *testing.T, nb NewBackend) {
 func testUsedTokenIsReuse(t *testing.T, nb NewBackend) {
 	e := newEnv(t, nb, nil)
 	g := e.login("alice")
-	r := e.rotate(g.RefreshToken, "ik-1")
-	for _, ik := range []string{"", "ik-2"} { // no key, or another key: not a retry
+	r := e.rotate(g.RefreshToken, "idempotency-key-1")
+	for _, ik := range []string{"", "idempotency-key-2"} { // no key, or another key: not a retry
 		_, err := e.store.Rotate(e.ctx, g.RefreshToken, ik)
 		if ik == "" {
 			wantReuse(t, "used token again", err, jwtrefresh.ReuseError{
@@ -141,17 +141,17 @@ func testIdempotentRetry(t *testing.T, nb NewBackend) {
 		useNext bool // the child is used before the retry
 		want    error
 	}{
-		{"SameKey", "k", false, nil},
-		{"OtherKey", "other", false, jwtrefresh.ErrReuseDetected},
+		{"SameKey", "idempotency-key-k", false, nil},
+		{"OtherKey", "idempotency-key-other", false, jwtrefresh.ErrReuseDetected},
 		{"NoKey", "", false, jwtrefresh.ErrReuseDetected},
-		{"SameKeyChildUsed", "k", true, jwtrefresh.ErrReuseDetected},
+		{"SameKeyChildUsed", "idempotency-key-k", true, jwtrefresh.ErrReuseDetected},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nb, nil)
 			g := e.login("alice")
-			r := e.rotate(g.RefreshToken, "k")
+			r := e.rotate(g.RefreshToken, "idempotency-key-k")
 			if tc.useNext {
-				e.rotate(r.RefreshToken, "k2")
+				e.rotate(r.RefreshToken, "idempotency-key-k2")
 			}
 			e.clock.Advance(time.Hour) // idempotency does not expire with a window
 			again, err := e.store.Rotate(e.ctx, g.RefreshToken, tc.retryIK)
@@ -207,12 +207,12 @@ func testGraceWindow(t *testing.T, nb NewBackend) {
 	t.Run("RevokedStaysRevoked", func(t *testing.T) {
 		e := newEnv(t, nb, func(c *Config) { c.ReuseGrace = grace })
 		g := e.login("alice")
-		r := e.rotate(g.RefreshToken, "k")
+		r := e.rotate(g.RefreshToken, "idempotency-key-k")
 		if _, err := e.store.RevokeToken(e.ctx, r.RefreshToken); err != nil {
 			t.Fatal(err)
 		}
 		for name, tok := range map[string]string{"parent": g.RefreshToken, "child": r.RefreshToken} {
-			for _, ik := range []string{"", "k"} {
+			for _, ik := range []string{"", "idempotency-key-k"} {
 				_, err := e.store.Rotate(e.ctx, tok, ik)
 				wantErr(t, name+" after revocation", err, jwtrefresh.ErrInvalidToken)
 			}
@@ -291,8 +291,8 @@ func testSharedBackend(t *testing.T, nb NewBackend) {
 	e := newEnv(t, nb, nil)
 	second := e.openStore(nil)
 	g := e.login("alice")
-	r := e.rotate(g.RefreshToken, "k")
-	again, err := second.Rotate(e.ctx, g.RefreshToken, "k")
+	r := e.rotate(g.RefreshToken, "idempotency-key-k")
+	again, err := second.Rotate(e.ctx, g.RefreshToken, "idempotency-key-k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,14 +323,14 @@ func testKeyRotation(t *testing.T, nb NewBackend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := s2.Rotate(e.ctx, g1.RefreshToken, "k")
+	r, err := s2.Rotate(e.ctx, g1.RefreshToken, "idempotency-key-k")
 	if err != nil {
 		t.Fatalf("old-key token under the new ring: %v", err)
 	}
 	if p, err := onlyNew.Parse(r.RefreshToken); err != nil || p.KeyVersion != 2 {
 		t.Fatalf("child not under the new key: %v", err)
 	}
-	again, err := s2.Rotate(e.ctx, g1.RefreshToken, "k")
+	again, err := s2.Rotate(e.ctx, g1.RefreshToken, "idempotency-key-k")
 	if err != nil || again.RefreshToken != r.RefreshToken {
 		t.Fatalf("replay across a key change: %v", err)
 	}
@@ -395,6 +395,21 @@ func testInvalidInput(t *testing.T, nb NewBackend) {
 	}
 	if d := ss[0].Client.Device; d != "caf\uFFFD laptop" {
 		t.Fatalf("device %q, want the invalid byte replaced by U+FFFD", d)
+	}
+	// Idempotency keys that could be guessed are refused before anything
+	// is used up: a replay hands the successor to whoever repeats the key.
+	for name, ik := range map[string]string{
+		"OneChar":   "1",
+		"OneShort":  strings.Repeat("k", jwtrefresh.MinIdempotencyKeyLen-1),
+		"TooLong":   strings.Repeat("k", jwtrefresh.MaxIdempotencyKeyLen+1),
+		"NotASCII":  strings.Repeat("é", jwtrefresh.MinIdempotencyKeyLen),
+		"ControlCh": strings.Repeat("k", jwtrefresh.MinIdempotencyKeyLen) + "\n",
+	} {
+		_, err := e.store.Rotate(e.ctx, g.RefreshToken, ik)
+		wantErr(t, "Rotate with idempotency key "+name, err, jwtrefresh.ErrInvalidInput)
+	}
+	if r := e.rotate(g.RefreshToken, strings.Repeat("k", jwtrefresh.MinIdempotencyKeyLen)); r.Replayed || r.Generation != 2 {
+		t.Fatalf("after refused keys: generation %d, replayed %v; want a first rotation", r.Generation, r.Replayed)
 	}
 	_, err = e.store.Sessions(e.ctx, "")
 	wantErr(t, "Sessions of empty subject", err, jwtrefresh.ErrInvalidInput)
