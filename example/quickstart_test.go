@@ -127,8 +127,8 @@ func startAPIServer() (srv *httptest.Server, stop func()) {
 	}
 	env := map[string]string{
 		"REDIS_URL":   "redis://" + mr.Addr() + "/0",
-		"SIGNING_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)),
-		"REFRESH_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32)),
+		"SIGNING_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1, 4}, 16)),
+		"REFRESH_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2, 3}, 16)),
 	}
 	h, closeRedis, err := newAPIServer(func(k string) string { return env[k] })
 	if err != nil {
