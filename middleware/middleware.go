@@ -213,7 +213,7 @@ func (m *Middleware) verify(ctx context.Context, tok string, badChars *Error) (v
 			return nil, false, fail(badChars, badChars.Err)
 		}
 		ent = new(entry)
-		if err := m.parse(tok, &ent.claims); err != nil {
+		if err := m.parse(tok, &ent.claims, &ent.dates); err != nil {
 			if errors.Is(err, ErrTokenMalformed) {
 				return nil, false, fail(m.tmplMalformed, err)
 			}
