@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"math/big"
 	"sync"
 	"sync/atomic"
@@ -242,9 +243,34 @@ func (k *Key) Public() (*Key, bool) {
 
 // Verify checks sig, the decoded signature of a JWS, over signingInput
 // (the "header.payload" part of the compact form) with this key's
-// algorithm. The error wraps jwt's verification error.
+// algorithm. The error wraps jwt's verification error
+// (jwt.ErrSignatureInvalid for a wrong HMAC).
 func (k *Key) Verify(signingInput string, sig []byte) error {
+	if k.macs != nil {
+		return k.verifyMAC(signingInput, sig)
+	}
 	return k.method.Verify(signingInput, sig, k.verify)
+}
+
+// verifyMAC is what jwt's HS256 Verify does, with a pooled keyed MAC and
+// no copy of the input: keying a new MAC costs five allocations, which
+// was a third of a middleware's first sight of an HS256 token.
+func (k *Key) verifyMAC(signingInput string, sig []byte) error {
+	m := k.macs.Get().(hash.Hash)
+	var chunk [512]byte
+	for in := signingInput; len(in) > 0; {
+		n := copy(chunk[:], in)
+		m.Write(chunk[:n])
+		in = in[n:]
+	}
+	var sum [sha256.Size]byte
+	ok := hmac.Equal(sig, m.Sum(sum[:0]))
+	m.Reset()
+	k.macs.Put(m)
+	if !ok {
+		return jwt.ErrSignatureInvalid
+	}
+	return nil
 }
 
 // Sign returns the compact serialisation of a JWT carrying claims, signed
