@@ -47,6 +47,7 @@ func TestMemberNamesAreCaseSensitive(t *testing.T) {
 		wantSub string // accepted with this subject; "" means refused
 		wantErr error
 		wantWhy error
+		hide    string // must not appear in the error text
 	}{
 		{name: "exact names", header: hdr, claims: cl(`"sub":"alice"`), wantSub: "alice"},
 		{name: "escaped name is the same name", header: `{"\u0061lg":"HS256","kid":"hs"}`, claims: cl(`"s\u0075b":"alice"`), wantSub: "alice"},
@@ -99,6 +100,7 @@ func TestMemberNamesAreCaseSensitive(t *testing.T) {
 		{name: "trailing data", header: hdr, claims: cl(`"sub":"alice"`) + `{}`, wantErr: ErrTokenMalformed, wantWhy: errJSONSyntax},
 		{name: "sub of the wrong type", header: hdr, claims: cl(`"sub":7`), wantErr: ErrTokenMalformed, wantWhy: errJSONType},
 		{name: "alg of the wrong type", header: `{"alg":["HS256"],"kid":"hs"}`, claims: cl(`"sub":"alice"`), wantErr: ErrTokenMalformed, wantWhy: errJSONType},
+		{name: "nbf out of range", header: hdr, claims: cl(`"sub":"alice","nbf":1e400`), wantErr: ErrTokenMalformed, wantWhy: errJSONType, hide: "1e400"},
 	}
 	set := must(keys.NewSet(hsKey))
 	for _, tt := range tests {
@@ -134,6 +136,9 @@ func TestMemberNamesAreCaseSensitive(t *testing.T) {
 			}
 			if c != nil || !errors.Is(err, tt.wantErr) || !errors.Is(err, tt.wantWhy) {
 				t.Fatalf("Verify = (%v, %v), want %v (%v)", c, err, tt.wantErr, tt.wantWhy)
+			}
+			if tt.hide != "" && strings.Contains(err.Error(), tt.hide) {
+				t.Fatalf("error %q quotes the token", err)
 			}
 			w := serve(m.Handler(okHandler), bearer(tok))
 			if w.Code != http.StatusUnauthorized || w.Body.String() != body("invalid_token", descMalformed) {

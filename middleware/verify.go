@@ -225,8 +225,8 @@ func numericDate(v string, dst *jwt.NumericDate) (*jwt.NumericDate, error) {
 		return dst, nil
 	}
 	f, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return nil, err
+	if err != nil { // out of range; the error would quote the claim
+		return nil, errJSONType
 	}
 	round, frac := math.Modf(f)
 	*dst = jwt.NumericDate{Time: time.Unix(int64(round), int64(frac*1e9)).Truncate(jwt.TimePrecision)}
