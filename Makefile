@@ -25,6 +25,10 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
+## demo: the whole story in about 15 s with only Go (in-process Redis); see example/demo.sh.
+demo:
+	GO=$(GO) bash example/demo.sh
+
 ## fuzz: a short run (FUZZTIME) of every fuzz target.
 fuzz:
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \

@@ -53,21 +53,37 @@ type derivedKey struct {
 }
 
 // hmacPool reuses keyed HMAC states: every rotation computes three MACs, and
-// a fresh hmac.New costs several allocations each time.
+// a fresh hmac.New costs several allocations each time. Each state carries a
+// scratch buffer through which inputs are written, so that callers' arrays
+// never reach the hash.Hash interface and stay on their stacks.
 type hmacPool struct{ p sync.Pool }
 
+type hmacState struct {
+	h   hash.Hash
+	buf [128]byte
+}
+
 func newHMACPool(key []byte) hmacPool {
-	return hmacPool{p: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+	return hmacPool{p: sync.Pool{New: func() any { return &hmacState{h: hmac.New(sha256.New, key)} }}}
 }
 
 // sum appends HMAC(key, parts...) to dst.
 func (hp *hmacPool) sum(dst []byte, parts ...[]byte) []byte {
-	m := hp.p.Get().(hash.Hash)
+	m := hp.p.Get().(*hmacState)
+	n := 0
 	for _, p := range parts {
-		m.Write(p)
+		for len(p) > 0 {
+			c := copy(m.buf[n:], p)
+			p, n = p[c:], n+c
+			if n == len(m.buf) {
+				m.h.Write(m.buf[:])
+				n = 0
+			}
+		}
 	}
-	dst = m.Sum(dst)
-	m.Reset()
+	m.h.Write(m.buf[:n])
+	dst = append(dst, m.h.Sum(m.buf[:0])...)
+	m.h.Reset()
 	hp.p.Put(m)
 	return dst
 }

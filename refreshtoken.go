@@ -158,10 +158,17 @@ func (t RefreshToken) SecretHash() [32]byte { return sha256.Sum256(t.Secret[:]) 
 // knowing it gives no power over the session, since every refresh needs a
 // MAC-verified token.
 func (t RefreshToken) SessionID() string {
+	var b [SessionIDLen]byte
+	return string(t.AppendSessionID(b[:0]))
+}
+
+// AppendSessionID appends t.SessionID() to dst, for callers building keys
+// without an allocation per part.
+func (t RefreshToken) AppendSessionID(dst []byte) []byte {
 	var b [sessionIDRawLen]byte
 	copy(b[:], t.Subject[:len(SlotTag{})])
 	copy(b[len(SlotTag{}):], t.Family[:])
-	return b64.EncodeToString(b[:])
+	return b64.AppendEncode(dst, b[:])
 }
 
 const (

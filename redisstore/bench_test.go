@@ -8,8 +8,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
+	"github.com/jwtrefresh/jwtrefresh/redisstore"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,7 +23,11 @@ var floorScript = redis.NewScript(`return redis.call('EXISTS', KEYS[1])`)
 // BenchmarkRotate measures a full rotation (MAC check, child derivation, one
 // EVALSHA of the rotation script, encoding) beside a bare EVALSHA, in the same
 // run, sequentially and with 50 goroutines (parallelism 25 × 2 cores on the
-// reference machine). Compare with benchstat over -count=10.
+// reference machine). The sub-benchmarks are named op=Floor and op=Rotate so
+// that benchstat sets them side by side:
+//
+//	go test -run '^$' -bench Rotate -benchmem -count 10 ./redisstore > out.txt
+//	benchstat -col /op out.txt
 func BenchmarkRotate(b *testing.B) {
 	be := redistest.NewStandalone(b)
 	s := newStore(b, be)
@@ -47,14 +54,14 @@ func BenchmarkRotate(b *testing.B) {
 	}
 
 	b.Run("Sequential", func(b *testing.B) {
-		b.Run("Floor", func(b *testing.B) {
+		b.Run("op=Floor", func(b *testing.B) {
 			defer serverTime(b, be)()
 			b.ReportAllocs()
 			for b.Loop() {
 				floor(b, prefix+"floor")
 			}
 		})
-		b.Run("Rotate", func(b *testing.B) {
+		b.Run("op=Rotate", func(b *testing.B) {
 			tok := newChain(b)
 			defer serverTime(b, be)()
 			b.ReportAllocs()
@@ -64,7 +71,7 @@ func BenchmarkRotate(b *testing.B) {
 		})
 	})
 	b.Run("Parallel", func(b *testing.B) {
-		b.Run("Floor", func(b *testing.B) {
+		b.Run("op=Floor", func(b *testing.B) {
 			defer serverTime(b, be)()
 			b.ReportAllocs()
 			b.SetParallelism(25)
@@ -75,7 +82,7 @@ func BenchmarkRotate(b *testing.B) {
 				}
 			})
 		})
-		b.Run("Rotate", func(b *testing.B) {
+		b.Run("op=Rotate", func(b *testing.B) {
 			defer serverTime(b, be)()
 			b.ReportAllocs()
 			b.SetParallelism(25)
@@ -89,19 +96,73 @@ func BenchmarkRotate(b *testing.B) {
 	})
 }
 
-// BenchmarkActive measures the session check of the middleware hook (one
-// HMGET).
-func BenchmarkActive(b *testing.B) {
+// BenchmarkRotateInterleaved alternates a bare EVALSHA and a rotation on one
+// client and times each, so that both latencies come from the same moments:
+// on a shared, noisy machine the sequential floor and Rotate of
+// BenchmarkRotate run seconds apart and drift apart. It reports floor-µs/op,
+// rotate-µs/op and their quotient x-floor, Rotate's sequential throughput as
+// a fraction of the floor's.
+func BenchmarkRotateInterleaved(b *testing.B) {
 	be := redistest.NewStandalone(b)
 	s := newStore(b, be)
-	g := login(b, s, "alice")
 	ctx := context.Background()
-	b.ReportAllocs()
+	key := []string{be.Prefix(b) + "floor"}
+	tok := login(b, s, "bench").RefreshToken
+	var floor, rotate time.Duration
 	for b.Loop() {
-		if ok, err := s.Active(ctx, "alice", g.SessionID); err != nil || !ok {
-			b.Fatal(ok, err)
+		t0 := time.Now()
+		if err := floorScript.Run(ctx, be.Client, key).Err(); err != nil {
+			b.Fatal(err)
 		}
+		t1 := time.Now()
+		g, err := s.Rotate(ctx, tok, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		rotate += time.Since(t1)
+		floor += t1.Sub(t0)
+		tok = g.RefreshToken
 	}
+	n := float64(b.N) * float64(time.Microsecond)
+	b.ReportMetric(float64(floor)/n, "floor-µs/op")
+	b.ReportMetric(float64(rotate)/n, "rotate-µs/op")
+	b.ReportMetric(float64(floor)/float64(rotate), "x-floor")
+}
+
+// BenchmarkActive measures the session check of the middleware hook (one
+// read-only script, which compares with the server's clock) beside a bare
+// HMGET of the same two fields, in the same run.
+func BenchmarkActive(b *testing.B) {
+	be := redistest.NewStandalone(b)
+	keys := newKeys(b)
+	prefix := be.Prefix(b)
+	s, err := redisstore.New(be.Client, keys, redisstore.WithKeyPrefix(prefix))
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := login(b, s, "alice")
+	tag, _, _ := jwtrefresh.ParseSessionID(g.SessionID)
+	key := prefix + "{" + tag.String() + "}:f:" + g.SessionID // the layout of store.go
+	ctx := context.Background()
+	if n, err := be.Client.Exists(ctx, key).Result(); err != nil || n != 1 {
+		b.Fatalf("family key %s: %d, %v", key, n, err)
+	}
+	b.Run("op=HMGET", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := be.Client.HMGet(ctx, key, "sub", "lu").Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("op=Active", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if ok, err := s.Active(ctx, "alice", g.SessionID); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
 }
 
 // serverTime reports Redis's own time per EVALSHA ("redis-µs/op", from INFO

@@ -5,11 +5,12 @@
 // # Data model
 //
 // A session (refresh-token family) is a hash with a TTL; a subject's sessions
-// are indexed by a sorted set scored by expiry deadline, named by the
-// subject's id (HMAC(refresh key, subject), 128 bits: never the subject
-// itself, and no two subjects share one). Every key of a subject carries the
-// first 4 bytes of that id as its hash tag, so a family and its subject's
-// index share one slot: rotation,
+// are indexed by a sorted set named by the subject's id (HMAC(refresh key,
+// subject), 128 bits: never the subject itself, and no two subjects share
+// one), scored by when Redis drops each family (at most a tenth of the idle
+// timeout after its deadline, so that a rotation rarely touches the index).
+// Every key of a subject carries the first 4 bytes of that id as its hash
+// tag, so a family and its subject's index share one slot: rotation,
 // reuse-revokes-the-subject and logout-everywhere are each one script on one
 // node, on standalone Redis, Sentinel, Redis Cluster and Valkey alike, and a
 // CROSSSLOT error cannot happen. Tokens are stored only as SHA-256 hashes of
@@ -17,10 +18,28 @@
 // usable token.
 //
 // Once a script is loaded, Create, Rotate, RevokeToken, RevokeSession and
-// RevokeAll send exactly one command (EVALSHA; EVAL only after NOSCRIPT), and
-// Active one HMGET. Lost replies are harmless: every rotation carries an
+// Active send exactly one command each (EVALSHA; EVAL only after NOSCRIPT);
+// RevokeAll and Sessions one per key of the keyring (one outside a key
+// rotation). Lost replies are harmless: every rotation carries an
 // idempotency key, so when go-redis re-sends a script after a broken
 // connection the second run is a replay of the first, not a reuse alarm.
+//
+// # Time
+//
+// Every decision (expiry, sliding idle timeout, absolute lifetime, grace
+// window, TTLs) is taken inside the scripts against the clock of the Redis
+// server that runs them (TIME): on a Cluster, the node holding the subject's
+// keys. So a fleet of API servers agrees on every deadline of a session even
+// when one server's clock is off by minutes; there is one clock per subject,
+// and the application servers' clocks play no part. Events carry the time
+// the script reported. Keep the Redis nodes' clocks synchronised (NTP) as
+// any server's: a step of a node's clock (or a failover to a replica whose
+// clock differs) shifts the decisions on its subjects by the size of the
+// step. WithClock replaces the server's clock by the caller's, for tests that
+// move time without sleeping.
+//
+// Scripts read TIME and then write, which needs effects replication: Redis
+// 5 or later (the default since 5; tested with 7), or Valkey.
 //
 // # Redis settings for production
 //
@@ -33,15 +52,11 @@
 //     persistence a restart logs everyone out; a lost rotation makes the
 //     client's new token unknown (invalid_grant).
 //   - Replicas: a failover may lose the last writes acknowledged by the old
-//     primary. Set min-replicas-to-write / min-replicas-max-lag on the
-//     primary, or have the client wrapper issue WAIT 1 <ms> after rotations,
-//     so that an acknowledged rotation is on a replica before the client
-//     gets its new token.
+//     primary. WithReplicaAck sends WAIT with each write (same round trip)
+//     so that a rotation is on a replica before the client gets its new
+//     token; min-replicas-to-write / min-replicas-max-lag on the primary
+//     are the server-side complement.
 //   - Go client: ContextTimeoutEnabled: true (New refuses clients without
 //     it), so a context deadline bounds every call and an outage surfaces as
 //     jwtrefresh.ErrUnavailable by the deadline.
-//
-// Time: every decision (expiry, grace window, TTLs) uses the clock given by
-// WithClock (default time.Now) of the calling instance; keep instances' clocks
-// synchronised (NTP).
 package redisstore

@@ -18,12 +18,13 @@ type config struct {
 	abs     time.Duration
 	max     int
 	timeout time.Duration
-	now     func() time.Time
+	now     func() time.Time // nil: the Redis server's clock
 	hook    jwtrefresh.EventHook
 	log     *slog.Logger
 
 	ackReplicas int
 	ackTimeout  time.Duration
+	clockSet    bool
 }
 
 // DefaultKeyPrefix starts every key of a Store without WithKeyPrefix.
@@ -39,7 +40,6 @@ func defaults() config {
 		idle:    jwtrefresh.DefaultIdleTimeout,
 		max:     jwtrefresh.DefaultMaxSessions,
 		timeout: DefaultTimeout,
-		now:     time.Now,
 	}
 }
 
@@ -58,7 +58,7 @@ func WithKeyPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 // child as its owner instead of tripping reuse detection, so keep it to
 // seconds, for clients that cannot send an Idempotency-Key (browser tabs
 // racing). Only the immediate parent ever qualifies, and never once its
-// child has been used.
+// child has been used. Resolution: milliseconds (rounded up).
 func WithReuseGrace(d time.Duration) Option { return func(c *config) { c.grace = d } }
 
 // WithReusePolicy says what reuse detection revokes: every session of the
@@ -70,12 +70,15 @@ func WithReusePolicy(p jwtrefresh.ReusePolicy) Option { return func(c *config) {
 
 // WithIdleTimeout sets the sliding idle timeout: a session not refreshed for
 // d expires (default jwtrefresh.DefaultIdleTimeout, 30 days). Redis then
-// deletes it by TTL.
+// deletes it by TTL. A session keeps the idle timeout in force at its last
+// rotation, so a changed setting applies to each session from its next
+// rotation (or login). Resolution: milliseconds.
 func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idle = d } }
 
 // WithAbsoluteLifetime ends every session d after its login however active it
-// is (default 0: no absolute limit). Security: bounds how long a stolen but
-// still rotating family can live.
+// is (default 0: no absolute limit). The deadline is fixed at login: a
+// changed setting applies to sessions begun after it. Security: bounds how
+// long a stolen but still rotating family can live.
 func WithAbsoluteLifetime(d time.Duration) Option { return func(c *config) { c.abs = d } }
 
 // WithMaxSessions caps a subject's sessions (default
@@ -88,11 +91,18 @@ func WithMaxSessions(n int) Option { return func(c *config) { c.max = n } }
 // DefaultTimeout). A context deadline always wins.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithClock sets the time source (default time.Now). Every decision of every
-// script (expiry, grace window, TTLs) uses the time it returns, so all
-// instances of a deployment should read synchronised clocks. Tests use it to
-// move time without sleeping.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+// WithClock makes every decision (expiry, idle timeout, grace window,
+// absolute lifetime, TTLs, event times) use the time now returns instead of
+// the Redis server's clock, the default. Tests use it to move time without
+// sleeping. In production, leave the default: the scripts then read the
+// clock of the Redis node that holds the subject's keys (TIME), so a fleet of
+// instances agrees on every deadline even when one instance's clock is off;
+// with WithClock, each instance decides by its own clock, and one whose
+// clock is minutes off expires sessions early or stretches the grace window
+// for everyone. A nil now is ErrConfig.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now, c.clockSet = now, true }
+}
 
 // WithEvents sets a hook receiving every session event (see
 // jwtrefresh.EventHook). Default: none.

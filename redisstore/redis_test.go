@@ -205,6 +205,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"NilKeys", good, nil, nil, redisstore.ErrConfig},
 		{"NegativeGrace", good, keys, []redisstore.Option{redisstore.WithReuseGrace(-1)}, redisstore.ErrConfig},
 		{"ZeroIdle", good, keys, []redisstore.Option{redisstore.WithIdleTimeout(0)}, redisstore.ErrConfig},
+		{"SubMillisecondIdle", good, keys, []redisstore.Option{redisstore.WithIdleTimeout(time.Microsecond)}, redisstore.ErrConfig},
 		{"NegativeAbsolute", good, keys, []redisstore.Option{redisstore.WithAbsoluteLifetime(-time.Second)}, redisstore.ErrConfig},
 		{"ZeroMax", good, keys, []redisstore.Option{redisstore.WithMaxSessions(0)}, redisstore.ErrConfig},
 		{"ZeroTimeout", good, keys, []redisstore.Option{redisstore.WithTimeout(0)}, redisstore.ErrConfig},

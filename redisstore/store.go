@@ -25,9 +25,14 @@ type Store struct {
 	rdb  redis.UniversalClient
 	keys *jwtrefresh.RefreshKeyring
 	cfg  config
+	sc   scripts
 }
 
 var _ jwtrefresh.Store = (*Store)(nil)
+
+// serverClock is the "now" argument that makes a script read the Redis
+// server's clock.
+var serverClock any = ""
 
 // New returns a Store keeping sessions in rdb, with tokens under keys.
 //
@@ -47,13 +52,13 @@ func New(rdb redis.UniversalClient, keys *jwtrefresh.RefreshKeyring, opts ...Opt
 		return nil, fmt.Errorf("%w: nil keyring", ErrConfig)
 	case strings.ContainsAny(cfg.prefix, "{}"):
 		return nil, ErrKeyPrefix
-	case cfg.grace < 0, cfg.idle <= 0, cfg.abs < 0, cfg.timeout <= 0:
-		return nil, fmt.Errorf("%w: durations must be positive (grace and absolute lifetime may be 0)", ErrConfig)
+	case cfg.grace < 0, cfg.idle < time.Millisecond, cfg.abs < 0, cfg.timeout <= 0:
+		return nil, fmt.Errorf("%w: durations must be positive, the idle timeout at least 1ms (grace and absolute lifetime may be 0)", ErrConfig)
 	case cfg.max < 1:
 		return nil, fmt.Errorf("%w: max sessions %d < 1", ErrConfig, cfg.max)
 	case cfg.policy != jwtrefresh.RevokeSubject && cfg.policy != jwtrefresh.RevokeFamily:
 		return nil, fmt.Errorf("%w: unknown reuse policy %v", ErrConfig, cfg.policy)
-	case cfg.now == nil:
+	case cfg.clockSet && cfg.now == nil:
 		return nil, fmt.Errorf("%w: nil clock", ErrConfig)
 	}
 	if !contextTimeouts(rdb) {
@@ -69,7 +74,7 @@ func New(rdb redis.UniversalClient, keys *jwtrefresh.RefreshKeyring, opts ...Opt
 			return nil, fmt.Errorf("%w: WithReplicaAck(%d, %v)", ErrConfig, cfg.ackReplicas, cfg.ackTimeout)
 		}
 	}
-	return &Store{rdb: rdb, keys: keys, cfg: cfg}, nil
+	return &Store{rdb: rdb, keys: keys, cfg: cfg, sc: newScripts(cfg)}, nil
 }
 
 func contextTimeouts(rdb redis.UniversalClient) bool {
@@ -96,6 +101,29 @@ func (s *Store) indexKey(id jwtrefresh.SubjectID) string {
 	return s.cfg.prefix + "{" + id.SlotTag().String() + "}:s:" + hex.EncodeToString(id[len(jwtrefresh.SlotTag{}):])
 }
 
+// familyKeys returns the family key of session sid, the index key of subject
+// id, and sid, built in one allocation: they are on every rotation's path.
+func (s *Store) familyKeys(id jwtrefresh.SubjectID, sid []byte) (fam, index, sidStr string) {
+	const tagLen = 2 * len(jwtrefresh.SlotTag{})
+	var h [2 * len(jwtrefresh.SubjectID{})]byte
+	hex.Encode(h[:], id[:])
+	var b strings.Builder
+	b.Grow(2*(len(s.cfg.prefix)+tagLen+6) + len(sid) + len(h) - tagLen)
+	b.WriteString(s.cfg.prefix)
+	b.WriteByte('{')
+	b.Write(h[:tagLen])
+	b.WriteString("}:f:")
+	b.Write(sid)
+	n := b.Len()
+	b.WriteString(s.cfg.prefix)
+	b.WriteByte('{')
+	b.Write(h[:tagLen])
+	b.WriteString("}:s:")
+	b.Write(h[tagLen:])
+	all := b.String()
+	return all[:n], all[n:], all[n-len(sid) : n]
+}
+
 // ctx bounds an operation without a deadline by the store's timeout.
 func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
@@ -111,15 +139,16 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", jwtrefresh.ErrUnavailable, err)
 }
 
-func ms(t time.Time) int64 { return t.UnixMilli() }
+// now is the "now" argument of every script: the WithClock time in Unix
+// milliseconds, or serverClock.
+func (s *Store) now() any {
+	if s.cfg.now == nil {
+		return serverClock
+	}
+	return strconv.FormatInt(s.cfg.now().UnixMilli(), 10)
+}
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v) }
-
-func durMS(d time.Duration) int64 { return d.Milliseconds() }
-
-// slack is how long Redis keeps keys beyond their deadline, so that TTLs need
-// extending only now and then (see scripts.go).
-func (s *Store) slack() int64 { return durMS(s.cfg.idle / 10) }
 
 // Create implements jwtrefresh.Store: one script.
 func (s *Store) Create(ctx context.Context, ns jwtrefresh.NewSession) (jwtrefresh.Grant, error) {
@@ -136,28 +165,22 @@ func (s *Store) Create(ctx context.Context, ns jwtrefresh.NewSession) (jwtrefres
 	if err != nil {
 		return jwtrefresh.Grant{}, err
 	}
-	now := s.cfg.now()
-	exp := now.Add(s.cfg.idle)
-	var abs int64
-	if s.cfg.abs > 0 {
-		abs = ms(now.Add(s.cfg.abs))
-		if abs < ms(exp) {
-			exp = fromMS(abs)
-		}
-	}
-	sid := tok.SessionID()
-	hash := tok.SecretHash()
-	fp := s.famPrefix(tok.Subject.SlotTag())
+	var sidBuf [jwtrefresh.SessionIDLen]byte
+	fam, index, sid := s.familyKeys(tok.Subject, tok.AppendSessionID(sidBuf[:0]))
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	evicted, err := s.write(ctx, createScript, []string{fp + sid, s.indexKey(tok.Subject)},
-		ms(now), ns.Subject, hash[:], tok.KeyVersion, ms(exp), abs,
-		[]byte(ns.Claims), client, s.cfg.max, fp, sid, s.slack()).StringSlice()
+	res, err := s.write(ctx, s.sc.create, []string{fam, index},
+		s.now(), ns.Subject, stateValue(nil, tok), subjectClaims(ns.Subject, ns.Claims), client).Slice()
 	if err != nil {
 		return jwtrefresh.Grant{}, unavailable(err)
 	}
+	if len(res) != 3 {
+		return jwtrefresh.Grant{}, unavailable(fmt.Errorf("unexpected login reply (%d elements)", len(res)))
+	}
+	now := fromMS(num(res[0]))
+	evicted, _ := res[2].([]any)
 	for _, id := range evicted {
-		s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventEvict, Subject: ns.Subject, SessionID: id, Revoked: 1, Time: now})
+		s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventEvict, Subject: ns.Subject, SessionID: str(id), Revoked: 1, Time: now})
 	}
 	s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventLogin, Subject: ns.Subject, SessionID: sid, Generation: 1, Time: now})
 	return jwtrefresh.Grant{
@@ -166,22 +189,54 @@ func (s *Store) Create(ctx context.Context, ns jwtrefresh.NewSession) (jwtrefres
 		SessionID:    sid,
 		Generation:   1,
 		Claims:       ns.Claims,
-		Expires:      fromMS(ms(exp)),
+		Expires:      fromMS(num(res[1])),
 	}, nil
 }
 
-// idempotencyHash is what the family stores of a rotation's idempotency key:
-// a hash, so the key itself is never at rest. Without a caller's key the
-// rotation gets a random one, which still makes the client library's own
-// re-send of this very command a replay.
-func idempotencyHash(key string) []byte {
+// stateValue appends what a family stores of token t (fields c and p): the
+// SHA-256 of its secret, then its generation and key version in decimal, so
+// that one string comparison in the script checks all three.
+func stateValue(dst []byte, t jwtrefresh.RefreshToken) []byte {
+	h := t.SecretHash()
+	dst = strconv.AppendUint(append(dst, h[:]...), t.Generation, 10)
+	return strconv.AppendUint(append(dst, ':'), uint64(t.KeyVersion), 10)
+}
+
+// stateMax is the longest stateValue.
+const stateMax = sha256.Size + 20 + 1 + 10
+
+// subjectClaims is field sc: the subject's length in decimal, a colon, the
+// subject and the claims, read back in one piece by every rotation.
+func subjectClaims(subject string, claims []byte) []byte {
+	b := strconv.AppendInt(make([]byte, 0, 21+len(subject)+len(claims)), int64(len(subject)), 10)
+	return append(append(append(b, ':'), subject...), claims...)
+}
+
+// splitSubjectClaims undoes subjectClaims; ok is false for anything else.
+func splitSubjectClaims(sc string) (subject, claims string, ok bool) {
+	n, rest, found := strings.Cut(sc, ":")
+	l, err := strconv.Atoi(n)
+	if !found || err != nil || l < 0 || l > len(rest) {
+		return "", "", false
+	}
+	return rest[:l], rest[l:], true
+}
+
+// ikLen is the length of a hashed idempotency key.
+const ikLen = 16
+
+// appendIdempotencyHash appends what the family stores of a rotation's
+// idempotency key: a hash, so the key itself is never at rest. Without a
+// caller's key the rotation gets a random one, which still makes the client
+// library's own re-send of this very command a replay.
+func appendIdempotencyHash(dst []byte, key string) []byte {
 	if key == "" {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		return b
+		var b [ikLen]byte
+		_, _ = rand.Read(b[:])
+		return append(dst, b[:]...)
 	}
 	h := sha256.Sum256([]byte("jwtrefresh/idempotency-key\x00" + key))
-	return h[:16]
+	return append(dst, h[:ikLen]...)
 }
 
 // Rotate implements jwtrefresh.Store: one script (EVALSHA).
@@ -192,19 +247,19 @@ func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string)
 	}
 	kv := s.keys.CurrentVersion()
 	child, _ := s.keys.Child(parent, kv)
-	ph, ch := parent.SecretHash(), child.SecretHash()
-	sid := parent.SessionID()
-	fp := s.famPrefix(parent.Subject.SlotTag())
-	policy := "s"
-	if s.cfg.policy == jwtrefresh.RevokeFamily {
-		policy = "f"
-	}
-	now := s.cfg.now()
+	// The presented token's state, its child's and the idempotency hash, in
+	// one allocation.
+	buf := make([]byte, 0, 2*stateMax+ikLen)
+	buf = stateValue(buf, parent)
+	presented := buf
+	buf = stateValue(buf, child)
+	next := buf[len(presented):]
+	ik := appendIdempotencyHash(buf, idempotencyKey)[len(buf):]
+	var sidBuf [jwtrefresh.SessionIDLen]byte
+	fam, index, sid := s.familyKeys(parent.Subject, parent.AppendSessionID(sidBuf[:0]))
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	res, err := s.write(ctx, rotateScript, []string{fp + sid, s.indexKey(parent.Subject)},
-		ms(now), parent.Generation, ph[:], ch[:], idempotencyHash(idempotencyKey),
-		ms(now.Add(s.cfg.idle)), durMS(s.cfg.grace), policy, kv, fp, sid, s.slack()).Slice()
+	res, err := s.write(ctx, s.sc.rotate, []string{fam, index}, s.now(), presented, next, ik).Slice()
 	if err != nil {
 		return jwtrefresh.Grant{}, unavailable(err)
 	}
@@ -219,20 +274,23 @@ func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string)
 	}
 	switch out {
 	case outRotated, outReplay:
+		sub, claims, ok := splitSubjectClaims(str(res[3]))
+		if !ok {
+			return jwtrefresh.Grant{}, unavailable(errors.New("malformed session record"))
+		}
 		g := jwtrefresh.Grant{
-			Subject:    str(res[1]),
+			Subject:    sub,
 			SessionID:  sid,
 			Generation: child.Generation,
 			Replayed:   out == outReplay,
-			Expires:    fromMS(num(res[3])),
+			Expires:    fromMS(num(res[2])),
 		}
-		if c := str(res[2]); c != "" {
-			g.Claims = json.RawMessage(c)
+		if claims != "" {
+			g.Claims = json.RawMessage(claims)
 		}
 		if out == outReplay && uint32(num(res[4])) != kv {
 			// The child was made under another key version (keys rotated
 			// since): recompute it under that one, byte-identical.
-			var ok bool
 			if child, ok = s.keys.Child(parent, uint32(num(res[4]))); !ok {
 				return jwtrefresh.Grant{}, fmt.Errorf("%w: its successor's key version was retired", jwtrefresh.ErrInvalidToken)
 			}
@@ -244,25 +302,24 @@ func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string)
 		if g.Replayed {
 			kind = jwtrefresh.EventReplay
 		}
-		s.emit(ctx, jwtrefresh.Event{Kind: kind, Subject: g.Subject, SessionID: sid, Generation: g.Generation, Time: now})
+		s.emit(ctx, jwtrefresh.Event{Kind: kind, Subject: g.Subject, SessionID: sid, Generation: g.Generation, Time: fromMS(num(res[1]))})
 		return g, nil
 	case outReuse:
-		sub := str(res[1])
-		revoked, _ := res[2].([]any)
-		n := len(revoked)
+		sub := str(res[2])
+		n := int(num(res[3]))
 		var err error
 		if s.cfg.policy == jwtrefresh.RevokeSubject {
 			// Sessions begun under another key of the ring have another
 			// subject id: revoke them too.
 			for _, id := range s.keys.SubjectIDs(sub) {
 				if id != parent.Subject {
-					m, e := s.revokeSubject(ctx, id, now)
+					m, _, e := s.revokeSubject(ctx, id)
 					n += m
 					err = errors.Join(err, e)
 				}
 			}
 		}
-		s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventReuseDetected, Subject: sub, SessionID: sid, Generation: parent.Generation, Revoked: n, Time: now})
+		s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventReuseDetected, Subject: sub, SessionID: sid, Generation: parent.Generation, Revoked: n, Time: fromMS(num(res[1]))})
 		if err != nil {
 			return jwtrefresh.Grant{}, fmt.Errorf("%w (revoking the subject's other sessions failed: %w)", jwtrefresh.ErrReuseDetected, err)
 		}
@@ -293,7 +350,8 @@ func (s *Store) RevokeToken(ctx context.Context, refreshToken string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.revoke(ctx, t.Subject, t.SessionID(), "")
+	var sidBuf [jwtrefresh.SessionIDLen]byte
+	_, err = s.revoke(ctx, t.Subject, t.AppendSessionID(sidBuf[:0]), "")
 	if errors.Is(err, jwtrefresh.ErrSessionNotFound) {
 		return nil // RFC 7009: revoking an unknown token succeeds
 	}
@@ -312,26 +370,29 @@ func (s *Store) RevokeSession(ctx context.Context, subject, sessionID string) er
 	// The session lives under the subject id whose tag it carries.
 	for _, id := range s.keys.SubjectIDs(subject) {
 		if id.SlotTag() == tag {
-			_, err = s.revoke(ctx, id, sessionID, subject)
+			_, err = s.revoke(ctx, id, []byte(sessionID), subject)
 			return err
 		}
 	}
 	return fmt.Errorf("%w: not a session of this subject", jwtrefresh.ErrSessionNotFound)
 }
 
-func (s *Store) revoke(ctx context.Context, id jwtrefresh.SubjectID, sid, subject string) (string, error) {
-	now := s.cfg.now()
+func (s *Store) revoke(ctx context.Context, id jwtrefresh.SubjectID, sidBytes []byte, subject string) (string, error) {
+	fam, index, sid := s.familyKeys(id, sidBytes)
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	sub, err := s.write(ctx, revokeScript, []string{s.famPrefix(id.SlotTag()) + sid, s.indexKey(id)},
-		sid, subject, ms(now)).Text()
+	res, err := s.write(ctx, revokeScript, []string{fam, index}, s.now(), subject).Slice()
 	if errors.Is(err, redis.Nil) {
 		return "", jwtrefresh.ErrSessionNotFound
+	}
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected revocation reply (%d elements)", len(res))
 	}
 	if err != nil {
 		return "", unavailable(err)
 	}
-	s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventRevoke, Subject: sub, SessionID: sid, Revoked: 1, Time: now})
+	sub := str(res[0])
+	s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventRevoke, Subject: sub, SessionID: sid, Revoked: 1, Time: fromMS(num(res[1]))})
 	return sub, nil
 }
 
@@ -341,27 +402,35 @@ func (s *Store) RevokeAll(ctx context.Context, subject string) (int, error) {
 	if subject == "" {
 		return 0, fmt.Errorf("%w: empty subject", jwtrefresh.ErrInvalidInput)
 	}
-	now := s.cfg.now()
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	total := 0
-	for _, id := range s.keys.SubjectIDs(subject) {
-		n, err := s.revokeSubject(ctx, id, now)
+	var at time.Time
+	for i, id := range s.keys.SubjectIDs(subject) {
+		n, now, err := s.revokeSubject(ctx, id)
 		total += n
 		if err != nil {
 			return total, err
 		}
+		if i == 0 {
+			at = now
+		}
 	}
-	s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventRevokeAll, Subject: subject, Revoked: total, Time: now})
+	s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventRevokeAll, Subject: subject, Revoked: total, Time: at})
 	return total, nil
 }
 
-func (s *Store) revokeSubject(ctx context.Context, id jwtrefresh.SubjectID, now time.Time) (int, error) {
-	n, err := s.write(ctx, revokeAllScript, []string{s.indexKey(id)}, s.famPrefix(id.SlotTag()), ms(now)).Int()
-	if err != nil {
-		return 0, unavailable(err)
+// revokeSubject deletes every session under one subject id; it returns how
+// many were active and the time the script decided at.
+func (s *Store) revokeSubject(ctx context.Context, id jwtrefresh.SubjectID) (int, time.Time, error) {
+	res, err := s.write(ctx, revokeAllScript, []string{s.indexKey(id)}, s.now(), s.famPrefix(id.SlotTag())).Slice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected revocation reply (%d elements)", len(res))
 	}
-	return n, nil
+	if err != nil {
+		return 0, time.Time{}, unavailable(err)
+	}
+	return int(num(res[0])), fromMS(num(res[1])), nil
 }
 
 // Sessions implements jwtrefresh.Store: one read-only script per key of the
@@ -370,12 +439,11 @@ func (s *Store) Sessions(ctx context.Context, subject string) ([]jwtrefresh.Sess
 	if subject == "" {
 		return nil, fmt.Errorf("%w: empty subject", jwtrefresh.ErrInvalidInput)
 	}
-	now := s.cfg.now()
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	var out []jwtrefresh.Session
 	for _, id := range s.keys.SubjectIDs(subject) {
-		rows, err := sessionsScript.Run(ctx, s.rdb, []string{s.indexKey(id)}, s.famPrefix(id.SlotTag()), ms(now)).Slice()
+		rows, err := sessionsScript.Run(ctx, s.rdb, []string{s.indexKey(id)}, s.now(), s.famPrefix(id.SlotTag())).Slice()
 		if err != nil {
 			return nil, unavailable(err)
 		}
@@ -399,20 +467,20 @@ func (s *Store) Sessions(ctx context.Context, subject string) ([]jwtrefresh.Sess
 	return out, nil
 }
 
-// Active implements jwtrefresh.Store: one HMGET, no script.
+// Active implements jwtrefresh.Store: one read-only script, so that the
+// deadline is compared with the same clock that set it.
 func (s *Store) Active(ctx context.Context, subject, sessionID string) (bool, error) {
 	tag, _, err := jwtrefresh.ParseSessionID(sessionID)
 	if err != nil || subject == "" {
 		return false, nil
 	}
-	now := s.cfg.now()
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	f, err := s.rdb.HMGet(ctx, s.famPrefix(tag)+sessionID, "sub", "exp").Result()
+	n, err := activeScript.Run(ctx, s.rdb, []string{s.famPrefix(tag) + sessionID}, s.now(), subject).Int()
 	if err != nil {
 		return false, unavailable(err)
 	}
-	return str(f[0]) == subject && num(f[1]) > ms(now), nil
+	return n == 1, nil
 }
 
 func (s *Store) emit(ctx context.Context, e jwtrefresh.Event) {

@@ -2,6 +2,9 @@ package storetest
 
 import (
 	"context"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ var _ = register(
 	clause{"IdleTimeout", testIdleTimeout},
 	clause{"AbsoluteLifetime", testAbsoluteLifetime},
 	clause{"MaxSessions", testMaxSessions},
+	clause{"EvictionOrder", testEvictionOrder},
 	clause{"CancelledContext", testCancelledContext},
 )
 
@@ -193,6 +197,65 @@ func testMaxSessions(t *testing.T, nb NewBackend) {
 	}
 	if n := e.events.Count(jwtrefresh.EventEvict); n != 1 {
 		t.Fatalf("%d evictions, want still 1", n)
+	}
+}
+
+// testEvictionOrder: over three weeks of logins and rotations at random
+// times, every login at the cap evicts exactly the session closest to expiry,
+// by the deadlines the grants reported. (A store may keep its index loosely
+// ordered, as long as eviction is exact.)
+func testEvictionOrder(t *testing.T, nb NewBackend) {
+	const max = 5
+	e := newEnv(t, nb, func(c *Config) { c.MaxSessions = max })
+	rng := rand.New(rand.NewPCG(1, 2))
+	type session struct {
+		token   string
+		expires time.Time
+	}
+	live := map[string]*session{}
+	login := func() {
+		g := e.login("alice")
+		live[g.SessionID] = &session{g.RefreshToken, g.Expires}
+	}
+	// Steps of at most 8 hours: in 60 steps no session reaches the 30-day
+	// idle timeout, so every departure is an eviction.
+	advance := func() { e.clock.Advance(time.Duration(1+rng.Int64N(8*3600*1000)) * time.Millisecond) }
+	for range max {
+		login()
+		advance()
+	}
+	evictions := 0
+	for range 60 {
+		advance()
+		ids := slices.Sorted(maps.Keys(live))
+		if rng.IntN(3) > 0 {
+			sid := ids[rng.IntN(len(ids))]
+			g := e.rotate(live[sid].token, "")
+			live[sid] = &session{g.RefreshToken, g.Expires}
+			continue
+		}
+		victim := ids[0]
+		for _, sid := range ids {
+			if live[sid].expires.Before(live[victim].expires) {
+				victim = sid
+			}
+		}
+		login()
+		evictions++
+		if n, ev := e.events.Count(jwtrefresh.EventEvict), e.events.Last(jwtrefresh.EventEvict); n != evictions || ev.SessionID != victim {
+			t.Fatalf("login %d at the cap evicted %s (%d evictions), want %s, the closest to expiry", evictions, ev.SessionID, n, victim)
+		}
+		delete(live, victim)
+		e.active("alice", victim, false)
+	}
+	if evictions == 0 {
+		t.Fatal("no login at the cap")
+	}
+	for sid := range live {
+		e.active("alice", sid, true)
+	}
+	if n := e.sessions("alice"); n != max {
+		t.Fatalf("%d sessions, want %d", n, max)
 	}
 }
 

@@ -1,9 +1,11 @@
 package transport_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +15,10 @@ import (
 )
 
 // The benchmarks send GET requests with a valid token to a loopback server
-// through three clients: the floor (a bare http.Client, the header set by
+// through four clients: the floor (a bare http.Client, the header set by
 // hand), golang.org/x/oauth2's Transport with a static token source, and
-// this package's Transport. Compare with:
+// this package's Transport with a MemoryStore and with a FileStore. Compare
+// with:
 //
 //	go test -run '^$' -bench . -benchmem -count 10 ./transport > bench.txt
 //	benchstat -col /client bench.txt
@@ -34,21 +37,33 @@ func benchClients(b *testing.B, base http.RoundTripper, url string) []benchClien
 		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: benchToken}),
 		Base:   base,
 	}}
-	tr, err := transport.New(url+"/auth/token", transport.NewMemoryStore(&transport.Token{
+	tok := &transport.Token{
 		AccessToken: benchToken, TokenType: "Bearer", RefreshToken: "rt",
 		Expiry: time.Now().Add(24 * time.Hour),
-	}), transport.WithBase(base))
+	}
+	ours := func(store transport.Store) func(*http.Request) (*http.Response, error) {
+		tr, err := transport.New(url+"/auth/token", store, transport.WithBase(base))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return (&http.Client{Transport: tr}).Do
+	}
+	// A FileStore adds its check, once a second, whether the file changed.
+	file, err := transport.NewFileStore(filepath.Join(b.TempDir(), "token.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ours := &http.Client{Transport: tr}
+	if err := file.Save(context.Background(), tok); err != nil {
+		b.Fatal(err)
+	}
 	return []benchClient{
 		{"floor", func(req *http.Request) (*http.Response, error) {
 			req.Header.Set("Authorization", auth)
 			return floor.Do(req)
 		}},
 		{"oauth2", o2.Do},
-		{"transport", ours.Do},
+		{"transport", ours(transport.NewMemoryStore(tok))},
+		{"transport-file", ours(file)},
 	}
 }
 

@@ -12,13 +12,16 @@ import (
 // with errors.Is, never by matching the text.
 var (
 	// ErrLoginRequired means there is no usable session: the store holds no
-	// token, the token cannot be refreshed, or the refresh endpoint rejected
-	// the refresh token (invalid_grant). The application must log the user
-	// in again; retrying the request will not help.
+	// token or one that cannot be used, the token cannot be refreshed, or
+	// the refresh endpoint rejected the refresh token (invalid_grant). The
+	// application must log the user in again; retrying the request will not
+	// help.
 	ErrLoginRequired = errors.New("transport: login required")
 
-	// ErrNoToken is returned by Store.Load when the store holds no token.
-	// The Transport turns it into ErrLoginRequired.
+	// ErrNoToken is returned by Store.Load when the store holds no token
+	// (for a FileStore: no file, or one holding "{}" or nothing). The
+	// Transport turns it into ErrLoginRequired, or sends requests without a
+	// token (WithAnonymous).
 	ErrNoToken = errors.New("transport: no token stored")
 
 	// ErrRefreshUnavailable means a refresh could not be completed for now:
@@ -35,7 +38,8 @@ var (
 
 	// ErrUnsafeTokenFile means a FileStore refused its file: it is a
 	// symbolic link or not a regular file, group or others can access it,
-	// or another user owns it.
+	// or another user owns it; or group or others can write to its
+	// directory, or another user than the caller or root owns that.
 	ErrUnsafeTokenFile = errors.New("transport: unsafe token file")
 )
 
@@ -50,15 +54,20 @@ type ResponseError struct {
 	// when the body was not an RFC 6749 error object.
 	Code string
 	// Description is the "error_description" member, cut to a few hundred
-	// printable characters.
+	// printable characters. The Transport removes from it the refresh
+	// token, access token and idempotency key it presented, should the
+	// server echo them.
 	Description string
 	// RetryAfter is the delay the Retry-After header asked for; zero when
 	// there was none.
 	RetryAfter time.Duration
 }
 
-// Error describes the response; it never contains a token.
-func (e *ResponseError) Error() string {
+// Error describes the response, with the server's description; the
+// Transport's log lines leave that out.
+func (e *ResponseError) Error() string { return e.text(true) }
+
+func (e *ResponseError) text(description bool) string {
 	var b strings.Builder
 	b.WriteString("transport: token endpoint answered ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
@@ -66,7 +75,7 @@ func (e *ResponseError) Error() string {
 		b.WriteString(" ")
 		b.WriteString(e.Code)
 	}
-	if e.Description != "" {
+	if description && e.Description != "" {
 		fmt.Fprintf(&b, " (%s)", e.Description)
 	}
 	if e.RetryAfter > 0 {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -17,9 +19,14 @@ import (
 // maxFileBytes bounds what Load reads of a token file.
 const maxFileBytes = 1 << 20
 
+// statInterval is how often a Transport's requests check whether the token
+// file changed (see FileStore).
+const statInterval = time.Second
+
 var (
-	_ Store  = (*FileStore)(nil)
-	_ Locker = (*FileStore)(nil)
+	_ Store     = (*FileStore)(nil)
+	_ Locker    = (*FileStore)(nil)
+	_ versioned = (*FileStore)(nil)
 )
 
 // FileStore is a Store in a file, for command-line tools: every invocation
@@ -30,20 +37,37 @@ var (
 // missing) and replaced atomically: written to a temporary file in the same
 // directory, synced, renamed over the old one, and the directory synced, so
 // a crash at any point leaves either the old or the new content. Load and
-// Save refuse (ErrUnsafeTokenFile) a file that is a symbolic link or not a
-// regular file and, on Unix, one that group or others can access or that
-// another user owns: the tokens are as good as a password.
+// Save refuse (ErrUnsafeTokenFile) a file that is a symbolic link or not
+// a regular file and, on Unix, one that group or others can access or that
+// another user owns: the tokens are as good as a password. Like ssh, they
+// also refuse, on Unix, a token file whose directory group or others can
+// write to, or that belongs to another user than the caller or root: whoever
+// can write to the directory can replace the file, or hold its lock file
+// forever. Clear works regardless, so that a logout always succeeds.
 //
 // Lock takes an OS lock (flock(2), LockFileEx on Windows) on a separate file
 // beside it, path + ".lock", which is never renamed or removed: a lock on
-// the token file itself would be lost by every atomic replacement. The lock
-// is advisory, and Load, Save and Clear do not take it; the Transport holds
-// it across re-read → redeem → persist.
+// the token file itself would be lost by every atomic replacement. The
+// Transport holds it across re-read → redeem → persist. Save and Clear take
+// it too, unless the caller already holds it, so that a login or a logout
+// in one process waits for a refresh in flight in another (at most its
+// timeout) instead of being undone by it. Load does not need it: the file
+// is only ever replaced whole.
+//
+// A Transport using a FileStore checks, at most once a second, whether the
+// file changed (by its inode, size and modification time), and reloads it:
+// a logout or a login in another process takes effect in a long-running one
+// within a second, without waiting for a refresh.
 //
 // A FileStore is safe for concurrent use by goroutines and processes.
 type FileStore struct {
 	path, lockPath string
-	sem            chan struct{} // serializes Lock within the process
+	lock           storeLock // serializes Lock within the process
+
+	// stamp identifies the file's last seen state (0: no file); nextStat
+	// is when, in Unix nanoseconds, version looks at the file again.
+	stamp    atomic.Uint64
+	nextStat atomic.Int64
 }
 
 // NewFileStore returns a FileStore for the file at path, made absolute so
@@ -60,17 +84,21 @@ func NewFileStore(path string) (*FileStore, error) {
 	if filepath.Base(abs) == string(filepath.Separator) {
 		return nil, fmt.Errorf("transport: token file path %q names no file", path)
 	}
-	return &FileStore{path: abs, lockPath: abs + ".lock", sem: make(chan struct{}, 1)}, nil
+	return &FileStore{path: abs, lockPath: abs + ".lock"}, nil
 }
 
 // Path returns the absolute path of the token file.
 func (s *FileStore) Path() string { return s.path }
 
-// Load reads the token file. A missing file is ErrNoToken; an unsafe one is
+// Load reads the token file. A missing file, or one that holds no token
+// (empty, "{}" or "null"), is ErrNoToken; an unsafe one is
 // ErrUnsafeTokenFile; a file that is not a stored token is an error naming
 // the file.
 func (s *FileStore) Load(ctx context.Context) (*Token, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkDir(filepath.Dir(s.path)); err != nil {
 		return nil, err
 	}
 	// Lstat explains a refusal; on Unix, O_NOFOLLOW then closes the window
@@ -101,19 +129,22 @@ func (s *FileStore) Load(ctx context.Context) (*Token, error) {
 		return nil, fmt.Errorf("transport: token file %s is larger than %d bytes", s.path, maxFileBytes)
 	}
 	var tok Token
-	if err := json.Unmarshal(data, &tok); err != nil {
-		return nil, fmt.Errorf("transport: token file %s is not a stored token (log in again to replace it): %w", s.path, err)
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, &tok); err != nil {
+			return nil, fmt.Errorf("transport: token file %s is not a stored token (log in again to replace it): %w", s.path, err)
+		}
 	}
 	if tok.AccessToken == "" && tok.RefreshToken == "" {
-		return nil, fmt.Errorf("transport: token file %s holds no token (log in again to replace it)", s.path)
+		return nil, fmt.Errorf("%w in %s", ErrNoToken, s.path)
 	}
 	return &tok, nil
 }
 
 // Save replaces the token file atomically with tok. It refuses to replace an
-// unsafe file (see FileStore). Once the new file is being written, ctx no
-// longer interrupts it: a rotated refresh token must not be lost to a
-// cancellation.
+// unsafe file (see FileStore). Unless the caller holds the store's lock, it
+// takes it first, and returns ctx's error if ctx ends while it waits. Once
+// the new file is being written, ctx no longer interrupts it: a rotated
+// refresh token must not be lost to a cancellation.
 func (s *FileStore) Save(ctx context.Context, tok *Token) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -122,22 +153,44 @@ func (s *FileStore) Save(ctx context.Context, tok *Token) error {
 	if err != nil {
 		return fmt.Errorf("transport: encoding token: %w", err)
 	}
+	if !s.lock.heldBy(ctx) {
+		unlock, err := s.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("transport: token directory: %w", err)
 	}
+	if err := checkDir(dir); err != nil {
+		return err
+	}
 	if err := s.checkPath(); err != nil {
 		return err
 	}
-	return writeAtomic(s.path, data)
+	err = writeAtomic(s.path, data)
+	s.restat()
+	return err
 }
 
-// Clear removes the token file. The lock file stays: removing it would let
-// two processes lock two different files of the same name.
+// Clear removes the token file. Unless the caller holds the store's lock, it
+// takes it first, and returns ctx's error if ctx ends while it waits. The
+// lock file stays: removing it would let two processes lock two different
+// files of the same name.
 func (s *FileStore) Clear(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if !s.lock.heldBy(ctx) {
+		unlock, err := s.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	defer s.restat()
 	if err := os.Remove(s.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
@@ -148,9 +201,10 @@ func (s *FileStore) Clear(ctx context.Context) error {
 }
 
 // Lock takes the exclusive OS lock on path + ".lock", polling until it is
-// free or ctx is done, and returns its release.
+// free or ctx is done, and returns its release. It creates the directory
+// (mode 0700) when it is missing.
 func (s *FileStore) Lock(ctx context.Context) (func(), error) {
-	release, err := acquire(ctx, s.sem)
+	release, err := s.lock.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +224,9 @@ func (s *FileStore) Lock(ctx context.Context) (func(), error) {
 		if ok {
 			return func() { _ = fl.Unlock(); release() }, nil
 		}
+		if delay == time.Millisecond {
+			lockWaiting()
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
@@ -179,6 +236,33 @@ func (s *FileStore) Lock(ctx context.Context) (func(), error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// version identifies the file's state, looking at the file at most once per
+// statInterval of now (the Transport's clock) and after each Save and Clear
+// through this FileStore.
+func (s *FileStore) version(now time.Time) uint64 {
+	n, next := now.UnixNano(), s.nextStat.Load()
+	// A clock that went back more than an interval also looks again.
+	if (n >= next || n < next-int64(statInterval)) && s.nextStat.CompareAndSwap(next, n+int64(statInterval)) {
+		s.restat()
+	}
+	return s.stamp.Load()
+}
+
+// restat records the file's current state.
+func (s *FileStore) restat() {
+	var stamp uint64
+	fi, err := os.Lstat(s.path)
+	switch {
+	case err == nil:
+		stamp = fileStamp(fi)
+	case errors.Is(err, fs.ErrNotExist):
+		stamp = 0
+	default:
+		stamp = 1 // unreadable: a Load will say why
+	}
+	s.stamp.Store(stamp)
 }
 
 // checkPath refuses an existing token file that is a symbolic link, not a
@@ -263,4 +347,16 @@ func writeAtomic(path string, data []byte) (err error) {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// stampOf mixes values into a stamp that is neither 0 (no file) nor 1
+// (unreadable).
+func stampOf(vs ...uint64) uint64 {
+	h := uint64(14695981039346656037)
+	for _, v := range vs {
+		h ^= v
+		h *= 1099511628211
+		h ^= h >> 29
+	}
+	return max(h, 2)
 }

@@ -14,7 +14,7 @@ import (
 
 func TestFileStore(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "new", "dir")
+	dir := filepath.Join(privateDir(t), "new", "dir")
 	store, err := NewFileStore(filepath.Join(dir, "token.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +44,8 @@ func TestFileStore(t *testing.T) {
 		t.Error("Save did not replace the token")
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("directory holds %d entries, want only the token file", len(entries))
+	if len(entries) != 2 {
+		t.Errorf("directory holds %d entries, want only the token file and its lock file", len(entries))
 	}
 	for range 2 {
 		if err := store.Clear(ctx); err != nil {
@@ -66,20 +66,26 @@ func TestFileStore(t *testing.T) {
 }
 
 func TestFileStoreBadContent(t *testing.T) {
-	for name, content := range map[string]string{
-		"not json":    "hello",
-		"empty":       "",
-		"no token":    "{}",
-		"wrong types": `{"access_token":1}`,
-		"too large":   `{"access_token":"` + strings.Repeat("a", maxFileBytes) + `"}`,
+	for _, tc := range []struct {
+		name, content string
+		noToken       bool // ErrNoToken rather than another error
+	}{
+		{"not json", "hello", false},
+		{"wrong types", `{"access_token":1}`, false},
+		{"too large", `{"access_token":"` + strings.Repeat("a", maxFileBytes) + `"}`, false},
+		{"empty", "", true},
+		{"blank", " \n", true},
+		{"empty object", "{}", true},
+		{"null", "null", true},
+		{"empty tokens", `{"access_token":"","refresh_token":""}`, true},
 	} {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "token.json")
-			os.WriteFile(path, []byte(content), 0o600)
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(privateDir(t), "token.json")
+			os.WriteFile(path, []byte(tc.content), 0o600)
 			store, _ := NewFileStore(path)
 			_, err := store.Load(context.Background())
-			if err == nil || errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), path) {
-				t.Errorf("got %v; want an error naming the file", err)
+			if err == nil || errors.Is(err, ErrNoToken) != tc.noToken || !strings.Contains(err.Error(), path) {
+				t.Errorf("got %v; want an error naming the file, ErrNoToken %v", err, tc.noToken)
 			}
 		})
 	}
@@ -93,7 +99,7 @@ func TestFileStoreBadContent(t *testing.T) {
 func TestFileStoreInterruptedWrite(t *testing.T) {
 	for step := stepCreated; step <= stepRenamed; step++ {
 		t.Run(fmt.Sprint(step), func(t *testing.T) {
-			dir := t.TempDir()
+			dir := privateDir(t)
 			store, _ := NewFileStore(filepath.Join(dir, "token.json"))
 			ctx := context.Background()
 			store.Save(ctx, &Token{AccessToken: "old"})
@@ -114,7 +120,7 @@ func TestFileStoreInterruptedWrite(t *testing.T) {
 			if got, err := store.Load(ctx); err != nil || got.AccessToken != want {
 				t.Errorf("after interruption at step %d: %v %v, want %q", step, got, err, want)
 			}
-			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			if entries, _ := os.ReadDir(dir); len(entries) != 2 { // token.json, token.json.lock
 				t.Errorf("%d entries left in the directory", len(entries))
 			}
 		})
@@ -126,7 +132,7 @@ func TestFileStoreInterruptedWrite(t *testing.T) {
 func TestFileStoreKilledMidWrite(t *testing.T) {
 	for step := stepCreated; step <= stepRenamed; step++ {
 		t.Run(fmt.Sprint(step), func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "token.json")
+			file := filepath.Join(privateDir(t), "token.json")
 			store, _ := NewFileStore(file)
 			ctx := context.Background()
 			store.Save(ctx, &Token{AccessToken: "old", RefreshToken: "old-rt"})
@@ -146,7 +152,7 @@ func TestFileStoreKilledMidWrite(t *testing.T) {
 }
 
 func TestFileStoreLockHonoursContext(t *testing.T) {
-	store, _ := NewFileStore(filepath.Join(t.TempDir(), "token.json"))
+	store, _ := NewFileStore(filepath.Join(privateDir(t), "token.json"))
 	unlock, err := store.Lock(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func TestFileStoreRefusesUnsafeFiles(t *testing.T) {
 		}, "owned by uid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "token.json")
+			path := filepath.Join(privateDir(t), "token.json")
 			tc.prepare(t, path)
 			store, _ := NewFileStore(path)
 			done := make(chan struct{})
@@ -84,7 +84,7 @@ func writeToken(t *testing.T, path string, mode os.FileMode) {
 }
 
 func TestFileStoreKeepsExistingDirectoryMode(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "shared")
+	dir := filepath.Join(privateDir(t), "shared")
 	os.Mkdir(dir, 0o755)
 	os.Chmod(dir, 0o755)
 	store, _ := NewFileStore(filepath.Join(dir, "token.json"))
@@ -93,5 +93,69 @@ func TestFileStoreKeepsExistingDirectoryMode(t *testing.T) {
 	}
 	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
 		t.Errorf("an existing directory's mode was changed to %v", fi.Mode().Perm())
+	}
+}
+
+// TestFileStoreRefusesUnsafeDirectory: like ssh, a FileStore refuses a token
+// file in a directory that group or others can write to (they could replace
+// the file or hold its lock), or that another user owns; Clear still works.
+func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		mode    os.FileMode
+		owner   bool // pretend another user owns the directory
+		mention string
+	}{
+		{name: "group writable", mode: 0o770, mention: "chmod go-w"},
+		{name: "world writable", mode: 0o777, mention: "chmod go-w"},
+		{name: "sticky world writable", mode: 0o777 | os.ModeSticky, mention: "chmod go-w"},
+		{name: "other owner", mode: 0o700, owner: true, mention: "owned by uid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := privateDir(t)
+			path := filepath.Join(dir, "token.json")
+			store, _ := NewFileStore(path)
+			if err := store.Save(ctx, &Token{AccessToken: "a", RefreshToken: "r"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if tc.owner {
+				if uid := geteuid(); uid == 0 {
+					// Root-owned directories are allowed; give it away.
+					if err := os.Chown(dir, 4242, 4242); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					geteuid = func() int { return uid + 1 }
+					defer func() { geteuid = os.Geteuid }()
+				}
+			}
+			if _, err := store.Load(ctx); !errors.Is(err, ErrUnsafeTokenFile) ||
+				!strings.Contains(err.Error(), "directory "+dir) || !strings.Contains(err.Error(), tc.mention) {
+				t.Errorf("Load: %v; want ErrUnsafeTokenFile naming the directory and %q", err, tc.mention)
+			}
+			if err := store.Save(ctx, &Token{AccessToken: "b"}); !errors.Is(err, ErrUnsafeTokenFile) {
+				t.Errorf("Save: %v; want ErrUnsafeTokenFile", err)
+			}
+			if err := store.Clear(ctx); err != nil {
+				t.Errorf("Clear: %v; a logout must work anyway", err)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("token file still there: %v", err)
+			}
+		})
+	}
+	// A directory nobody else can write to is fine, also when created.
+	for _, mode := range []os.FileMode{0o700, 0o755, 0o750} {
+		dir := filepath.Join(privateDir(t), "d")
+		os.Mkdir(dir, mode)
+		os.Chmod(dir, mode)
+		store, _ := NewFileStore(filepath.Join(dir, "token.json"))
+		if err := store.Save(ctx, &Token{AccessToken: "a"}); err != nil {
+			t.Errorf("mode %#o: %v", mode, err)
+		}
 	}
 }

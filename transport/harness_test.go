@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,4 +137,41 @@ func waitTimeout(t testing.TB, wg *sync.WaitGroup) {
 	case <-time.After(2 * time.Minute):
 		t.Error("timed out waiting for the gate")
 	}
+}
+
+// privateDir returns a new directory only the test's user can write to, as
+// a FileStore requires, whatever the umask.
+func privateDir(t testing.TB) string {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// onLockWait makes every Lock that has to wait close the returned channel,
+// until the test ends.
+func onLockWait(t testing.TB) <-chan struct{} {
+	waiting := make(chan struct{})
+	var once sync.Once
+	h := func() { once.Do(func() { close(waiting) }) }
+	lockWaitHook.Store(&h)
+	t.Cleanup(func() { lockWaitHook.Store(nil) })
+	return waiting
+}
+
+// result is the outcome of a request.
+type result struct {
+	status int
+	err    error
+}
+
+// getAsync sends GET path in the background; the channel yields its result.
+func (f *fixture) getAsync(path string) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		status, _, err := f.get(path)
+		ch <- result{status, err}
+	}()
+	return ch
 }

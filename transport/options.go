@@ -55,6 +55,23 @@ func WithAnyUnauthorized() Option {
 	return func(t *Transport) { t.anyUnauthorized = true }
 }
 
+// WithAnonymous lets requests to the origins go out without an
+// Authorization header while the store holds no token, for public endpoints
+// on the API's origin such as a sign-up form or a status page. A 401 to
+// such a request is returned as is. Once a login is saved in the store,
+// requests carry its token again (at once with a MemoryStore or FileStore,
+// which tell the Transport they changed; with a Store of your own, call
+// Transport.Reset).
+//
+// By default a request to an origin fails with ErrLoginRequired before it
+// is sent when the store is empty, so that code expecting a session learns
+// at once that there is none, rather than from a server's 401. A session
+// that ends (invalid_grant, or a refresh token the server no longer knows)
+// still fails the request that found out with ErrLoginRequired.
+func WithAnonymous() Option {
+	return func(t *Transport) { t.anonymous = true }
+}
+
 // WithExpirySkew sets how long before its expiry an access token is
 // refreshed proactively, before a request is sent (default 30s). The skew
 // is capped at a quarter of the token's lifetime, so short-lived tokens are
@@ -67,7 +84,10 @@ func WithExpirySkew(d time.Duration) Option {
 // WithRefreshTimeout bounds one refresh: waiting for the store's lock, every
 // attempt and the backoff between them (default 30s). Each attempt gets an
 // equal share of it. The refresh runs detached from the requests that wait
-// for it, so this, not their contexts, is what stops it.
+// for it, so this, not their contexts, is what stops it. Saving the new
+// tokens afterwards, and every other call into the Store, is bounded by the
+// same duration: a Store that does not answer in time is reported as
+// failed (Hooks.SaveFailed), and the new tokens are used from memory.
 func WithRefreshTimeout(d time.Duration) Option {
 	return func(t *Transport) { t.timeout = d }
 }
@@ -92,10 +112,11 @@ func WithClientID(id string) Option {
 }
 
 // WithLogger sets the logger for refresh events (debug: refreshed, adopted,
-// retrying; info: login required; warn: refresh failed; error: tokens could
-// not be saved).
-// No token, refresh token or idempotency key is ever logged. nil (the
-// default) logs nothing.
+// retrying; info: login required; warn: refresh failed, freshly refreshed
+// tokens refused; error: tokens could not be saved). No token, refresh
+// token or idempotency key is ever logged, nor a token endpoint's
+// error_description (the server's text; the status and error code are
+// logged). nil (the default) logs nothing.
 func WithLogger(l *slog.Logger) Option {
 	return func(t *Transport) { t.log = l }
 }
@@ -113,11 +134,14 @@ func WithClock(now func() time.Time) Option {
 
 // Hooks are called on refresh events, for metrics. Every field may be nil.
 // They are called synchronously, possibly from many goroutines at once, so
-// they must be quick and safe for concurrent use. None of them receives a
-// token.
+// they must be quick and safe for concurrent use. They are never called
+// while the Transport holds the store's lock, so they may use the store.
+// None of them receives a token.
 type Hooks struct {
 	// Unauthorized is called for each 401 from an authorized origin that
-	// the Transport acts on (see WithAnyUnauthorized), before it acts.
+	// the Transport acts on (see WithAnyUnauthorized), before it acts. A
+	// 401 returned at once because the tokens were refused right after
+	// their refresh (see Transport) does not call it.
 	Unauthorized func(req *http.Request)
 	// Refreshed is called once per refresh that produced tokens: redeemed
 	// at the token endpoint or adopted from the store after a peer

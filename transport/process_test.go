@@ -138,7 +138,7 @@ func TestProcessesShareOneRefresh(t *testing.T) {
 	first := srv.login()
 	srv.expireAccess()
 	first.Expiry = time.Now().Add(-time.Second)
-	dir := t.TempDir()
+	dir := privateDir(t)
 	file := dir + "/cli/token.json"
 	store, err := NewFileStore(file)
 	if err != nil {
@@ -198,7 +198,7 @@ func TestCrashMidRefreshResumes(t *testing.T) {
 	}
 	first := srv.login()
 	srv.expireAccess()
-	file := t.TempDir() + "/token.json"
+	file := privateDir(t) + "/token.json"
 	store, _ := NewFileStore(file)
 	if err := store.Save(context.Background(), first); err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestCrashMidRefreshResumes(t *testing.T) {
 }
 
 func TestFileStoreLockAcrossProcesses(t *testing.T) {
-	file := t.TempDir() + "/token.json"
+	file := privateDir(t) + "/token.json"
 	holder := child(t, "hold-lock", "JT_FILE="+file)
 	stdin, _ := holder.StdinPipe()
 	stdout, _ := holder.StdoutPipe()

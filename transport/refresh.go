@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,41 +48,149 @@ func (s *spentTokens) has(rt string) bool {
 	return false
 }
 
-// load reads the store once for all the requests waiting for a first token.
-func (t *Transport) load(ctx context.Context) (*session, error) {
-	ch := t.group.DoChan("load", func() (any, error) {
-		if s := t.cur.Load(); s != nil {
-			return s, nil
-		}
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.timeout)
-		defer cancel()
-		tok, err := t.loadStore(lctx)
-		if err != nil {
-			return nil, err
-		}
-		s := t.newSession(*tok)
-		if !t.cur.CompareAndSwap(nil, s) {
-			return t.cur.Load(), nil
-		}
-		return s, nil
+// load reads the store once for all the requests waiting for tokens: the
+// first ones, or new ones because the store changed since old was read.
+func (t *Transport) load(ctx context.Context, old *session) (*session, error) {
+	t.mu.Lock()
+	epoch := t.epoch
+	t.mu.Unlock()
+	key := "load"
+	if epoch != 0 {
+		// Requests after a Reset must not join a load that began before.
+		key += " " + strconv.FormatUint(epoch, 10)
+	}
+	ch := t.group.DoChan(key, func() (any, error) {
+		return t.loadOnce(ctx, old, epoch)
 	})
 	return waitFor(ctx, ch)
 }
 
-// loadStore reads and checks the stored token. An empty store ends the
-// session with ErrLoginRequired.
-func (t *Transport) loadStore(ctx context.Context) (*Token, error) {
-	tok, err := t.store.Load(ctx)
-	if errors.Is(err, ErrNoToken) {
-		return nil, t.endSession(fmt.Errorf("%w: %w", ErrLoginRequired, err))
+func (t *Transport) loadOnce(parent context.Context, old *session, epoch uint64) (*session, error) {
+	cur := t.cur.Load()
+	if cur != nil && cur != old && (t.watch == nil || cur.version.Load() == t.watch.version(t.now())) {
+		return cur, nil // loaded meanwhile
 	}
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), t.timeout)
+	defer cancel()
+	version := t.storeVersion()
+	tok, err := t.loadStore(ctx)
+	switch {
+	case err == nil:
+	case t.anonymous && errors.Is(err, ErrNoToken):
+		s := &session{anonymous: true}
+		s.version.Store(version)
+		if t.watch != nil {
+			// Only a store that says when it changes lets this be
+			// remembered; others are asked again at each request.
+			t.install(s, epoch)
+		}
+		return s, nil
+	case errors.Is(err, ErrLoginRequired):
+		t.cur.Store(nil)
+		t.loginRequired(err)
+		return nil, err
+	default:
+		return nil, err
+	}
+	if cur != nil && !cur.anonymous && (sameTokens(&cur.tok, tok) || t.isSpent(tok.RefreshToken)) {
+		// Unchanged, or behind the tokens in memory because a save
+		// failed: keep ours.
+		cur.version.Store(version)
+		return cur, nil
+	}
+	s := t.newSession(*tok, t.now())
+	s.version.Store(version)
+	t.install(s, epoch)
+	return s, nil
+}
+
+func sameTokens(a, b *Token) bool {
+	return a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken
+}
+
+// install makes s the session in use, unless a Reset happened since epoch.
+func (t *Transport) install(s *session, epoch uint64) {
+	t.mu.Lock()
+	if t.epoch == epoch {
+		t.cur.Store(s)
+	}
+	t.mu.Unlock()
+}
+
+// storeVersion returns the store's version, or 0 for a store that cannot
+// tell.
+func (t *Transport) storeVersion() uint64 {
+	if t.watch == nil {
+		return 0
+	}
+	return t.watch.version(t.now())
+}
+
+// loadStore reads and checks the stored token. An empty store, or a token
+// that cannot be used, is ErrLoginRequired.
+func (t *Transport) loadStore(ctx context.Context) (*Token, error) {
+	var tok *Token
+	err := t.storeCall(ctx, func(ctx context.Context) (err error) {
+		tok, err = t.store.Load(ctx)
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNoToken):
+		return nil, fmt.Errorf("%w: %w", ErrLoginRequired, err)
+	case err != nil:
 		return nil, fmt.Errorf("transport: loading tokens: %w", err)
 	}
 	if err := tok.validate(false); err != nil {
-		return nil, fmt.Errorf("transport: stored token: %w", err)
+		return nil, fmt.Errorf("%w: the stored token cannot be used (%w); log in again to replace it", ErrLoginRequired, err)
 	}
 	return tok, nil
+}
+
+// storeCall runs f, a call into the Store, for at most as long as ctx lasts.
+// A Store should return when ctx is done; a call that does not is reported
+// as failed and left to finish in its own goroutine, which holds storeBusy
+// until it returns. So store calls stay in order (the next one waits for it,
+// within its own deadline), and a refresh releases the store's lock only
+// after it (see unlockAfterStore): a late save never overwrites a later one.
+func (t *Transport) storeCall(ctx context.Context, f func(context.Context) error) error {
+	select {
+	case t.storeBusy <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("transport: the token store has not returned from an earlier call: %w", context.Cause(ctx))
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-t.storeBusy }()
+		done <- f(ctx)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		select {
+		case err := <-done:
+			return err
+		default:
+			return fmt.Errorf("transport: the token store did not answer in time: %w", context.Cause(ctx))
+		}
+	}
+}
+
+// unlockAfterStore releases the store's lock once no store call runs.
+func (t *Transport) unlockAfterStore(unlock func()) {
+	select {
+	case t.storeBusy <- struct{}{}:
+		<-t.storeBusy
+		unlock()
+	default:
+		// A call is still running (or about to finish): release the
+		// lock when it returns. The goroutine ends with that call.
+		go func() {
+			t.storeBusy <- struct{}{}
+			<-t.storeBusy
+			unlock()
+		}()
+	}
 }
 
 // renew returns the tokens that replace used: the current ones if a refresh
@@ -88,7 +198,7 @@ func (t *Transport) loadStore(ctx context.Context) (*Token, error) {
 // one refresh in flight, started if need be. It waits at most until ctx is
 // done; the refresh itself goes on.
 func (t *Transport) renew(ctx context.Context, used *session, proactive bool) (s *session, stale bool, err error) {
-	if cur := t.cur.Load(); cur != nil && cur != used {
+	if cur := t.replaced(used); cur != nil {
 		return cur, true, nil
 	}
 	ch := t.group.DoChan("refresh", func() (any, error) {
@@ -96,6 +206,14 @@ func (t *Transport) renew(ctx context.Context, used *session, proactive bool) (s
 	})
 	s, err = waitFor(ctx, ch)
 	return s, false, err
+}
+
+// replaced returns the session in use if it has other tokens than used.
+func (t *Transport) replaced(used *session) *session {
+	if cur := t.cur.Load(); cur != nil && !cur.anonymous && cur.header != used.header {
+		return cur
+	}
+	return nil
 }
 
 func waitFor(ctx context.Context, ch <-chan singleflight.Result) (*session, error) {
@@ -110,17 +228,46 @@ func waitFor(ctx context.Context, ch <-chan singleflight.Result) (*session, erro
 	}
 }
 
+// events are what a refresh reports through Hooks. They are delivered after
+// the store's lock is released, so a hook may use the store.
+type events struct {
+	refreshed     *RefreshInfo
+	loginRequired error
+	saveFailed    []error
+}
+
+func (t *Transport) emit(ev *events) {
+	if h := t.hooks.SaveFailed; h != nil {
+		for _, err := range ev.saveFailed {
+			h(err)
+		}
+	}
+	if h := t.hooks.Refreshed; h != nil && ev.refreshed != nil {
+		h(*ev.refreshed)
+	}
+	if ev.loginRequired != nil {
+		if h := t.hooks.LoginRequired; h != nil {
+			h(ev.loginRequired)
+		}
+	}
+}
+
 // refresh replaces used. It runs once at a time per Transport, in the
 // goroutine singleflight owns, on a context detached from the caller's.
 func (t *Transport) refresh(parent context.Context, used *session, proactive bool) (*session, error) {
-	if cur := t.cur.Load(); cur != nil && cur != used {
+	if cur := t.replaced(used); cur != nil {
 		return cur, nil // a refresh completed after the caller looked
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), t.timeout)
-	defer cancel()
 	if wait := t.blocked(); wait > 0 {
 		return nil, fmt.Errorf("%w: next attempt in %s", ErrRefreshUnavailable, wait.Round(time.Millisecond))
 	}
+	t.mu.Lock()
+	epoch := t.epoch
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(withLockOwner(context.WithoutCancel(parent)), t.timeout)
+	defer cancel()
+	ev := new(events)
+	defer t.emit(ev) // last: after the unlock
 	if l, ok := t.store.(Locker); ok {
 		unlock, err := l.Lock(ctx)
 		if err != nil {
@@ -129,12 +276,20 @@ func (t *Transport) refresh(parent context.Context, used *session, proactive boo
 			}
 			return nil, fmt.Errorf("transport: locking the token store: %w", err)
 		}
-		defer unlock()
+		defer t.unlockAfterStore(unlock)
 	}
+	return t.refreshLocked(ctx, used, proactive, epoch, ev)
+}
 
-	// Re-read under the lock: a peer may have rotated the tokens already.
+func (t *Transport) refreshLocked(ctx context.Context, used *session, proactive bool, epoch uint64, ev *events) (*session, error) {
+	// Re-read under the lock: a peer may have rotated the tokens already,
+	// or the application logged out or in.
+	version := t.storeVersion()
 	stored, err := t.loadStore(ctx)
 	if err != nil {
+		if errors.Is(err, ErrLoginRequired) {
+			t.endSession(err, ev)
+		}
 		return nil, err
 	}
 	tok := used.tok
@@ -142,44 +297,52 @@ func (t *Transport) refresh(parent context.Context, used *session, proactive boo
 	case t.isSpent(stored.RefreshToken):
 		// The store missed our last save; ours are newer. Saving the
 		// idempotency key below repairs it.
-	case stored.AccessToken != tok.AccessToken || stored.RefreshToken != tok.RefreshToken:
-		s := t.newSession(*stored)
-		t.cur.Store(s)
+	case !sameTokens(stored, &tok):
+		s := t.newSession(*stored, t.now())
 		if s.refreshAt.IsZero() || t.now().Before(s.refreshAt) {
+			s.version.Store(version)
+			t.install(s, epoch)
 			t.log.Debug("transport: adopted tokens rotated by a peer")
-			t.refreshed(RefreshInfo{Adopted: true, Proactive: proactive})
+			ev.refreshed = &RefreshInfo{Adopted: true, Proactive: proactive}
 			return s, nil
 		}
 		tok = *stored // the peer's tokens are due as well: redeem theirs
 	default:
 		tok.IdempotencyKey = stored.IdempotencyKey
 	}
-	if tok.RefreshToken == "" {
-		return nil, t.endSession(fmt.Errorf("%w: the session has no refresh token", ErrLoginRequired))
+	switch {
+	case tok.RefreshToken == "":
+		return nil, t.endSession(fmt.Errorf("%w: the session has no refresh token", ErrLoginRequired), ev)
+	case t.isSpent(tok.RefreshToken):
+		// Only after a Reset, with a store that missed a save: the newer
+		// tokens are gone, and the old refresh token must not be sent.
+		return nil, t.endSession(fmt.Errorf("%w: the stored refresh token was redeemed already", ErrLoginRequired), ev)
 	}
 
 	key, resumed := t.idempotencyKey(tok)
 	if tok.IdempotencyKey != key {
 		tok.IdempotencyKey = key
-		if err := t.store.Save(ctx, &tok); err != nil {
+		if err := t.storeCall(ctx, func(ctx context.Context) error { return t.store.Save(ctx, &tok) }); err != nil {
 			// Go on: the key lives on in memory, and a refresh that
 			// cannot be saved beats no refresh at all.
-			t.saveFailed(err)
+			t.saveFailed(err, ev)
+		} else if cur := t.cur.Load(); cur != nil && sameTokens(&cur.tok, &tok) {
+			cur.version.Store(t.storeVersion()) // our own write
 		}
 	}
 
-	next, attempts, err := t.redeem(ctx, tok.RefreshToken, key)
+	next, attempts, err := t.redeem(ctx, &tok, key)
 	if err != nil {
 		var re *ResponseError
 		// Only a definite answer ends the session: a 5xx is an outage,
 		// whatever its body says.
 		if errors.As(err, &re) && re.Code == "invalid_grant" && !re.temporary() {
-			return t.rejected(ctx, tok, err)
+			return t.rejected(ctx, tok, err, epoch, ev)
 		}
 		if errors.Is(err, ErrRefreshUnavailable) {
 			t.backOff(err)
 		}
-		t.log.Warn("transport: token refresh failed", "attempts", attempts, "error", err)
+		t.log.Warn("transport: token refresh failed", "attempts", attempts, logError(err))
 		return nil, err
 	}
 	if next.RefreshToken == "" {
@@ -192,62 +355,97 @@ func (t *Transport) refresh(parent context.Context, used *session, proactive boo
 	t.pending = pendingRefresh{}
 	t.mu.Unlock()
 
-	// Persist before use, and let no cancellation lose a rotation.
-	s := t.newSession(*next)
-	if err := t.store.Save(context.WithoutCancel(ctx), next); err != nil {
-		t.saveFailed(err)
+	// Persist before use. No cancellation may lose a rotation, so the save
+	// gets a timeout of its own: the refresh's may be nearly spent.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.timeout)
+	defer cancel()
+	// But first look again: a writer that ignores the lock (someone
+	// deleting the token file, a program of its own) may have logged out
+	// or in while the refresh was at the server, and saving would undo it.
+	version = t.storeVersion()
+	switch now, err := t.loadStore(sctx); {
+	case errors.Is(err, ErrNoToken):
+		return nil, t.endSession(fmt.Errorf("%w: the store was cleared during the refresh (%w)", ErrLoginRequired, ErrNoToken), ev)
+	case err == nil && !sameTokens(now, &tok) && !t.isSpent(now.RefreshToken):
+		s := t.newSession(*now, t.now())
+		s.version.Store(version)
+		t.install(s, epoch)
+		t.log.Debug("transport: the store changed during the refresh; adopted its tokens")
+		ev.refreshed = &RefreshInfo{Adopted: true, Attempts: attempts, Proactive: proactive}
+		return s, nil
 	}
-	t.cur.Store(s)
+	s := t.newSession(*next, t.now())
+	if err := t.storeCall(sctx, func(ctx context.Context) error { return t.store.Save(ctx, next) }); err != nil {
+		t.saveFailed(err, ev)
+	}
+	s.version.Store(t.storeVersion())
+	t.install(s, epoch)
 	t.log.Debug("transport: tokens refreshed", "attempts", attempts, "resumed", resumed, "proactive", proactive)
-	t.refreshed(RefreshInfo{Resumed: resumed, Attempts: attempts, Proactive: proactive})
+	ev.refreshed = &RefreshInfo{Resumed: resumed, Attempts: attempts, Proactive: proactive}
 	return s, nil
 }
 
 // rejected handles invalid_grant for tok: the session is over, unless the
 // store now holds tokens a peer (or a new login) put there, which are kept
 // and adopted.
-func (t *Transport) rejected(ctx context.Context, tok Token, cause error) (*session, error) {
-	ctx = context.WithoutCancel(ctx)
-	if stored, err := t.store.Load(ctx); err == nil && stored.RefreshToken != tok.RefreshToken &&
-		!t.isSpent(stored.RefreshToken) && stored.validate(false) == nil {
-		s := t.newSession(*stored)
-		t.cur.Store(s)
+func (t *Transport) rejected(ctx context.Context, tok Token, cause error, epoch uint64, ev *events) (*session, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.timeout)
+	defer cancel()
+	version := t.storeVersion()
+	var stored *Token
+	err := t.storeCall(ctx, func(ctx context.Context) (err error) {
+		stored, err = t.store.Load(ctx)
+		return err
+	})
+	if err == nil && stored.RefreshToken != tok.RefreshToken && !t.isSpent(stored.RefreshToken) && stored.validate(false) == nil {
+		s := t.newSession(*stored, t.now())
+		s.version.Store(version)
+		t.install(s, epoch)
 		t.log.Debug("transport: refresh token rejected, but a peer had rotated the tokens; adopted them")
-		t.refreshed(RefreshInfo{Adopted: true})
+		ev.refreshed = &RefreshInfo{Adopted: true}
 		return s, nil
 	}
-	if err := t.store.Clear(ctx); err != nil {
-		t.log.Warn("transport: clearing the token store failed", "error", err)
+	if err := t.storeCall(ctx, t.store.Clear); err != nil {
+		t.log.Warn("transport: clearing the token store failed", logError(err))
 	}
 	t.mu.Lock()
 	t.pending = pendingRefresh{}
 	t.mu.Unlock()
-	return nil, t.endSession(fmt.Errorf("%w: %w", ErrLoginRequired, cause))
+	return nil, t.endSession(fmt.Errorf("%w: %w", ErrLoginRequired, cause), ev)
 }
 
-// endSession forgets the tokens in use and reports err, which wraps
-// ErrLoginRequired. The next request loads the store again, so a login the
-// application saves there is picked up.
-func (t *Transport) endSession(err error) error {
+// endSession forgets the tokens in use and returns err, which wraps
+// ErrLoginRequired, to be reported with ev. The next request loads the
+// store again, so a login the application saves there is picked up.
+func (t *Transport) endSession(err error, ev *events) error {
 	t.cur.Store(nil)
-	t.log.Info("transport: login required", "error", err)
-	if h := t.hooks.LoginRequired; h != nil {
-		h(err)
-	}
+	t.log.Info("transport: login required", logError(err))
+	ev.loginRequired = err
 	return err
 }
 
-func (t *Transport) refreshed(info RefreshInfo) {
-	if h := t.hooks.Refreshed; h != nil {
-		h(info)
+// loginRequired reports err, which wraps ErrLoginRequired, at once.
+func (t *Transport) loginRequired(err error) {
+	t.log.Info("transport: login required", logError(err))
+	if h := t.hooks.LoginRequired; h != nil {
+		h(err)
 	}
 }
 
-func (t *Transport) saveFailed(err error) {
-	t.log.Error("transport: saving tokens failed; using them from memory", "error", err)
-	if h := t.hooks.SaveFailed; h != nil {
-		h(err)
+func (t *Transport) saveFailed(err error, ev *events) {
+	t.log.Error("transport: saving tokens failed; using them from memory", logError(err))
+	ev.saveFailed = append(ev.saveFailed, err)
+}
+
+// logError is err as a log attribute. A token endpoint's error_description
+// is left out: it is the server's text, which the Transport does not
+// control; the status and error code are kept.
+func logError(err error) slog.Attr {
+	var re *ResponseError
+	if errors.As(err, &re) && re.Description != "" {
+		return slog.String("error", strings.Replace(err.Error(), re.Error(), re.text(false), 1))
 	}
+	return slog.Any("error", err)
 }
 
 func (t *Transport) isSpent(rt string) bool {
@@ -295,18 +493,20 @@ func (t *Transport) backOff(err error) {
 	t.mu.Unlock()
 }
 
-// redeem sends the refresh request, repeating it with the same refresh token
-// and key while the outcome is unknown or temporary. It returns the number of
-// attempts made.
-func (t *Transport) redeem(ctx context.Context, rt, key string) (*Token, int, error) {
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+// redeem sends the refresh request for tok's refresh token, repeating it
+// with the same refresh token and key while the outcome is unknown or
+// temporary. It returns the number of attempts made.
+func (t *Transport) redeem(ctx context.Context, tok *Token, key string) (*Token, int, error) {
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
 	if t.clientID != "" {
 		form.Set("client_id", t.clientID)
 	}
 	body := form.Encode()
+	// Whatever the server writes back goes into errors: never these.
+	secrets := []string{tok.RefreshToken, tok.AccessToken, key}
 	perAttempt := t.timeout / time.Duration(t.attempts)
 	for attempt := 1; ; attempt++ {
-		tok, err := t.redeemOnce(ctx, perAttempt, body, key)
+		tok, err := t.redeemOnce(ctx, perAttempt, body, key, secrets)
 		if err == nil {
 			return tok, attempt, nil
 		}
@@ -327,7 +527,7 @@ func (t *Transport) redeem(ctx context.Context, rt, key string) (*Token, int, er
 			wait = max(wait, re.RetryAfter)
 		}
 		t.log.Debug("transport: refresh attempt failed; retrying with the same idempotency key",
-			"attempt", attempt, "wait", wait, "error", err)
+			"attempt", attempt, "wait", wait, logError(err))
 		timer := time.NewTimer(wait)
 		select {
 		case <-timer.C:
@@ -352,7 +552,7 @@ func (t *Transport) backoff(attempt int) time.Duration {
 	return half + mrand.N(bound-half+1)
 }
 
-func (t *Transport) redeemOnce(ctx context.Context, timeout time.Duration, body, key string) (*Token, error) {
+func (t *Transport) redeemOnce(ctx context.Context, timeout time.Duration, body, key string, secrets []string) (*Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.refreshURL, strings.NewReader(body))
@@ -366,7 +566,7 @@ func (t *Transport) redeemOnce(ctx context.Context, timeout time.Duration, body,
 	if err != nil {
 		return nil, err
 	}
-	tok, err := readTokenResponse(resp, t.now())
+	tok, err := readTokenResponse(resp, t.now(), secrets)
 	if err != nil {
 		return nil, err
 	}

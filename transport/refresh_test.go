@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -235,8 +241,18 @@ func TestSaveFailureNeverResendsOldRefreshToken(t *testing.T) {
 	}
 }
 
+// lockingStore is a Store and Locker that cannot tell the Transport it
+// changed: only the re-read under the lock at a refresh notices a peer's
+// rotation.
+type lockingStore struct{ m MemoryStore }
+
+func (s *lockingStore) Load(ctx context.Context) (*Token, error)   { return s.m.Load(ctx) }
+func (s *lockingStore) Save(ctx context.Context, tok *Token) error { return s.m.Save(ctx, tok) }
+func (s *lockingStore) Clear(ctx context.Context) error            { return s.m.Clear(ctx) }
+func (s *lockingStore) Lock(ctx context.Context) (func(), error)   { return s.m.Lock(ctx) }
+
 func TestTransportsSharingAStoreAdopt(t *testing.T) {
-	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, &lockingStore{})
 	second, err := New(f.srv.tokenURL(), f.store, WithClock(f.clock.Now), WithHooks(f.counts.hooks()))
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +279,7 @@ func TestTransportsSharingAStoreAdopt(t *testing.T) {
 func TestInvalidGrantKeepsTokensAPeerSaved(t *testing.T) {
 	var f *fixture
 	var peer *Token
+	// Without a lock, a peer can save while the refresh is at the server.
 	f = newFixture(t, func(s *authServer) {
 		s.opaque = true
 		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
@@ -275,7 +292,7 @@ func TestInvalidGrantKeepsTokensAPeerSaved(t *testing.T) {
 			f.srv.mu.Unlock()
 			return false
 		}
-	}, nil)
+	}, &plainStore{})
 	f.expire()
 	f.mustGet("/api/me", 200)
 	if got := f.stored(); got.RefreshToken != peer.RefreshToken {
@@ -410,5 +427,274 @@ func TestProactiveRefreshFailureKeepsValidToken(t *testing.T) {
 	f.mustGet("/api/me", 200)
 	if keys := f.srv.Keys(); keys[0] != keys[8] {
 		t.Error("the successful refresh did not reuse the pending key")
+	}
+}
+
+// TestServerEchoedSecretsScrubbed: a token endpoint that echoes the tokens
+// and key it was sent in its error_description leaks none of them into an
+// error or a log line, not even a prefix cut at the length limit.
+func TestServerEchoedSecretsScrubbed(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   string
+		want   error
+	}{
+		{http.StatusBadRequest, "invalid_grant", ErrLoginRequired},
+		{http.StatusServiceUnavailable, "temporarily_unavailable", ErrRefreshUnavailable},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			var logs lockedBuffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			var f *fixture
+			f = newFixture(t, func(s *authServer) {
+				s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+					rt := r.PostForm.Get("refresh_token")
+					desc := fmt.Sprintf("refresh token %s (%s) with key %s, for access token %s, is not accepted. ",
+						rt, url.QueryEscape(rt), r.Header.Get("Idempotency-Key"), f.first.AccessToken)
+					// Once more, straddling the length limit.
+					pad := maxDescription - 10 - len(desc)
+					if pad < 0 {
+						t.Errorf("description too long to straddle the limit: %d bytes", len(desc))
+					}
+					desc += strings.Repeat("d", max(pad, 0)) + rt
+					oauthError(w, tc.status, tc.code, desc)
+					return true
+				}
+			}, nil, WithLogger(logger))
+			f.srv.shape = func(resp map[string]any) { resp["refresh_token"] = "rt/with+chars=" + resp["refresh_token"].(string) }
+			f.srv.expireAccess()
+			f.first.RefreshToken = "rt/with+" + "chars=" + f.first.RefreshToken
+			if err := f.store.Save(context.Background(), f.first); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := f.get("/api/me")
+			var re *ResponseError
+			if !errors.Is(err, tc.want) || !errors.As(err, &re) || re.Code != tc.code {
+				t.Fatalf("got %v, want %v with a *ResponseError", err, tc.want)
+			}
+			if !strings.Contains(re.Description, "is not accepted") || !strings.Contains(re.Description, redactedText) {
+				t.Errorf("description %q: want the server's text with the secrets redacted", re.Description)
+			}
+			secrets := append(f.srv.Keys(), f.first.AccessToken, f.first.RefreshToken, url.QueryEscape(f.first.RefreshToken))
+			for _, text := range []struct{ name, s string }{{"error", err.Error()}, {"log", logs.String()}} {
+				for _, secret := range secrets {
+					if strings.Contains(text.s, secret[:minSecret]) {
+						t.Errorf("the %s contains (a prefix of) %q: %s", text.name, secret, text.s)
+					}
+				}
+			}
+			if strings.Contains(logs.String(), "is not accepted") {
+				t.Errorf("the server's description reached the log: %s", logs.String())
+			}
+			if !strings.Contains(logs.String(), tc.code) {
+				t.Errorf("the log does not name the error code: %s", logs.String())
+			}
+		})
+	}
+}
+
+// TestRefreshResponseShapes: refresh responses whose expires_in some servers
+// send as a string or a float are used, not thrown away with the rotation
+// they carry.
+func TestRefreshResponseShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		expiresIn any
+		want      time.Duration // lifetime read; 0: unknown
+	}{
+		{"string", "300", 300 * time.Second},
+		{"float", 300.0, 300 * time.Second},
+		{"fraction", 299.5, 299500 * time.Millisecond},
+		{"garbage", "soon", 0},
+		{"negative", -1, 0},
+		{"absurd", 1e300, maxLifetime},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(s *authServer) {
+				s.opaque = true
+				s.shape = func(resp map[string]any) { resp["expires_in"] = tc.expiresIn }
+			}, nil)
+			f.expire()
+			f.mustGet("/api/me", 200)
+			got := f.stored()
+			var want time.Time
+			if tc.want > 0 {
+				want = f.clock.Now().Add(tc.want)
+			}
+			if !got.Expiry.Equal(want) || got.RefreshToken != f.srv.currentRefreshToken(f.first.RefreshToken) {
+				t.Errorf("stored %v (expiry %v), want the rotated token expiring %v", got, got.Expiry, want)
+			}
+			wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
+		})
+	}
+}
+
+// stallingStore is a MemoryStore whose Save of refreshed tokens (once
+// firstRT, the login's, is set) blocks, ignoring its context, until stall
+// is closed.
+type stallingStore struct {
+	*MemoryStore
+	firstRT          string
+	stall, stalled   chan struct{}
+	returned         chan struct{}
+	stalledOnce, ret sync.Once
+}
+
+func (s *stallingStore) Save(ctx context.Context, tok *Token) error {
+	if s.firstRT == "" || tok.RefreshToken == s.firstRT || tok.IdempotencyKey != "" {
+		return s.MemoryStore.Save(ctx, tok)
+	}
+	s.stalledOnce.Do(func() { close(s.stalled) })
+	<-s.stall
+	err := s.MemoryStore.Save(ctx, tok)
+	s.ret.Do(func() { close(s.returned) })
+	return err
+}
+
+// TestStalledStoreSaveDoesNotHangTheRefresh: a Save that never returns on
+// its own is given up after the refresh timeout; the request goes on with
+// the new tokens from memory, and the store's lock stays held until the
+// Save returns, so nothing can overwrite what it writes late.
+func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
+	store := &stallingStore{MemoryStore: &MemoryStore{},
+		stall: make(chan struct{}), stalled: make(chan struct{}), returned: make(chan struct{})}
+	defer func() {
+		select {
+		case <-store.stall:
+		default:
+			close(store.stall)
+		}
+	}()
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, store, WithRefreshTimeout(2*time.Second))
+	store.firstRT = f.first.RefreshToken
+	f.expire()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/api/me", nil)
+	if status, _, err := f.do(req); err != nil || status != 200 {
+		t.Fatalf("got %d %v; the refresh must not wait for the stalled Save", status, err)
+	}
+	<-store.stalled
+	if got := f.counts.saveFailed.Load(); got != 1 {
+		t.Errorf("SaveFailed hook called %d times, want 1", got)
+	}
+	lctx, lcancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	if unlock, err := store.Lock(lctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the store's lock was free while a Save was still running: %v", err)
+		if err == nil {
+			unlock()
+		}
+	}
+	lcancel()
+	f.mustGet("/api/me", 200) // from memory
+
+	close(store.stall)
+	<-store.returned
+	unlock, err := store.Lock(ctx) // released once the Save has returned
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if got, want := f.stored().RefreshToken, f.srv.currentRefreshToken(f.first.RefreshToken); got != want {
+		t.Errorf("store holds %q, want the rotated %q", got, want)
+	}
+	if got := f.srv.Stats(); got.Rotations != 1 || got.Reuses != 0 {
+		t.Errorf("server saw %+v", got)
+	}
+}
+
+// TestUnusableStoredToken: a stored token the Transport cannot use is a
+// login-required error that says where the token came from.
+func TestUnusableStoredToken(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tok  *Token
+		file string // raw file content instead
+	}{
+		{name: "space in access token", tok: &Token{AccessToken: "secret access token", RefreshToken: "r"}},
+		{name: "mac token", tok: &Token{AccessToken: "a", TokenType: "mac"}},
+		{name: "control in refresh token", tok: &Token{AccessToken: "a", RefreshToken: "r\x00secret"}},
+		{name: "empty object file", file: "{}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(privateDir(t), "token.json")
+			store, _ := NewFileStore(path)
+			if tc.tok != nil {
+				if err := store.Save(context.Background(), tc.tok); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tr, err := New("https://auth.example.com/token", store, WithBase(errRoundTripper{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = tr.RoundTrip(httptest.NewRequest("GET", "https://auth.example.com/api", nil))
+			if !errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrInvalidResponse) {
+				t.Fatalf("got %v; want ErrLoginRequired, not an invalid response", err)
+			}
+			msg := err.Error()
+			if tc.tok != nil && (!strings.Contains(msg, "stored token") || strings.Contains(msg, "secret")) {
+				t.Errorf("error %q should name the stored token, not its value", msg)
+			}
+			if tc.tok == nil && !errors.Is(err, ErrNoToken) {
+				t.Errorf("error %q should wrap ErrNoToken", msg)
+			}
+		})
+	}
+}
+
+// countingRoundTripper counts requests by path and records refresh forms.
+type countingRoundTripper struct {
+	base  http.RoundTripper
+	mu    sync.Mutex
+	paths map[string]int
+	forms []url.Values
+}
+
+func (c *countingRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	if c.paths == nil {
+		c.paths = map[string]int{}
+	}
+	c.paths[req.URL.Path]++
+	if req.GetBody != nil {
+		if body, err := req.GetBody(); err == nil {
+			b, _ := io.ReadAll(body)
+			form, _ := url.ParseQuery(string(b))
+			c.forms = append(c.forms, form)
+		}
+	}
+	c.mu.Unlock()
+	return c.base.RoundTrip(req)
+}
+
+func TestRefreshTransportAndClientID(t *testing.T) {
+	for _, clientID := range []string{"", "cli-42"} {
+		t.Run("client_id="+clientID, func(t *testing.T) {
+			base := &countingRoundTripper{base: http.DefaultTransport}
+			refresh := &countingRoundTripper{base: http.DefaultTransport}
+			opts := []Option{WithBase(base), WithRefreshTransport(refresh)}
+			if clientID != "" {
+				opts = append(opts, WithClientID(clientID))
+			}
+			f := newFixture(t, func(s *authServer) { s.opaque = true }, nil, opts...)
+			f.expire()
+			f.mustGet("/api/me", 200)
+			if base.paths["/auth/token"] != 0 || base.paths["/api/me"] != 2 {
+				t.Errorf("base RoundTripper saw %v; want both sends of the request and no refresh", base.paths)
+			}
+			if refresh.paths["/auth/token"] != 1 || len(refresh.paths) != 1 {
+				t.Errorf("refresh RoundTripper saw %v; want the refresh only", refresh.paths)
+			}
+			form := refresh.forms[0]
+			if got, ok := form["client_id"]; (clientID == "") == ok || (ok && got[0] != clientID) {
+				t.Errorf("refresh form %v; want client_id %q", form, clientID)
+			}
+			if form.Get("grant_type") != "refresh_token" || form.Get("refresh_token") != f.first.RefreshToken {
+				t.Errorf("refresh form %v", form)
+			}
+		})
 	}
 }

@@ -60,6 +60,8 @@ type authServer struct {
 	// omitExpiresIn leaves expires_in out of responses; JWTs still carry
 	// exp and iat.
 	omitExpiresIn bool
+	// shape, when set, may change each token response before it is sent.
+	shape func(resp map[string]any)
 
 	// Test hooks, set before requests start. beforeRefresh runs before a
 	// refresh is processed and may answer it itself (returning true);
@@ -174,6 +176,9 @@ func (s *authServer) tokenResponse(rt string) []byte {
 	resp := map[string]any{"access_token": at, "token_type": "Bearer", "refresh_token": rt}
 	if !s.opaque && !s.omitExpiresIn {
 		resp["expires_in"] = int64(s.ttl / time.Second)
+	}
+	if s.shape != nil {
+		s.shape(resp)
 	}
 	body, _ := json.Marshal(resp)
 	return body

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,12 +42,17 @@ type Token struct {
 	// refreshed.
 	RefreshToken string `json:"refresh_token,omitempty"`
 	// ExpiresIn is the access token's lifetime in seconds as the server
-	// announced it (RFC 6749 "expires_in"); zero when unknown. It caps the
-	// proactive-refresh skew at a fraction of the lifetime.
+	// announced it (RFC 6749 "expires_in"), at most a year; zero when
+	// unknown. It caps the proactive-refresh skew at a fraction of the
+	// lifetime.
 	ExpiresIn int64 `json:"expires_in,omitempty"`
 	// Expiry is when the access token expires; the zero value means
-	// unknown, in which case the Transport reads the "exp" claim of a JWT
-	// access token (without verifying it) or waits for a 401.
+	// unknown. ReadTokenResponse sets it from expires_in or, when that is
+	// absent, from a JWT access token's lifetime (exp - iat, read without
+	// verifying it), both counted from the response's arrival, so that a
+	// client clock that is off does not matter. For a stored token without
+	// it, the Transport reads the JWT's "exp" claim, unless that has passed
+	// already, or waits for a 401.
 	Expiry time.Time `json:"expiry,omitzero"`
 	// IdempotencyKey is the Idempotency-Key of a refresh that was started
 	// with RefreshToken and is not known to have completed. The Transport
@@ -58,7 +65,10 @@ type Token struct {
 // UnmarshalJSON decodes a stored Token or an RFC 6749 §5.1 token response.
 // When "expiry" is absent and "expires_in" is positive, Expiry is set to the
 // time of decoding plus expires_in, so decode a response as soon as it
-// arrives. It does not validate the tokens; ReadTokenResponse does.
+// arrives. expires_in may be a JSON number (3600, 3600.0) or a string
+// holding one ("3600"), as some servers send it; a value that is none of
+// these, or not positive, means unknown, and one above a year counts as a
+// year. It does not validate the tokens; ReadTokenResponse does.
 func (t *Token) UnmarshalJSON(data []byte) error {
 	return t.decode(data, time.Now(), true)
 }
@@ -66,23 +76,71 @@ func (t *Token) UnmarshalJSON(data []byte) error {
 // tokenFields is Token without its methods, for the standard decoder.
 type tokenFields Token
 
+// wireToken is what decode reads: a Token whose expires_in may take any of
+// the shapes servers send. Its ExpiresIn hides the embedded one.
+type wireToken struct {
+	tokenFields
+	ExpiresIn flexSeconds `json:"expires_in"`
+}
+
+// maxExpiresIn bounds a server's expires_in, and maxLifetime the lifetime
+// derived from it or from a JWT: no access token needs to live longer.
+const (
+	maxExpiresIn = 365 * 24 * 60 * 60
+	maxLifetime  = maxExpiresIn * time.Second
+)
+
+// flexSeconds is a positive number of seconds read leniently: a number or a
+// numeric string, cut to maxExpiresIn. Anything else is zero, unknown: a
+// refresh the server has completed must never be thrown away because of an
+// advisory field.
+type flexSeconds float64
+
+func (f *flexSeconds) UnmarshalJSON(b []byte) error {
+	*f = 0
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if json.Unmarshal(b, &s) != nil {
+			return nil
+		}
+		b = []byte(strings.TrimSpace(s))
+	}
+	if len(b) > 64 {
+		return nil
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(v) || v <= 0 {
+		return nil
+	}
+	*f = flexSeconds(min(v, maxExpiresIn))
+	return nil
+}
+
 // decode fills t from data. trustExpiry says whether an absolute "expiry"
 // member is taken as is: true for our own files, false for a server's
 // response, whose lifetime is only ever relative to our clock.
 func (t *Token) decode(data []byte, now time.Time, trustExpiry bool) error {
-	var f tokenFields
-	if err := json.Unmarshal(data, &f); err != nil {
+	var w wireToken
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	if f.ExpiresIn < 0 {
-		return fmt.Errorf("negative expires_in %d", f.ExpiresIn)
-	}
+	f := w.tokenFields
+	f.ExpiresIn = int64(math.Ceil(float64(w.ExpiresIn)))
 	if !trustExpiry {
 		f.Expiry = time.Time{}
 		f.IdempotencyKey = ""
 	}
-	if f.Expiry.IsZero() && f.ExpiresIn > 0 {
-		f.Expiry = now.Add(secondsDuration(float64(f.ExpiresIn)))
+	if f.Expiry.IsZero() && w.ExpiresIn > 0 {
+		f.Expiry = now.Add(secondsDuration(float64(w.ExpiresIn)))
+	}
+	if f.Expiry.IsZero() && !trustExpiry {
+		// Without expires_in, a JWT's lifetime (exp - iat) counted from
+		// now: its exp read against our clock would be wrong by however
+		// much our clock is off, and a clock ahead by more than the
+		// lifetime would refresh before every request.
+		if exp, iat := jwtTimes(f.AccessToken); !iat.IsZero() && exp.After(iat) {
+			f.Expiry = now.Add(min(exp.Sub(iat), maxLifetime))
+		}
 	}
 	*t = Token(f)
 	return nil
@@ -121,17 +179,19 @@ func redacted(s string) string {
 // validate checks what the Transport relies on: a Bearer access token that
 // fits into an Authorization header and a refresh token of visible ASCII.
 // Without requireAccess, a token with only a refresh token is fine: the
-// Transport redeems it before the first request.
+// Transport redeems it before the first request. The error says what is
+// wrong, never with the token's value; callers say where the token came
+// from.
 func (t *Token) validate(requireAccess bool) error {
 	switch {
 	case t.AccessToken == "" && (requireAccess || t.RefreshToken == ""):
-		return fmt.Errorf("%w: no access_token", ErrInvalidResponse)
+		return errors.New("no access_token")
 	case t.TokenType != "" && !strings.EqualFold(t.TokenType, "Bearer"):
-		return fmt.Errorf("%w: token_type %.20q is not Bearer", ErrInvalidResponse, t.TokenType)
+		return fmt.Errorf("token_type %.20q is not Bearer", t.TokenType)
 	case t.AccessToken != "" && (len(t.AccessToken) > maxTokenBytes || !isB64Token(t.AccessToken)):
-		return fmt.Errorf("%w: access_token is not an RFC 6750 b64token of at most %d bytes", ErrInvalidResponse, maxTokenBytes)
+		return fmt.Errorf("access_token is not an RFC 6750 b64token of at most %d bytes", maxTokenBytes)
 	case len(t.RefreshToken) > maxTokenBytes || !isVisibleASCII(t.RefreshToken):
-		return fmt.Errorf("%w: refresh_token is not visible ASCII of at most %d bytes", ErrInvalidResponse, maxTokenBytes)
+		return fmt.Errorf("refresh_token is not visible ASCII of at most %d bytes", maxTokenBytes)
 	}
 	return nil
 }
@@ -176,17 +236,19 @@ func isVisibleASCII(s string) bool {
 // carrying the RFC 6749 §5.2 error code and the Retry-After delay. An error
 // reading the body is returned as is.
 func ReadTokenResponse(resp *http.Response) (*Token, error) {
-	return readTokenResponse(resp, time.Now())
+	return readTokenResponse(resp, time.Now(), nil)
 }
 
-func readTokenResponse(resp *http.Response, now time.Time) (*Token, error) {
+// readTokenResponse is ReadTokenResponse at now. The server's error text is
+// scrubbed of secrets, the credentials the request presented.
+func readTokenResponse(resp *http.Response, now time.Time, secrets []string) (*Token, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("transport: reading token response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, responseError(resp, body, now)
+		return nil, responseError(resp, body, now, secrets)
 	}
 	if len(body) > maxResponseBytes {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidResponse, maxResponseBytes)
@@ -196,7 +258,7 @@ func readTokenResponse(resp *http.Response, now time.Time) (*Token, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
 	}
 	if err := tok.validate(true); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
 	}
 	return &tok, nil
 }
@@ -204,18 +266,44 @@ func readTokenResponse(resp *http.Response, now time.Time) (*Token, error) {
 // responseError builds the *ResponseError of a non-200 answer. A body that is
 // not an RFC 6749 error object leaves Code empty rather than failing: the
 // status alone still decides what the Transport does.
-func responseError(resp *http.Response, body []byte, now time.Time) *ResponseError {
+func responseError(resp *http.Response, body []byte, now time.Time, secrets []string) *ResponseError {
 	e := &ResponseError{StatusCode: resp.StatusCode}
 	var f struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
 	if json.Unmarshal(bytes.TrimSpace(body), &f) == nil {
-		e.Code = printable(f.Error, 64)
-		e.Description = printable(f.Description, maxDescription)
+		e.Code = scrub(f.Error, 64, secrets)
+		e.Description = scrub(f.Description, maxDescription, secrets)
 	}
 	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
 	return e
+}
+
+// redactedText replaces a secret in a server's text.
+const redactedText = "[REDACTED]"
+
+// minSecret is the length below which a string is not worth scrubbing: no
+// real token is that short, and replacing it could mangle the text.
+const minSecret = 8
+
+// scrub returns s as printable cuts it, with every secret removed: as is,
+// and form-encoded, as it went over the wire. A server may echo the token
+// it refuses ("refresh token ... has expired"); that text goes into error
+// messages, which applications log. It is scrubbed before it is cut, so no
+// prefix of a secret survives either.
+func scrub(s string, n int, secrets []string) string {
+	s = printable(s, len(s))
+	for _, secret := range secrets {
+		if len(secret) < minSecret {
+			continue
+		}
+		s = strings.ReplaceAll(s, secret, redactedText)
+		if q := url.QueryEscape(secret); q != secret {
+			s = strings.ReplaceAll(s, q, redactedText)
+		}
+	}
+	return printable(s, n)
 }
 
 // printable cuts s to n bytes of visible ASCII, so that a server's text can

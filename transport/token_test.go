@@ -28,6 +28,7 @@ func TestReadTokenResponse(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		resp    *http.Response
+		secrets []string
 		want    *Token
 		wantErr error
 		wantRE  *ResponseError
@@ -44,7 +45,41 @@ func TestReadTokenResponse(t *testing.T) {
 		{name: "space in token", resp: response(200, `{"access_token":"a b"}`), wantErr: ErrInvalidResponse},
 		{name: "control in refresh token", resp: response(200, `{"access_token":"a","refresh_token":"r\u0000"}`), wantErr: ErrInvalidResponse},
 		{name: "huge token", resp: response(200, `{"access_token":"`+strings.Repeat("a", maxTokenBytes+1)+`"}`), wantErr: ErrInvalidResponse},
-		{name: "negative expires_in", resp: response(200, `{"access_token":"a","expires_in":-5}`), wantErr: ErrInvalidResponse},
+		// expires_in in every shape servers send; anything unusable is
+		// unknown rather than a reason to throw the tokens away.
+		{name: "expires_in string", resp: response(200, `{"access_token":"a","expires_in":"3600"}`),
+			want: &Token{AccessToken: "a", ExpiresIn: 3600, Expiry: now.Add(time.Hour)}},
+		{name: "expires_in padded string", resp: response(200, `{"access_token":"a","expires_in":" 60 "}`),
+			want: &Token{AccessToken: "a", ExpiresIn: 60, Expiry: now.Add(time.Minute)}},
+		{name: "expires_in float", resp: response(200, `{"access_token":"a","expires_in":3600.0}`),
+			want: &Token{AccessToken: "a", ExpiresIn: 3600, Expiry: now.Add(time.Hour)}},
+		{name: "expires_in exponent", resp: response(200, `{"access_token":"a","expires_in":3.6e3}`),
+			want: &Token{AccessToken: "a", ExpiresIn: 3600, Expiry: now.Add(time.Hour)}},
+		{name: "expires_in fraction", resp: response(200, `{"access_token":"a","expires_in":"0.5"}`),
+			want: &Token{AccessToken: "a", ExpiresIn: 1, Expiry: now.Add(500 * time.Millisecond)}},
+		{name: "expires_in huge", resp: response(200, `{"access_token":"a","expires_in":1e300}`),
+			want: &Token{AccessToken: "a", ExpiresIn: maxExpiresIn, Expiry: now.Add(maxLifetime)}},
+		{name: "expires_in negative", resp: response(200, `{"access_token":"a","expires_in":-5}`), want: &Token{AccessToken: "a"}},
+		{name: "expires_in zero", resp: response(200, `{"access_token":"a","expires_in":0}`), want: &Token{AccessToken: "a"}},
+		{name: "expires_in null", resp: response(200, `{"access_token":"a","expires_in":null}`), want: &Token{AccessToken: "a"}},
+		{name: "expires_in word", resp: response(200, `{"access_token":"a","expires_in":"soon"}`), want: &Token{AccessToken: "a"}},
+		{name: "expires_in infinity", resp: response(200, `{"access_token":"a","expires_in":"Infinity"}`),
+			want: &Token{AccessToken: "a", ExpiresIn: maxExpiresIn, Expiry: now.Add(maxLifetime)}},
+		{name: "expires_in NaN", resp: response(200, `{"access_token":"a","expires_in":"NaN"}`), want: &Token{AccessToken: "a"}},
+		{name: "expires_in bool", resp: response(200, `{"access_token":"a","expires_in":true}`), want: &Token{AccessToken: "a"}},
+		{name: "expires_in object", resp: response(200, `{"access_token":"a","expires_in":{"s":1}}`), want: &Token{AccessToken: "a"}},
+		// Without expires_in, a JWT's lifetime counts from arrival,
+		// whatever its exp says against our clock.
+		{name: "jwt lifetime", resp: response(200, `{"access_token":"`+jwtWith(`{"iat":1000,"exp":1300}`)+`"}`),
+			want: &Token{AccessToken: jwtWith(`{"iat":1000,"exp":1300}`), Expiry: now.Add(300 * time.Second)}},
+		{name: "jwt lifetime capped", resp: response(200, `{"access_token":"`+jwtWith(`{"iat":1,"exp":1099511627775}`)+`"}`),
+			want: &Token{AccessToken: jwtWith(`{"iat":1,"exp":1099511627775}`), Expiry: now.Add(maxLifetime)}},
+		{name: "jwt exp before iat", resp: response(200, `{"access_token":"`+jwtWith(`{"iat":1300,"exp":1000}`)+`"}`),
+			want: &Token{AccessToken: jwtWith(`{"iat":1300,"exp":1000}`)}},
+		{name: "jwt exp only", resp: response(200, `{"access_token":"`+jwtWith(`{"exp":1300}`)+`"}`),
+			want: &Token{AccessToken: jwtWith(`{"exp":1300}`)}},
+		{name: "expires_in wins over jwt", resp: response(200, `{"access_token":"`+jwtWith(`{"iat":1000,"exp":1300}`)+`","expires_in":60}`),
+			want: &Token{AccessToken: jwtWith(`{"iat":1000,"exp":1300}`), ExpiresIn: 60, Expiry: now.Add(time.Minute)}},
 		{name: "not json", resp: response(200, `access_token=a&token_type=bearer`), wantErr: ErrInvalidResponse},
 		{name: "too large", resp: response(200, `{"access_token":"a","x":"`+big+`"}`), wantErr: ErrInvalidResponse},
 		{name: "invalid_grant", resp: response(400, `{"error":"invalid_grant","error_description":"reused"}`),
@@ -56,9 +91,13 @@ func TestReadTokenResponse(t *testing.T) {
 		{name: "html error page", resp: response(502, `<html>bad gateway</html>`), wantRE: &ResponseError{StatusCode: 502}},
 		{name: "hostile description", resp: response(400, `{"error":"x\ny","error_description":"`+strings.Repeat("d", 1000)+`\u001b[31m"}`),
 			wantRE: &ResponseError{StatusCode: 400, Code: "xy", Description: strings.Repeat("d", maxDescription)}},
+		{name: "description hiding a control character", resp: response(400, `{"error":"invalid_grant","error_description":"unknown SECRET\u0000-TOKEN-1"}`),
+			secrets: []string{"SECRET-TOKEN-1"}, wantRE: &ResponseError{StatusCode: 400, Code: "invalid_grant", Description: "unknown " + redactedText}},
+		{name: "short strings are not secrets", resp: response(400, `{"error":"invalid_grant","error_description":"rt1 is unknown"}`),
+			secrets: []string{"rt1", ""}, wantRE: &ResponseError{StatusCode: 400, Code: "invalid_grant", Description: "rt1 is unknown"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := readTokenResponse(tc.resp, now)
+			got, err := readTokenResponse(tc.resp, now, tc.secrets)
 			switch {
 			case tc.wantRE != nil:
 				var re *ResponseError
@@ -182,7 +221,7 @@ func FuzzReadTokenResponse(f *testing.F) {
 	f.Add(400, `{"error":"invalid_grant"}`, "")
 	f.Add(503, `{}`, "120")
 	f.Fuzz(func(t *testing.T, status int, body, retry string) {
-		tok, err := readTokenResponse(response(status, body, "Retry-After", retry), time.Now())
+		tok, err := readTokenResponse(response(status, body, "Retry-After", retry), time.Now(), nil)
 		if err != nil {
 			return
 		}

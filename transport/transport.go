@@ -42,6 +42,15 @@ var errNotConfigured = errors.New("transport: Transport not created by New")
 // passed to the base RoundTripper untouched. The caller's request is never
 // modified, and its body is always closed, also on errors.
 //
+// The session. The Transport reads the Store at its first request and
+// keeps the tokens in memory. With a MemoryStore or a FileStore it notices
+// when the store changes (a FileStore is looked at once a second): a new
+// login saved there is used from the next request on, and after a Clear
+// requests fail with ErrLoginRequired. Reset forgets the tokens in memory
+// for any Store; Logout clears the store as well. A Transport holds one
+// session: a service acting for several users at once needs a Transport
+// and a Store per user.
+//
 // Refresh. An access token within the expiry skew of its expiry (see
 // WithExpirySkew) is refreshed before the request is sent. A 401 with a
 // Bearer challenge saying the token is missing or invalid (see
@@ -52,6 +61,14 @@ var errNotConfigured = errors.New("transport: Transport not created by New")
 // that second request is returned as is. A request whose body cannot be
 // replayed (no Request.GetBody) is not sent again: its 401 is returned after
 // the refresh, and the next request uses the new token.
+//
+// Refresh storms. When the request sent again with freshly refreshed tokens
+// draws a 401 too, the server refuses the tokens for some other reason than
+// their age (a wrong audience, a key it does not know yet, a clock far
+// off). For a minute after that, a 401 to those tokens is returned as is,
+// without a refresh, so such a server costs one refresh a minute rather
+// than one per request. Tokens that worked and later expire are refreshed
+// at their first 401 as usual, and proactive refresh is not affected.
 //
 // A refresh is an RFC 6749 §6 refresh_token grant POSTed to the refresh
 // endpoint through the base (or refresh) RoundTripper, never through the
@@ -69,18 +86,22 @@ var errNotConfigured = errors.New("transport: Transport not created by New")
 // Stores that implement Locker (MemoryStore, FileStore) are locked across
 // re-read → redeem → persist. A refresh that finds the store rotated by a
 // peer adopts the peer's tokens instead of redeeming its own stale refresh
-// token.
+// token; one that finds it empty (a logout) ends the session.
 //
 // Outcomes. invalid_grant clears the store, unless a peer has rotated it
 // meanwhile, and fails the request with an error wrapping ErrLoginRequired;
-// so does an empty store, or a session without a refresh token whose access
-// token is refused or expired (the store is then left as it is). Other failures keep the tokens: temporary
-// ones wrap ErrRefreshUnavailable, and the refresh is not tried again before
-// the server's Retry-After (or the maximum backoff) has passed; a token that
-// is not yet expired is still used meanwhile. Rotated tokens are saved
-// before the new access token is used. If saving fails, the Transport goes
-// on with the new tokens from memory, never sends the old refresh token
-// again, and reports the error through WithLogger and Hooks.SaveFailed.
+// so does an empty store (unless WithAnonymous) or a stored token that
+// cannot be used. A session without a refresh token is used until its
+// access token expires, or draws a 401; then requests fail with
+// ErrLoginRequired and the store is left as it is. Other failures keep the
+// tokens: temporary ones wrap ErrRefreshUnavailable, and the refresh is not
+// tried again before the server's Retry-After (or the maximum backoff) has
+// passed; a token that is not yet expired is still used meanwhile. Rotated
+// tokens are saved before the new access token is used. If saving fails,
+// or the Store does not answer within the refresh timeout, the Transport
+// goes on with the new tokens from memory, never sends the old refresh
+// token again, and reports the error through WithLogger and
+// Hooks.SaveFailed.
 type Transport struct {
 	// Configuration, set by New and read-only afterwards.
 	base, refreshBase http.RoundTripper
@@ -88,8 +109,10 @@ type Transport struct {
 	originURLs        []string
 	origins           []origin
 	store             Store
+	watch             versioned // store, when it can tell it changed
 	insecureHTTP      bool
 	anyUnauthorized   bool
+	anonymous         bool
 	skew, timeout     time.Duration
 	attempts          int
 	minBackoff        time.Duration
@@ -100,24 +123,40 @@ type Transport struct {
 	now               func() time.Time
 
 	// cur is the session in use; nil until loaded, and again after the
-	// session ended. A new pointer means new tokens: the stale-401 check
-	// compares pointers.
+	// session ended.
 	cur   atomic.Pointer[session]
 	group singleflight.Group
+	// storeBusy is held while a call into the store runs (see storeCall).
+	storeBusy chan struct{}
 
 	mu      sync.Mutex
+	epoch   uint64         // guarded by mu; counts Resets
 	pending pendingRefresh // guarded by mu
 	spent   spentTokens    // guarded by mu
 	retryAt time.Time      // guarded by mu; no refresh before it
 }
 
 // session is one set of tokens with what RoundTrip derives from them once.
+// Sessions are replaced, never changed, except for the atomic fields.
 type session struct {
 	tok       Token
 	header    string    // "Bearer " + access token
 	expiry    time.Time // zero: unknown
 	refreshAt time.Time // zero: never proactively
+	// anonymous marks the session of an empty store with WithAnonymous:
+	// requests go out without a token.
+	anonymous bool
+	// version is the store's version the tokens were read at or saved
+	// with; a different one means the store has changed since.
+	version atomic.Uint64
+	// refusedAt is when (Unix nanoseconds) a request sent again with
+	// these tokens, fresh from a refresh, drew a 401 too; 0 if never.
+	refusedAt atomic.Int64
 }
+
+// refusedWindow is how long 401s to tokens refused right after their
+// refresh are returned without another refresh.
+const refusedWindow = time.Minute
 
 // New returns a Transport that refreshes tokens at refreshURL (the RFC 6749
 // token endpoint) and keeps them in store. refreshURL must be an absolute
@@ -129,6 +168,7 @@ func New(refreshURL string, store Store, opts ...Option) (*Transport, error) {
 	}
 	t := &Transport{
 		store:      store,
+		storeBusy:  make(chan struct{}, 1),
 		skew:       defaultSkew,
 		timeout:    defaultTimeout,
 		attempts:   defaultAttempts,
@@ -179,6 +219,7 @@ func New(refreshURL string, store Store, opts ...Option) (*Transport, error) {
 	if t.now == nil {
 		t.now = time.Now
 	}
+	t.watch, _ = store.(versioned)
 	return t, nil
 }
 
@@ -200,11 +241,80 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
+	if s.anonymous {
+		return t.base.RoundTrip(req)
+	}
 	resp, err := t.base.RoundTrip(s.authorize(req, req.Body))
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || !t.shouldRefresh(resp) {
 		return resp, err
 	}
 	return t.unauthorized(ctx, req, s, resp)
+}
+
+// Token returns the access token the next request would carry, refreshing
+// it first if it is within the expiry skew of its expiry, for connections
+// the Transport does not make itself: a WebSocket handshake, gRPC per-RPC
+// credentials. The Token holds the access token, its type ("Bearer"),
+// ExpiresIn and Expiry (zero when unknown), never the refresh token. It
+// fails like RoundTrip: with ErrLoginRequired when there is no session
+// (also with WithAnonymous), ErrRefreshUnavailable when an expired token
+// cannot be refreshed for now, or ctx's error.
+func (t *Transport) Token(ctx context.Context) (*Token, error) {
+	if t.store == nil {
+		return nil, errNotConfigured
+	}
+	s, err := t.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.anonymous {
+		return nil, fmt.Errorf("%w: %w", ErrLoginRequired, ErrNoToken)
+	}
+	return &Token{AccessToken: s.tok.AccessToken, TokenType: "Bearer", ExpiresIn: s.tok.ExpiresIn, Expiry: s.expiry}, nil
+}
+
+// Reset forgets the session held in memory, without touching the store:
+// the next request reads the store again. Use it after replacing the
+// store's token by other means than its Save, or with a Store of your own
+// when another user logs in (MemoryStore and FileStore tell the Transport
+// themselves). Requests already in flight may complete with the old tokens
+// (or, after a 401, with the new ones); a refresh in flight saves its
+// tokens to the store but does not make them current.
+func (t *Transport) Reset() {
+	t.mu.Lock()
+	t.epoch++
+	t.cur.Store(nil)
+	t.mu.Unlock()
+}
+
+// Logout ends the session on this side: it clears the store, under its
+// lock if it is a Locker (so that a refresh in flight, in this process or
+// another, completes first and cannot bring the tokens back), and forgets
+// the tokens in memory. Requests then fail with ErrLoginRequired (or go out
+// without a token, with WithAnonymous) until a new login is saved in the
+// store. It waits at most until ctx is done.
+//
+// Logout does not revoke the refresh token at the server: to end the
+// session there too, send the stored refresh token to the server's RFC 7009
+// revocation endpoint first.
+func (t *Transport) Logout(ctx context.Context) error {
+	if t.store == nil {
+		return errNotConfigured
+	}
+	ctx = withLockOwner(ctx)
+	if l, ok := t.store.(Locker); ok {
+		unlock, err := l.Lock(ctx)
+		if err != nil {
+			return fmt.Errorf("transport: locking the token store: %w", err)
+		}
+		defer t.unlockAfterStore(unlock)
+	}
+	err := t.storeCall(ctx, t.store.Clear)
+	t.Reset()
+	if err != nil {
+		return fmt.Errorf("transport: clearing the token store: %w", err)
+	}
+	return nil
 }
 
 // CloseIdleConnections closes the idle connections of the base (and
@@ -246,17 +356,18 @@ func (t *Transport) shouldRefresh(resp *http.Response) bool {
 	return t.anyUnauthorized
 }
 
-// session returns the tokens to send, loading them on first use and
-// refreshing them when they are about to expire.
+// session returns the tokens to send, loading them on first use and when
+// the store has changed, and refreshing them when they are about to expire.
 func (t *Transport) session(ctx context.Context) (*session, error) {
+	now := t.now()
 	s := t.cur.Load()
-	if s == nil {
+	if s == nil || (t.watch != nil && t.watch.version(now) != s.version.Load()) {
 		var err error
-		if s, err = t.load(ctx); err != nil {
+		if s, err = t.load(ctx, s); err != nil {
 			return nil, err
 		}
 	}
-	if s.refreshAt.IsZero() || t.now().Before(s.refreshAt) {
+	if s.refreshAt.IsZero() || now.Before(s.refreshAt) {
 		return s, nil
 	}
 	next, _, err := t.renew(ctx, s, true)
@@ -268,13 +379,16 @@ func (t *Transport) session(ctx context.Context) (*session, error) {
 	if errors.Is(err, ErrLoginRequired) || ctx.Err() != nil || !t.now().Before(s.expiry) {
 		return nil, err
 	}
-	t.log.Debug("transport: proactive refresh failed; using the current access token until it expires", "error", err)
+	t.log.Debug("transport: proactive refresh failed; using the current access token until it expires", logError(err))
 	return s, nil
 }
 
 // unauthorized handles a 401 to a request sent with s: refresh (or notice a
 // refresh already happened) and send the request once more.
 func (t *Transport) unauthorized(ctx context.Context, req *http.Request, s *session, resp *http.Response) (*http.Response, error) {
+	if t.refused(s) {
+		return resp, nil
+	}
 	if h := t.hooks.Unauthorized; h != nil {
 		h(req)
 	}
@@ -297,7 +411,25 @@ func (t *Transport) unauthorized(ctx context.Context, req *http.Request, s *sess
 	if h := t.hooks.Retried; h != nil {
 		h(RetryInfo{Request: req, Stale: stale})
 	}
-	return t.base.RoundTrip(next.authorize(req, body))
+	resp, err = t.base.RoundTrip(next.authorize(req, body))
+	if err == nil && !stale && resp.StatusCode == http.StatusUnauthorized && t.shouldRefresh(resp) &&
+		next.refusedAt.CompareAndSwap(0, t.now().UnixNano()) {
+		t.log.Warn("transport: the server refused freshly refreshed tokens; not refreshing on its 401s for a while",
+			"for", refusedWindow)
+	}
+	return resp, err
+}
+
+// refused reports whether s is still the session in use and its tokens were
+// refused right after their refresh, less than refusedWindow ago: another
+// refresh would not help.
+func (t *Transport) refused(s *session) bool {
+	at := s.refusedAt.Load()
+	if at == 0 || t.now().UnixNano()-at >= int64(refusedWindow) {
+		return false
+	}
+	cur := t.cur.Load()
+	return cur == nil || cur.header == s.header
 }
 
 // authorize returns a shallow copy of req with its own header map carrying
@@ -327,10 +459,12 @@ func drainClose(resp *http.Response) {
 	resp.Body.Close()
 }
 
-// newSession derives what RoundTrip needs from tok: the header value and when
-// to refresh. The expiry comes from the token, else from a JWT's exp claim;
+// newSession derives what RoundTrip needs from tok at now: the header value
+// and when to refresh. The expiry comes from the token, else from a JWT's
+// exp claim unless that has passed already (then it says more about our
+// clock, or an old token, than about when to refresh: the 401 will tell);
 // the lifetime from expires_in, else from the JWT's exp - iat.
-func (t *Transport) newSession(tok Token) *session {
+func (t *Transport) newSession(tok Token, now time.Time) *session {
 	s := &session{tok: tok, header: "Bearer " + tok.AccessToken, expiry: tok.Expiry}
 	if tok.AccessToken == "" {
 		// Only a refresh token: redeem it before the first request.
@@ -339,14 +473,19 @@ func (t *Transport) newSession(tok Token) *session {
 		return s
 	}
 	exp, iat := jwtTimes(tok.AccessToken)
-	if s.expiry.IsZero() {
+	if s.expiry.IsZero() && exp.After(now) {
 		s.expiry = exp
 	}
 	if s.expiry.IsZero() {
 		return s
 	}
+	if tok.RefreshToken == "" {
+		// Nothing to refresh with: use the token until it expires.
+		s.refreshAt = s.expiry
+		return s
+	}
 	lifetime := time.Duration(tok.ExpiresIn) * time.Second
-	if lifetime <= 0 && !exp.IsZero() && !iat.IsZero() {
+	if lifetime <= 0 && !iat.IsZero() && exp.After(iat) {
 		lifetime = exp.Sub(iat)
 	}
 	skew := t.skew

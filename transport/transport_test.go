@@ -495,3 +495,120 @@ func TestOrigins(t *testing.T) {
 		}
 	}
 }
+
+// TestNoRefreshTokenUsedUntilExpiry: a session without a refresh token is
+// used until its access token expires, not refused at expiry minus the skew.
+func TestNoRefreshTokenUsedUntilExpiry(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tok  func(first *Token) *Token
+	}{
+		{"expiry stored", func(first *Token) *Token { return &Token{AccessToken: first.AccessToken, Expiry: first.Expiry} }},
+		{"jwt exp only", func(first *Token) *Token { return &Token{AccessToken: first.AccessToken} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil, nil)
+			stored := tc.tok(f.first)
+			if err := f.store.Save(context.Background(), stored); err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Advance(4*time.Minute + 50*time.Second) // within the 30 s skew
+			f.mustGet("/api/me", 200)
+			f.clock.Advance(11 * time.Second) // expired
+			if _, _, err := f.get("/api/me"); !errors.Is(err, ErrLoginRequired) {
+				t.Fatalf("after expiry: %v, want ErrLoginRequired", err)
+			}
+			wantStats(t, f.srv.Stats(), serverStats{}) // nothing refreshed, the expired token not sent
+			if got := f.stored(); *got != *stored {
+				t.Errorf("store changed to %v", got)
+			}
+		})
+	}
+}
+
+// TestRefusedTokensDoNotStormTheTokenEndpoint: a server that refuses even
+// freshly refreshed tokens costs one refresh a minute, not one per request;
+// tokens that worked still refresh at their first 401.
+func TestRefusedTokensDoNotStormTheTokenEndpoint(t *testing.T) {
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	// The first request refreshes once and sends again; the retry, with
+	// the fresh token, is refused as well. The next ones are not refreshed.
+	for i := range 5 {
+		status, _, err := f.get("/api/always401")
+		if err != nil || status != http.StatusUnauthorized {
+			t.Fatalf("request %d: %d %v, want the 401", i, status, err)
+		}
+	}
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 6})
+	if got := f.counts.unauthorized.Load(); got != 1 {
+		t.Errorf("Unauthorized hook called %d times, want 1", got)
+	}
+	// Other endpoints accept the token meanwhile.
+	f.mustGet("/api/me", 200)
+
+	// A minute later, a 401 refreshes again, once.
+	f.clock.Advance(refusedWindow)
+	for range 3 {
+		f.get("/api/always401")
+	}
+	if got := f.srv.Stats().RefreshRequests; got != 2 {
+		t.Errorf("%d refreshes after the window, want 2", got)
+	}
+
+	// Tokens whose first use succeeded are refreshed at their first 401.
+	f.clock.Advance(refusedWindow)
+	for want := 3; want <= 5; want++ {
+		f.expire()
+		f.mustGet("/api/me", 200)
+		if got := f.srv.Stats().RefreshRequests; got != want {
+			t.Fatalf("%d refreshes, want %d", got, want)
+		}
+	}
+}
+
+// TestClientClockAheadDoesNotRefreshEveryRequest: JWTs without expires_in
+// and a client clock ten minutes ahead of the server's.
+func TestClientClockAheadDoesNotRefreshEveryRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		stored       func(first *Token) *Token
+		wantRefresh1 int // refreshes for the first requests
+	}{
+		// The login response was read by the client whose clock is
+		// behind by ten minutes: the token looks expired to it, once.
+		{"login read with the server's clock", func(first *Token) *Token { return first }, 1},
+		// A token stored without expiry: its exp looks past; wait for a 401.
+		{"stored without expiry", func(first *Token) *Token {
+			return &Token{AccessToken: first.AccessToken, RefreshToken: first.RefreshToken}
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var f *fixture
+			ahead := WithClock(func() time.Time { return f.clock.Now().Add(10 * time.Minute) })
+			f = newFixture(t, func(s *authServer) { s.omitExpiresIn = true }, nil, ahead)
+			if err := f.store.Save(context.Background(), tc.stored(f.first)); err != nil {
+				t.Fatal(err)
+			}
+			for range 5 {
+				f.mustGet("/api/me", 200)
+			}
+			if got := f.srv.Stats().RefreshRequests; got != tc.wantRefresh1 {
+				t.Errorf("%d refreshes for 5 requests, want %d", got, tc.wantRefresh1)
+			}
+			// The server expires the token: one refresh, and its tokens
+			// last their lifetime from when they arrived.
+			f.expire()
+			for range 5 {
+				f.mustGet("/api/me", 200)
+			}
+			if got := f.srv.Stats().RefreshRequests; got != tc.wantRefresh1+1 {
+				t.Errorf("%d refreshes, want %d", got, tc.wantRefresh1+1)
+			}
+			f.clock.Advance(4*time.Minute + 31*time.Second) // past the skew of the new token
+			f.mustGet("/api/me", 200)
+			if got := f.srv.Stats(); got.RefreshRequests != tc.wantRefresh1+2 || got.Unauthorized != 1 {
+				t.Errorf("server saw %+v; want one proactive refresh", got)
+			}
+		})
+	}
+}

@@ -33,6 +33,9 @@ type Backend struct {
 	Addr string
 	// Mini is the in-process server of the InProcess backend, else nil.
 	Mini *miniredis.Miniredis
+
+	mu   sync.Mutex
+	mnow time.Time // Mini's clock
 }
 
 // Required reports whether REDIS_REQUIRED=1: a missing real Redis is then a
@@ -104,7 +107,9 @@ func NewCluster(t testing.TB) *Backend {
 }
 
 // NewInProcess returns a fresh in-process Redis (miniredis), closed when t
-// ends. It has Lua, but no real clock: call [Backend.Wait] to let TTLs run.
+// ends. Its clock (TIME, also inside scripts) stands still at the time of
+// the call and moves only by [Backend.Wait], TTLs with it, so tests that
+// use the server's clock are deterministic on it.
 func NewInProcess(t testing.TB) *Backend {
 	t.Helper()
 	m := miniredis.NewMiniRedis()
@@ -112,9 +117,12 @@ func NewInProcess(t testing.TB) *Backend {
 		t.Fatalf("redistest: in-process Redis: %v", err)
 	}
 	t.Cleanup(m.Close)
+	now := time.Now().Truncate(time.Microsecond)
+	m.SetTime(now)
+	m.ClockTTL(true) // TTLs follow SetTime, and so Wait
 	c := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
-	return &Backend{Name: InProcess, Client: c, Addr: m.Addr(), Mini: m}
+	return &Backend{Name: InProcess, Client: c, Addr: m.Addr(), Mini: m, mnow: now}
 }
 
 // Each runs fn as a subtest per backend: standalone, cluster, in-process.
@@ -226,12 +234,45 @@ func (b *Backend) Keys(ctx context.Context, prefix string) ([]string, error) {
 	return keys, err
 }
 
-// Wait lets d pass for key expiry: it sleeps on real Redis and advances the
-// clock of the in-process one.
+// Wait lets d pass for the server: it sleeps on real Redis and moves the
+// clock of the in-process one (TIME and TTLs alike).
 func (b *Backend) Wait(d time.Duration) {
-	if b.Mini != nil {
-		b.Mini.FastForward(d)
+	if b.Mini == nil {
+		time.Sleep(d)
 		return
 	}
-	time.Sleep(d)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mnow = b.mnow.Add(d)
+	b.Mini.SetTime(b.mnow)
+}
+
+// SetTime sets the clock of the in-process Redis (TIME and TTLs); it fails
+// the test on real Redis, whose clock is the machine's.
+func (b *Backend) SetTime(t testing.TB, now time.Time) {
+	t.Helper()
+	if b.Mini == nil {
+		t.Fatalf("redistest: cannot set the clock of %s Redis", b.Name)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mnow = now
+	b.Mini.SetTime(now)
+}
+
+// ServerTime is the clock of the Redis node that holds key (TIME), which is
+// the clock scripts on that key read.
+func (b *Backend) ServerTime(ctx context.Context, key string) (time.Time, error) {
+	c, ok := b.Client.(*redis.Client)
+	if cc, isCluster := b.Client.(*redis.ClusterClient); isCluster {
+		var err error
+		if c, err = cc.MasterForKey(ctx, key); err != nil {
+			return time.Time{}, err
+		}
+		ok = true
+	}
+	if !ok {
+		return time.Time{}, fmt.Errorf("redistest: cannot ask a %T for the time", b.Client)
+	}
+	return c.Time(ctx).Result()
 }

@@ -1,0 +1,57 @@
+// Command cli is a command-line client of the demo server (example/server):
+// it logs in once, keeps the session in a token file, and makes the
+// access token's expiry invisible to every later command through
+// transport.Transport and transport.FileStore.
+//
+// Usage:
+//
+//	cli [-server URL] [-token-file PATH] COMMAND [ARGS]
+//
+//	login -user NAME   log in; the password is read from the terminal
+//	                   without echo, or from the first line of standard
+//	                   input when it is not a terminal
+//	get PATH           GET PATH (e.g. /api/me) and print the response body
+//	post PATH          POST standard input to PATH (-type sets its
+//	                   Content-Type, default application/json) and print
+//	                   the response body
+//	sessions           list the user's sessions (* marks this one)
+//	logout             end this session (POST /auth/revoke) and delete
+//	                   the token file
+//	logout-all         end every session of the user, on every device
+//	                   (POST /auth/logout-all), and delete the token file
+//
+// The global flags may also follow the command name:
+//
+//	-server URL        the server's base URL (environment SERVER_URL;
+//	                   default http://127.0.0.1:8080)
+//	-token-file PATH   the session's file (environment TOKEN_FILE; default
+//	                   jwtrefresh-example/token.json under the user's
+//	                   configuration directory, os.UserConfigDir)
+//
+// Output: response bodies and results on standard output; errors on
+// standard error, one line each, starting with "cli:".
+//
+// Exit status: 0 on success; 2 when the session needs a new login (none
+// saved, ended, revoked or expired): the message then contains "run
+// login"; 1 for every other failure, including usage errors and HTTP
+// answers other than 2xx.
+//
+// Invocations running at the same time share the token file safely: the
+// file is locked while a refresh token is redeemed, so that one refresh
+// serves them all and no refresh token is spent twice (which the server
+// would take for theft).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# make demo: the whole story of jwtrefresh in about 15 seconds, with only
+# Go installed. It builds the example programs, starts the demo server
+# (in-process Redis, access tokens of 2 s), runs the Go client across
+# several expiries, then lets a thief replay a used refresh token with the
+# CLI: the server detects the reuse, revokes every session of the user,
+# and every device is told to log in again.
+#
+# The script checks each outcome it announces and exits non-zero if one
+# does not happen. It leaves nothing running: the server is stopped by its
+# PID on every exit path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+TTL=2 # access-token lifetime, seconds
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/jwtrefresh-demo.XXXXXX")
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ -t 1 ]; then bold=$'\033[1m' dim=$'\033[2m' off=$'\033[0m'; else bold="" dim="" off=""; fi
+step() { printf '\n%s%s%s\n' "$bold" "$*" "$off"; }
+say() { printf '  %s\n' "$@"; }
+show() { printf '  %s$ %s%s\n' "$dim" "$*" "$off"; }
+indent() { sed 's/^/    /'; }
+fail() { printf '\ndemo failed: %s\n' "$*" >&2; exit 1; }
+
+# New lines of the server's log, session events and the listening line only.
+log_seen=0
+server_log() {
+  local total
+  total=$(wc -l <"$work/server.log")
+  if [ "$total" -gt "$log_seen" ]; then
+    tail -n "+$((log_seen + 1))" "$work/server.log" | head -n "$((total - log_seen))" |
+      grep -E 'msg="session |msg=listening|msg="stopped' |
+      sed -e 's/^time=[^ ]* //' -e 's/^/    server | /' || true
+  fi
+  log_seen=$total
+}
+
+# The programs, run from the work directory so that token files have short names.
+cli() { (cd "$work" && ./bin/cli "$@"); }
+client() { (cd "$work" && ./bin/client "$@"); }
+
+# expect_login_required CMD...: runs the CLI and checks that it says "run
+# login" and exits with status 2.
+expect_login_required() {
+  local status=0
+  show "cli $*"
+  cli "$@" >"$work/out" 2>&1 || status=$?
+  indent <"$work/out"
+  say "${dim}(exit status $status)${off}"
+  [ "$status" -eq 2 ] && grep -q 'run login' "$work/out" ||
+    fail "expected exit status 2 and \"run login\" from: cli $*"
+}
+
+printf '%sjwtrefresh demo%s: short-lived access tokens, one-time-use refresh tokens, reuse detection.\n' "$bold" "$off"
+printf 'Building the example programs (server, client, cli)... '
+"$GO" build -o "$work/bin/" ./example/server ./example/client ./example/cli
+echo done.
+SECONDS=0
+
+step "1. Start the demo API server: in-process Redis, access tokens that live ${TTL}s."
+show "server -addr 127.0.0.1:0 -access-ttl ${TTL}s"
+: >"$work/server.log" # exists before the server's shell redirects into it
+"$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" 2>>"$work/server.log" &
+server_pid=$!
+for _ in $(seq 100); do
+  grep -q 'msg=listening' "$work/server.log" && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; fail "the server did not start"; }
+  sleep 0.1
+done
+url=$(sed -n 's/.*msg=listening url=\([^ ]*\).*/\1/p' "$work/server.log")
+[ -n "$url" ] || fail "the server did not say where it listens"
+server_log
+export SERVER_URL=$url # read by the client and the CLI
+
+step "2. A Go program: 8 workers call the API for 5s, across several expiries of the access token."
+say "Its http.Client sends every request through transport.Transport, which refreshes the token" \
+  "shortly before it expires: one refresh shared by all 8 workers, and no request notices."
+show "client -workers 8 -duration 5s"
+client -workers 8 -duration 5s | tee "$work/client.out" | indent || fail "the client failed"
+tail -n 1 "$work/client.out" | grep -q 'failures=0$' || fail "the client saw failures"
+server_log
+
+step "3. The CLI: alice logs in on her laptop and on her phone (two sessions)."
+show "echo wonderland | cli -token-file laptop.json login -user alice"
+echo wonderland | cli -token-file laptop.json login -user alice | indent
+show "echo wonderland | cli -token-file phone.json login -user alice"
+echo wonderland | cli -token-file phone.json login -user alice | indent
+show "cli -token-file laptop.json sessions"
+cli -token-file laptop.json sessions | indent
+server_log
+
+step "4. A thief copies the laptop's token file (its refresh token is still unused)."
+show "cp laptop.json stolen.json"
+cp "$work/laptop.json" "$work/stolen.json"
+
+step "5. ${TTL}s later the access tokens have expired. The laptop's next request refreshes first:"
+say "its refresh token is used up and replaced by a new one."
+sleep "$TTL"
+show "cli -token-file laptop.json get /api/me"
+cli -token-file laptop.json get /api/me | indent
+server_log
+
+step "6. The thief uses the copy. Its access token has expired; its refresh token is the used one:"
+expect_login_required -token-file stolen.json get /api/me
+server_log
+say "A used refresh token came back: one of its two holders is not alice's device. The server" \
+  "cannot tell which, so it revoked every session of alice (-reuse-policy user)."
+
+step "7. Every device of alice must log in again. The phone, at its next refresh:"
+expect_login_required -token-file phone.json get /api/me
+say "The laptop, as soon as its current access token (from step 5) expires:"
+sleep "$TTL"
+expect_login_required -token-file laptop.json get /api/me
+
+step "8. Stop the server (SIGTERM: a graceful shutdown)."
+kill "$server_pid"
+wait "$server_pid" || fail "the server exited with status $?"
+server_pid=""
+server_log
+
+printf '\n%sDemo finished in %ss.%s Run it yourself: README.md, "Try it".\n' "$bold" "$SECONDS" "$off"

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"expvar"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/keys"
+	"github.com/jwtrefresh/jwtrefresh/middleware"
+	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	// issuer and audience of the access tokens. Fixed, so that several
+	// instances sharing keys and Redis accept each other's tokens.
+	issuer   = "jwtrefresh-example"
+	audience = "example-api"
+	// signingKID names the signing key in the tokens' kid header.
+	signingKID = "example-1"
+
+	maxLoginBody = 4 << 10
+	maxEchoBody  = 1 << 20
+)
+
+// counterNames maps session events to the keys of the "sessions" map at
+// /debug/vars.
+var counterNames = map[jwtrefresh.EventKind]string{
+	jwtrefresh.EventLogin:         "login",
+	jwtrefresh.EventRotate:        "refresh",
+	jwtrefresh.EventReplay:        "replay",
+	jwtrefresh.EventReuseDetected: "reuse",
+	jwtrefresh.EventRevoke:        "revoke",
+	jwtrefresh.EventRevokeAll:     "revoke_all",
+	jwtrefresh.EventEvict:         "evict",
+}
+
+// user is a demo account.
+type user struct {
+	passwordHash [sha256.Size]byte
+	claims       json.RawMessage // copied into every access token
+}
+
+func demoUser(password, name string) user {
+	claims, _ := json.Marshal(map[string]string{"name": name})
+	return user{passwordHash: sha256.Sum256([]byte(password)), claims: claims}
+}
+
+var users = map[string]user{
+	"alice": demoUser("wonderland", "Alice Liddell"),
+	"bob":   demoUser("builder", "Bob the Builder"),
+}
+
+// app is the demo API: the token service, its endpoints and the
+// protected routes.
+type app struct {
+	log    *slog.Logger
+	svc    *jwtrefresh.Service
+	counts *expvar.Map
+}
+
+// newApp builds the service on rdb. counts receives the session counters
+// (main publishes it as "sessions").
+func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *expvar.Map) (*app, http.Handler, error) {
+	a := &app{log: log, counts: counts}
+	for _, name := range counterNames {
+		counts.Add(name, 0) // listed from the start
+	}
+	ring, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: cfg.refreshKey})
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := redisstore.New(rdb, ring,
+		redisstore.WithKeyPrefix(cfg.keyPrefix),
+		redisstore.WithReuseGrace(cfg.reuseGrace),
+		redisstore.WithReusePolicy(cfg.reusePolicy),
+		redisstore.WithEvents(a.event),
+	)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := keys.NewHS256(signingKID, cfg.signingKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	signing, err := keys.NewSet(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.svc, err = jwtrefresh.NewService(store, signing, issuer,
+		jwtrefresh.WithAudience(audience),
+		jwtrefresh.WithAccessTokenTTL(cfg.accessTTL),
+		jwtrefresh.WithLogger(log),
+	)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The session check makes a logout or a revocation refuse the
+	// session's access tokens at once, not only when they expire.
+	mw, err := a.svc.Middleware(middleware.WithSessionCheck(a.svc.SessionCheck(), 0))
+	if err != nil {
+		return nil, nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", a.login)
+	mux.Handle("/auth/", http.StripPrefix("/auth", a.svc.Handler()))
+	mux.Handle("GET /api/me", mw.Handler(http.HandlerFunc(a.me)))
+	mux.Handle("POST /api/echo", mw.Handler(http.HandlerFunc(a.echo)))
+	mux.HandleFunc("GET /debug/vars", vars)
+	return a, mux, nil
+}
+
+// event counts and logs a session event. Events carry no token.
+func (a *app) event(ctx context.Context, e jwtrefresh.Event) {
+	a.counts.Add(counterNames[e.Kind], 1)
+	level := slog.LevelInfo
+	if e.Kind == jwtrefresh.EventReuseDetected {
+		level = slog.LevelWarn // a refresh token was probably stolen
+	}
+	var attrs []slog.Attr
+	for _, at := range e.LogValue().Group() {
+		if at.Key != "kind" {
+			attrs = append(attrs, at)
+		}
+	}
+	a.log.LogAttrs(ctx, level, "session "+e.Kind.String(), attrs...)
+}
+
+// login checks a demo user's password and starts a session. It takes
+// {"username","password"} as JSON (or the same fields form-encoded) and
+// answers like a token endpoint: 200 with the token response; 400
+// invalid_request for a malformed body or a missing field; 400
+// invalid_grant for an unknown user or a wrong password; 413, 415; 503
+// when Redis is unavailable.
+func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	name, password, err := credentials(r)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
+		return
+	case errors.Is(err, errContentType):
+		writeError(w, http.StatusUnsupportedMediaType, "invalid_request", "the content type must be application/json")
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "invalid_request", "the request body is malformed")
+		return
+	case name == "" || password == "":
+		writeError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
+		return
+	}
+	u, ok := users[name]
+	if !checkPassword(u, ok, password) {
+		a.log.Info("login refused: unknown user or wrong password")
+		writeError(w, http.StatusBadRequest, "invalid_grant", "unknown user or wrong password")
+		return
+	}
+	tr, err := a.svc.Login(r.Context(), jwtrefresh.NewSession{
+		Subject: name,
+		Claims:  u.claims,
+		Client:  jwtrefresh.ClientInfoFrom(r),
+	})
+	if err != nil {
+		a.svc.WriteError(w, r, err)
+		return
+	}
+	a.svc.WriteTokenResponse(w, r, tr)
+}
+
+var errContentType = errors.New("unsupported content type")
+
+func credentials(r *http.Request) (name, password string, err error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "application/json":
+		var c struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+		}
+		dec := json.NewDecoder(r.Body)
+		if err := dec.Decode(&c); err != nil {
+			return "", "", err
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return "", "", errors.New("data after the JSON object")
+		}
+		return c.Username, c.Password, nil
+	case "application/x-www-form-urlencoded":
+		if err := r.ParseForm(); err != nil {
+			return "", "", err
+		}
+		if len(r.PostForm["username"]) > 1 || len(r.PostForm["password"]) > 1 {
+			return "", "", errors.New("repeated field")
+		}
+		return r.PostForm.Get("username"), r.PostForm.Get("password"), nil
+	}
+	return "", "", errContentType
+}
+
+// checkPassword compares in constant time, and takes as long for an
+// unknown user, so that timing tells nothing about either.
+func checkPassword(u user, known bool, password string) bool {
+	got := sha256.Sum256([]byte(password))
+	ok := subtle.ConstantTimeCompare(got[:], u.passwordHash[:]) == 1
+	return ok && known
+}
+
+// me answers who the access token belongs to.
+func (a *app) me(w http.ResponseWriter, r *http.Request) {
+	c, err := middleware.ClaimsAs[struct {
+		middleware.Claims
+		Name string `json:"name"`
+	}](r.Context())
+	if err != nil { // unreachable behind the middleware
+		writeError(w, http.StatusInternalServerError, "server_error", "internal error")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Sub     string    `json:"sub"`
+		SID     string    `json:"sid"`
+		Name    string    `json:"name,omitempty"`
+		Expires time.Time `json:"expires"`
+	}{c.Subject, c.SessionID, c.Name, c.Expiry().UTC()})
+}
+
+// echo answers with the request body (up to 1 MiB) and its Content-Type.
+func (a *app) echo(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEchoBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is larger than 1 MiB")
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "invalid_request", "the request body could not be read")
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(body)
+}
+
+// vars serves the published expvar variables like expvar.Handler, except
+// "cmdline": the command line may carry -signing-key or -refresh-key.
+func vars(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprint(w, "{\n")
+	first := true
+	expvar.Do(func(kv expvar.KeyValue) {
+		if kv.Key == "cmdline" {
+			return
+		}
+		if !first {
+			fmt.Fprint(w, ",\n")
+		}
+		first = false
+		fmt.Fprintf(w, "%q: %s", kv.Key, kv.Value)
+	})
+	fmt.Fprint(w, "\n}\n")
+}
+
+// writeError writes an RFC 6749 §5.2-style error body.
+func writeError(w http.ResponseWriter, status int, code, description string) {
+	writeJSON(w, status, struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}{code, description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,188 @@
+// Command server is a demo API built on every part of jwtrefresh: the
+// token service with its Redis rotation store, the access-token
+// middleware, and session counters.
+//
+// HTTP surface:
+//
+//	POST /login             {"username","password"} as JSON (or form-encoded) →
+//	                        200 token response {"access_token","token_type",
+//	                        "expires_in","refresh_token"}; 400 invalid_grant for
+//	                        an unknown user or a wrong password; 400
+//	                        invalid_request, 413, 415 for a bad request.
+//	                        Demo users: alice / wonderland, bob / builder.
+//	POST /auth/refresh      refresh (RFC 6749 §6; rotates the refresh token)
+//	POST /auth/revoke       revocation (RFC 7009)
+//	POST /auth/logout-all   end every session of the caller (Bearer)
+//	GET  /auth/sessions     list the caller's sessions (Bearer)
+//	DELETE /auth/sessions/{id}  end one session of the caller (Bearer)
+//	GET  /api/me            (Bearer) {"sub","sid","name","expires"}
+//	POST /api/echo          (Bearer) answers with the request body (≤ 1 MiB)
+//	GET  /debug/vars        expvar, with the map "sessions" counting the
+//	                        session events login, refresh, replay, reuse,
+//	                        revoke, revoke_all and evict (the command line is
+//	                        left out: it may carry keys)
+//
+// The /api routes answer a missing, expired or invalid token with 401 and
+// WWW-Authenticate (RFC 6750), and refuse a token whose session has ended
+// (logged out, revoked, reused) at once, through the service's session
+// check.
+//
+// Configuration: each flag, else its environment variable, else the
+// default.
+//
+//	-addr ADDR          ADDR          listen address (127.0.0.1:8080; port 0: any free port)
+//	-redis-url URL      REDIS_URL     Redis (absent: an in-process Redis, announced)
+//	-access-ttl D       ACCESS_TTL    access-token lifetime, whole seconds (5m)
+//	-reuse-grace D      REUSE_GRACE   reuse grace window (0: strict one-time use)
+//	-reuse-policy P     REUSE_POLICY  what reuse revokes: user (all the user's sessions) or family (user)
+//	-signing-key B64    SIGNING_KEY   HS256 key, base64 of ≥ 32 bytes (absent: random, announced)
+//	-refresh-key B64    REFRESH_KEY   refresh-token key, base64 of ≥ 32 bytes (absent: random, announced)
+//	-key-prefix P       KEY_PREFIX    prefix of the Redis keys (jwtrefresh:)
+//
+// Prefer the environment for the keys: a command line is visible to every
+// user of the machine. Instances that share REDIS_URL, KEY_PREFIX,
+// SIGNING_KEY and REFRESH_KEY serve the same sessions.
+//
+// Logs (text, on standard error): one line per session event ("session
+// login", "session rotate", "session reuse_detected" at WARN, …), never a
+// token or a key; once ready, a line with msg=listening and url=http://…,
+// the address actually bound; at exit the session counters.
+//
+// SIGINT or SIGTERM shut it down gracefully: requests in flight complete
+// (within 10 s). Exit status: 0 after a shutdown, 1 if it cannot start
+// (bad configuration, Redis unreachable, address in use).
+package main
+
+import (
+	"context"
+	"errors"
+	"expvar"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run serves until ctx is done and returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 1
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	counts := new(expvar.Map)
+	expvar.Publish("sessions", counts)
+	if err := serve(ctx, cfg, log, counts); err != nil {
+		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Map) error {
+	rdb, where, closeRedis, err := openRedis(ctx, cfg.redisURL, log)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	if cfg.randomSigning {
+		log.Info("no SIGNING_KEY: using a random signing key; access tokens will not survive a restart")
+	}
+	if cfg.randomRefresh {
+		log.Info("no REFRESH_KEY: using a random refresh-token key; sessions will not survive a restart")
+	}
+	_, handler, err := newApp(cfg, rdb, log, counts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "url", "http://"+ln.Addr().String(), "redis", where,
+		"access_ttl", cfg.accessTTL, "reuse_grace", cfg.reuseGrace, "reuse_policy", cfg.reusePolicyName)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	<-served // http.ErrServerClosed once Shutdown began
+	var attrs []any
+	counts.Do(func(kv expvar.KeyValue) { attrs = append(attrs, kv.Key, kv.Value.String()) })
+	log.Info("stopped; session counters", attrs...)
+	return err
+}
+
+// openRedis connects to url, or starts an in-process Redis when url is
+// empty. where describes it for the log, without credentials.
+func openRedis(ctx context.Context, url string, log *slog.Logger) (rdb *redis.Client, where string, closeFn func(), err error) {
+	var opts *redis.Options
+	var mini *miniredis.Miniredis
+	if url == "" {
+		mini = miniredis.NewMiniRedis()
+		if err := mini.Start(); err != nil {
+			return nil, "", nil, fmt.Errorf("in-process Redis: %w", err)
+		}
+		log.Info("no REDIS_URL: using an in-process Redis; sessions are lost when the server stops (never in production)")
+		opts, where = &redis.Options{Addr: mini.Addr()}, "in-process"
+	} else {
+		opts, err = redis.ParseURL(url)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		where = opts.Addr
+	}
+	opts.ContextTimeoutEnabled = true // the store requires it: deadlines bound every call
+	rdb = redis.NewClient(opts)
+	closeFn = func() {
+		_ = rdb.Close()
+		if mini != nil {
+			mini.Close()
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		closeFn()
+		return nil, "", nil, fmt.Errorf("redis at %s: %w", where, err)
+	}
+	return rdb, where, closeFn, nil
+}
