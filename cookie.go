@@ -11,12 +11,17 @@ import (
 // ends (see [WithRefreshCookie]).
 type RefreshCookie struct {
 	// Name of the cookie (default DefaultRefreshCookieName). The
-	// "__Secure-" prefix makes browsers refuse it unless it is Secure.
+	// "__Secure-" prefix makes browsers refuse it unless it is Secure
+	// (it always is). The "__Host-" prefix also makes them refuse it with
+	// a Domain attribute (never set) or a Path other than "/", so Path
+	// must be "/" with it: see [WithRefreshCookie] for when to choose it.
+	// Browsers match both prefixes without regard to case, and so does
+	// the check of "__Host-".
 	Name string
 	// Path is the URL path the browser sends the cookie to: the public path
 	// under which the service's Handler is mounted, such as "/auth", so
 	// that both the refresh and the revocation endpoint receive it and no
-	// other route does. Required.
+	// other route does; "/" with a "__Host-" name. Required.
 	Path string
 	// AllowedOrigins lists the origins ("https://app.example.com": scheme,
 	// host and port, no path) whose pages may use the cookie. Required.
@@ -42,6 +47,22 @@ const DefaultRefreshCookieName = "__Secure-refresh_token"
 // Origin header from the allowlist, or it is refused with 403 (cross-site
 // request forgery defence in addition to SameSite=Strict). Refused refresh
 // tokens get their cookie cleared.
+//
+// Security: cookie tossing. A page on another host of the same site (a
+// sibling subdomain, the parent domain; over https for a "__Secure-" name,
+// over plain http too for a name without a prefix) can set a cookie of the
+// same name for the whole domain, e.g. holding the attacker's own refresh
+// token, and the browser then sends it along with the real one. A request carrying
+// the cookie more than once is therefore refused with 400 invalid_request
+// instead of one being picked: nothing is rotated or revoked, and the
+// front end asks the user to log in again. This cannot help when the
+// browser holds only the tossed cookie (after a logout, say): the service
+// would then rotate the attacker's session, logging the user in as the
+// attacker. A "__Host-" name (with Path "/") closes that door, since
+// browsers refuse a "__Host-" cookie set with a Domain attribute; it costs
+// sending the cookie (HttpOnly, SameSite=Strict) to every path of the host
+// rather than only to the endpoints. Choose it unless every host of the
+// site is trusted.
 func WithRefreshCookie(c RefreshCookie) Option {
 	return func(cfg *config) error {
 		rc, err := newRefreshCookie(c)
@@ -52,6 +73,10 @@ func WithRefreshCookie(c RefreshCookie) Option {
 		return nil
 	}
 }
+
+// hostPrefix is the cookie-name prefix of RFC 6265bis §4.1.3.2: Secure,
+// Path=/, no Domain.
+const hostPrefix = "__Host-"
 
 type refreshCookie struct {
 	name    string
@@ -68,6 +93,10 @@ func newRefreshCookie(c RefreshCookie) (*refreshCookie, error) {
 	}
 	if !strings.HasPrefix(c.Path, "/") || (&http.Cookie{Name: c.Name, Value: "x", Path: c.Path}).Valid() != nil {
 		return nil, configError("WithRefreshCookie: path %q must be an absolute URL path", c.Path)
+	}
+	if len(c.Name) >= len(hostPrefix) && strings.EqualFold(c.Name[:len(hostPrefix)], hostPrefix) && c.Path != "/" {
+		// Browsers would silently refuse to store the cookie.
+		return nil, configError("WithRefreshCookie: a %s cookie (%q) must have Path \"/\", not %q", hostPrefix, c.Name, c.Path)
 	}
 	if len(c.AllowedOrigins) == 0 {
 		return nil, configError("WithRefreshCookie: no allowed origins")
@@ -93,7 +122,9 @@ func (c *refreshCookie) allowed(r *http.Request) bool {
 }
 
 // read returns the refresh token in r's cookie ("" for none), or the
-// answer refusing the request.
+// answer refusing the request: 400 invalid_request when the cookie comes
+// more than once (cookie tossing, see WithRefreshCookie), 403 when the
+// Origin is not allowed.
 func (c *refreshCookie) read(r *http.Request) (string, *wireError) {
 	cookies := r.CookiesNamed(c.name)
 	switch {

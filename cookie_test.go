@@ -1,6 +1,7 @@
 package jwtrefresh_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -126,4 +127,102 @@ func TestRefreshCookie(t *testing.T) {
 		wantError(t, r, 400, "invalid_grant")
 		wantCleared(t, r)
 	})
+}
+
+// TestRefreshCookieHostPrefix: a "__Host-" name needs Path "/" (browsers
+// drop the cookie otherwise), checked by NewService whatever the case of
+// the prefix; with it, the cookie is set with Path=/, Secure and no Domain.
+func TestRefreshCookieHostPrefix(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	for _, tc := range []struct {
+		name, path string
+		ok         bool
+	}{
+		{"__Host-refresh_token", "/auth", false},
+		{"__host-refresh_token", "/auth", false},
+		{"__HOST-rt", "/auth/", false},
+		{"__Host-refresh_token", "/", true},
+		{"__Secure-refresh_token", "/auth", true},
+		{"__Hostile-refresh", "/auth", true}, // not the prefix
+	} {
+		t.Run(tc.name+tc.path, func(t *testing.T) {
+			_, err := jwtrefresh.NewService(e.store, e.keys, testIssuer, jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+				Name: tc.name, Path: tc.path, AllowedOrigins: []string{appOrigin}}))
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, jwtrefresh.ErrInvalidConfig)) {
+				t.Fatalf("NewService: %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+
+	const name = "__Host-refresh_token"
+	h := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		Name: name, Path: "/", AllowedOrigins: []string{appOrigin}})}})
+	cookie := func(r reply) *http.Cookie {
+		t.Helper()
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		raw := r.header.Values("Set-Cookie")
+		cs := (&http.Response{Header: r.header}).Cookies()
+		if len(cs) != 1 || cs[0].Name != name || cs[0].Path != "/" || !cs[0].Secure || cs[0].Domain != "" ||
+			strings.Contains(strings.ToLower(raw[0]), "domain=") {
+			t.Fatalf("Set-Cookie %q", raw)
+		}
+		return cs[0]
+	}
+	c := cookie(do(t, h.request(t, http.MethodPost, "/login", formType, form("user", "alice"), "Origin", appOrigin)))
+	c = cookie(do(t, h.request(t, http.MethodPost, "/auth/refresh", formType, form("grant_type", "refresh_token"),
+		"Origin", appOrigin, "Cookie", name+"="+c.Value)))
+	if c.Value == "" {
+		t.Fatal("no refresh token in the cookie")
+	}
+}
+
+// TestRefreshCookieTossing: a request carrying the refresh cookie more than
+// once (a cookie tossed from another host of the site next to the real
+// one) is refused with 400 invalid_request, whichever comes first and
+// however the Cookie headers are split, and neither token is spent or
+// revoked.
+func TestRefreshCookieTossing(t *testing.T) {
+	e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		Path: "/auth", AllowedOrigins: []string{appOrigin}})}})
+	name := jwtrefresh.DefaultRefreshCookieName
+	login := func(user string) string {
+		c := refreshCookie(t, do(t, e.request(t, http.MethodPost, "/login", formType, form("user", user), "Origin", appOrigin)))
+		if c == nil {
+			t.Fatal("no refresh cookie")
+		}
+		return c.Value
+	}
+	victim, attacker := login("alice"), login("mallory")
+	for _, tc := range []struct {
+		name   string
+		header []string
+	}{
+		{"TossedFirst", []string{"Cookie", name + "=" + attacker + "; " + name + "=" + victim}},
+		{"TossedLast", []string{"Cookie", name + "=" + victim + "; " + name + "=" + attacker}},
+		{"TwoHeaders", []string{"Cookie", name + "=" + attacker, "Cookie", name + "=" + victim}},
+		{"SameValueTwice", []string{"Cookie", name + "=" + victim + "; " + name + "=" + victim}},
+		{"TossedEmpty", []string{"Cookie", name + "=; " + name + "=" + victim}},
+		{"AmongOthers", []string{"Cookie", "theme=dark; " + name + "=" + victim + "; lang=en; " + name + "=" + attacker}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := append([]string{"Origin", appOrigin}, tc.header...)
+			for _, path := range []string{"/auth/refresh", "/auth/revoke"} {
+				r := do(t, e.request(t, http.MethodPost, path, formType, "", h...))
+				wantError(t, r, 400, "invalid_request")
+				if len(r.header.Values("Set-Cookie")) != 0 {
+					t.Fatalf("%s set a cookie: %q", path, r.header.Values("Set-Cookie"))
+				}
+			}
+		})
+	}
+	// Nothing was rotated or revoked: each token refreshes once, alone.
+	for who, rt := range map[string]string{"victim": victim, "attacker": attacker} {
+		r := do(t, e.request(t, http.MethodPost, "/auth/refresh", formType, form("grant_type", "refresh_token"),
+			"Origin", appOrigin, "Cookie", name+"="+rt))
+		if r.status != 200 || refreshCookie(t, r) == nil {
+			t.Fatalf("the %s's token after the refused requests: %d %s", who, r.status, r.body)
+		}
+	}
 }

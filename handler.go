@@ -29,13 +29,17 @@ import (
 // Refresh takes a POST with Content-Type application/x-www-form-urlencoded
 // (grant_type=refresh_token&refresh_token=…) or application/json
 // ({"refresh_token":"…"}, grant_type optional), at most 4 KiB by default,
-// and an optional Idempotency-Key header (see [Service.Refresh]). A
+// and an optional Idempotency-Key header: random, 128 bits or more, of
+// [MinIdempotencyKeyLen] to [MaxIdempotencyKeyLen] characters (see
+// [Service.Refresh]). A
 // client_id is optional and not checked; empty HTTP Basic credentials are
 // ignored (public clients). It answers:
 //
 //   - 200 with {"access_token","token_type":"Bearer","expires_in","refresh_token"};
 //   - 400 invalid_request: a parameter missing or repeated, a malformed
-//     body, Authorization or Idempotency-Key header, or a token in the URL;
+//     body, Authorization or Idempotency-Key header (repeated, too short,
+//     too long, not visible ASCII), a token in the URL, or the refresh
+//     cookie sent more than once;
 //   - 400 unsupported_grant_type: a grant_type other than refresh_token;
 //   - 400 invalid_grant: the refresh token is unknown, expired, revoked,
 //     forged or reused (reuse revokes sessions), or the claims loader
@@ -45,11 +49,12 @@ import (
 //   - 403 access_denied: the refresh cookie used from an origin not allowed;
 //   - 405 with Allow: POST; 413 for a larger body; 415 with Accept-Post for
 //     another content type;
-//   - 503 temporarily_unavailable with Retry-After: the store or the claims
-//     loader cannot be reached. Never invalid_grant, since clients discard
-//     their session on invalid_grant; a retry with the same Idempotency-Key
-//     is safe.
-//   - 500 server_error: the token could not be signed.
+//   - 503 temporarily_unavailable with Retry-After: the store cannot be
+//     reached (a retry with the same Idempotency-Key is safe), or the
+//     claims loader failed (nothing was used up: any retry is safe). Never
+//     invalid_grant, since clients discard their session on invalid_grant.
+//   - 500 server_error: the token could not be signed, or the claims
+//     loader returned claims that are not allowed.
 //
 // Revoke takes token=… (and token_type_hint, which it does not need) the
 // same way and answers 200 with an empty body, also for unknown and

@@ -1,8 +1,11 @@
 package jwtrefresh
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,10 +15,94 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 )
 
-// The session endpoints run behind s.mw, so the claims are always there.
+// sessionMiddleware builds the middleware of the session endpoints: the
+// service's settings (issuer, token type, audience), the application's
+// options (WithMiddlewareOptions), then the service's settings again with
+// its session check and clock, so that the options cannot change them.
+//
+// Options that would leave the endpoints unusable are refused: any that
+// lets a request without an access token through (middleware.WithOptional),
+// since the endpoints act on the caller's subject, and any that makes the
+// service's own access tokens refused (another issuer, audience or token
+// type, a token length limit below the tokens' size, a Keyfunc). Both are
+// found by trying the options on a copy of the middleware, with the
+// application's session check, hooks and logger switched off: no I/O and
+// no event is caused.
+func (s *Service) sessionMiddleware() (*middleware.Middleware, error) {
+	user := s.cfg.mwOpts
+	own := []middleware.Option{
+		middleware.WithIssuer(s.issuer),
+		middleware.WithTokenType(AccessTokenType),
+		middleware.WithSessionCheck(s.SessionCheck(), s.cfg.retryAfter),
+		middleware.WithClock(s.cfg.now),
+	}
+	if len(s.cfg.audience) > 0 {
+		own = append(own, middleware.WithAudience(s.cfg.audience...))
+	}
+	mw, err := s.Middleware(append(user[:len(user):len(user)], own...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: middleware: %w", ErrInvalidConfig, err)
+	}
+	if len(user) == 0 {
+		return mw, nil
+	}
+	probe, err := s.Middleware(append(user[:len(user):len(user)],
+		middleware.WithSessionCheck(func(context.Context, *middleware.Claims) error { return nil }, 0),
+		middleware.WithClock(s.cfg.now),
+		middleware.WithEvents(nil), middleware.WithLogger(nil), middleware.WithErrorHandler(nil),
+		middleware.WithoutCache())...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: middleware: %w", ErrInvalidConfig, err)
+	}
+	anonymous := false
+	req, _ := http.NewRequest(http.MethodGet, "/sessions", nil) // a constant URL: no error
+	probe.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { anonymous = true })).
+		ServeHTTP(discardWriter{http.Header{}}, req)
+	if anonymous {
+		return nil, configError("WithMiddlewareOptions: the session endpoints need the caller's access token; " +
+			"an option letting requests without one through (middleware.WithOptional) is refused")
+	}
+	tok, _, err := s.accessToken("jwtrefresh-config-check", "config-check", nil, s.cfg.now())
+	if err != nil {
+		return nil, configError("the current key cannot sign: %v", err)
+	}
+	if _, err := probe.Verify(context.Background(), tok); err != nil {
+		return nil, configError("WithMiddlewareOptions: the options make the session endpoints refuse the service's own access tokens: %v", err)
+	}
+	return mw, nil
+}
+
+// discardWriter is a ResponseWriter that keeps nothing. (net/http/httptest
+// would register its command-line flag in every program using the service.)
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header       { return d.h }
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (discardWriter) WriteHeader(int)             {}
+
+// caller returns the verified claims of the session endpoints' caller. The
+// middleware built by sessionMiddleware always provides them; should it
+// not, the request is refused as the middleware refuses a request without
+// a token (401 with the Bearer challenge), never served as nobody's.
+func (s *Service) caller(w http.ResponseWriter, r *http.Request) (*middleware.Claims, bool) {
+	if c, ok := middleware.ClaimsFrom(r.Context()); ok && c != nil {
+		return c, true
+	}
+	_, err := s.mw.Verify(r.Context(), "")
+	var e *middleware.Error
+	if !errors.As(err, &e) { // Verify refuses an empty token with an *Error
+		s.writeError(w, r, respServerError, err)
+		return nil, false
+	}
+	e.Write(w)
+	return nil, false
+}
 
 func (s *Service) serveLogoutAll(w http.ResponseWriter, r *http.Request) {
-	c, _ := middleware.ClaimsFrom(r.Context())
+	c, ok := s.caller(w, r)
+	if !ok {
+		return
+	}
 	n, err := s.RevokeAll(r.Context(), c.Subject)
 	if err != nil {
 		s.writeError(w, r, errorFor(err), err)
@@ -42,7 +129,10 @@ type sessionJSON struct {
 }
 
 func (s *Service) serveSessions(w http.ResponseWriter, r *http.Request) {
-	c, _ := middleware.ClaimsFrom(r.Context())
+	c, ok := s.caller(w, r)
+	if !ok {
+		return
+	}
 	list, err := s.Sessions(r.Context(), c.Subject)
 	if err != nil {
 		s.writeError(w, r, errorFor(err), err)
@@ -62,7 +152,10 @@ func (s *Service) serveSessions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) serveDeleteSession(w http.ResponseWriter, r *http.Request) {
-	c, _ := middleware.ClaimsFrom(r.Context())
+	c, ok := s.caller(w, r)
+	if !ok {
+		return
+	}
 	if err := s.RevokeSession(r.Context(), c.Subject, r.PathValue("id")); err != nil {
 		s.writeError(w, r, errorFor(err), err)
 		return

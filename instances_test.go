@@ -20,8 +20,8 @@ func TestTwoInstances(t *testing.T) {
 		b := a.twin(t)
 		tj := a.login(t, "alice")
 
-		first := a.refresh(t, tj.RefreshToken, "Idempotency-Key", "retry-1").token(t)
-		again := b.refresh(t, tj.RefreshToken, "Idempotency-Key", "retry-1").token(t)
+		first := a.refresh(t, tj.RefreshToken, "Idempotency-Key", "retry-1-5f0c9e2a7b14d3").token(t)
+		again := b.refresh(t, tj.RefreshToken, "Idempotency-Key", "retry-1-5f0c9e2a7b14d3").token(t)
 		if first.RefreshToken == "" || again.RefreshToken != first.RefreshToken {
 			t.Fatalf("the retry through the other instance got another refresh token")
 		}
@@ -41,7 +41,7 @@ func TestTwoInstances(t *testing.T) {
 			t.Fatalf("refresh through a: %d %s", r.status, r.body)
 		}
 		// A retry with another key is reuse.
-		wantError(t, b.refresh(t, tj.RefreshToken, "Idempotency-Key", "other"), 400, "invalid_grant")
+		wantError(t, b.refresh(t, tj.RefreshToken, "Idempotency-Key", "other-8d2e61c4a09b7f"), 400, "invalid_grant")
 	})
 }
 
@@ -99,7 +99,7 @@ func TestConcurrentRefresh(t *testing.T) {
 		var ev eventCounter
 		e := newEnv(t, envConfig{storeOpts: []redisstore.Option{redisstore.WithEvents(ev.hook)}})
 		rt := e.login(t, "alice").RefreshToken
-		ok, tokens, codes := race(t, e, rt, "Idempotency-Key", "k")
+		ok, tokens, codes := race(t, e, rt, "Idempotency-Key", "race-3a9f0b7c1e5d24")
 		if ok != n || len(tokens) != 1 || len(codes) != 0 {
 			t.Fatalf("%d succeeded with %d distinct refresh tokens, errors %v; want %d and 1", ok, len(tokens), codes, n)
 		}

@@ -52,8 +52,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	r := e.refresh(t, tj.RefreshToken, "Idempotency-Key", idem)
 	keep(r.token(t).AccessToken, r.token(t).RefreshToken)
 	keep(e.refresh(t, tj.RefreshToken, "Idempotency-Key", idem).token(t).AccessToken) // replay
-	e.refresh(t, tj.RefreshToken, "Idempotency-Key", "other-key")                     // reuse
-	keep("other-key")
+	e.refresh(t, tj.RefreshToken, "Idempotency-Key", "other-key-6b1d0e9f")            // reuse
+	keep("other-key-6b1d0e9f")
 	e.refresh(t, tj.RefreshToken+"x")
 	e.refresh(t, "garbage-refresh-token")
 	keep("garbage-refresh-token")

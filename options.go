@@ -83,10 +83,14 @@ func configError(format string, args ...any) error {
 // To refuse, return an error wrapping [ErrSubjectRefused]: the session is
 // revoked and the client gets invalid_grant, so it asks the user to log in
 // again. Any other error counts as temporary (the user database is down):
-// the client gets 503 temporarily_unavailable and retries. The rotation has
-// already happened by then; a client retrying with the same Idempotency-Key
-// gets the same refresh token again, one without a key is treated as
-// reusing its token unless a reuse grace window covers it.
+// the client gets 503 temporarily_unavailable and retries
+// ([ErrClaimsUnavailable]).
+//
+// It runs before the refresh token is used up: the service first looks the
+// session up ([Store.Lookup], one more store read per refresh), so a
+// failed load leaves the token current and any retry, with or without an
+// Idempotency-Key, refreshes normally. It is also called for a used token
+// whose session is still active, just before reuse detection ends it.
 //
 // It runs on the request goroutine and must be safe for concurrent use.
 type ClaimsLoader func(ctx context.Context, subject, sessionID string, snapshot json.RawMessage) (json.RawMessage, error)
@@ -210,8 +214,22 @@ func WithSessionCache(ttl time.Duration, size int) Option {
 
 // WithMiddlewareOptions adds options to the middleware that authenticates
 // the session endpoints (logout everywhere, list and revoke sessions), e.g.
-// middleware.WithRealm, WithLogger or WithEvents. The service already sets
-// the issuer, the audience, the token type and the session check.
+// middleware.WithRealm, WithLogger, WithEvents, WithLeeway or WithCache.
+//
+// The service's own settings (issuer, audience, token type, its session
+// check and clock) are applied after opts: an option setting one of them
+// is overridden. [NewService] refuses, with [ErrInvalidConfig], options
+// that would leave the endpoints unusable: middleware.WithOptional (the
+// endpoints act on the caller's subject, so a request without an access
+// token must not reach them), and options under which the service's own
+// access tokens are refused (another issuer, audience or type, a token
+// length limit below their size, middleware.WithKeyfunc). It finds them by
+// trying the options on a copy of the middleware, with their hooks,
+// logger, error handler and session check off.
+//
+// Security: middleware.WithCookie makes these endpoints accept an access
+// token from a cookie, which browsers attach to cross-site requests; use
+// it only with a SameSite cookie.
 func WithMiddlewareOptions(opts ...middleware.Option) Option {
 	return func(c *config) error {
 		c.mwOpts = append(c.mwOpts, opts...)

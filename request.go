@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -24,8 +25,27 @@ type params struct {
 	json           bool   // the body was JSON
 }
 
-// MaxIdempotencyKeyLen is the longest Idempotency-Key header accepted.
-const MaxIdempotencyKeyLen = 255
+// Bounds of the Idempotency-Key header of a refresh request.
+//
+// A client must make each key random, 128 bits or more (a UUIDv4,
+// crypto/rand.Text(), 16 random bytes in hex or base64url), and new for
+// each refresh token it redeems. The key is what turns a second
+// presentation of a used refresh token into a replay instead of reuse
+// detection, so a guessable key would let whoever stole a used token get
+// its successor. The minimum length refuses counters, timestamps and
+// constants; it cannot tell a random key from a poor one.
+const (
+	// MinIdempotencyKeyLen is the shortest key accepted, in characters,
+	// not counting the double quotes of a structured-field string.
+	MinIdempotencyKeyLen = 16
+	// MaxIdempotencyKeyLen is the longest Idempotency-Key header accepted.
+	MaxIdempotencyKeyLen = 255
+)
+
+// respShortIdemKey refuses a key too short to be random enough.
+var respShortIdemKey = newWireError(http.StatusBadRequest, codeInvalidRequest,
+	"the Idempotency-Key header is too short: send a random key of at least "+
+		strconv.Itoa(MinIdempotencyKeyLen)+" characters (128 bits)")
 
 // Content types of request bodies.
 const (
@@ -251,9 +271,10 @@ func (p *params) clientAuth(values []string) *wireError {
 	return nil
 }
 
-// idempotencyKey reads the optional Idempotency-Key header: one value of at
-// most MaxIdempotencyKeyLen visible ASCII characters (spaces allowed, so a
-// quoted structured-field string passes too). It is opaque otherwise.
+// idempotencyKey reads the optional Idempotency-Key header: one value of
+// MinIdempotencyKeyLen (quotes aside) to MaxIdempotencyKeyLen visible ASCII
+// characters (spaces allowed, so a quoted structured-field string passes
+// too). It is opaque otherwise.
 func idempotencyKey(values []string) (string, *wireError) {
 	switch len(values) {
 	case 0:
@@ -270,6 +291,13 @@ func idempotencyKey(values []string) (string, *wireError) {
 		if c := k[i]; c < 0x20 || c > 0x7e {
 			return "", respBadIdemKey
 		}
+	}
+	n := len(k)
+	if n >= 2 && k[0] == '"' && k[n-1] == '"' {
+		n -= 2
+	}
+	if n < MinIdempotencyKeyLen {
+		return "", respShortIdemKey
 	}
 	return k, nil
 }

@@ -15,6 +15,7 @@ import (
 func FuzzReadParams(f *testing.F) {
 	f.Add(contentForm, "grant_type=refresh_token&refresh_token=jwtrt1_abc", "", "", "")
 	f.Add(contentForm+"; charset=utf-8", "grant_type=refresh_token&refresh_token=a&client_id=c", "Basic Og==", "key-1", "")
+	f.Add(contentForm, "grant_type=refresh_token&refresh_token=a", "", "0123456789abcdef", "")
 	f.Add(contentJSON, `{"refresh_token":"jwtrt1_abc","grant_type":"refresh_token"}`, "", `"quoted"`, "")
 	f.Add(contentJSON, `{"token":"a","token_type_hint":"refresh_token","x":[1,{"y":null}]}`, "Bearer x", "", "a=b")
 	f.Add(contentForm, "refresh_token=a&refresh_token=b", "Basic Y2xpOg==", "", "refresh_token=x")
@@ -48,6 +49,17 @@ func FuzzReadParams(f *testing.F) {
 		}
 		if len(idem) > MaxIdempotencyKeyLen || (idem != "" && p.idempotencyKey != idem) {
 			t.Fatalf("idempotency key %q from header %q", p.idempotencyKey, idem)
+		}
+		if unquoted, ok := strings.CutPrefix(idem, `"`); idem != "" {
+			if ok {
+				unquoted, ok = strings.CutSuffix(unquoted, `"`)
+			}
+			if !ok {
+				unquoted = idem
+			}
+			if len(unquoted) < MinIdempotencyKeyLen {
+				t.Fatalf("accepted the idempotency key %q: shorter than %d", idem, MinIdempotencyKeyLen)
+			}
 		}
 		// What was read is what the body holds.
 		want := map[string]string{}

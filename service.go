@@ -2,6 +2,7 @@ package jwtrefresh
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -87,13 +88,9 @@ func NewService(store Store, signing *keys.Set, issuer string, opts ...Option) (
 		cookie:     cfg.cookie,
 		sessions:   newSessionCache(store, cfg),
 	}
-	mwOpts := append([]middleware.Option{
-		middleware.WithSessionCheck(s.SessionCheck(), cfg.retryAfter),
-		middleware.WithClock(cfg.now),
-	}, cfg.mwOpts...)
-	mw, err := s.Middleware(mwOpts...)
+	mw, err := s.sessionMiddleware()
 	if err != nil {
-		return nil, fmt.Errorf("%w: middleware: %w", ErrInvalidConfig, err)
+		return nil, err
 	}
 	s.mw = mw
 	s.handler = s.newHandler()
@@ -137,6 +134,9 @@ func (s *Service) Login(ctx context.Context, ns NewSession) (*TokenResponse, err
 	if err != nil {
 		return nil, err
 	}
+	for _, sid := range g.Evicted {
+		s.sessions.endSession(g.Subject, sid)
+	}
 	return s.respond(g, g.Claims)
 }
 
@@ -146,35 +146,75 @@ func (s *Service) Login(ctx context.Context, ns NewSession) (*TokenResponse, err
 // new refresh token (and a fresh access token) instead of setting off reuse
 // detection.
 //
+// With a claims loader ([WithClaimsLoader]), the session is looked up and
+// the claims loaded before the token is used up, so that a loader failure
+// leaves the token as it was.
+//
 // Errors: [ErrInvalidToken] (unknown, expired, revoked, forged),
-// [ErrReuseDetected] (a used token again: sessions were revoked),
-// [ErrSubjectRefused] (the claims loader refused the user; the session was
-// revoked), [ErrUnavailable] (store or claims loader unreachable: the
-// outcome is unknown, retry with the same key).
+// [ErrReuseDetected] (a used token again: sessions were revoked; a
+// [*ReuseError]), [ErrSubjectRefused] (the claims loader refused the user;
+// the session was revoked), [ErrClaimsUnavailable] (the claims loader
+// failed: nothing was used up, retry), [ErrUnavailable] (store
+// unreachable: the outcome is unknown, retry with the same key).
 func (s *Service) Refresh(ctx context.Context, refreshToken, idempotencyKey string) (*TokenResponse, error) {
-	g, err := s.store.Rotate(ctx, refreshToken, idempotencyKey)
-	if err != nil {
-		return nil, err
-	}
-	claims := g.Claims
+	var claims json.RawMessage
 	if s.cfg.loader != nil {
-		claims, err = s.cfg.loader(ctx, g.Subject, g.SessionID, g.Claims)
-		switch {
-		case errors.Is(err, ErrSubjectRefused):
-			if rerr := s.RevokeSession(ctx, g.Subject, g.SessionID); rerr != nil && !errors.Is(rerr, ErrSessionNotFound) {
-				// Not revoked yet: the client retries, and the retry
-				// (a replay) is refused again.
-				return nil, rerr
-			}
-			return nil, fmt.Errorf("jwtrefresh: refresh refused by the claims loader: %w", err)
-		case err != nil:
-			return nil, fmt.Errorf("%w: claims loader: %w", ErrUnavailable, err)
-		}
-		if err := checkLoaded(claims); err != nil {
+		var err error
+		if claims, err = s.loadClaims(ctx, refreshToken); err != nil {
 			return nil, err
 		}
 	}
+	g, err := s.store.Rotate(ctx, refreshToken, idempotencyKey)
+	if err != nil {
+		s.forgetReused(err)
+		return nil, err
+	}
+	if s.cfg.loader == nil {
+		claims = g.Claims
+	}
 	return s.respond(g, claims)
+}
+
+// loadClaims runs the claims loader for the session of refreshToken,
+// before Refresh uses the token up: a loader failure then costs the client
+// nothing, while after a rotation its retry without an Idempotency-Key
+// would present a used token (reuse: every session revoked).
+func (s *Service) loadClaims(ctx context.Context, refreshToken string) (json.RawMessage, error) {
+	ref, snapshot, err := s.store.Lookup(ctx, refreshToken)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := s.cfg.loader(ctx, ref.Subject, ref.SessionID, snapshot)
+	switch {
+	case errors.Is(err, ErrSubjectRefused):
+		if rerr := s.RevokeSession(ctx, ref.Subject, ref.SessionID); rerr != nil && !errors.Is(rerr, ErrSessionNotFound) {
+			// Not revoked yet: the client retries and is refused again.
+			return nil, rerr
+		}
+		return nil, fmt.Errorf("jwtrefresh: refresh refused by the claims loader: %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrClaimsUnavailable, err)
+	}
+	if err := checkLoaded(claims); err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// forgetReused makes the session check refuse at once the sessions a reuse
+// detection revoked.
+func (s *Service) forgetReused(err error) {
+	var re *ReuseError
+	if !errors.As(err, &re) {
+		return
+	}
+	if re.Policy == RevokeSubject && re.Err == nil {
+		s.sessions.endSubject(re.Subject)
+		return
+	}
+	// Only the family is sure to be gone: marking sessions that are still
+	// active as ended would refuse their fresh access tokens too.
+	s.sessions.endSession(re.Subject, re.SessionID)
 }
 
 // checkLoaded verifies what a claims loader returned. Bad claims are the
@@ -217,11 +257,18 @@ func (s *Service) Revoke(ctx context.Context, token string) error {
 	// Refresh tokens are opaque (of any format version, present or
 	// future); access tokens are compact JWS: three segments.
 	if strings.Count(token, ".") != 2 {
-		err := s.store.RevokeToken(ctx, token)
-		if errors.Is(err, ErrInvalidToken) {
+		ref, err := s.store.RevokeToken(ctx, token)
+		switch {
+		case errors.Is(err, ErrInvalidToken):
 			return nil
+		case err != nil:
+			return err
 		}
-		return err
+		// The token is genuine, so its session id is proven even when the
+		// store no longer knows the subject (the session was already gone,
+		// and ref.Subject is empty).
+		s.sessions.endSession(ref.Subject, ref.SessionID)
+		return nil
 	}
 	claims, err := s.mw.Verify(ctx, token)
 	switch {
@@ -242,7 +289,7 @@ func (s *Service) Revoke(ctx context.Context, token string) error {
 // subject has no such active session; [ErrUnavailable].
 func (s *Service) RevokeSession(ctx context.Context, subject, sessionID string) error {
 	err := s.store.RevokeSession(ctx, subject, sessionID)
-	if err == nil || errors.Is(err, ErrSessionNotFound) {
+	if subject != "" && (err == nil || errors.Is(err, ErrSessionNotFound)) {
 		s.sessions.endSession(subject, sessionID)
 	}
 	return err

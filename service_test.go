@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -299,28 +300,78 @@ func TestClaimsLoader(t *testing.T) {
 	t.Run("Unavailable", func(t *testing.T) {
 		tr := login()
 		l.claims, l.err = nil, errors.New("user database down")
-		r := e.refresh(t, tr.RefreshToken, "Idempotency-Key", "k1")
+		// Over HTTP, without an Idempotency-Key (as golang.org/x/oauth2
+		// refreshes): 503, and the token is not used up.
+		r := e.refresh(t, tr.RefreshToken)
 		wantError(t, r, 503, "temporarily_unavailable")
 		if r.header.Get("Retry-After") != "1" {
 			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 		}
-		// The rotation happened; the retry with the same key replays it.
+		if d := r.token(t).Description; !strings.Contains(d, "claims") || strings.Contains(d, "database") {
+			t.Fatalf("description %q: want it to name the claims, not the loader's error", d)
+		}
+		// Through the Go API: the loader's failure, not the store's.
+		_, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "")
+		if !errors.Is(err, jwtrefresh.ErrClaimsUnavailable) || errors.Is(err, jwtrefresh.ErrUnavailable) ||
+			strings.Contains(err.Error(), "store") {
+			t.Fatalf("error %q: want ErrClaimsUnavailable, not ErrUnavailable", err)
+		}
+		if ss := must(e.svc.Sessions(t.Context(), "alice")); generation(ss, tr.SessionID) != 1 {
+			t.Fatalf("generation %d after failed loads, want 1: nothing used up", generation(ss, tr.SessionID))
+		}
+		// The retry, still without a key, refreshes normally.
 		l.claims, l.err = json.RawMessage(`{"role":"admin"}`), nil
-		r = e.refresh(t, tr.RefreshToken, "Idempotency-Key", "k1")
+		r = e.refresh(t, tr.RefreshToken)
 		if r.status != 200 || role(r.token(t).AccessToken) != "admin" {
 			t.Fatalf("retry: %d %s", r.status, r.body)
 		}
 		if r := e.refresh(t, r.token(t).RefreshToken); r.status != 200 {
 			t.Fatalf("next refresh: %d %s", r.status, r.body)
 		}
+		if r := e.me(t, tr.AccessToken); r.status != 200 {
+			t.Fatalf("the session after a loader outage: %d", r.status)
+		}
+	})
+	t.Run("NotCalledForInvalidTokens", func(t *testing.T) {
+		tr, revoked := login(), login()
+		if err := e.svc.Revoke(t.Context(), revoked.RefreshToken); err != nil {
+			t.Fatal(err)
+		}
+		l.claims, l.err, l.calls = nil, nil, 0
+		for _, rt := range []string{"garbage", tr.RefreshToken[:len(tr.RefreshToken)-2] + "AA", revoked.RefreshToken} {
+			wantError(t, e.refresh(t, rt), 400, "invalid_grant")
+		}
+		if l.calls != 0 {
+			t.Fatalf("loader called %d times for forged or revoked tokens", l.calls)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if _, err := e.svc.Refresh(ctx, tr.RefreshToken, ""); !errors.Is(err, jwtrefresh.ErrUnavailable) || l.calls != 0 {
+			t.Fatalf("store unreachable: %v, loader called %d times", err, l.calls)
+		}
 	})
 	t.Run("ReservedClaims", func(t *testing.T) {
 		tr := login()
-		for _, bad := range []string{`{"sub":"mallory"}`, `[1]`, `{"a":1,"a":2}`} {
+		for _, bad := range []string{`{"sub":"mallory"}`, `[1]`, `{"a":1,"a":2}`, "{\"name\":\"Zo\xe9\"}"} {
 			l.claims, l.err = json.RawMessage(bad), nil
-			wantError(t, e.refresh(t, tr.RefreshToken, "Idempotency-Key", "k2"), 500, "server_error")
+			wantError(t, e.refresh(t, tr.RefreshToken), 500, "server_error")
+		}
+		// Nothing was used up by the refusals.
+		l.claims = nil
+		if r := e.refresh(t, tr.RefreshToken); r.status != 200 {
+			t.Fatalf("refresh after the loader's bad claims: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// generation returns the generation of session sid in ss (0 if absent).
+func generation(ss []jwtrefresh.Session, sid string) uint64 {
+	for _, s := range ss {
+		if s.ID == sid {
+			return s.Generation
+		}
+	}
+	return 0
 }
 
 // TestServiceErrors: the Go API reports the store's sentinels.
@@ -337,7 +388,10 @@ func TestServiceErrors(t *testing.T) {
 			again.RefreshToken == tr2.RefreshToken, again.AccessToken == tr2.AccessToken)
 	}
 	must(e.svc.Refresh(t.Context(), tr2.RefreshToken, ""))
-	if _, err := e.svc.Refresh(t.Context(), tr.RefreshToken, ""); !errors.Is(err, jwtrefresh.ErrReuseDetected) {
+	_, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "")
+	var re *jwtrefresh.ReuseError
+	if !errors.Is(err, jwtrefresh.ErrReuseDetected) || !errors.As(err, &re) ||
+		*re != (jwtrefresh.ReuseError{Subject: "alice", SessionID: tr.SessionID, Policy: jwtrefresh.RevokeFamily, Revoked: 1}) {
 		t.Fatalf("reuse: %v", err)
 	}
 	if err := e.svc.RevokeSession(t.Context(), "alice", tr.SessionID); !errors.Is(err, jwtrefresh.ErrSessionNotFound) {
@@ -345,6 +399,16 @@ func TestServiceErrors(t *testing.T) {
 	}
 	if _, err := e.svc.Login(t.Context(), jwtrefresh.NewSession{}); !errors.Is(err, jwtrefresh.ErrInvalidInput) {
 		t.Fatalf("empty subject: %v", err)
+	}
+	// Invalid UTF-8 at login, over HTTP: 400 invalid_request, no session.
+	for _, tc := range []struct{ subject, body string }{
+		{"zo\xeb", "user=zo%EB"},
+		{"zoe", "user=zoe&claims=" + url.QueryEscape("{\"name\":\"Zo\xeb\"}")},
+	} {
+		wantError(t, do(t, e.request(t, http.MethodPost, "/login", formType, tc.body)), 400, "invalid_request")
+		if n := len(must(e.svc.Sessions(t.Context(), tc.subject))); n != 0 {
+			t.Fatalf("%q: %d sessions after a refused login", tc.body, n)
+		}
 	}
 	if _, err := e.svc.RevokeAll(t.Context(), ""); !errors.Is(err, jwtrefresh.ErrInvalidInput) {
 		t.Fatalf("RevokeAll(\"\"): %v", err)

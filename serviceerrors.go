@@ -15,4 +15,12 @@ var (
 	// deleted or locked. The service revokes the session and the client
 	// gets invalid_grant.
 	ErrSubjectRefused = errors.New("jwtrefresh: subject refused")
+
+	// ErrClaimsUnavailable: the [ClaimsLoader] failed with an error other
+	// than [ErrSubjectRefused] (the user database is down). The refresh
+	// token was not used up: a retry, with or without the same
+	// Idempotency-Key, refreshes normally. Clients get 503
+	// temporarily_unavailable with Retry-After; the loader's error is only
+	// logged.
+	ErrClaimsUnavailable = errors.New("jwtrefresh: claims loader unavailable")
 )

@@ -11,19 +11,27 @@ import (
 
 // SessionCheck returns a check for middleware.WithSessionCheck that refuses
 // access tokens whose session has ended (logged out, revoked, reused,
-// expired), so that a logout takes effect before the access token expires:
+// evicted, expired), so that a logout takes effect before the access token
+// expires:
 //
 //	mw, err := svc.Middleware(middleware.WithSessionCheck(svc.SessionCheck(), 0))
 //
 // It asks the store ([Store.Active], one cheap read) and keeps the answers
 // in a bounded local cache (see [WithSessionCache]): "active" for the cache
 // TTL (default 5 s), "ended" for as long as an access token of the session
-// can live (a session never comes back). Staleness: a session ended through
-// another instance, or directly in the store, can keep working here for up
-// to the TTL; one ended through this Service ([Service.RevokeSession],
-// [Service.RevokeAll], an access token at the revocation endpoint) stops at
-// once. A refresh token at the revocation endpoint ends its session within
-// the TTL, since the store does not say which session that was.
+// can live (a session never comes back).
+//
+// Staleness. A session ended through this Service is refused by its check
+// at once: [Service.RevokeSession], [Service.RevokeAll], either kind of
+// token at the revocation endpoint ([Service.Revoke]), a reuse detected by
+// [Service.Refresh] (every session of the subject, or only the family, per
+// the store's reuse policy), a subject refused by the claims loader, and
+// sessions evicted by [Service.Login] at the per-subject cap. Any other
+// instance of the deployment has its own cache: there, a session it had
+// found active within the TTL keeps working until that answer is TTL old,
+// so up to the TTL after the end. The same holds everywhere for a session
+// ended directly in the store, or by expiry. WithSessionCache(0, n) asks
+// the store on every request and has no staleness.
 //
 // Its errors: one wrapping middleware.ErrSessionRevoked for an ended
 // session (401 invalid_token), and one wrapping [ErrUnavailable] when the
@@ -118,7 +126,9 @@ func (c *sessionCache) put(sid, sub string, active bool, epoch uint64) {
 
 // endSession records that subject's session sid is not active: this
 // process ended it, or found it gone. An entry of another subject is left
-// alone, so naming someone else's session id changes nothing.
+// alone, so naming someone else's session id changes nothing. An empty
+// subject matches any: only for a session id proven by a genuine refresh
+// token, whose subject the store may no longer know.
 func (c *sessionCache) endSession(subject, sid string) {
 	if c.byID == nil {
 		return
@@ -127,7 +137,7 @@ func (c *sessionCache) endSession(subject, sid string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epochs++
-	if e, ok := c.byID[sid]; ok && e.subject == subject {
+	if e, ok := c.byID[sid]; ok && (subject == "" || e.subject == subject) {
 		e.active, e.until = false, until
 		c.byID[sid] = e
 	}

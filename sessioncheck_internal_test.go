@@ -118,3 +118,34 @@ func TestSessionCacheRevocationRace(t *testing.T) {
 		t.Fatalf("%d reads, want 2: the stale answer must not have been cached", st.calls.Load())
 	}
 }
+
+// TestSessionCacheEndSession: an end names the subject, so naming someone
+// else's session id changes nothing; an empty subject (a session id proven
+// by a genuine refresh token) ends the session whoever's it is.
+func TestSessionCacheEndSession(t *testing.T) {
+	st := &activeStub{active: func(string, string) (bool, error) { return true, nil }}
+	c := newTestCache(st, time.Minute, 10, time.Now)
+	for _, sid := range []string{"s1", "s2"} {
+		if err := c.check(t.Context(), claimsOf("alice", sid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		subject, sid string
+		s1, s2       bool // still active afterwards
+	}{
+		{"mallory", "s1", true, true},
+		{"alice", "s1", false, true},
+		{"", "s2", false, false},
+	} {
+		c.endSession(tc.subject, tc.sid)
+		for sid, want := range map[string]bool{"s1": tc.s1, "s2": tc.s2} {
+			if err := c.check(t.Context(), claimsOf("alice", sid)); (err == nil) != want {
+				t.Fatalf("after endSession(%q, %q): check(alice, %s) = %v, want active %v", tc.subject, tc.sid, sid, err, want)
+			}
+		}
+	}
+	if st.calls.Load() != 2 {
+		t.Fatalf("%d store reads, want 2: the cache decides", st.calls.Load())
+	}
+}

@@ -1,12 +1,15 @@
 package jwtrefresh_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/storetest"
 )
 
 // TestSessionCheckCache: the session check reads the store once per TTL
@@ -102,5 +105,215 @@ func TestSessionCheckWithoutCache(t *testing.T) {
 	}
 	if r := e.me(t, tj.AccessToken); r.status != 401 {
 		t.Fatalf("without a cache a revocation elsewhere shows at once: %d", r.status)
+	}
+}
+
+// TestSessionCheckEndsAtOnce: every way this Service ends a session makes
+// its session check refuse the session's unexpired access tokens at once,
+// with no clock moved and no store read (the cached "active" answer is
+// overturned), over real HTTP on real Redis. Another instance that cached
+// "active" keeps it until its own TTL, as documented.
+func TestSessionCheckEndsAtOnce(t *testing.T) {
+	revoke := func(t *testing.T, e *env, token string) {
+		t.Helper()
+		r := do(t, e.request(t, http.MethodPost, "/auth/revoke", formType, form("token", token)))
+		if r.status != http.StatusOK {
+			t.Fatalf("revoke: %d %s", r.status, r.body)
+		}
+	}
+	// reuse refreshes rt, then presents it again: reuse detection.
+	reuse := func(t *testing.T, e *env, rt string) tokenJSON {
+		t.Helper()
+		next := e.refresh(t, rt)
+		if next.status != http.StatusOK {
+			t.Fatalf("refresh: %d %s", next.status, next.body)
+		}
+		wantError(t, e.refresh(t, rt), http.StatusBadRequest, "invalid_grant")
+		return next.token(t)
+	}
+	for _, tc := range []struct {
+		name      string
+		storeOpts []redisstore.Option
+		// end ends victim's session (alice's first) through e, and returns
+		// access tokens that must now be refused, besides victim's.
+		end func(t *testing.T, e, other *env, victim tokenJSON, sid string) []string
+		// Whether alice's second session ends too.
+		subjectEnds bool
+		// Whether the other instance ended the session (and so knows).
+		otherKnows bool
+	}{
+		{name: "RevokeRefreshToken", end: func(t *testing.T, e, _ *env, victim tokenJSON, _ string) []string {
+			revoke(t, e, victim.RefreshToken)
+			return nil
+		}},
+		{name: "RevokeOlderRefreshToken", end: func(t *testing.T, e, _ *env, victim tokenJSON, _ string) []string {
+			next := e.refresh(t, victim.RefreshToken).token(t)
+			revoke(t, e, victim.RefreshToken) // generation 1 names the session too
+			return []string{next.AccessToken}
+		}},
+		{name: "RevokeRefreshTokenOfEndedSession", otherKnows: true, end: func(t *testing.T, e, other *env, victim tokenJSON, sid string) []string {
+			// Ended through the other instance, then revoked here: the
+			// store no longer knows the subject, the token names the session.
+			if err := other.svc.RevokeSession(t.Context(), "alice", sid); err != nil {
+				t.Fatal(err)
+			}
+			revoke(t, e, victim.RefreshToken)
+			return nil
+		}},
+		{name: "ReuseRevokesSubject", subjectEnds: true, end: func(t *testing.T, e, _ *env, victim tokenJSON, _ string) []string {
+			return []string{reuse(t, e, victim.RefreshToken).AccessToken}
+		}},
+		{name: "ReuseRevokesFamily", storeOpts: []redisstore.Option{redisstore.WithReusePolicy(jwtrefresh.RevokeFamily)},
+			end: func(t *testing.T, e, _ *env, victim tokenJSON, _ string) []string {
+				return []string{reuse(t, e, victim.RefreshToken).AccessToken}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{storeOpts: tc.storeOpts})
+			other := e.twin(t)
+			victim, second, bob := e.login(t, "alice"), e.login(t, "alice"), e.login(t, "bob")
+			all := []tokenJSON{victim, second, bob}
+			for _, inst := range []*env{e, other} { // both caches hold "active"
+				for _, tj := range all {
+					if r := inst.me(t, tj.AccessToken); r.status != http.StatusOK {
+						t.Fatalf("before: %d %s", r.status, r.body)
+					}
+				}
+			}
+			refused := append(tc.end(t, e, other, victim, sessionID(t, e, victim.AccessToken)), victim.AccessToken)
+			reads := e.store.active.Load()
+			for _, at := range refused {
+				if r := e.me(t, at); r.status != http.StatusUnauthorized {
+					t.Fatalf("an access token of the ended session: %d, want 401 at once", r.status)
+				}
+			}
+			if n := e.store.active.Load() - reads; n != 0 {
+				t.Fatalf("%d store reads: the cached answer was not overturned", n)
+			}
+			wantStatus := func(who string, tj tokenJSON, ends bool) {
+				t.Helper()
+				want := http.StatusOK
+				if ends {
+					want = http.StatusUnauthorized
+				}
+				if r := e.me(t, tj.AccessToken); r.status != want {
+					t.Fatalf("%s: %d, want %d", who, r.status, want)
+				}
+			}
+			wantStatus("alice's other session", second, tc.subjectEnds)
+			wantStatus("bob's session", bob, false)
+			if tc.otherKnows {
+				return
+			}
+			// The other instance trusts its cached answer for its TTL.
+			if r := other.me(t, victim.AccessToken); r.status != http.StatusOK {
+				t.Fatalf("the other instance within its TTL: %d, want its cached 200", r.status)
+			}
+			other.clock.Add(jwtrefresh.DefaultSessionCacheTTL)
+			if r := other.me(t, victim.AccessToken); r.status != http.StatusUnauthorized {
+				t.Fatalf("the other instance after its TTL: %d, want 401", r.status)
+			}
+		})
+	}
+}
+
+// TestSessionCheckEviction: a login at the per-subject cap evicts the
+// session closest to expiry, and this instance refuses its access token at
+// once.
+func TestSessionCheckEviction(t *testing.T) {
+	e := newEnv(t, envConfig{storeOpts: []redisstore.Option{redisstore.WithMaxSessions(2)}})
+	a, b := e.login(t, "alice"), e.login(t, "alice")
+	sids := map[string]tokenJSON{}
+	for _, tj := range []tokenJSON{a, b} {
+		sids[sessionID(t, e, tj.AccessToken)] = tj // and caches "active"
+	}
+	e.login(t, "alice")
+	var evicted, kept []tokenJSON
+	for sid, tj := range sids {
+		if must(e.store.Store.Active(t.Context(), "alice", sid)) {
+			kept = append(kept, tj)
+		} else {
+			evicted = append(evicted, tj)
+		}
+	}
+	if len(evicted) != 1 || len(kept) != 1 {
+		t.Fatalf("%d sessions evicted, %d kept; want 1 and 1", len(evicted), len(kept))
+	}
+	reads := e.store.active.Load()
+	if r := e.me(t, evicted[0].AccessToken); r.status != http.StatusUnauthorized {
+		t.Fatalf("evicted session: %d, want 401 at once", r.status)
+	}
+	if r := e.me(t, kept[0].AccessToken); r.status != http.StatusOK {
+		t.Fatalf("kept session: %d, want 200", r.status)
+	}
+	if n := e.store.active.Load() - reads; n != 0 {
+		t.Fatalf("%d store reads: the cached answers should decide", n)
+	}
+}
+
+// TestSessionCheckReuseRace: 32 clients present one refresh token at once
+// over HTTP, without an Idempotency-Key. Exactly one gets a new pair, the
+// others invalid_grant, with one reuse alarm; then every access token of
+// the subject, old and new, is refused at once on this instance.
+func TestSessionCheckReuseRace(t *testing.T) {
+	var events storetest.Recorder
+	e := newEnv(t, envConfig{storeOpts: []redisstore.Option{redisstore.WithEvents(events.Hook)}})
+	victim, second, bob := e.login(t, "alice"), e.login(t, "alice"), e.login(t, "bob")
+	for _, tj := range []tokenJSON{victim, second, bob} {
+		if r := e.me(t, tj.AccessToken); r.status != http.StatusOK {
+			t.Fatal(r.status)
+		}
+	}
+	const clients = 32
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		ok      []tokenJSON
+		refused int
+		start   = make(chan struct{})
+	)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r := e.refresh(t, victim.RefreshToken)
+			var tj tokenJSON
+			err := json.Unmarshal([]byte(r.body), &tj)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && r.status == http.StatusOK:
+				ok = append(ok, tj)
+			case err == nil && r.status == http.StatusBadRequest && tj.Error == "invalid_grant":
+				refused++
+			default:
+				t.Errorf("refresh: %d %s", r.status, r.body)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(ok) != 1 || refused != clients-1 {
+		t.Fatalf("%d refreshed, %d refused; want 1 and %d", len(ok), refused, clients-1)
+	}
+	if r, u := events.Count(jwtrefresh.EventRotate), events.Count(jwtrefresh.EventReuseDetected); r != 1 || u != 1 {
+		t.Fatalf("%d rotations, %d reuse alarms; want 1 and 1", r, u)
+	}
+	reads := e.store.active.Load()
+	for name, at := range map[string]string{
+		"the presented token's access token": victim.AccessToken,
+		"the new access token":               ok[0].AccessToken,
+		"alice's other session":              second.AccessToken,
+	} {
+		if r := e.me(t, at); r.status != http.StatusUnauthorized {
+			t.Fatalf("%s: %d, want 401 at once", name, r.status)
+		}
+	}
+	if r := e.me(t, bob.AccessToken); r.status != http.StatusOK {
+		t.Fatalf("bob: %d, want 200", r.status)
+	}
+	if n := e.store.active.Load() - reads; n != 0 {
+		t.Fatalf("%d store reads: the cached answers should decide", n)
 	}
 }

@@ -96,6 +96,7 @@ var (
 		"the content type must be application/x-www-form-urlencoded or application/json")
 	respServerError = newWireError(http.StatusInternalServerError, codeServerError, "internal error")
 	respUnavailable = newWireError(http.StatusServiceUnavailable, codeUnavailable, "the session store is unavailable; retry later")
+	respNoClaims    = newWireError(http.StatusServiceUnavailable, codeUnavailable, "the user's claims could not be loaded; retry later")
 )
 
 // Header values shared by every response (never modified).
@@ -124,6 +125,8 @@ func errorFor(err error) *wireError {
 		return respInvalidGrant
 	case errors.Is(err, ErrUnavailable):
 		return respUnavailable
+	case errors.Is(err, ErrClaimsUnavailable):
+		return respNoClaims
 	case errors.Is(err, ErrSessionNotFound):
 		return respNoSession
 	case errors.Is(err, ErrInvalidInput):
@@ -177,7 +180,8 @@ func (tr *TokenResponse) appendJSON(b []byte, withRefresh bool) []byte {
 //
 //   - [ErrInvalidToken], [ErrReuseDetected], [ErrSubjectRefused]: 400
 //     invalid_grant;
-//   - [ErrUnavailable]: 503 temporarily_unavailable with Retry-After;
+//   - [ErrUnavailable], [ErrClaimsUnavailable]: 503 temporarily_unavailable
+//     with Retry-After;
 //   - [ErrInvalidInput]: 400 invalid_request;
 //   - [ErrSessionNotFound]: 404 not_found;
 //   - anything else: 500 server_error.

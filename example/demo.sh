@@ -2,9 +2,10 @@
 # make demo: the whole story of jwtrefresh in about 15 seconds, with only
 # Go installed. It builds the example programs, starts the demo server
 # (in-process Redis, access tokens of 2 s), runs the Go client across
-# several expiries, then lets a thief replay a used refresh token with the
-# CLI: the server detects the reuse, revokes every session of the user,
-# and every device is told to log in again.
+# several expiries (proactive refresh), then in its burst mode (concurrent
+# 401s, one refresh, retries), then lets a thief replay a used refresh
+# token with the CLI: the server detects the reuse, revokes every session
+# of the user, and every device is told to log in again.
 #
 # The script checks each outcome it announces and exits non-zero if one
 # does not happen. It leaves nothing running: the server is stopped by its
@@ -72,7 +73,11 @@ SECONDS=0
 step "1. Start the demo API server: in-process Redis, access tokens that live ${TTL}s."
 show "server -addr 127.0.0.1:0 -access-ttl ${TTL}s"
 : >"$work/server.log" # exists before the server's shell redirects into it
-"$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" 2>>"$work/server.log" &
+# Without the server's settings from the caller's environment (a shell set
+# up for the tests exports REDIS_URL): the demo is the in-process Redis.
+env -u ADDR -u REDIS_URL -u REDIS_CLUSTER_ADDRS -u ACCESS_TTL -u REUSE_GRACE -u REUSE_POLICY \
+  -u SIGNING_KEY -u REFRESH_KEY -u KEY_PREFIX \
+  "$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" 2>>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 100); do
   grep -q 'msg=listening' "$work/server.log" && break
@@ -84,47 +89,58 @@ url=$(sed -n 's/.*msg=listening url=\([^ ]*\).*/\1/p' "$work/server.log")
 server_log
 export SERVER_URL=$url # read by the client and the CLI
 
-step "2. A Go program: 8 workers call the API for 5s, across several expiries of the access token."
+step "2. A Go program: 8 workers call the API for 4s, across expiries of the access token."
 say "Its http.Client sends every request through transport.Transport, which refreshes the token" \
   "shortly before it expires: one refresh shared by all 8 workers, and no request notices."
-show "client -workers 8 -duration 5s"
-client -workers 8 -duration 5s | tee "$work/client.out" | indent || fail "the client failed"
+show "client -workers 8 -duration 4s"
+client -workers 8 -duration 4s | tee "$work/client.out" | indent || fail "the client failed"
 tail -n 1 "$work/client.out" | grep -q 'failures=0$' || fail "the client saw failures"
 server_log
 
-step "3. The CLI: alice logs in on her laptop and on her phone (two sessions)."
-show "echo wonderland | cli -token-file laptop.json login -user alice"
-echo wonderland | cli -token-file laptop.json login -user alice | indent
-show "echo wonderland | cli -token-file phone.json login -user alice"
-echo wonderland | cli -token-file phone.json login -user alice | indent
-show "cli -token-file laptop.json sessions"
-cli -token-file laptop.json sessions | indent
+step "3. The protocol's other path: 8 requests at once with an expired access token."
+say "The client logs in, waits until the access token has expired, then sends 8 requests at once" \
+  "through a transport that was not told when the token expires (as with a server that sends no" \
+  "expires_in), so it cannot refresh first. Each request draws a 401, the 401s share a single" \
+  "refresh, and each request is sent again with the new token."
+show "client -burst 8"
+client -burst 8 | tee "$work/burst.out" | indent || fail "the burst failed"
+tail -n 1 "$work/burst.out" | grep -q 'requests=8 unauthorized=8 refreshes=1 retries=8 failures=0$' ||
+  fail "want 8 401s, 1 refresh and 8 retries that succeeded"
 server_log
 
-step "4. A thief copies the laptop's token file (its refresh token is still unused)."
-show "cp laptop.json stolen.json"
-cp "$work/laptop.json" "$work/stolen.json"
+step "4. The CLI: alice logs in on her laptop and on her phone (two sessions)."
+show "echo wonderland | cli -token-file laptop/token.json login -user alice"
+echo wonderland | cli -token-file laptop/token.json login -user alice | indent
+show "echo wonderland | cli -token-file phone/token.json login -user alice"
+echo wonderland | cli -token-file phone/token.json login -user alice | indent
+show "cli -token-file laptop/token.json sessions"
+cli -token-file laptop/token.json sessions | indent
+server_log
 
-step "5. ${TTL}s later the access tokens have expired. The laptop's next request refreshes first:"
+step "5. A thief copies the laptop's session (its refresh token is still unused)."
+show "cp -rp laptop stolen"
+cp -rp "$work/laptop" "$work/stolen"
+
+step "6. ${TTL}s later the access tokens have expired. The laptop's next request refreshes first:"
 say "its refresh token is used up and replaced by a new one."
 sleep "$TTL"
-show "cli -token-file laptop.json get /api/me"
-cli -token-file laptop.json get /api/me | indent
+show "cli -token-file laptop/token.json get /api/me"
+cli -token-file laptop/token.json get /api/me | indent
 server_log
 
-step "6. The thief uses the copy. Its access token has expired; its refresh token is the used one:"
-expect_login_required -token-file stolen.json get /api/me
+step "7. The thief uses the copy. Its access token has expired; its refresh token is the used one:"
+expect_login_required -token-file stolen/token.json get /api/me
 server_log
 say "A used refresh token came back: one of its two holders is not alice's device. The server" \
   "cannot tell which, so it revoked every session of alice (-reuse-policy user)."
 
-step "7. Every device of alice must log in again. The phone, at its next refresh:"
-expect_login_required -token-file phone.json get /api/me
-say "The laptop, as soon as its current access token (from step 5) expires:"
+step "8. Every device of alice must log in again. The phone, at its next refresh:"
+expect_login_required -token-file phone/token.json get /api/me
+say "The laptop, as soon as its current access token (from step 6) expires:"
 sleep "$TTL"
-expect_login_required -token-file laptop.json get /api/me
+expect_login_required -token-file laptop/token.json get /api/me
 
-step "8. Stop the server (SIGTERM: a graceful shutdown)."
+step "9. Stop the server (SIGTERM: a graceful shutdown)."
 kill "$server_pid"
 wait "$server_pid" || fail "the server exited with status $?"
 server_pid=""

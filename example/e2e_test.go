@@ -3,12 +3,18 @@
 package example
 
 import (
+	"bufio"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -23,26 +29,35 @@ import (
 // stays valid for the rest of the test, however slow the machine, and the
 // counters of "api" at /debug/vars count exactly what the test did after
 // the expiry. That the instances accept each other's tokens is part of
-// what is tested: the deployment model is several instances on one Redis.
+// what is tested: the deployment model is several instances on one Redis,
+// behind one address (front), which routes to issuer until the test calls
+// useAPI.
 type pair struct {
 	d           *deployment
 	issuer, api *server
+	front       *front
 }
 
 func newPair(t *testing.T) *pair {
 	d := newDeployment(t)
-	return &pair{d: d, issuer: d.start(t, time.Second), api: d.start(t, time.Hour)}
+	p := &pair{d: d, issuer: d.start(t, time.Second), api: d.start(t, time.Hour)}
+	p.front = newFront(t, p.issuer)
+	return p
 }
+
+// useAPI routes the requests from now on to the api instance.
+func (p *pair) useAPI(t *testing.T) { p.front.route(t, p.api) }
 
 // TestExpiredAccessTokenIsRefreshed: log in with the CLI, let the access
 // token expire, and `get` succeeds through exactly one refresh.
 func TestExpiredAccessTokenIsRefreshed(t *testing.T) {
 	p := newPair(t)
 	laptop := newSession(t, p.d.bin, "laptop")
-	laptop.login(t, p.issuer, "alice", "wonderland")
+	laptop.login(t, p.front, "alice", "wonderland")
 	laptop.waitExpiry(t)
+	p.useAPI(t)
 
-	r := laptop.cli(t, p.api, "", "get", "/api/me")
+	r := laptop.cli(t, p.front, "", "get", "/api/me")
 	if r.code != 0 {
 		t.Fatalf("cli get /api/me after expiry: %v", r)
 	}
@@ -54,7 +69,7 @@ func TestExpiredAccessTokenIsRefreshed(t *testing.T) {
 	p.issuer.wantCounters(t, map[string]int{"login": 1, "refresh": 0})
 
 	// The new token is used as is: no further refresh.
-	if r := laptop.cli(t, p.api, "", "get", "/api/me"); r.code != 0 {
+	if r := laptop.cli(t, p.front, "", "get", "/api/me"); r.code != 0 {
 		t.Fatalf("second get: %v", r)
 	}
 	p.api.wantCounters(t, map[string]int{"refresh": 1})
@@ -67,8 +82,9 @@ func TestExpiredAccessTokenIsRefreshed(t *testing.T) {
 func TestParallelCLIsRefreshOnce(t *testing.T) {
 	p := newPair(t)
 	laptop := newSession(t, p.d.bin, "laptop")
-	laptop.login(t, p.issuer, "alice", "wonderland")
+	laptop.login(t, p.front, "alice", "wonderland")
 	laptop.waitExpiry(t)
+	p.useAPI(t)
 
 	const n = 10
 	results := make([]result, n)
@@ -79,7 +95,7 @@ func TestParallelCLIsRefreshOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			results[i] = laptop.cli(t, p.api, "", "get", "/api/me")
+			results[i] = laptop.cli(t, p.front, "", "get", "/api/me")
 		}()
 	}
 	close(start)
@@ -99,18 +115,19 @@ func TestParallelCLIsRefreshOnce(t *testing.T) {
 func TestReplayedRefreshTokenLogsEveryoneOut(t *testing.T) {
 	p := newPair(t)
 	laptop := newSession(t, p.d.bin, "laptop")
-	laptop.login(t, p.issuer, "alice", "wonderland")
+	laptop.login(t, p.front, "alice", "wonderland")
 	phone := newSession(t, p.d.bin, "phone")
-	phone.login(t, p.issuer, "alice", "wonderland")
+	phone.login(t, p.front, "alice", "wonderland")
 	bob := newSession(t, p.d.bin, "bob")
-	bob.login(t, p.issuer, "bob", "builder")
+	bob.login(t, p.front, "bob", "builder")
 	stolen := laptop.copyTo(t, "stolen")
 	laptop.waitExpiry(t)
+	p.useAPI(t)
 
-	if r := laptop.cli(t, p.api, "", "get", "/api/me"); r.code != 0 {
+	if r := laptop.cli(t, p.front, "", "get", "/api/me"); r.code != 0 {
 		t.Fatalf("the owner's get after expiry: %v", r)
 	}
-	r := stolen.cli(t, p.api, "", "get", "/api/me")
+	r := stolen.cli(t, p.front, "", "get", "/api/me")
 	if r.code != 2 || !strings.Contains(r.stderr, "run login") || r.stdout != "" {
 		t.Fatalf("the thief's get with a used refresh token: %v; want exit status 2 and \"run login\"", r)
 	}
@@ -122,15 +139,15 @@ func TestReplayedRefreshTokenLogsEveryoneOut(t *testing.T) {
 	}
 	// So did alice's other session, whose access token has expired.
 	phone.waitExpiry(t)
-	if r := phone.cli(t, p.api, "", "get", "/api/me"); r.code != 2 || !strings.Contains(r.stderr, "run login") {
+	if r := phone.cli(t, p.front, "", "get", "/api/me"); r.code != 2 || !strings.Contains(r.stderr, "run login") {
 		t.Errorf("alice's phone after the reuse: %v; want exit status 2 and \"run login\"", r)
 	}
 	// Another user is not affected.
-	if r := bob.cli(t, p.api, "", "get", "/api/me"); r.code != 0 {
+	if r := bob.cli(t, p.front, "", "get", "/api/me"); r.code != 0 {
 		t.Errorf("bob after alice's reuse: %v", r)
 	}
 	// The thief's file was cleared: the CLI now says it is not logged in.
-	if r := stolen.cli(t, p.api, "", "get", "/api/me"); r.code != 2 || !strings.Contains(r.stderr, "not logged in") {
+	if r := stolen.cli(t, p.front, "", "get", "/api/me"); r.code != 2 || !strings.Contains(r.stderr, "not logged in") {
 		t.Errorf("the thief's second get: %v; want \"not logged in\", exit status 2", r)
 	}
 	p.api.wantCounters(t, map[string]int{"refresh": 2, "reuse": 1}) // bob's
@@ -248,25 +265,165 @@ func TestClient(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("client: %v", r)
 	}
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	got := summary(t, r.stdout)
+	if got["failures"] != 0 || got["requests"] == 0 || got["refreshes"] == 0 {
+		t.Errorf("client summary %v: want requests, refreshes and no failures", got)
+	}
+	srv.wantCounters(t, map[string]int{"login": 1, "refresh": got["refreshes"], "revoke": 1, "reuse": 0})
+}
+
+// summary reads the client's last line, name=number pairs.
+func summary(t *testing.T, stdout string) map[string]int {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	last := lines[len(lines)-1]
 	got := map[string]int{}
-	for _, f := range strings.Fields(lines[len(lines)-1]) {
+	for _, f := range strings.Fields(last) {
 		k, v, _ := strings.Cut(f, "=")
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			t.Fatalf("last line %q is not name=number pairs", lines[len(lines)-1])
+			t.Fatalf("last line %q is not name=number pairs", last)
 		}
 		got[k] = n
 	}
 	for _, k := range []string{"requests", "unauthorized", "refreshes", "retries", "failures"} {
 		if _, ok := got[k]; !ok {
-			t.Errorf("last line %q lacks %s", lines[len(lines)-1], k)
+			t.Errorf("last line %q lacks %s", last, k)
 		}
 	}
-	if got["failures"] != 0 || got["requests"] == 0 || got["refreshes"] == 0 {
-		t.Errorf("client summary %v: want requests, refreshes and no failures", got)
+	return got
+}
+
+// TestClientBurst: the client's burst mode sends 8 requests at once with
+// an expired access token that the transport was not told expires, so it
+// cannot refresh first: 8 answers are 401, one refresh serves them all,
+// 8 requests are sent again and succeed. The server counts the one
+// rotation.
+func TestClientBurst(t *testing.T) {
+	d := newDeployment(t)
+	// Two seconds: the retries, right after the refresh, use a new token
+	// that surely lives until they arrive.
+	srv := d.start(t, 2*time.Second)
+	r := run(t, d.bin, "client", "", "-server", srv.url, "-burst", "8")
+	if r.code != 0 {
+		t.Fatalf("client -burst 8: %v", r)
 	}
-	srv.wantCounters(t, map[string]int{"login": 1, "refresh": got["refreshes"], "revoke": 1, "reuse": 0})
+	got := summary(t, r.stdout)
+	want := map[string]int{"requests": 8, "unauthorized": 8, "refreshes": 1, "retries": 8, "failures": 0}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d (%v)", k, got[k], v, r)
+		}
+	}
+	if !strings.Contains(r.stdout, "access token refreshed after a 401") {
+		t.Errorf("no refresh after a 401 reported: %s", r.stdout)
+	}
+	srv.wantCounters(t, map[string]int{"login": 1, "refresh": 1, "replay": 0, "reuse": 0, "revoke": 1})
+}
+
+// TestClientSIGTERM: SIGTERM ends the client early; it still revokes its
+// session at the server (counted there), prints its summary and exits 0.
+func TestClientSIGTERM(t *testing.T) {
+	d := newDeployment(t)
+	srv := d.start(t, time.Hour)
+	cmd := exec.Command(filepath.Join(d.bin, "client"), "-server", srv.url, "-workers", "2", "-duration", "10m")
+	cmd.Env = cleanEnv()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var out []string
+	next := func() (string, bool) {
+		select {
+		case l, ok := <-lines:
+			out = append(out, l)
+			return l, ok
+		case <-time.After(commandTimeout):
+			_ = cmd.Process.Kill()
+			t.Fatalf("the client said nothing for %v: %q", commandTimeout, out)
+			return "", false
+		}
+	}
+	if l, _ := next(); !strings.HasPrefix(l, "logged in as alice") {
+		t.Fatalf("first line %q, want the login", l)
+	}
+	srv.wantCounters(t, map[string]int{"login": 1, "revoke": 0})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for { // to the end of its output
+		if _, ok := next(); !ok {
+			break
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("client after SIGTERM: %v; want exit status 0\nstdout %q\nstderr %s", err, out, stderr.String())
+	}
+	text := strings.Join(out, "\n")
+	for _, want := range []string{"interrupted: stopped early", "logged out: the session is revoked", "failures=0"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("stdout lacks %q: %s", want, text)
+		}
+	}
+	srv.wantCounters(t, map[string]int{"login": 1, "revoke": 1})
+}
+
+// TestRedisCluster: the server on a Redis Cluster (REDIS_CLUSTER_ADDRS),
+// with the CLI across an expiry: exactly one refresh, then a thief's
+// replay of the used refresh token is detected.
+func TestRedisCluster(t *testing.T) {
+	d := newClusterDeployment(t)
+	srv := d.start(t, time.Second)
+	laptop := newSession(t, d.bin, "laptop")
+	laptop.login(t, srv, "alice", "wonderland")
+	stolen := laptop.copyTo(t, "stolen")
+	laptop.waitExpiry(t)
+	if r := laptop.cli(t, srv, "", "get", "/api/me"); r.code != 0 || !strings.Contains(r.stdout, `"sub":"alice"`) {
+		t.Fatalf("get after expiry: %v", r)
+	}
+	if r := stolen.cli(t, srv, "", "get", "/api/me"); r.code != 2 || !strings.Contains(r.stderr, "run login") {
+		t.Errorf("the thief's get: %v; want exit status 2 and \"run login\"", r)
+	}
+	srv.wantCounters(t, map[string]int{"login": 1, "refresh": 1, "reuse": 1})
+}
+
+// TestCLIRefusesAnotherServer: a session logged in to one server is not
+// sent to another: the CLI stops with exit status 1, and the other server
+// (counting every request) receives nothing.
+func TestCLIRefusesAnotherServer(t *testing.T) {
+	d := newDeployment(t)
+	srv := d.start(t, time.Hour)
+	var received atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		received.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(other.Close)
+	laptop := newSession(t, d.bin, "laptop")
+	laptop.login(t, srv, "alice", "wonderland")
+	r := run(t, d.bin, "cli", "", "-server", other.URL, "-token-file", laptop.path, "get", "/api/me")
+	if r.code != 1 || !strings.Contains(r.stderr, "belongs to "+srv.url+", not "+other.URL+"; nothing was sent") {
+		t.Errorf("get from another server: %v", r)
+	}
+	if n := received.Load(); n != 0 {
+		t.Errorf("the other server received %d requests, want 0", n)
+	}
+	if r := laptop.cli(t, srv, "", "get", "/api/me"); r.code != 0 {
+		t.Errorf("the session at its own server afterwards: %v", r)
+	}
 }
 
 // TestServerRefusesToStart: a bad configuration or an unreachable Redis
@@ -280,6 +437,7 @@ func TestServerRefusesToStart(t *testing.T) {
 		want string
 	}{
 		{"unreachable Redis", []string{"-redis-url", "redis://127.0.0.1:1/0"}, "redis at 127.0.0.1:1"},
+		{"malformed Redis URL with a password", []string{"-redis-url", "redis://app:c2VjcmV0@127.0.0.1:port/0"}, "-redis-url: not a valid URL"},
 		{"short signing key", []string{"-signing-key", "c2VjcmV0LWtleQ=="}, "-signing-key: 10 bytes; want at least 32"},
 		{"fractional TTL", []string{"-access-ttl", "1500ms"}, "whole number of seconds"},
 		{"unknown policy", []string{"-reuse-policy", "everyone"}, "want user or family"},

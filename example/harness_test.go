@@ -12,16 +12,21 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // Bounds on the programs, generous for a loaded 2-core machine and race
@@ -87,8 +92,10 @@ func TestMain(m *testing.M) {
 // deployment is what several server instances share: one Redis, one key
 // prefix (deleted when the test ends) and the same keys.
 type deployment struct {
-	bin                    string
-	redisURL, prefix       string
+	bin string
+	// redisEnv names the Redis, REDIS_URL or REDIS_CLUSTER_ADDRS.
+	redisEnv               string
+	prefix                 string
 	signingKey, refreshKey string
 }
 
@@ -100,7 +107,18 @@ func newDeployment(t *testing.T) *deployment {
 	if url == "" {
 		url = "redis://" + b.Addr
 	}
-	return &deployment{bin: bin, redisURL: url, prefix: b.Prefix(t), signingKey: randomKey(), refreshKey: randomKey()}
+	return &deployment{bin: bin, redisEnv: "REDIS_URL=" + url, prefix: b.Prefix(t), signingKey: randomKey(), refreshKey: randomKey()}
+}
+
+// newClusterDeployment is a deployment on the Redis Cluster at
+// REDIS_CLUSTER_ADDRS (else a private one).
+func newClusterDeployment(t *testing.T) *deployment {
+	t.Helper()
+	bin := buildPrograms(t)
+	b := redistest.NewCluster(t)
+	addrs := b.Client.(*redis.ClusterClient).Options().Addrs
+	return &deployment{bin: bin, redisEnv: "REDIS_CLUSTER_ADDRS=" + strings.Join(addrs, ","), prefix: b.Prefix(t),
+		signingKey: randomKey(), refreshKey: randomKey()}
 }
 
 func randomKey() string {
@@ -126,12 +144,12 @@ func (d *deployment) start(t *testing.T, accessTTL time.Duration) *server {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(d.bin, "server"),
 		"-addr", "127.0.0.1:0",
-		"-redis-url", d.redisURL,
 		"-key-prefix", d.prefix,
 		"-access-ttl", accessTTL.String(),
 	)
-	// The keys through the environment, as the documentation advises.
-	cmd.Env = append(cleanEnv(), "SIGNING_KEY="+d.signingKey, "REFRESH_KEY="+d.refreshKey)
+	// The keys and the Redis through the environment, as the
+	// documentation advises (a Redis URL may hold a password).
+	cmd.Env = append(cleanEnv(), d.redisEnv, "SIGNING_KEY="+d.signingKey, "REFRESH_KEY="+d.refreshKey)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +295,7 @@ func cleanEnv() []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "ADDR", "REDIS_URL", "ACCESS_TTL", "REUSE_GRACE", "REUSE_POLICY", "SIGNING_KEY", "REFRESH_KEY",
+		case "ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "ACCESS_TTL", "REUSE_GRACE", "REUSE_POLICY", "SIGNING_KEY", "REFRESH_KEY",
 			"KEY_PREFIX", "SERVER_URL", "TOKEN_FILE":
 			continue
 		}
@@ -285,6 +303,42 @@ func cleanEnv() []string {
 	}
 	return env
 }
+
+// endpoint is where the CLI sends its requests: a server instance, or the
+// front that stands for a deployment's one address.
+type endpoint interface{ baseURL() string }
+
+func (s *server) baseURL() string { return s.url }
+
+// front is a deployment's one address, as a load balancer gives it: a
+// reverse proxy that sends every request to the instance chosen with
+// route. Sessions are bound to their server's origin (the CLI refuses to
+// send one elsewhere), so instances are reached through it.
+type front struct {
+	url    string
+	target atomic.Pointer[url.URL]
+}
+
+func newFront(t *testing.T, to *server) *front {
+	f := &front{}
+	f.route(t, to)
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(f.target.Load()) }}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	f.url = srv.URL
+	return f
+}
+
+// route sends the requests from now on to s.
+func (f *front) route(t *testing.T, s *server) {
+	u, err := url.Parse(s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.target.Store(u)
+}
+
+func (f *front) baseURL() string { return f.url }
 
 // session is a CLI token file: one login on one device.
 type session struct {
@@ -296,16 +350,16 @@ func newSession(t *testing.T, bin, name string) *session {
 	return &session{bin: bin, path: filepath.Join(t.TempDir(), name+".json")}
 }
 
-// cli runs the CLI against srv with this token file.
-func (s *session) cli(t *testing.T, srv *server, stdin string, args ...string) result {
+// cli runs the CLI against at with this token file.
+func (s *session) cli(t *testing.T, at endpoint, stdin string, args ...string) result {
 	t.Helper()
-	return run(t, s.bin, "cli", stdin, append([]string{"-server", srv.url, "-token-file", s.path}, args...)...)
+	return run(t, s.bin, "cli", stdin, append([]string{"-server", at.baseURL(), "-token-file", s.path}, args...)...)
 }
 
-// login logs user in through srv and checks it worked.
-func (s *session) login(t *testing.T, srv *server, user, password string) {
+// login logs user in through at and checks it worked.
+func (s *session) login(t *testing.T, at endpoint, user, password string) {
 	t.Helper()
-	r := s.cli(t, srv, password+"\n", "login", "-user", user)
+	r := s.cli(t, at, password+"\n", "login", "-user", user)
 	if r.code != 0 || !strings.Contains(r.stdout, "logged in as "+user) {
 		t.Fatalf("cli login -user %s: %v", user, r)
 	}
@@ -331,16 +385,19 @@ func (s *session) waitExpiry(t *testing.T) {
 	}
 }
 
-// copyTo copies the token file, as a thief would.
+// copyTo copies the token file and the record of its server, as a thief
+// would.
 func (s *session) copyTo(t *testing.T, name string) *session {
 	t.Helper()
-	data, err := os.ReadFile(s.path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := newSession(t, s.bin, name)
-	if err := os.WriteFile(c.path, data, 0o600); err != nil {
-		t.Fatal(err)
+	for _, suffix := range []string{"", ".origin"} {
+		data, err := os.ReadFile(s.path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.path+suffix, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return c
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -27,36 +28,59 @@ import (
 // checks it line by line): the API server, a Go client and a CLI tool,
 // run offline against an in-process Redis.
 
-// newAPIServer is the API server quick start. signingKey and refreshKey
-// are at least 32 random bytes each, from your secret store.
-func newAPIServer(rdb redis.UniversalClient, signingKey, refreshKey []byte) (http.Handler, error) {
+// newAPIServer is the API server quick start. getenv is os.Getenv in a
+// real server; closeRedis releases the Redis client.
+func newAPIServer(getenv func(string) string) (h http.Handler, closeRedis func() error, err error) {
+	// Redis: redisstore requires ContextTimeoutEnabled, so that deadlines bound every call.
+	opts, err := redis.ParseURL(getenv("REDIS_URL")) // redis://[user:password@]host:6379/0
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(opts) // redis.NewClusterClient for a Redis Cluster
+	defer func() {
+		if err != nil {
+			rdb.Close()
+		}
+	}()
+	// Keys: 32+ random bytes each (openssl rand -base64 32), the same on every instance.
+	signingKey, err := base64.StdEncoding.DecodeString(getenv("SIGNING_KEY"))
+	if err != nil {
+		return nil, nil, err
+	}
+	refreshKey, err := base64.StdEncoding.DecodeString(getenv("REFRESH_KEY"))
+	if err != nil {
+		return nil, nil, err
+	}
+
 	// Refresh tokens: opaque, one-time use, rotated at every refresh, kept in Redis.
 	refreshKeys, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: refreshKey})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	store, err := redisstore.New(rdb, refreshKeys) // strict one-time use; reuse revokes all the user's sessions
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Access tokens: JWTs that live 5 minutes, verified without I/O.
 	key, err := keys.NewHS256("2026-01", signingKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	signing, err := keys.NewSet(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svc, err := jwtrefresh.NewService(store, signing, "https://api.example.com", jwtrefresh.WithAudience("api"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The middleware accepts exactly what svc issues; the session check
-	// makes a logout refuse the session's access tokens at once.
+	// refuses the access tokens of an ended session (logout, revocation,
+	// reuse): at once on the instance that ended it, within 5 s elsewhere.
 	mw, err := svc.Middleware(middleware.WithSessionCheck(svc.SessionCheck(), 0))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	mux := http.NewServeMux()
@@ -80,7 +104,7 @@ func newAPIServer(rdb redis.UniversalClient, signingKey, refreshKey []byte) (htt
 		claims, _ := middleware.ClaimsFrom(r.Context())
 		fmt.Fprintf(w, "hello %s\n", claims.Subject)
 	})))
-	return mux, nil
+	return mux, rdb.Close, nil
 }
 
 func checkPassword(user, password string) bool {
@@ -93,13 +117,17 @@ func startAPIServer() (srv *httptest.Server, stop func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true}) // required by redisstore
-	h, err := newAPIServer(rdb, bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32))
+	env := map[string]string{
+		"REDIS_URL":   "redis://" + mr.Addr() + "/0",
+		"SIGNING_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)),
+		"REFRESH_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32)),
+	}
+	h, closeRedis, err := newAPIServer(func(k string) string { return env[k] })
 	if err != nil {
 		log.Fatal(err)
 	}
 	srv = httptest.NewServer(h)
-	return srv, func() { srv.Close(); rdb.Close(); mr.Close() }
+	return srv, func() { srv.Close(); closeRedis(); mr.Close() }
 }
 
 // An API server: login, the token endpoints under /auth/, and a protected

@@ -33,7 +33,8 @@ func TestOneCommandPerOperation(t *testing.T) {
 		warm := login(t, s, "alice")
 		warm2, _ := s.Rotate(ctx, warm.RefreshToken, "")
 		_, _ = s.Rotate(ctx, warm.RefreshToken, "")
-		_ = s.RevokeToken(ctx, warm2.RefreshToken)
+		_, _, _ = s.Lookup(ctx, warm2.RefreshToken)
+		_, _ = s.RevokeToken(ctx, warm2.RefreshToken)
 		_, _ = s.RevokeAll(ctx, "alice")
 		_, _ = s.Sessions(ctx, "alice")
 		_, _ = s.Active(ctx, "alice", warm.SessionID)
@@ -57,6 +58,7 @@ func TestOneCommandPerOperation(t *testing.T) {
 				return nil
 			}, map[string]int{}},
 			{"Active", func() error { _, err := s.Active(ctx, "alice", g.SessionID); return err }, evalsha},
+			{"Lookup", func() error { _, _, err := s.Lookup(ctx, r.RefreshToken); return err }, evalsha},
 			{"Sessions", func() error { _, err := s.Sessions(ctx, "alice"); return err }, evalsha},
 			{"Reuse", func() error {
 				_, err := s.Rotate(ctx, g.RefreshToken, "")
@@ -67,7 +69,7 @@ func TestOneCommandPerOperation(t *testing.T) {
 			}, evalsha},
 			{"Create2", func() (err error) { g, err = s.Create(ctx, jwtrefresh.NewSession{Subject: "alice"}); return }, evalsha},
 			{"RevokeSession", func() error { return s.RevokeSession(ctx, "alice", g.SessionID) }, evalsha},
-			{"RevokeToken", func() error { return s.RevokeToken(ctx, g.RefreshToken) }, evalsha},
+			{"RevokeToken", func() error { _, err := s.RevokeToken(ctx, g.RefreshToken); return err }, evalsha},
 			{"RevokeAll", func() error { _, err := s.RevokeAll(ctx, "alice"); return err }, evalsha},
 		}
 		for _, st := range steps {

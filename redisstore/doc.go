@@ -17,10 +17,11 @@
 // their secrets and idempotency keys only as hashes: a dump of Redis yields no
 // usable token.
 //
-// Once a script is loaded, Create, Rotate, RevokeToken, RevokeSession and
-// Active send exactly one command each (EVALSHA; EVAL only after NOSCRIPT);
-// RevokeAll and Sessions one per key of the keyring (one outside a key
-// rotation). Lost replies are harmless: every rotation carries an
+// Once a script is loaded, Create, Lookup, Rotate, RevokeToken,
+// RevokeSession and Active send exactly one command each (EVALSHA; EVAL
+// only after NOSCRIPT); RevokeAll and Sessions one per key of the keyring
+// (one outside a key rotation), and so does a reuse detection under
+// jwtrefresh.RevokeSubject. Lost replies are harmless: every rotation carries an
 // idempotency key, so when go-redis re-sends a script after a broken
 // connection the second run is a replay of the first, not a reuse alarm.
 //

@@ -49,8 +49,13 @@ func Example() {
 	fmt.Println("retry: same token:", retry.RefreshToken == r1.RefreshToken, "replayed:", retry.Replayed)
 
 	// Someone else presents the used token: reuse, every session revoked.
+	// The error says whose.
 	_, err = store.Rotate(ctx, login.RefreshToken, "")
 	fmt.Println("reuse detected:", errors.Is(err, jwtrefresh.ErrReuseDetected))
+	var reuse *jwtrefresh.ReuseError
+	if errors.As(err, &reuse) {
+		fmt.Println("revoked:", reuse.Revoked, "session(s) of", reuse.Subject, "(policy", reuse.Policy.String()+")")
+	}
 	_, err = store.Rotate(ctx, r1.RefreshToken, "")
 	fmt.Println("the legitimate token now:", errors.Is(err, jwtrefresh.ErrInvalidToken))
 	// Output:
@@ -58,5 +63,6 @@ func Example() {
 	// refresh: generation 2 {"role":"admin"}
 	// retry: same token: true replayed: true
 	// reuse detected: true
+	// revoked: 1 session(s) of alice (policy subject)
 	// the legitimate token now: true
 }

@@ -164,7 +164,7 @@ func TestLogsNoSecrets(t *testing.T) {
 	if _, err := s.Rotate(ctx, r.RefreshToken, ""); !errors.Is(err, jwtrefresh.ErrReuseDetected) {
 		t.Fatalf("reuse: %v", err)
 	}
-	_ = s.RevokeToken(ctx, r2.RefreshToken)
+	_, _ = s.RevokeToken(ctx, r2.RefreshToken)
 	_, _ = s.RevokeAll(ctx, "alice")
 	out := buf.String()
 	for _, secret := range []string{g.RefreshToken, r.RefreshToken, r2.RefreshToken, ik, jwtrefresh.RefreshTokenPrefix} {

@@ -287,6 +287,19 @@ end
 return out
 `)
 
+// lookupScript: KEYS[1] the family; ARGV now. Read-only. Returns the
+// family's sc (subject and claims) when it has not expired, else false.
+var lookupScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'sc', 'lu', 'id', 'abs')
+if not f[1] then return false end
+` + luaNow + `
+local exp = f[2] + f[3]
+local abs = tonumber(f[4])
+if abs > 0 and abs < exp then exp = abs end
+if now < exp then return f[1] end
+return false
+`)
+
 // activeScript: KEYS[1] the family; ARGV now, subject. Read-only. Returns 1
 // when the family belongs to subject and has not expired, else 0.
 var activeScript = redis.NewScript(`

@@ -178,9 +178,13 @@ func (s *Store) Create(ctx context.Context, ns jwtrefresh.NewSession) (jwtrefres
 		return jwtrefresh.Grant{}, unavailable(fmt.Errorf("unexpected login reply (%d elements)", len(res)))
 	}
 	now := fromMS(num(res[0]))
-	evicted, _ := res[2].([]any)
-	for _, id := range evicted {
-		s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventEvict, Subject: ns.Subject, SessionID: str(id), Revoked: 1, Time: now})
+	var evicted []string
+	if ids, _ := res[2].([]any); len(ids) > 0 {
+		evicted = make([]string, len(ids))
+		for i, id := range ids {
+			evicted[i] = str(id)
+			s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventEvict, Subject: ns.Subject, SessionID: evicted[i], Revoked: 1, Time: now})
+		}
 	}
 	s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventLogin, Subject: ns.Subject, SessionID: sid, Generation: 1, Time: now})
 	return jwtrefresh.Grant{
@@ -190,6 +194,7 @@ func (s *Store) Create(ctx context.Context, ns jwtrefresh.NewSession) (jwtrefres
 		Generation:   1,
 		Claims:       ns.Claims,
 		Expires:      fromMS(num(res[1])),
+		Evicted:      evicted,
 	}, nil
 }
 
@@ -305,25 +310,20 @@ func (s *Store) Rotate(ctx context.Context, refreshToken, idempotencyKey string)
 		s.emit(ctx, jwtrefresh.Event{Kind: kind, Subject: g.Subject, SessionID: sid, Generation: g.Generation, Time: fromMS(num(res[1]))})
 		return g, nil
 	case outReuse:
-		sub := str(res[2])
-		n := int(num(res[3]))
-		var err error
+		re := &jwtrefresh.ReuseError{Subject: str(res[2]), SessionID: sid, Policy: s.cfg.policy, Revoked: int(num(res[3]))}
 		if s.cfg.policy == jwtrefresh.RevokeSubject {
 			// Sessions begun under another key of the ring have another
 			// subject id: revoke them too.
-			for _, id := range s.keys.SubjectIDs(sub) {
+			for _, id := range s.keys.SubjectIDs(re.Subject) {
 				if id != parent.Subject {
 					m, _, e := s.revokeSubject(ctx, id)
-					n += m
-					err = errors.Join(err, e)
+					re.Revoked += m
+					re.Err = errors.Join(re.Err, e)
 				}
 			}
 		}
-		s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventReuseDetected, Subject: sub, SessionID: sid, Generation: parent.Generation, Revoked: n, Time: fromMS(num(res[1]))})
-		if err != nil {
-			return jwtrefresh.Grant{}, fmt.Errorf("%w (revoking the subject's other sessions failed: %w)", jwtrefresh.ErrReuseDetected, err)
-		}
-		return jwtrefresh.Grant{}, jwtrefresh.ErrReuseDetected
+		s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventReuseDetected, Subject: re.Subject, SessionID: sid, Generation: parent.Generation, Revoked: re.Revoked, Time: fromMS(num(res[1]))})
+		return jwtrefresh.Grant{}, re
 	}
 	return jwtrefresh.Grant{}, fmt.Errorf("%w: unknown, expired or revoked", jwtrefresh.ErrInvalidToken)
 }
@@ -344,18 +344,51 @@ func num(v any) int64 {
 	return 0
 }
 
-// RevokeToken implements jwtrefresh.Store: one script.
-func (s *Store) RevokeToken(ctx context.Context, refreshToken string) error {
+// Lookup implements jwtrefresh.Store: one read-only script.
+func (s *Store) Lookup(ctx context.Context, refreshToken string) (jwtrefresh.SessionRef, json.RawMessage, error) {
 	t, err := s.keys.Parse(refreshToken)
 	if err != nil {
-		return err
+		return jwtrefresh.SessionRef{}, nil, err
 	}
 	var sidBuf [jwtrefresh.SessionIDLen]byte
-	_, err = s.revoke(ctx, t.Subject, t.AppendSessionID(sidBuf[:0]), "")
-	if errors.Is(err, jwtrefresh.ErrSessionNotFound) {
-		return nil // RFC 7009: revoking an unknown token succeeds
+	fam, _, sid := s.familyKeys(t.Subject, t.AppendSessionID(sidBuf[:0]))
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	sc, err := lookupScript.Run(ctx, s.rdb, []string{fam}, s.now()).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return jwtrefresh.SessionRef{}, nil, fmt.Errorf("%w: unknown, expired or revoked", jwtrefresh.ErrInvalidToken)
+	case err != nil:
+		return jwtrefresh.SessionRef{}, nil, unavailable(err)
 	}
-	return err
+	sub, claims, ok := splitSubjectClaims(sc)
+	if !ok {
+		return jwtrefresh.SessionRef{}, nil, unavailable(errors.New("malformed session record"))
+	}
+	ref := jwtrefresh.SessionRef{Subject: sub, SessionID: sid}
+	if claims == "" {
+		return ref, nil, nil
+	}
+	return ref, json.RawMessage(claims), nil
+}
+
+// RevokeToken implements jwtrefresh.Store: one script.
+func (s *Store) RevokeToken(ctx context.Context, refreshToken string) (jwtrefresh.SessionRef, error) {
+	t, err := s.keys.Parse(refreshToken)
+	if err != nil {
+		return jwtrefresh.SessionRef{}, err
+	}
+	var sidBuf [jwtrefresh.SessionIDLen]byte
+	sub, sid, err := s.revoke(ctx, t.Subject, t.AppendSessionID(sidBuf[:0]), "")
+	if errors.Is(err, jwtrefresh.ErrSessionNotFound) {
+		// RFC 7009: revoking an unknown token succeeds. The token names
+		// its session all the same.
+		return jwtrefresh.SessionRef{SessionID: sid}, nil
+	}
+	if err != nil {
+		return jwtrefresh.SessionRef{}, err
+	}
+	return jwtrefresh.SessionRef{Subject: sub, SessionID: sid}, nil
 }
 
 // RevokeSession implements jwtrefresh.Store: one script.
@@ -370,30 +403,32 @@ func (s *Store) RevokeSession(ctx context.Context, subject, sessionID string) er
 	// The session lives under the subject id whose tag it carries.
 	for _, id := range s.keys.SubjectIDs(subject) {
 		if id.SlotTag() == tag {
-			_, err = s.revoke(ctx, id, []byte(sessionID), subject)
+			_, _, err = s.revoke(ctx, id, []byte(sessionID), subject)
 			return err
 		}
 	}
 	return fmt.Errorf("%w: not a session of this subject", jwtrefresh.ErrSessionNotFound)
 }
 
-func (s *Store) revoke(ctx context.Context, id jwtrefresh.SubjectID, sidBytes []byte, subject string) (string, error) {
+// revoke deletes the family sidBytes of subject id id, if it belongs to
+// subject ("" for any), and returns its subject and the session id.
+func (s *Store) revoke(ctx context.Context, id jwtrefresh.SubjectID, sidBytes []byte, subject string) (sub, sid string, err error) {
 	fam, index, sid := s.familyKeys(id, sidBytes)
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	res, err := s.write(ctx, revokeScript, []string{fam, index}, s.now(), subject).Slice()
 	if errors.Is(err, redis.Nil) {
-		return "", jwtrefresh.ErrSessionNotFound
+		return "", sid, jwtrefresh.ErrSessionNotFound
 	}
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("unexpected revocation reply (%d elements)", len(res))
 	}
 	if err != nil {
-		return "", unavailable(err)
+		return "", sid, unavailable(err)
 	}
-	sub := str(res[0])
+	sub = str(res[0])
 	s.emit(ctx, jwtrefresh.Event{Kind: jwtrefresh.EventRevoke, Subject: sub, SessionID: sid, Revoked: 1, Time: fromMS(num(res[1]))})
-	return sub, nil
+	return sub, sid, nil
 }
 
 // RevokeAll implements jwtrefresh.Store: one script per key of the ring

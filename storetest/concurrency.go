@@ -23,6 +23,7 @@ type outcomes struct {
 	rotated int
 	replay  int
 	reuse   int
+	reused  error // the last reuse error
 	invalid int
 	other   []error
 }
@@ -50,6 +51,7 @@ func race(e *env, tok string, ik func(i int) string) *outcomes {
 				o.tokens[g.RefreshToken]++
 			case errors.Is(err, jwtrefresh.ErrReuseDetected):
 				o.reuse++
+				o.reused = err
 			case errors.Is(err, jwtrefresh.ErrInvalidToken):
 				o.invalid++
 			default:
@@ -78,6 +80,9 @@ func testConcurrentStrict(t *testing.T, nb NewBackend) {
 		t.Fatalf("rotated %d, reuse %d, invalid %d, replay %d; want 1, 1, %d, 0",
 			o.rotated, o.reuse, o.invalid, o.replay, racers-2)
 	}
+	// The alarm names what it ended: both of alice's sessions.
+	wantReuse(t, "the reuse", o.reused, jwtrefresh.ReuseError{
+		Subject: "alice", SessionID: g.SessionID, Policy: jwtrefresh.RevokeSubject, Revoked: 2})
 	if n := e.sessions("alice"); n != 0 {
 		t.Fatalf("alice has %d sessions, want 0", n)
 	}

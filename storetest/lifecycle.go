@@ -13,6 +13,7 @@ import (
 
 var _ = register(
 	clause{"RevokeToken", testRevokeToken},
+	clause{"Lookup", testLookup},
 	clause{"RevokeSession", testRevokeSession},
 	clause{"RevokeAll", testRevokeAll},
 	clause{"Sessions", testSessions},
@@ -29,18 +30,75 @@ func testRevokeToken(t *testing.T, nb NewBackend) {
 	g := e.login("alice")
 	other := e.login("alice")
 	e.rotate(g.RefreshToken, "")
-	// Any genuine generation names the session (RFC 7009).
-	if err := e.store.RevokeToken(e.ctx, g.RefreshToken); err != nil {
-		t.Fatal(err)
+	// Any genuine generation names the session (RFC 7009), and the store
+	// says which it ended.
+	ref, err := e.store.RevokeToken(e.ctx, g.RefreshToken)
+	if err != nil || ref != (jwtrefresh.SessionRef{Subject: "alice", SessionID: g.SessionID}) {
+		t.Fatalf("RevokeToken = %+v, %v; want alice's session %s", ref, err, g.SessionID)
 	}
 	e.active("alice", g.SessionID, false)
 	e.active("alice", other.SessionID, true)
-	if err := e.store.RevokeToken(e.ctx, g.RefreshToken); err != nil {
-		t.Fatalf("revoking again: %v, want nil", err)
+	// Already gone: not an error; the session id still, no subject.
+	ref, err = e.store.RevokeToken(e.ctx, g.RefreshToken)
+	if err != nil || ref != (jwtrefresh.SessionRef{SessionID: g.SessionID}) {
+		t.Fatalf("revoking again = %+v, %v; want only the session id %s", ref, err, g.SessionID)
 	}
 	if n := e.events.Count(jwtrefresh.EventRevoke); n != 1 {
 		t.Fatalf("%d revoke events, want 1", n)
 	}
+}
+
+// testLookup: Lookup names a token's active session and its claims and
+// changes nothing.
+func testLookup(t *testing.T, nb NewBackend) {
+	e := newEnv(t, nb, func(c *Config) { c.IdleTimeout = time.Hour })
+	g := e.login("alice")
+	bare, err := e.store.Create(e.ctx, jwtrefresh.NewSession{Subject: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(tok string) (jwtrefresh.SessionRef, string, error) {
+		ref, claims, err := e.store.Lookup(e.ctx, tok)
+		return ref, string(claims), err
+	}
+	ref, claims, err := lookup(g.RefreshToken)
+	if err != nil || ref != (jwtrefresh.SessionRef{Subject: "alice", SessionID: g.SessionID}) || claims != `{"role":"user"}` {
+		t.Fatalf("Lookup = %+v, %s, %v", ref, claims, err)
+	}
+	ref, claims, err = lookup(bare.RefreshToken)
+	if err != nil || ref != (jwtrefresh.SessionRef{Subject: "bob", SessionID: bare.SessionID}) || claims != "" {
+		t.Fatalf("Lookup without claims = %+v, %q, %v", ref, claims, err)
+	}
+	// Nothing was used up: the token rotates, and its parent, looked up
+	// again, is still a token of the session (Lookup does not judge reuse).
+	e.clock.Advance(30 * time.Minute)
+	r := e.rotate(g.RefreshToken, "")
+	if _, _, err := lookup(g.RefreshToken); err != nil {
+		t.Fatalf("Lookup of the parent: %v", err)
+	}
+	if _, _, err := lookup(r.RefreshToken); err != nil {
+		t.Fatalf("Lookup of the child: %v", err)
+	}
+	if n := len(e.events.all()); n != 3 { // two logins, one rotation
+		t.Fatalf("%d events, want 3: Lookup reports none", n)
+	}
+	// Lookup does not extend the idle timeout.
+	e.clock.Advance(59 * time.Minute)
+	if _, _, err := lookup(r.RefreshToken); err != nil {
+		t.Fatalf("Lookup a minute before the idle timeout: %v", err)
+	}
+	e.clock.Advance(time.Minute)
+	_, _, err = lookup(r.RefreshToken)
+	wantErr(t, "idle session", err, jwtrefresh.ErrInvalidToken)
+	_, _, err = lookup(bare.RefreshToken)
+	wantErr(t, "idle session without claims", err, jwtrefresh.ErrInvalidToken)
+
+	g = e.login("alice")
+	if _, err := e.store.RevokeToken(e.ctx, g.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = lookup(g.RefreshToken)
+	wantErr(t, "revoked session", err, jwtrefresh.ErrInvalidToken)
 }
 
 func testRevokeSession(t *testing.T, nb NewBackend) {
@@ -177,9 +235,17 @@ func testMaxSessions(t *testing.T, nb NewBackend) {
 		gs = append(gs, e.login("alice"))
 		e.clock.Advance(time.Second)
 	}
+	for _, g := range gs {
+		if g.Evicted != nil {
+			t.Fatalf("a login below the cap evicted %v", g.Evicted)
+		}
+	}
 	e.rotate(gs[0].RefreshToken, "") // now the second is closest to expiry
 	e.clock.Advance(time.Second)
 	gs = append(gs, e.login("alice"))
+	if ev := gs[3].Evicted; len(ev) != 1 || ev[0] != gs[1].SessionID {
+		t.Fatalf("Grant.Evicted = %v, want [%s]", ev, gs[1].SessionID)
+	}
 	if n := e.sessions("alice"); n != 3 {
 		t.Fatalf("%d sessions, want the cap 3", n)
 	}
@@ -193,7 +259,9 @@ func testMaxSessions(t *testing.T, nb NewBackend) {
 	// Expired sessions make room before anyone is evicted.
 	e.clock.Advance(jwtrefresh.DefaultIdleTimeout)
 	for range 3 {
-		e.login("alice")
+		if g := e.login("alice"); g.Evicted != nil {
+			t.Fatalf("expired sessions reported as evicted: %v", g.Evicted)
+		}
 	}
 	if n := e.events.Count(jwtrefresh.EventEvict); n != 1 {
 		t.Fatalf("%d evictions, want still 1", n)
@@ -213,9 +281,11 @@ func testEvictionOrder(t *testing.T, nb NewBackend) {
 		expires time.Time
 	}
 	live := map[string]*session{}
+	var evicted []string // by the last login
 	login := func() {
 		g := e.login("alice")
 		live[g.SessionID] = &session{g.RefreshToken, g.Expires}
+		evicted = g.Evicted
 	}
 	// Steps of at most 8 hours: in 60 steps no session reaches the 30-day
 	// idle timeout, so every departure is an eviction.
@@ -245,6 +315,9 @@ func testEvictionOrder(t *testing.T, nb NewBackend) {
 		if n, ev := e.events.Count(jwtrefresh.EventEvict), e.events.Last(jwtrefresh.EventEvict); n != evictions || ev.SessionID != victim {
 			t.Fatalf("login %d at the cap evicted %s (%d evictions), want %s, the closest to expiry", evictions, ev.SessionID, n, victim)
 		}
+		if len(evicted) != 1 || evicted[0] != victim {
+			t.Fatalf("login %d at the cap: Grant.Evicted = %v, want [%s]", evictions, evicted, victim)
+		}
 		delete(live, victim)
 		e.active("alice", victim, false)
 	}
@@ -271,7 +344,10 @@ func testCancelledContext(t *testing.T, nb NewBackend) {
 	_, err = e.store.Rotate(ctx, g.RefreshToken, "")
 	wantErr(t, "Rotate", err, jwtrefresh.ErrUnavailable)
 	wantErr(t, "Rotate", err, context.Canceled)
-	wantErr(t, "RevokeToken", e.store.RevokeToken(ctx, g.RefreshToken), jwtrefresh.ErrUnavailable)
+	_, err = e.store.RevokeToken(ctx, g.RefreshToken)
+	wantErr(t, "RevokeToken", err, jwtrefresh.ErrUnavailable)
+	_, _, err = e.store.Lookup(ctx, g.RefreshToken)
+	wantErr(t, "Lookup", err, jwtrefresh.ErrUnavailable)
 	wantErr(t, "RevokeSession", e.store.RevokeSession(ctx, "alice", g.SessionID), jwtrefresh.ErrUnavailable)
 	_, err = e.store.RevokeAll(ctx, "alice")
 	wantErr(t, "RevokeAll", err, jwtrefresh.ErrUnavailable)

@@ -82,7 +82,8 @@ func testUsedTokenIsReuse(t *testing.T, nb NewBackend) {
 	for _, ik := range []string{"", "ik-2"} { // no key, or another key: not a retry
 		_, err := e.store.Rotate(e.ctx, g.RefreshToken, ik)
 		if ik == "" {
-			wantErr(t, "used token again", err, jwtrefresh.ErrReuseDetected)
+			wantReuse(t, "used token again", err, jwtrefresh.ReuseError{
+				Subject: "alice", SessionID: g.SessionID, Policy: jwtrefresh.RevokeSubject, Revoked: 1})
 		} else {
 			// The first reuse revoked the family: it is gone.
 			wantErr(t, "used token after revocation", err, jwtrefresh.ErrInvalidToken)
@@ -104,7 +105,8 @@ func testReuseRevokesSubjectOnly(t *testing.T, nb NewBackend) {
 	used := a[0].RefreshToken
 	a[0] = e.rotate(used, "")
 	_, err := e.store.Rotate(e.ctx, used, "")
-	wantErr(t, "reuse", err, jwtrefresh.ErrReuseDetected)
+	wantReuse(t, "reuse", err, jwtrefresh.ReuseError{
+		Subject: "alice", SessionID: a[0].SessionID, Policy: jwtrefresh.RevokeSubject, Revoked: 3})
 	for i, g := range a {
 		e.active("alice", g.SessionID, false)
 		_, err := e.store.Rotate(e.ctx, g.RefreshToken, "")
@@ -125,7 +127,8 @@ func testReusePolicyFamily(t *testing.T, nb NewBackend) {
 	a1, a2 := e.login("alice"), e.login("alice")
 	e.rotate(a1.RefreshToken, "")
 	_, err := e.store.Rotate(e.ctx, a1.RefreshToken, "")
-	wantErr(t, "reuse", err, jwtrefresh.ErrReuseDetected)
+	wantReuse(t, "reuse", err, jwtrefresh.ReuseError{
+		Subject: "alice", SessionID: a1.SessionID, Policy: jwtrefresh.RevokeFamily, Revoked: 1})
 	e.active("alice", a1.SessionID, false)
 	e.active("alice", a2.SessionID, true)
 	e.rotate(a2.RefreshToken, "")
@@ -205,7 +208,7 @@ func testGraceWindow(t *testing.T, nb NewBackend) {
 		e := newEnv(t, nb, func(c *Config) { c.ReuseGrace = grace })
 		g := e.login("alice")
 		r := e.rotate(g.RefreshToken, "k")
-		if err := e.store.RevokeToken(e.ctx, r.RefreshToken); err != nil {
+		if _, err := e.store.RevokeToken(e.ctx, r.RefreshToken); err != nil {
 			t.Fatal(err)
 		}
 		for name, tok := range map[string]string{"parent": g.RefreshToken, "child": r.RefreshToken} {
@@ -266,7 +269,13 @@ func testForged(t *testing.T, nb NewBackend) {
 		t.Run(name, func(t *testing.T) {
 			_, err := e.store.Rotate(e.ctx, tok, "")
 			wantErr(t, "Rotate", err, jwtrefresh.ErrInvalidToken)
-			wantErr(t, "RevokeToken", e.store.RevokeToken(e.ctx, tok), jwtrefresh.ErrInvalidToken)
+			ref, err := e.store.RevokeToken(e.ctx, tok)
+			wantErr(t, "RevokeToken", err, jwtrefresh.ErrInvalidToken)
+			if ref != (jwtrefresh.SessionRef{}) {
+				t.Fatalf("RevokeToken of a forged token named session %+v", ref)
+			}
+			_, _, err = e.store.Lookup(e.ctx, tok)
+			wantErr(t, "Lookup", err, jwtrefresh.ErrInvalidToken)
 		})
 	}
 	e.active("alice", g.SessionID, true)
@@ -342,7 +351,8 @@ func testKeyRotation(t *testing.T, nb NewBackend) {
 	wantErr(t, "token under a retired key", err, jwtrefresh.ErrInvalidToken)
 	// Reuse revokes the subject's sessions under every key of the ring.
 	_, err = s2.Rotate(e.ctx, g1.RefreshToken, "")
-	wantErr(t, "reuse", err, jwtrefresh.ErrReuseDetected)
+	wantReuse(t, "reuse", err, jwtrefresh.ReuseError{
+		Subject: "alice", SessionID: g1.SessionID, Policy: jwtrefresh.RevokeSubject, Revoked: 3})
 	for _, sid := range []string{g1.SessionID, g2.SessionID, g3.SessionID} {
 		if ok, err := s2.Active(e.ctx, "alice", sid); err != nil || ok {
 			t.Fatalf("session %s active=%v (%v) after reuse", sid, ok, err)
@@ -358,6 +368,8 @@ func testInvalidInput(t *testing.T, nb NewBackend) {
 		"ClaimsNotObject": {Subject: "a", Claims: []byte(`[1,2]`)},
 		"ClaimsNotJSON":   {Subject: "a", Claims: []byte(`{"a":`)},
 		"ClaimsTooLarge":  {Subject: "a", Claims: []byte(`{"a":"` + strings.Repeat("x", jwtrefresh.MaxClaimsSize) + `"}`)},
+		"SubjectNotUTF8":  {Subject: "al\xffice"},
+		"ClaimsNotUTF8":   {Subject: "a", Claims: []byte("{\"name\":\"Zo\xe9\"}")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := e.store.Create(e.ctx, ns)
@@ -366,7 +378,10 @@ func testInvalidInput(t *testing.T, nb NewBackend) {
 	}
 	g, err := e.store.Create(e.ctx, jwtrefresh.NewSession{
 		Subject: "a",
-		Client:  jwtrefresh.ClientInfo{UserAgent: strings.Repeat("é", jwtrefresh.MaxClientInfoLen)},
+		Client: jwtrefresh.ClientInfo{
+			UserAgent: strings.Repeat("é", jwtrefresh.MaxClientInfoLen),
+			Device:    "caf\xe9 laptop", // Latin-1 from a header: repaired, not refused
+		},
 	})
 	if err != nil {
 		t.Fatalf("long user agent: %v", err)
@@ -377,6 +392,9 @@ func testInvalidInput(t *testing.T, nb NewBackend) {
 	}
 	if ua := ss[0].Client.UserAgent; len(ua) > jwtrefresh.MaxClientInfoLen || len(ua) < jwtrefresh.MaxClientInfoLen-1 {
 		t.Fatalf("user agent cut to %d bytes, want %d", len(ua), jwtrefresh.MaxClientInfoLen)
+	}
+	if d := ss[0].Client.Device; d != "caf\uFFFD laptop" {
+		t.Fatalf("device %q, want the invalid byte replaced by U+FFFD", d)
 	}
 	_, err = e.store.Sessions(e.ctx, "")
 	wantErr(t, "Sessions of empty subject", err, jwtrefresh.ErrInvalidInput)

@@ -116,6 +116,13 @@ func (r *Recorder) Count(kind jwtrefresh.EventKind) int {
 	return n
 }
 
+// all returns a copy of the events recorded so far.
+func (r *Recorder) all() []jwtrefresh.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]jwtrefresh.Event(nil), r.events...)
+}
+
 // Last returns the last event of kind (zero Event if none).
 func (r *Recorder) Last(kind jwtrefresh.EventKind) jwtrefresh.Event {
 	r.mu.Lock()
@@ -182,11 +189,32 @@ func (e *env) rotate(tok, ik string) jwtrefresh.Grant {
 	return g
 }
 
-// wantErr asserts that err matches target under errors.Is.
+// wantErr asserts that err matches target under errors.Is. Reuse must
+// come as a *jwtrefresh.ReuseError.
 func wantErr(t *testing.T, what string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Fatalf("%s: error %v, want %v", what, err, target)
+	}
+	var re *jwtrefresh.ReuseError
+	if target == jwtrefresh.ErrReuseDetected && !errors.As(err, &re) {
+		t.Fatalf("%s: error %v (%T) is not a *jwtrefresh.ReuseError", what, err, err)
+	}
+}
+
+// wantReuse asserts that err is a *jwtrefresh.ReuseError naming exactly
+// what want names, with no partial failure.
+func wantReuse(t *testing.T, what string, err error, want jwtrefresh.ReuseError) {
+	t.Helper()
+	var re *jwtrefresh.ReuseError
+	if !errors.As(err, &re) || !errors.Is(err, jwtrefresh.ErrReuseDetected) {
+		t.Fatalf("%s: error %v (%T), want a *jwtrefresh.ReuseError matching ErrReuseDetected", what, err, err)
+	}
+	if re.Subject != want.Subject || re.SessionID != want.SessionID || re.Policy != want.Policy ||
+		re.Revoked != want.Revoked || re.Err != nil {
+		t.Fatalf("%s: reuse error {sub %q sid %s policy %v revoked %d err %v}, want {sub %q sid %s policy %v revoked %d err <nil>}",
+			what, re.Subject, re.SessionID, re.Policy, re.Revoked, re.Err,
+			want.Subject, want.SessionID, want.Policy, want.Revoked)
 	}
 }
 

@@ -48,7 +48,8 @@ func testSharedSlotTag(t *testing.T, nb NewBackend) {
 	gb2 := e.rotate(gb.RefreshToken, "")
 	ga = e.login(a)
 	_, err := e.store.Rotate(e.ctx, gb.RefreshToken, "")
-	wantErr(t, "reuse by "+b, err, jwtrefresh.ErrReuseDetected)
+	wantReuse(t, "reuse by "+b, err, jwtrefresh.ReuseError{
+		Subject: b, SessionID: gb.SessionID, Policy: jwtrefresh.RevokeSubject, Revoked: 1})
 	e.active(b, gb2.SessionID, false)
 	e.active(a, ga.SessionID, true)
 }

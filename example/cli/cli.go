@@ -44,8 +44,8 @@ type env struct {
 // cli is one invocation: its environment and resolved global flags.
 type cli struct {
 	env
-	server string               // base URL, no trailing slash
-	store  *transport.FileStore // the token file
+	server string      // base URL, no trailing slash
+	store  *boundStore // the token file, bound to the origin of server
 }
 
 // command is one subcommand.
@@ -107,6 +107,9 @@ func run(ctx context.Context, args []string, e env) int {
 		return exitOK
 	case errors.Is(err, errNotLoggedIn):
 		fmt.Fprintln(e.stderr, "cli: not logged in: run login (cli login -user NAME)")
+		return exitLogin
+	case errors.Is(err, errUnbound):
+		fmt.Fprintf(e.stderr, "cli: %v: run login\n", unwrapURLError(err))
 		return exitLogin
 	case errors.Is(err, transport.ErrLoginRequired):
 		fmt.Fprintln(e.stderr, "cli: the session has ended (logged out, revoked or expired): run login")
@@ -182,7 +185,7 @@ func newCLI(e env, g globals) (*cli, error) {
 		}
 		path = filepath.Join(dir, tokenDir, tokenName)
 	}
-	store, err := transport.NewFileStore(path)
+	store, err := newBoundStore(path, u)
 	if err != nil {
 		return nil, err
 	}

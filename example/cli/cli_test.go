@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -65,12 +67,9 @@ func TestExitStatus(t *testing.T) {
 	srv := fake(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "token.json")
-	expired := filepath.Join(dir, "expired.json")
-	if err := os.WriteFile(expired, []byte(`{"access_token":"old","token_type":"Bearer","refresh_token":"rt"}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	unsafe := filepath.Join(dir, "unsafe.json")
-	if err := os.WriteFile(unsafe, []byte(`{"access_token":"good","refresh_token":"rt"}`), 0o644); err != nil {
+	expired := writeSession(t, dir, "expired.json", `{"access_token":"old","token_type":"Bearer","refresh_token":"rt"}`, srv.URL)
+	unsafe := writeSession(t, dir, "unsafe.json", `{"access_token":"good","refresh_token":"rt"}`, srv.URL)
+	if err := os.Chmod(unsafe, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"SERVER_URL": srv.URL}
@@ -131,6 +130,129 @@ func TestFirstLine(t *testing.T) {
 		got, err := firstLine(strings.NewReader(tc.in))
 		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("firstLine(%.20q) = %q, %v; want %q, %q", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// writeSession writes a token file and the record of its server, as a
+// login to server would, and returns the token file's path.
+func writeSession(t *testing.T, dir, name, token, server string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".origin", []byte(`{"origin":"`+server+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// counting is a server that counts the requests it receives and answers
+// each with 401: one that must never see the session.
+func counting(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// TestSessionStaysWithItsServer (R4): a session logged in to one server is
+// never sent to another: every command given another -server stops before
+// it sends anything, names both servers, and keeps the token file.
+func TestSessionStaysWithItsServer(t *testing.T) {
+	home := fake(t)
+	other, received := counting(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token.json")
+	if r := invoke(t, nil, "wonderland\n", "-server", home.URL, "-token-file", file, "login", "-user", "alice"); r.code != 0 {
+		t.Fatalf("login: %+v", r)
+	}
+	for _, args := range [][]string{{"get", "/api/me"}, {"post", "/api/echo"}, {"sessions"}, {"logout"}, {"logout-all"}} {
+		t.Run(args[0], func(t *testing.T) {
+			r := invoke(t, nil, "{}", append([]string{"-server", other.URL, "-token-file", file}, args...)...)
+			want := "belongs to " + home.URL + ", not " + other.URL + "; nothing was sent"
+			if r.code != 1 || !strings.Contains(r.stderr, want) || r.stdout != "" {
+				t.Errorf("cli -server OTHER %v: %+v; want exit 1 and %q", args, r, want)
+			}
+		})
+	}
+	if n := received.Load(); n != 0 {
+		t.Errorf("the other server received %d requests, want 0", n)
+	}
+	// The same origin, spelt differently, is the session's server.
+	same := strings.Replace(home.URL, "http://127.0.0.1", "HTTP://127.0.0.1", 1) + "/"
+	if r := invoke(t, nil, "", "-server", same, "-token-file", file, "get", "/api/me"); r.code != 0 || r.stdout != `{"sub":"alice"}` {
+		t.Errorf("get from %s: %+v", same, r)
+	}
+}
+
+// TestSessionRecord (R4): a token file without a valid record of its
+// server is not sent anywhere: the CLI asks for a new login, or says what
+// is wrong with the record. With a valid one, the request goes out.
+func TestSessionRecord(t *testing.T) {
+	srv, received := counting(t)
+	dir := t.TempDir()
+	env := map[string]string{"SERVER_URL": srv.URL}
+	tok := `{"access_token":"good","refresh_token":"rt"}`
+	// A JWT whose sid is "s1" (unsigned: the record only reads the sid).
+	s1 := `{"access_token":"eyJhbGciOiJIUzI1NiJ9.eyJzaWQiOiJzMSJ9.c2ln","refresh_token":"rt"}`
+	for _, tc := range []struct {
+		name, token, record string
+		mode                os.FileMode
+		code                int
+		want                string
+		sent                int64
+	}{
+		{"no record", tok, "", 0o600, 2, "does not record which server it belongs to: run login", 0},
+		{"another session's record", s1, `{"origin":"` + srv.URL + `","sid":"s2"}`, 0o600, 2, "is another session's", 0},
+		{"record others can write", tok, `{"origin":"` + srv.URL + `"}`, 0o666, 1, "not a regular file of mode 0600", 0},
+		{"not a record", tok, `{"server":"x"}`, 0o600, 1, "is not a record of a session's server", 0},
+		{"matching record", s1, `{"origin":"` + srv.URL + `","sid":"s1"}`, 0o600, 1, "GET /api/me: 401 Unauthorized", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
+			if err := os.WriteFile(path, []byte(tc.token), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.record != "" {
+				if err := os.WriteFile(path+".origin", []byte(tc.record), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(path+".origin", tc.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := received.Load()
+			r := invoke(t, env, "", "-token-file", path, "get", "/api/me")
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("get: %+v; want exit %d and %q", r, tc.code, tc.want)
+			}
+			if n := received.Load() - before; n != tc.sent {
+				t.Errorf("the server received %d requests, want %d", n, tc.sent)
+			}
+		})
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"HTTP://Example.COM:80/api", "http://example.com"},
+		{"https://example.com:443", "https://example.com"},
+		{"https://example.com:8443/", "https://example.com:8443"},
+		{"http://[::1]:8080", "http://[::1]:8080"},
+		{"http://[::1]", "http://[::1]"},
+	} {
+		u, err := url.Parse(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := origin(u); got != tc.want {
+			t.Errorf("origin(%s) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }

@@ -44,10 +44,10 @@ func loginCommand() *command {
 			if err != nil {
 				return err
 			}
-			if err := c.store.Save(ctx, tok); err != nil {
+			if err := c.store.login(ctx, tok); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "logged in as %s (session saved in %s)\n", user, c.store.Path())
+			fmt.Fprintf(c.stdout, "logged in as %s at %s (session saved in %s)\n", user, c.store.origin, c.store.Path())
 			return nil
 		},
 	}
@@ -122,7 +122,7 @@ func logoutAll(ctx context.Context, c *cli, _ []string) error {
 	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
 		return fmt.Errorf("POST /auth/logout-all: unexpected answer: %w", err)
 	}
-	if err := c.store.Clear(ctx); err != nil {
+	if err := c.store.logout(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "logged out of %d session(s), on every device\n", out.Revoked)
@@ -131,7 +131,8 @@ func logoutAll(ctx context.Context, c *cli, _ []string) error {
 
 // logout revokes the session at the server (RFC 7009) before it deletes
 // the token file: a file deleted first would leave a live session nobody
-// can end. Any generation of the refresh token ends its session.
+// can end. Any generation of the refresh token ends its session. A
+// session of another server is not sent, and its file is kept.
 func logout(ctx context.Context, c *cli, _ []string) error {
 	tok, err := c.store.Load(ctx)
 	if errors.Is(err, transport.ErrNoToken) {
@@ -148,7 +149,7 @@ func logout(ctx context.Context, c *cli, _ []string) error {
 	if err := session.Revoke(ctx, http.DefaultClient, c.server, userAgent, token); err != nil {
 		return fmt.Errorf("logout: %w (the token file was kept: try again)", err)
 	}
-	if err := c.store.Clear(ctx); err != nil {
+	if err := c.store.logout(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.stdout, "logged out")
@@ -161,9 +162,12 @@ func (c *cli) call(ctx context.Context, method, path, contentType string, body [
 	if !strings.HasPrefix(path, "/") {
 		return usagef("%s: the path must start with /, like /api/me", strings.ToLower(method))
 	}
-	// No session saved: say so without asking the server.
+	// No session saved, or one of another server: say so without asking
+	// the server. (The Transport's own loads are checked the same way.)
 	if _, err := c.store.Load(ctx); errors.Is(err, transport.ErrNoToken) {
 		return errNotLoggedIn
+	} else if err != nil {
+		return err
 	}
 	rt, err := transport.New(c.server+"/auth/refresh", c.store)
 	if err != nil {
@@ -199,7 +203,9 @@ func (c *cli) call(ctx context.Context, method, path, contentType string, body [
 // repeats the method and URL, and the transport's own error says it all.
 func unwrapURLError(err error) error {
 	var ue *url.Error
-	if errors.As(err, &ue) && (errors.Is(err, transport.ErrLoginRequired) || errors.Is(err, transport.ErrRefreshUnavailable)) {
+	var other *otherServerError
+	if errors.As(err, &ue) && (errors.Is(err, transport.ErrLoginRequired) || errors.Is(err, transport.ErrRefreshUnavailable) ||
+		errors.Is(err, errUnbound) || errors.As(err, &other)) {
 		return ue.Err
 	}
 	return err

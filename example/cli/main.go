@@ -31,10 +31,18 @@
 // Output: response bodies and results on standard output; errors on
 // standard error, one line each, starting with "cli:".
 //
+// A session is sent only to the server it was logged in to: login records
+// that server's origin (scheme, host and port) beside the token file, in
+// PATH.origin, and a command given another -server stops before it sends
+// anything (exit status 1), naming both. The record is tied to its
+// session (the access token's sid), so a record left over from another
+// session counts as none.
+//
 // Exit status: 0 on success; 2 when the session needs a new login (none
-// saved, ended, revoked or expired): the message then contains "run
-// login"; 1 for every other failure, including usage errors and HTTP
-// answers other than 2xx.
+// saved, ended, revoked or expired, or no record of its server): the
+// message then contains "run login"; 1 for every other failure, including
+// usage errors, a session of another server, and HTTP answers other than
+// 2xx.
 //
 // Invocations running at the same time share the token file safely: the
 // file is locked while a refresh token is redeemed, so that one refresh

@@ -51,14 +51,11 @@ func (c *counters) fail(err error) {
 	c.mu.Unlock()
 }
 
-// load runs the workers until cfg.duration has passed, ctx is done, or the
-// session has ended.
-func load(ctx context.Context, cfg config, tok *transport.Token, out io.Writer) (*result, error) {
-	var c counters
-	start := time.Now()
+// newTransport returns the Transport of a run on store, its hooks feeding
+// c and printing a line per refresh on out.
+func newTransport(cfg config, store transport.Store, c *counters, start time.Time, out io.Writer, opts ...transport.Option) (*transport.Transport, error) {
 	var outMu sync.Mutex // hooks run on many goroutines
-	store := transport.NewMemoryStore(tok)
-	rt, err := transport.New(cfg.server+"/auth/refresh", store, transport.WithHooks(transport.Hooks{
+	hooks := transport.WithHooks(transport.Hooks{
 		Unauthorized: func(*http.Request) { c.unauthorized.Add(1) },
 		Retried:      func(transport.RetryInfo) { c.retries.Add(1) },
 		Refreshed: func(info transport.RefreshInfo) {
@@ -73,7 +70,46 @@ func load(ctx context.Context, cfg config, tok *transport.Token, out io.Writer) 
 				time.Since(start).Seconds(), why, c.requests.Load())
 			outMu.Unlock()
 		},
-	}))
+	})
+	return transport.New(cfg.server+"/auth/refresh", store, append([]transport.Option{hooks}, opts...)...)
+}
+
+// result collects the counts once every request has ended.
+func (c *counters) result(start time.Time, store *transport.MemoryStore) *result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &result{
+		elapsed:       time.Since(start),
+		requests:      c.requests.Load(),
+		failures:      c.failures.Load(),
+		unauthorized:  c.unauthorized.Load(),
+		retries:       c.retries.Load(),
+		refreshes:     c.refreshes.Load(),
+		proactive:     c.proactive.Load(),
+		loginRequired: c.loginRequired.Load(),
+		firstFailure:  c.first,
+		store:         store,
+	}
+}
+
+// done counts a finished request.
+func (c *counters) done(err error) {
+	c.requests.Add(1)
+	if err != nil {
+		c.fail(err)
+		if errors.Is(err, transport.ErrLoginRequired) {
+			c.loginRequired.Store(true)
+		}
+	}
+}
+
+// load runs the workers until cfg.duration has passed, ctx is done, or the
+// session has ended.
+func load(ctx context.Context, cfg config, tok *transport.Token, out io.Writer) (*result, error) {
+	var c counters
+	start := time.Now()
+	store := transport.NewMemoryStore(tok)
+	rt, err := newTransport(cfg, store, &c, start, out)
 	if err != nil {
 		return nil, err
 	}
@@ -97,21 +133,7 @@ func load(ctx context.Context, cfg config, tok *transport.Token, out io.Writer) 
 		}()
 	}
 	wg.Wait()
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return &result{
-		elapsed:       time.Since(start),
-		requests:      c.requests.Load(),
-		failures:      c.failures.Load(),
-		unauthorized:  c.unauthorized.Load(),
-		retries:       c.retries.Load(),
-		refreshes:     c.refreshes.Load(),
-		proactive:     c.proactive.Load(),
-		loginRequired: c.loginRequired.Load(),
-		firstFailure:  c.first,
-		store:         store,
-	}, nil
+	return c.result(start, store), nil
 }
 
 // worker alternates GET /api/me and POST /api/echo until stop is done.
@@ -130,14 +152,10 @@ func worker(stop context.Context, stopAll func(), client *http.Client, cfg confi
 		} else {
 			err = echo(client, cfg, id, n)
 		}
-		c.requests.Add(1)
-		if err != nil {
-			c.fail(err)
-			if errors.Is(err, transport.ErrLoginRequired) {
-				c.loginRequired.Store(true)
-				stopAll() // every further request would fail the same way
-				return
-			}
+		c.done(err)
+		if errors.Is(err, transport.ErrLoginRequired) {
+			stopAll() // every further request would fail the same way
+			return
 		}
 		if cfg.interval > 0 {
 			pause.Reset(cfg.interval)
@@ -206,15 +224,34 @@ func send(client *http.Client, method, url string, body []byte) ([]byte, error) 
 	return b, nil
 }
 
+// print writes the readable summary.
 func (r *result) print(w io.Writer, cfg config) {
-	fmt.Fprintf(w, "done in %.1fs: %d workers sent %d requests, %d failed\n",
-		r.elapsed.Seconds(), cfg.workers, r.requests, r.failures)
+	if cfg.burst > 0 {
+		fmt.Fprintf(w, "done: %d of the %d requests succeeded\n", r.requests-r.failures, r.requests)
+		fmt.Fprintf(w, "  %d %s 401: the server refused the expired token\n", r.unauthorized, plural(r.unauthorized, "answer was", "answers were"))
+		fmt.Fprintf(w, "  %d %s at the token endpoint, shared by all of them (single flight)\n", r.refreshes, plural(r.refreshes, "refresh", "refreshes"))
+		fmt.Fprintf(w, "  %d %s sent again with the new token\n", r.retries, plural(r.retries, "request", "requests"))
+	} else {
+		fmt.Fprintf(w, "done in %.1fs: %d workers sent %d requests, %d failed\n",
+			r.elapsed.Seconds(), cfg.workers, r.requests, r.failures)
+		fmt.Fprintf(w, "the transport refreshed the access token %d times (%d shortly before it expired, %d after a 401);\n",
+			r.refreshes, r.proactive, r.refreshes-r.proactive)
+		fmt.Fprintf(w, "%d answers were 401, %d requests were sent again\n", r.unauthorized, r.retries)
+	}
 	if r.firstFailure != nil {
 		fmt.Fprintf(w, "first failure: %v\n", r.firstFailure)
 	}
-	fmt.Fprintf(w, "the transport refreshed the access token %d times (%d shortly before it expired, %d after a 401);\n",
-		r.refreshes, r.proactive, r.refreshes-r.proactive)
-	fmt.Fprintf(w, "%d answers were 401, %d requests were sent again\n", r.unauthorized, r.retries)
+}
+
+// printCounts writes the machine-readable last line.
+func (r *result) printCounts(w io.Writer) {
 	fmt.Fprintf(w, "requests=%d unauthorized=%d refreshes=%d retries=%d failures=%d\n",
 		r.requests, r.unauthorized, r.refreshes, r.retries, r.failures)
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -7,7 +7,17 @@
 //
 // Each worker sends GET /api/me and POST /api/echo (a body, which the
 // transport can send again after a refresh) in turn, pausing -interval
-// between requests.
+// between requests. The transport refreshes each access token shortly
+// before it expires, so the workers see no 401.
+//
+// With -burst N it shows the other path of the protocol instead: it waits
+// until the access token has expired, then sends N requests (GET /api/me)
+// at once through a transport that was not told when the token expires,
+// so it cannot refresh first. Each request draws a 401; the transport
+// makes one refresh for all of them (single flight) and sends each again
+// with the new token. The N requests are held until all N are ready, so
+// that they reach the server together: the counts are exact, N 401s, one
+// refresh, N retries.
 //
 // Flags:
 //
@@ -18,19 +28,27 @@
 //	-workers N       concurrent workers, default 8
 //	-duration D      how long the workers run, default 10s
 //	-interval D      pause between a worker's requests, default 20ms
+//	-burst N         the burst mode, N requests (1 to 1000; not with the
+//	                 three flags above)
 //
 // Output: a line per refresh while it runs, then a readable summary whose
 // last line is machine-readable:
 //
 //	requests=N unauthorized=N refreshes=N retries=N failures=N
 //
-// requests counts the workers' requests; unauthorized the 401 answers the
-// transport acted on; refreshes the token refreshes it made; retries the
-// requests it sent again after a 401; failures the requests that did not
-// end in a 2xx answer with the expected body.
+// requests counts the requests sent (by the workers, or the burst);
+// unauthorized the 401 answers the transport acted on; refreshes the token
+// refreshes it made; retries the requests it sent again after a 401;
+// failures the requests that did not end in a 2xx answer with the expected
+// body.
 //
-// Exit status: 0 when no request failed; 2 when the session ended and the
-// user must log in again; 1 otherwise (including a failed login).
+// SIGINT or SIGTERM end the run early: requests in flight complete, a
+// login in flight completes, the session is revoked all the same (within
+// 10 s) and the summary is printed.
+//
+// Exit status: 0 when no request failed, also after a signal; 2 when the
+// session ended and the user must log in again; 1 otherwise (including a
+// failed login or logout).
 package main
 
 import (
@@ -46,6 +64,7 @@ import (
 	"time"
 
 	"github.com/jwtrefresh/jwtrefresh/example/internal/session"
+	"github.com/jwtrefresh/jwtrefresh/transport"
 )
 
 const (
@@ -54,9 +73,17 @@ const (
 	exitLogin   = 2
 )
 
+const (
+	// loginTimeout bounds the login, which a signal does not interrupt: a
+	// session the server started must be known, to be revoked.
+	loginTimeout = 30 * time.Second
+	// logoutTimeout bounds the revocation at the end, after a signal too.
+	logoutTimeout = 10 * time.Second
+)
+
 type config struct {
 	server, user, password string
-	workers                int
+	workers, burst         int
 	duration, interval     time.Duration
 }
 
@@ -77,35 +104,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "client: %v\n", err)
 		return exitFailure
 	}
-	tok, err := session.Login(ctx, http.DefaultClient, session.Request{
+	// Ending on a signal (ctx done) must not leave a live session behind,
+	// so the login and the revocation run detached from ctx, each bounded.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loginTimeout)
+	tok, err := session.Login(lctx, http.DefaultClient, session.Request{
 		Server: cfg.server, User: cfg.user, Password: cfg.password, UserAgent: userAgent,
 	})
+	cancel()
 	if err != nil {
 		fmt.Fprintf(stderr, "client: %v\n", err)
 		return exitFailure
 	}
 	fmt.Fprintf(stdout, "logged in as %s; the access token lives %ds\n", cfg.user, tok.ExpiresIn)
 
-	res, err := load(ctx, cfg, tok, stdout)
+	var res *result
+	if cfg.burst > 0 {
+		res, err = burst(ctx, cfg, tok, stdout)
+	} else {
+		res, err = load(ctx, cfg, tok, stdout)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "client: %v\n", err)
+		if rerr := revoke(ctx, cfg, transport.NewMemoryStore(tok)); rerr != nil {
+			fmt.Fprintf(stderr, "client: logging out: %v\n", rerr)
+		}
 		return exitFailure
 	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stdout, "interrupted: stopped early")
+	}
+	res.print(stdout, cfg)
 	var logoutErr error
 	if !res.loginRequired {
 		// A finished program ends its session rather than leave it live.
-		tok, err := res.store.Load(ctx)
-		if err == nil {
-			err = session.Revoke(ctx, http.DefaultClient, cfg.server, userAgent, tok.RefreshToken)
-		}
-		if err != nil {
-			logoutErr = err
-			fmt.Fprintf(stderr, "client: logging out: %v\n", err)
+		if logoutErr = revoke(ctx, cfg, res.store); logoutErr != nil {
+			fmt.Fprintf(stderr, "client: logging out: %v\n", logoutErr)
 		} else {
 			fmt.Fprintln(stdout, "logged out: the session is revoked")
 		}
 	}
-	res.print(stdout, cfg)
+	res.printCounts(stdout)
 	switch {
 	case res.loginRequired:
 		fmt.Fprintln(stderr, "client: the session has ended (revoked or expired): log in again")
@@ -114,6 +152,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitFailure
 	}
 	return exitOK
+}
+
+// revoke ends the session held in store at the server (RFC 7009). It runs
+// detached from ctx, bounded by logoutTimeout: after a signal, ctx is
+// done, and the revocation must still reach the server.
+func revoke(ctx context.Context, cfg config, store *transport.MemoryStore) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
+	defer cancel()
+	tok, err := store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	return session.Revoke(ctx, http.DefaultClient, cfg.server, userAgent, tok.RefreshToken)
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -130,9 +181,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&cfg.workers, "workers", 8, "concurrent workers")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long the workers run")
 	fs.DurationVar(&cfg.interval, "interval", 20*time.Millisecond, "pause between a worker's requests")
+	fs.IntVar(&cfg.burst, "burst", 0, "burst mode: after the access token expired, send `N` requests at once with it (no proactive refresh)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
+	var loadFlag string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "workers" || f.Name == "duration" || f.Name == "interval" {
+			loadFlag = f.Name
+		}
+	})
 	switch {
 	case fs.NArg() > 0:
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -142,6 +200,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		return cfg, fmt.Errorf("-duration %v: want a positive duration", cfg.duration)
 	case cfg.interval < 0:
 		return cfg, fmt.Errorf("-interval %v: negative", cfg.interval)
+	case cfg.burst < 0 || cfg.burst > 1000:
+		return cfg, fmt.Errorf("-burst %d: want 1 to 1000", cfg.burst)
+	case cfg.burst > 0 && loadFlag != "":
+		return cfg, fmt.Errorf("-burst and -%s: the burst sends its requests at once, without workers", loadFlag)
 	}
 	return cfg, nil
 }

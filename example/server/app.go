@@ -152,7 +152,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
 		return
 	case errors.Is(err, errContentType):
-		writeError(w, http.StatusUnsupportedMediaType, "invalid_request", "the content type must be application/json")
+		writeError(w, http.StatusUnsupportedMediaType, "invalid_request", "the content type must be application/json or application/x-www-form-urlencoded")
 		return
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "invalid_request", "the request body is malformed")

@@ -98,6 +98,11 @@ func TestLogin(t *testing.T) {
 			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control %q, want no-store", cc)
 			}
+			// The 415 names every content type the endpoint accepts.
+			if tc.status == http.StatusUnsupportedMediaType &&
+				!strings.Contains(body, `"error_description":"the content type must be application/json or application/x-www-form-urlencoded"`) {
+				t.Errorf("415 body %s does not name both accepted content types", body)
+			}
 			if tc.code != "" {
 				return
 			}

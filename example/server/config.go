@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // minKeyLen is the least number of bytes of a signing or refresh key.
@@ -20,8 +23,11 @@ const minKeyLen = 32
 // config is the server's configuration: each flag, else its environment
 // variable, else the default.
 type config struct {
-	addr        string
-	redisURL    string // "": an in-process Redis
+	addr string
+	// redisOpts is the standalone Redis of -redis-url, clusterOpts the
+	// Cluster of -redis-cluster; both nil: an in-process Redis.
+	redisOpts   *redis.Options
+	clusterOpts *redis.ClusterOptions
 	accessTTL   time.Duration
 	reuseGrace  time.Duration
 	reusePolicy jwtrefresh.ReusePolicy
@@ -37,12 +43,13 @@ type config struct {
 // setting is one flag and its environment variable.
 type setting struct {
 	flag, env, def, usage string
-	secret                bool // never echoed in errors or usage
+	secret                bool // never echoed in errors: a key, or a URL that may hold a password
 }
 
 var settings = []setting{
 	{flag: "addr", env: "ADDR", def: "127.0.0.1:8080", usage: "listen `address`; port 0 picks a free port (see the \"listening\" log line)"},
-	{flag: "redis-url", env: "REDIS_URL", usage: "Redis `URL`, e.g. redis://127.0.0.1:6379/0; empty: an in-process Redis (demo only)"},
+	{flag: "redis-url", env: "REDIS_URL", usage: "standalone Redis `URL`, e.g. redis://127.0.0.1:6379/0; with neither this nor -redis-cluster: an in-process Redis (demo only)", secret: true},
+	{flag: "redis-cluster", env: "REDIS_CLUSTER_ADDRS", usage: "Redis Cluster seed `nodes`, host:port,host:port,… or redis://[user:password@]host:port?addr=host:port&addr=…", secret: true},
 	{flag: "access-ttl", env: "ACCESS_TTL", def: "5m", usage: "access token lifetime (a Go `duration`, whole seconds)"},
 	{flag: "reuse-grace", env: "REUSE_GRACE", def: "0", usage: "reuse grace window (a Go `duration`; 0: strict one-time use)"},
 	{flag: "reuse-policy", env: "REUSE_POLICY", def: "user", usage: "what reuse of a refresh token revokes: `user` (all the user's sessions) or family (that session)"},
@@ -74,7 +81,9 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
-	c := &config{}
+	// Each setting's value and where it came from, for the messages.
+	type value struct{ v, from string }
+	resolved := make(map[string]value, len(settings))
 	for _, s := range settings {
 		v, from := *values[s.flag], "-"+s.flag
 		if !given[s.flag] {
@@ -82,11 +91,29 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 				v, from = e, s.env
 			}
 		}
-		if err := c.set(s, v); err != nil {
+		resolved[s.flag] = value{v, from}
+	}
+	// -redis-url and -redis-cluster are two forms of one setting: a flag
+	// wins over the environment, and two of the same rank conflict.
+	if u, cl := resolved["redis-url"], resolved["redis-cluster"]; u.v != "" && cl.v != "" {
+		switch {
+		case given["redis-url"] && !given["redis-cluster"]:
+			resolved["redis-cluster"] = value{}
+		case given["redis-cluster"] && !given["redis-url"]:
+			resolved["redis-url"] = value{}
+		default:
+			return nil, fmt.Errorf("%s and %s are both set: give one, a standalone Redis or a Cluster", u.from, cl.from)
+		}
+	}
+
+	c := &config{}
+	for _, s := range settings {
+		r := resolved[s.flag]
+		if err := c.set(s, r.v); err != nil {
 			if s.secret {
-				return nil, fmt.Errorf("%s: %w", from, err)
+				return nil, fmt.Errorf("%s: %w", r.from, err)
 			}
-			return nil, fmt.Errorf("%s %q: %w", from, v, err)
+			return nil, fmt.Errorf("%s %q: %w", r.from, r.v, err)
 		}
 	}
 	return c, nil
@@ -101,7 +128,14 @@ func (c *config) set(s setting, v string) error {
 		}
 		c.addr = v
 	case "redis-url":
-		c.redisURL = v
+		if v != "" {
+			c.redisOpts, err = redis.ParseURL(v)
+			err = redisURLError(v, err, "redis://[user:password@]host:port/db, rediss://… or unix://…")
+		}
+	case "redis-cluster":
+		if v != "" {
+			c.clusterOpts, err = clusterOptions(v)
+		}
 	case "access-ttl":
 		c.accessTTL, err = time.ParseDuration(v)
 		if err == nil && (c.accessTTL < time.Second || c.accessTTL%time.Second != 0) {
@@ -156,4 +190,48 @@ func key(v string) (k []byte, random bool, err error) {
 		return nil, false, fmt.Errorf("%d bytes; want at least %d (e.g. openssl rand -base64 32)", len(k), minKeyLen)
 	}
 	return k, false, nil
+}
+
+// clusterOptions reads -redis-cluster: seed nodes as host:port,host:port,
+// or a cluster URL for credentials and TLS (redis.ParseClusterURL).
+func clusterOptions(v string) (*redis.ClusterOptions, error) {
+	if strings.Contains(v, "://") {
+		opts, err := redis.ParseClusterURL(v)
+		return opts, redisURLError(v, err, "host:port,host:port,… or redis://[user:password@]host:port?addr=host:port&addr=…")
+	}
+	opts := &redis.ClusterOptions{}
+	for _, addr := range strings.Split(v, ",") {
+		addr = strings.TrimSpace(addr)
+		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("node %q: want host:port", addr)
+		}
+		opts.Addrs = append(opts.Addrs, addr)
+	}
+	return opts, nil
+}
+
+// redisURLError makes err, from parsing the Redis URL raw, safe to print:
+// the URL may hold a password. url.Parse's errors quote the whole URL, and
+// their reason can quote a piece of it (a password with a "/" in it reads
+// as a port), so they are replaced; go-redis's own errors quote a part
+// after the host (the database, an option), never the user information,
+// and the password is removed from the text should it appear all the same.
+func redisURLError(raw string, err error, want string) error {
+	if err == nil {
+		return nil
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if strings.Contains(raw, "@") {
+			return errors.New("not a valid URL (not repeated here: it may hold a password); want " + want)
+		}
+		return fmt.Errorf("not a valid URL: %v; want %s", ue.Err, want)
+	}
+	msg := err.Error()
+	if u, perr := url.Parse(raw); perr == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return errors.New(msg)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestParseConfig(t *testing.T) {
 		check func(t *testing.T, c *config)
 	}{
 		{"defaults", nil, nil, func(t *testing.T, c *config) {
-			if c.addr != "127.0.0.1:8080" || c.redisURL != "" || c.accessTTL != 5*time.Minute || c.reuseGrace != 0 ||
+			if c.addr != "127.0.0.1:8080" || c.redisOpts != nil || c.clusterOpts != nil || c.accessTTL != 5*time.Minute || c.reuseGrace != 0 ||
 				c.reusePolicy != jwtrefresh.RevokeSubject || c.keyPrefix != "jwtrefresh:" {
 				t.Errorf("defaults: %+v", c)
 			}
@@ -36,7 +37,7 @@ func TestParseConfig(t *testing.T) {
 			"ADDR": ":0", "REDIS_URL": "redis://r:6379/1", "ACCESS_TTL": "2s", "REUSE_GRACE": "1s",
 			"REUSE_POLICY": "family", "SIGNING_KEY": std, "REFRESH_KEY": url, "KEY_PREFIX": "app:",
 		}, func(t *testing.T, c *config) {
-			if c.addr != ":0" || c.redisURL != "redis://r:6379/1" || c.accessTTL != 2*time.Second ||
+			if c.addr != ":0" || c.redisOpts == nil || c.redisOpts.Addr != "r:6379" || c.redisOpts.DB != 1 || c.accessTTL != 2*time.Second ||
 				c.reuseGrace != time.Second || c.reusePolicy != jwtrefresh.RevokeFamily || c.keyPrefix != "app:" {
 				t.Errorf("from the environment: %+v", c)
 			}
@@ -48,6 +49,31 @@ func TestParseConfig(t *testing.T) {
 			map[string]string{"ACCESS_TTL": "2s", "REUSE_POLICY": "family"}, func(t *testing.T, c *config) {
 				if c.accessTTL != 3*time.Second || c.reusePolicy != jwtrefresh.RevokeSubject {
 					t.Errorf("flag vs environment: %+v", c)
+				}
+			}},
+		{"cluster nodes", nil, map[string]string{"REDIS_CLUSTER_ADDRS": "10.0.0.1:7000, 10.0.0.2:7000,[::1]:7000"},
+			func(t *testing.T, c *config) {
+				if c.redisOpts != nil || c.clusterOpts == nil || !slices.Equal(c.clusterOpts.Addrs, []string{"10.0.0.1:7000", "10.0.0.2:7000", "[::1]:7000"}) {
+					t.Errorf("cluster from the environment: %+v", c.clusterOpts)
+				}
+			}},
+		{"cluster URL", []string{"-redis-cluster", "rediss://u:pw@n1:7000?addr=n2:7000&addr=n3:7000"}, nil,
+			func(t *testing.T, c *config) {
+				o := c.clusterOpts
+				if o == nil || !slices.Equal(o.Addrs, []string{"n1:7000", "n2:7000", "n3:7000"}) || o.Username != "u" || o.Password != "pw" || o.TLSConfig == nil {
+					t.Errorf("cluster URL: %+v", o)
+				}
+			}},
+		{"a -redis-url flag wins over REDIS_CLUSTER_ADDRS", []string{"-redis-url", "redis://r:6379/0"},
+			map[string]string{"REDIS_CLUSTER_ADDRS": "n1:7000"}, func(t *testing.T, c *config) {
+				if c.redisOpts == nil || c.clusterOpts != nil {
+					t.Errorf("redis %+v, cluster %+v; want the flag's standalone Redis", c.redisOpts, c.clusterOpts)
+				}
+			}},
+		{"a -redis-cluster flag wins over REDIS_URL", []string{"-redis-cluster", "n1:7000"},
+			map[string]string{"REDIS_URL": "redis://r:6379/0"}, func(t *testing.T, c *config) {
+				if c.redisOpts != nil || c.clusterOpts == nil {
+					t.Errorf("redis %+v, cluster %+v; want the flag's Cluster", c.redisOpts, c.clusterOpts)
 				}
 			}},
 	} {
@@ -80,6 +106,14 @@ func TestParseConfigErrors(t *testing.T) {
 		{"empty address", []string{"-addr", ""}, nil, "empty address"},
 		{"unknown flag", []string{"-port", "80"}, nil, "flag provided but not defined"},
 		{"argument", []string{"serve"}, nil, `unexpected argument "serve"`},
+		{"Redis and Cluster in the environment", nil, map[string]string{"REDIS_URL": "redis://r:6379/0", "REDIS_CLUSTER_ADDRS": "n1:7000"},
+			"REDIS_URL and REDIS_CLUSTER_ADDRS are both set"},
+		{"Redis and Cluster flags", []string{"-redis-url", "redis://r:6379/0", "-redis-cluster", "n1:7000"}, nil,
+			"-redis-url and -redis-cluster are both set"},
+		{"cluster node without a port", []string{"-redis-cluster", "n1:7000,n2"}, nil, `-redis-cluster: node "n2": want host:port`},
+		{"Redis URL scheme", nil, map[string]string{"REDIS_URL": "http://r:6379/0"}, "REDIS_URL: redis: invalid URL scheme: http"},
+		{"Redis URL database", []string{"-redis-url", "redis://r:6379/zero"}, nil, `-redis-url: redis: invalid database number: "zero"`},
+		{"Redis URL port", []string{"-redis-url", "redis://r:port/0"}, nil, `-redis-url: not a valid URL: invalid port ":port" after host`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
@@ -93,5 +127,31 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"-h"}, func(string) string { return "" }, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+// TestRedisPasswordNeverShown (B4): a malformed Redis URL is an error that
+// says what is wrong without the password, however the URL is broken.
+func TestRedisPasswordNeverShown(t *testing.T) {
+	const pw = "Pa55w0rd-hunter2"
+	for _, tc := range []struct{ name, flag, value, want string }{
+		{"bad port", "-redis-url", "redis://user:" + pw + "@host:port/0", "not a valid URL (not repeated here: it may hold a password)"},
+		{"slash in the password", "-redis-url", "redis://user:" + pw + "/x@host:6379/0", "not a valid URL (not repeated here"},
+		{"control character", "-redis-url", "redis://:" + pw + "@host:6379/0\x7f", "not a valid URL (not repeated here"},
+		{"bad database", "-redis-url", "redis://:" + pw + "@host:6379/" + pw, "invalid database number"},
+		{"unknown option", "-redis-url", "redis://:" + pw + "@host:6379/0?" + pw + "=1", "unexpected option"},
+		{"scheme", "-redis-url", "redsi://:" + pw + "@host:6379/0", "invalid URL scheme: redsi"},
+		{"cluster URL, bad port", "-redis-cluster", "redis://u:" + pw + "@n1:port?addr=n2:7000", "not a valid URL (not repeated here"},
+		{"cluster URL, unknown option", "-redis-cluster", "redis://u:" + pw + "@n1:7000?" + pw + "=1", "unexpected option"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig([]string{tc.flag, tc.value}, func(string) string { return "" }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), tc.flag+": ") {
+				t.Fatalf("error %v, want one starting with %s and containing %q", err, tc.flag, tc.want)
+			}
+			if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "hunter") {
+				t.Errorf("the password was printed: %v", err)
+			}
+		})
 	}
 }

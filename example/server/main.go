@@ -24,14 +24,17 @@
 //
 // The /api routes answer a missing, expired or invalid token with 401 and
 // WWW-Authenticate (RFC 6750), and refuse a token whose session has ended
-// (logged out, revoked, reused) at once, through the service's session
-// check.
+// (logged out, revoked, reused) through the service's session check: at
+// once when this server ended it, within the check's 5-second cache when
+// another server sharing the Redis did.
 //
 // Configuration: each flag, else its environment variable, else the
 // default.
 //
 //	-addr ADDR          ADDR          listen address (127.0.0.1:8080; port 0: any free port)
-//	-redis-url URL      REDIS_URL     Redis (absent: an in-process Redis, announced)
+//	-redis-url URL      REDIS_URL     a standalone Redis (absent, and no Cluster: an in-process Redis, announced)
+//	-redis-cluster N    REDIS_CLUSTER_ADDRS  a Redis Cluster: seed nodes host:port,host:port,…
+//	                                  or redis://[user:password@]host:port?addr=host:port&addr=…
 //	-access-ttl D       ACCESS_TTL    access-token lifetime, whole seconds (5m)
 //	-reuse-grace D      REUSE_GRACE   reuse grace window (0: strict one-time use)
 //	-reuse-policy P     REUSE_POLICY  what reuse revokes: user (all the user's sessions) or family (user)
@@ -39,8 +42,12 @@
 //	-refresh-key B64    REFRESH_KEY   refresh-token key, base64 of ≥ 32 bytes (absent: random, announced)
 //	-key-prefix P       KEY_PREFIX    prefix of the Redis keys (jwtrefresh:)
 //
-// Prefer the environment for the keys: a command line is visible to every
-// user of the machine. Instances that share REDIS_URL, KEY_PREFIX,
+// Prefer the environment for the keys and for a Redis password: a command
+// line is visible to every user of the machine. Neither is ever printed,
+// in an error either. -redis-url and -redis-cluster are one setting: a flag
+// wins over the environment, and both given the same way is an error. A
+// -redis-url naming a Cluster node is refused at start, with a message
+// pointing at -redis-cluster. Instances that share the Redis, KEY_PREFIX,
 // SIGNING_KEY and REFRESH_KEY serve the same sessions.
 //
 // Logs (text, on standard error): one line per session event ("session
@@ -50,7 +57,8 @@
 //
 // SIGINT or SIGTERM shut it down gracefully: requests in flight complete
 // (within 10 s). Exit status: 0 after a shutdown, 1 if it cannot start
-// (bad configuration, Redis unreachable, address in use).
+// (bad configuration, Redis unreachable or of the wrong kind, address in
+// use).
 package main
 
 import (
@@ -65,6 +73,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -73,6 +82,9 @@ import (
 )
 
 const shutdownTimeout = 10 * time.Second
+
+// sessionCounts is the map "sessions" at /debug/vars.
+var sessionCounts = expvar.NewMap("sessions")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -92,9 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	counts := new(expvar.Map)
-	expvar.Publish("sessions", counts)
-	if err := serve(ctx, cfg, log, counts); err != nil {
+	if err := serve(ctx, cfg, log, sessionCounts); err != nil {
 		log.Error("server failed", "err", err)
 		return 1
 	}
@@ -102,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 }
 
 func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Map) error {
-	rdb, where, closeRedis, err := openRedis(ctx, cfg.redisURL, log)
+	rdb, where, closeRedis, err := openRedis(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -151,27 +161,29 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 	return err
 }
 
-// openRedis connects to url, or starts an in-process Redis when url is
-// empty. where describes it for the log, without credentials.
-func openRedis(ctx context.Context, url string, log *slog.Logger) (rdb *redis.Client, where string, closeFn func(), err error) {
-	var opts *redis.Options
+// openRedis connects to the configured Redis, standalone or Cluster, or
+// starts an in-process Redis when none is configured. where describes it
+// for the log, without credentials.
+func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rdb redis.UniversalClient, where string, closeFn func(), err error) {
 	var mini *miniredis.Miniredis
-	if url == "" {
+	switch {
+	case cfg.clusterOpts != nil:
+		opts := *cfg.clusterOpts
+		opts.ContextTimeoutEnabled = true // the store requires it: deadlines bound every call
+		rdb, where = redis.NewClusterClient(&opts), "cluster "+strings.Join(opts.Addrs, ",")
+	case cfg.redisOpts != nil:
+		opts := *cfg.redisOpts
+		opts.ContextTimeoutEnabled = true
+		rdb, where = redis.NewClient(&opts), opts.Addr
+	default:
 		mini = miniredis.NewMiniRedis()
 		if err := mini.Start(); err != nil {
 			return nil, "", nil, fmt.Errorf("in-process Redis: %w", err)
 		}
 		log.Info("no REDIS_URL: using an in-process Redis; sessions are lost when the server stops (never in production)")
-		opts, where = &redis.Options{Addr: mini.Addr()}, "in-process"
-	} else {
-		opts, err = redis.ParseURL(url)
-		if err != nil {
-			return nil, "", nil, fmt.Errorf("REDIS_URL: %w", err)
-		}
-		where = opts.Addr
+		rdb = redis.NewClient(&redis.Options{Addr: mini.Addr(), ContextTimeoutEnabled: true})
+		where = "in-process"
 	}
-	opts.ContextTimeoutEnabled = true // the store requires it: deadlines bound every call
-	rdb = redis.NewClient(opts)
 	closeFn = func() {
 		_ = rdb.Close()
 		if mini != nil {
@@ -180,9 +192,41 @@ func openRedis(ctx context.Context, url string, log *slog.Logger) (rdb *redis.Cl
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
+	if err := checkRedis(pctx, rdb); err != nil {
 		closeFn()
 		return nil, "", nil, fmt.Errorf("redis at %s: %w", where, err)
 	}
 	return rdb, where, closeFn, nil
+}
+
+// errClusterNode: -redis-url names a node of a Redis Cluster. A plain
+// client would get MOVED for most keys, and every refresh would fail.
+var errClusterNode = errors.New("it is a node of a Redis Cluster, which a client of one server cannot use " +
+	"(most keys live on other nodes): give the Cluster's nodes with -redis-cluster host:port,host:port,… " +
+	"(env REDIS_CLUSTER_ADDRS) instead of -redis-url (REDIS_URL)")
+
+// checkRedis pings rdb and checks that it is the kind of Redis it was
+// configured as: one server that is not a Cluster node, or a Cluster that
+// serves all its slots.
+func checkRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	switch rdb := rdb.(type) {
+	case *redis.ClusterClient:
+		info, err := rdb.ClusterInfo(ctx).Result()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "cluster_state:ok") {
+			return errors.New("the Cluster does not report cluster_state:ok (CLUSTER INFO)")
+		}
+	case *redis.Client:
+		// Servers that hide INFO are taken for what they were configured as.
+		info, err := rdb.Info(ctx, "cluster").Result()
+		if err == nil && strings.Contains(info, "cluster_enabled:1") {
+			return errClusterNode
+		}
+	}
+	return nil
 }

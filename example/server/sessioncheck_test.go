@@ -1,0 +1,65 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+// TestSessionEndsAtOnce: what the package doc promises. A session ended
+// through this server, by its refresh token at /auth/revoke or by reuse of
+// a refresh token, is refused by /api at once, while its access token has
+// minutes to live.
+func TestSessionEndsAtOnce(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	type pair struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	post := func(t *testing.T, path, body string) (int, pair) {
+		t.Helper()
+		resp, b := do(t, http.MethodPost, srv.URL+path, "application/x-www-form-urlencoded", body, "")
+		var p pair
+		_ = json.Unmarshal([]byte(b), &p)
+		return resp.StatusCode, p
+	}
+	start := func(t *testing.T) pair {
+		t.Helper()
+		resp, b := do(t, http.MethodPost, srv.URL+"/login", "application/json", `{"username":"alice","password":"wonderland"}`, "")
+		var p pair
+		if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(b), &p) != nil {
+			t.Fatalf("login: %d %s", resp.StatusCode, b)
+		}
+		if resp, _ := do(t, http.MethodGet, srv.URL+"/api/me", "", "", p.AccessToken); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /api/me: %d", resp.StatusCode)
+		}
+		return p
+	}
+	refused := func(t *testing.T, at string) {
+		t.Helper()
+		if resp, _ := do(t, http.MethodGet, srv.URL+"/api/me", "", "", at); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("GET /api/me with an access token of the ended session: %d, want 401", resp.StatusCode)
+		}
+	}
+	t.Run("RevokedByRefreshToken", func(t *testing.T) {
+		p := start(t)
+		if status, _ := post(t, "/auth/revoke", url.Values{"token": {p.RefreshToken}}.Encode()); status != http.StatusOK {
+			t.Fatalf("revoke: %d", status)
+		}
+		refused(t, p.AccessToken)
+	})
+	t.Run("Reuse", func(t *testing.T) {
+		p := start(t)
+		refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {p.RefreshToken}}.Encode()
+		status, next := post(t, "/auth/refresh", refresh)
+		if status != http.StatusOK {
+			t.Fatalf("refresh: %d", status)
+		}
+		if status, _ := post(t, "/auth/refresh", refresh); status != http.StatusBadRequest {
+			t.Fatalf("the used refresh token again: %d, want 400", status)
+		}
+		refused(t, p.AccessToken)
+		refused(t, next.AccessToken)
+	})
+}
