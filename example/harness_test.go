@@ -385,19 +385,17 @@ func (s *session) waitExpiry(t *testing.T) {
 	}
 }
 
-// copyTo copies the token file and the record of its server, as a thief
-// would.
+// copyTo copies the token file, with the record of its server in it, as a
+// thief would.
 func (s *session) copyTo(t *testing.T, name string) *session {
 	t.Helper()
 	c := newSession(t, s.bin, name)
-	for _, suffix := range []string{"", ".origin"} {
-		data, err := os.ReadFile(s.path + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(c.path+suffix, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.path, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	return c
 }

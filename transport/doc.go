@@ -23,10 +23,17 @@
 //
 //	store, err := transport.NewFileStore(filepath.Join(dir, "token.json"))
 //	rt, err := transport.New(tokenURL, store)
+//	err = rt.Login(ctx, tok) // at login: tok from ReadTokenResponse
 //	resp, err := (&http.Client{Transport: rt}).Get(apiURL)
-//	if errors.Is(err, transport.ErrLoginRequired) {
+//	if errors.Is(err, transport.ErrForeignToken) {
+//		// the session belongs to another server: tokenURL changed
+//	} else if errors.Is(err, transport.ErrLoginRequired) {
 //		// ask the user to log in again
 //	}
+//
+// Login records the refresh endpoint in the stored token
+// (Token.RefreshURL), and a Transport of another endpoint refuses to send
+// it, so a session saved for one server never reaches another.
 //
 // See Transport for the exact behaviour: which requests get the token,
 // which 401s start a refresh, how concurrent requests and processes share

@@ -18,6 +18,16 @@ var (
 	// help.
 	ErrLoginRequired = errors.New("transport: login required")
 
+	// ErrForeignToken means the stored token records another refresh
+	// endpoint than the Transport's (Token.RefreshURL): it was issued by,
+	// or refreshed at, another server, and this Transport does not send it
+	// anywhere, neither as an access token nor to its token endpoint. The
+	// error wraps ErrLoginRequired too, since a login to this server is
+	// what replaces it; test for ErrForeignToken first to tell the user
+	// that the session belongs elsewhere. The stored token is left as it
+	// is.
+	ErrForeignToken = errors.New("transport: the stored token belongs to another refresh endpoint")
+
 	// ErrNoToken is returned by Store.Load when the store holds no token
 	// (for a FileStore: no file, or one holding "{}" or nothing). The
 	// Transport turns it into ErrLoginRequired, or sends requests without a

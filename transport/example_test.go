@@ -81,9 +81,10 @@ func ExampleNew() {
 	// rotated refresh token saved: true
 }
 
-// A command-line tool: "login" saves the login response in a FileStore,
-// "get" sends requests through the Transport, and when the session has ended
-// it tells the user to log in again.
+// A command-line tool: "login" saves the login response in a FileStore
+// through the Transport, which records its refresh endpoint in it; "get"
+// sends requests through the Transport, and when the session has ended it
+// tells the user to log in again.
 func ExampleFileStore() {
 	revoked := new(atomic.Bool)
 	srv := demoServer(revoked)
@@ -110,15 +111,15 @@ func ExampleFileStore() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := store.Save(ctx, tok); err != nil {
-		log.Fatal(err)
-	}
-
-	// mytool get /api/me, twice: the session is revoked in between.
 	rt, err := transport.New(srv.URL+"/auth/token", store)
 	if err != nil {
 		log.Fatal(err)
 	}
+	if err := rt.Login(ctx, tok); err != nil {
+		log.Fatal(err)
+	}
+
+	// mytool get /api/me, twice: the session is revoked in between.
 	client := &http.Client{Transport: rt}
 	for range 2 {
 		resp, err := client.Get(srv.URL + "/api/me")
@@ -140,4 +141,49 @@ func ExampleFileStore() {
 	// 200 hello alice
 	// session ended: run 'mytool login'
 	// token file removed: true
+}
+
+// A session is sent only to the server it was logged in to. A tool that
+// takes its server from a flag builds its Transport from that flag; given
+// another server, it finds the stored session recorded for the first one,
+// and sends nothing.
+func ExampleTransport_Login() {
+	srv := demoServer(new(atomic.Bool))
+	defer srv.Close()
+	var received atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		received.Add(1)
+	}))
+	defer other.Close()
+	ctx := context.Background()
+	store := transport.NewMemoryStore(nil) // a FileStore in a real tool
+
+	// mytool -server SRV login
+	resp, err := http.PostForm(srv.URL+"/login", url.Values{"username": {"alice"}, "password": {"secret"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := transport.ReadTokenResponse(resp)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rt, err := transport.New(srv.URL+"/auth/token", store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := rt.Login(ctx, tok); err != nil {
+		log.Fatal(err)
+	}
+
+	// mytool -server OTHER get /api/me
+	rt, err = transport.New(other.URL+"/auth/token", store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = (&http.Client{Transport: rt}).Get(other.URL + "/api/me")
+	fmt.Println("foreign token:", errors.Is(err, transport.ErrForeignToken))
+	fmt.Println("requests the other server received:", received.Load())
+	// Output:
+	// foreign token: true
+	// requests the other server received: 0
 }

@@ -62,3 +62,30 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// canonicalURL is u as Token.RefreshURL records it: scheme and host in lower
+// case, the scheme's default port left out, an empty path as "/", the query
+// kept and a fragment dropped. Spellings of one endpoint that differ only in
+// these compare equal; any other difference (a path's case, a trailing
+// slash) makes another endpoint, which fails closed.
+func canonicalURL(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	// Hostname is unescaped; a "%" in it (an IPv6 zone, an escaped
+	// reg-name) is escaped again, so that the result parses as itself.
+	host := strings.ReplaceAll(strings.ToLower(u.Hostname()), "%", "%25")
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := u.Port(); port != "" && port != portOf(scheme, "") {
+		host += ":" + port
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	s := scheme + "://" + host + path
+	if u.RawQuery != "" {
+		s += "?" + u.RawQuery
+	}
+	return s
+}

@@ -140,10 +140,37 @@ func (t *Transport) loadStore(ctx context.Context) (*Token, error) {
 	case err != nil:
 		return nil, fmt.Errorf("transport: loading tokens: %w", err)
 	}
-	if err := tok.validate(false); err != nil {
-		return nil, fmt.Errorf("%w: the stored token cannot be used (%w); log in again to replace it", ErrLoginRequired, err)
+	if err := t.usable(tok); err != nil {
+		return nil, err
 	}
 	return tok, nil
+}
+
+// usable checks a stored token: one that cannot be used, or that belongs to
+// another refresh endpoint, is ErrLoginRequired.
+func (t *Transport) usable(tok *Token) error {
+	if err := tok.validate(false); err != nil {
+		return fmt.Errorf("%w: the stored token cannot be used (%w); log in again to replace it", ErrLoginRequired, err)
+	}
+	return t.owns(tok)
+}
+
+// maxShownURL bounds how much of a recorded refresh URL an error repeats.
+const maxShownURL = 200
+
+// owns reports, as an error wrapping ErrForeignToken and ErrLoginRequired,
+// a token that records another refresh endpoint than the Transport's. An
+// unrecorded one is accepted: see Token.RefreshURL. A record that is not a
+// URL is another endpoint too: it fails closed.
+func (t *Transport) owns(tok *Token) error {
+	if tok.RefreshURL == "" || tok.RefreshURL == t.stamp {
+		return nil
+	}
+	if u, err := url.Parse(tok.RefreshURL); err == nil && canonicalURL(u) == t.stamp {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: it was issued for %q, and this Transport refreshes at %q; nothing was sent",
+		ErrLoginRequired, ErrForeignToken, printable(tok.RefreshURL, maxShownURL), t.stamp)
 }
 
 // storeCall runs f, a call into the Store, for at most as long as ctx lasts.
@@ -320,8 +347,9 @@ func (t *Transport) refreshLocked(ctx context.Context, used *session, proactive 
 	}
 
 	key, resumed := t.idempotencyKey(tok)
-	if tok.IdempotencyKey != key {
+	if tok.IdempotencyKey != key || tok.RefreshURL != t.stamp {
 		tok.IdempotencyKey = key
+		tok.RefreshURL = t.stamp // an unrecorded token is recorded here
 		if err := t.storeCall(ctx, func(ctx context.Context) error { return t.store.Save(ctx, &tok) }); err != nil {
 			// Go on: the key lives on in memory, and a refresh that
 			// cannot be saved beats no refresh at all.
@@ -348,6 +376,7 @@ func (t *Transport) refreshLocked(ctx context.Context, used *session, proactive 
 	if next.RefreshToken == "" {
 		next.RefreshToken = tok.RefreshToken // RFC 6749 §6: the old one stays valid
 	}
+	next.RefreshURL = t.stamp
 	t.mu.Lock()
 	if next.RefreshToken != tok.RefreshToken {
 		t.spent.add(tok.RefreshToken)
@@ -366,6 +395,10 @@ func (t *Transport) refreshLocked(ctx context.Context, used *session, proactive 
 	switch now, err := t.loadStore(sctx); {
 	case errors.Is(err, ErrNoToken):
 		return nil, t.endSession(fmt.Errorf("%w: the store was cleared during the refresh (%w)", ErrLoginRequired, ErrNoToken), ev)
+	case errors.Is(err, ErrForeignToken):
+		// A login to another server, saved meanwhile: saving ours would
+		// undo it, and its tokens are not ours to use.
+		return nil, t.endSession(fmt.Errorf("the store was given another server's session during the refresh: %w", err), ev)
 	case err == nil && !sameTokens(now, &tok) && !t.isSpent(now.RefreshToken):
 		s := t.newSession(*now, t.now())
 		s.version.Store(version)
@@ -397,7 +430,7 @@ func (t *Transport) rejected(ctx context.Context, tok Token, cause error, epoch 
 		stored, err = t.store.Load(ctx)
 		return err
 	})
-	if err == nil && stored.RefreshToken != tok.RefreshToken && !t.isSpent(stored.RefreshToken) && stored.validate(false) == nil {
+	if err == nil && stored.RefreshToken != tok.RefreshToken && !t.isSpent(stored.RefreshToken) && t.usable(stored) == nil {
 		s := t.newSession(*stored, t.now())
 		s.version.Store(version)
 		t.install(s, epoch)

@@ -54,7 +54,7 @@ func heldRefresh(arrived, release chan struct{}) func(*authServer) {
 // process, waits for the refresh and is not undone by its save.
 func TestLogoutAndLoginDuringRefreshStand(t *testing.T) {
 	for _, kind := range []string{"memory", "file"} {
-		for _, action := range []string{"logout", "login"} {
+		for _, action := range []string{"logout", "login", "Transport.Login"} {
 			t.Run(kind+"/"+action, func(t *testing.T) {
 				ctx := context.Background()
 				trStore, appStore := storePair(t, kind)
@@ -67,11 +67,18 @@ func TestLogoutAndLoginDuringRefreshStand(t *testing.T) {
 				waiting := onLockWait(t)
 				bob := f.srv.login()
 				done := make(chan error, 1)
+				app, err := New(f.srv.tokenURL(), appStore)
+				if err != nil {
+					t.Fatal(err)
+				}
 				go func() {
-					if action == "logout" {
+					switch action {
+					case "logout":
 						done <- appStore.Clear(ctx)
-					} else {
+					case "login":
 						done <- appStore.Save(ctx, bob)
+					default:
+						done <- app.Login(ctx, bob)
 					}
 				}()
 				if r := finishRace(t, waiting, done, release, status); r.err != nil || r.status != 200 {
@@ -81,7 +88,7 @@ func TestLogoutAndLoginDuringRefreshStand(t *testing.T) {
 				switch {
 				case action == "logout" && !errors.Is(err, ErrNoToken):
 					t.Errorf("after the logout the store holds %v, %v", tok, err)
-				case action == "login" && (err != nil || tok.RefreshToken != bob.RefreshToken):
+				case action != "logout" && (err != nil || tok.RefreshToken != bob.RefreshToken):
 					t.Errorf("after the login the store holds %v, %v; want the new login", tok, err)
 				}
 				wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
@@ -354,10 +361,11 @@ func TestToken(t *testing.T) {
 }
 
 // TestRefreshKeepsALogoutThatIgnoredTheLock: a token file deleted (or
-// replaced) without the lock while a refresh is at the server stays
-// deleted (or replaced): the refresh does not save over it.
+// replaced, also by another server's session) without the lock while a
+// refresh is at the server stays deleted (or replaced): the refresh does
+// not save over it.
 func TestRefreshKeepsALogoutThatIgnoredTheLock(t *testing.T) {
-	for _, action := range []string{"rm", "replace"} {
+	for _, action := range []string{"rm", "replace", "replace-foreign"} {
 		t.Run(action, func(t *testing.T) {
 			ctx := context.Background()
 			store, _ := NewFileStore(filepath.Join(privateDir(t), "token.json"))
@@ -372,6 +380,9 @@ func TestRefreshKeepsALogoutThatIgnoredTheLock(t *testing.T) {
 			}()
 			<-arrived
 			bob := f.srv.login()
+			if action == "replace-foreign" {
+				bob.RefreshURL = "https://other.example/auth/token"
+			}
 			if action == "rm" {
 				if err := os.Remove(store.Path()); err != nil {
 					t.Fatal(err)
@@ -396,6 +407,13 @@ func TestRefreshKeepsALogoutThatIgnoredTheLock(t *testing.T) {
 			case "replace":
 				if err != nil || lerr != nil || tok.RefreshToken != bob.RefreshToken || last(seen()) != "Bearer "+bob.AccessToken {
 					t.Errorf("request: %v; store: %v, %v; want the new login kept and used", err, tok, lerr)
+				}
+			case "replace-foreign":
+				if !errors.Is(err, ErrForeignToken) || lerr != nil || tok.RefreshToken != bob.RefreshToken || tok.RefreshURL != bob.RefreshURL {
+					t.Errorf("request: %v; store: %v, %v; want ErrForeignToken and the other login kept", err, tok, lerr)
+				}
+				if got := last(seen()); got == "Bearer "+bob.AccessToken {
+					t.Errorf("the other server's token was sent")
 				}
 			}
 			wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})

@@ -60,6 +60,22 @@ type Token struct {
 	// mid-refresh repeats the same refresh instead of spending the refresh
 	// token twice. Applications leave it empty.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// RefreshURL records where the tokens belong: the refresh endpoint of
+	// the Transport that stored them, in a canonical form (scheme and host
+	// in lower case, no default port). Transport.Login and every save
+	// after a refresh set it. A Transport refuses a stored token that
+	// names another refresh endpoint, with ErrForeignToken, and sends it
+	// nowhere, so that a session persisted for one server cannot reach
+	// another through a Transport built for that one (a command-line tool
+	// given another -server, say).
+	//
+	// Empty means unknown: a token saved before this field existed, or
+	// built by the application itself. Such a token is accepted by any
+	// Transport and records that Transport's endpoint at its next save
+	// (trust on first use). An application that takes the refresh URL from
+	// its user should store logins with Transport.Login, which records it
+	// at once. A token endpoint's response never sets it.
+	RefreshURL string `json:"refresh_url,omitempty"`
 }
 
 // UnmarshalJSON decodes a stored Token or an RFC 6749 §5.1 token response.
@@ -116,9 +132,11 @@ func (f *flexSeconds) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decode fills t from data. trustExpiry says whether an absolute "expiry"
-// member is taken as is: true for our own files, false for a server's
-// response, whose lifetime is only ever relative to our clock.
+// decode fills t from data. trustExpiry says whether the client's own
+// members (an absolute "expiry", "idempotency_key", "refresh_url") are taken
+// as is: true for our own files, false for a server's response, whose
+// lifetime is only ever relative to our clock and which has no say in
+// where its tokens may be sent.
 func (t *Token) decode(data []byte, now time.Time, trustExpiry bool) error {
 	var w wireToken
 	if err := json.Unmarshal(data, &w); err != nil {
@@ -129,6 +147,7 @@ func (t *Token) decode(data []byte, now time.Time, trustExpiry bool) error {
 	if !trustExpiry {
 		f.Expiry = time.Time{}
 		f.IdempotencyKey = ""
+		f.RefreshURL = "" // the client's record, not the server's to choose
 	}
 	if f.Expiry.IsZero() && w.ExpiresIn > 0 {
 		f.Expiry = now.Add(secondsDuration(float64(w.ExpiresIn)))
@@ -152,20 +171,21 @@ func (t Token) String() string {
 	if !t.Expiry.IsZero() {
 		exp = t.Expiry.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("transport.Token{type: %q, access_token: %s, refresh_token: %s, expiry: %s}",
-		t.TokenType, redacted(t.AccessToken), redacted(t.RefreshToken), exp)
+	return fmt.Sprintf("transport.Token{type: %q, access_token: %s, refresh_token: %s, expiry: %s, refresh_url: %q}",
+		t.TokenType, redacted(t.AccessToken), redacted(t.RefreshToken), exp, t.RefreshURL)
 }
 
 // GoString is String, so that %#v redacts too.
 func (t Token) GoString() string { return t.String() }
 
-// LogValue implements slog.LogValuer: the expiry and whether each token is
-// present, never the tokens or the idempotency key.
+// LogValue implements slog.LogValuer: the expiry, the refresh endpoint and
+// whether each token is present, never the tokens or the idempotency key.
 func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Bool("access_token", t.AccessToken != ""),
 		slog.Bool("refresh_token", t.RefreshToken != ""),
 		slog.Time("expiry", t.Expiry),
+		slog.String("refresh_url", t.RefreshURL),
 	)
 }
 

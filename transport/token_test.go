@@ -37,7 +37,7 @@ func TestReadTokenResponse(t *testing.T) {
 			want: &Token{AccessToken: "at.x.y", TokenType: "Bearer", ExpiresIn: 300, RefreshToken: "rt1", Expiry: now.Add(300 * time.Second)}},
 		{name: "lower-case type, no refresh token", resp: response(200, `{"access_token":"abc==","token_type":"bearer"}`),
 			want: &Token{AccessToken: "abc==", TokenType: "bearer"}},
-		{name: "server cannot set expiry or key", resp: response(200, `{"access_token":"a","expiry":"2000-01-01T00:00:00Z","idempotency_key":"k"}`),
+		{name: "server cannot set expiry, key or refresh URL", resp: response(200, `{"access_token":"a","expiry":"2000-01-01T00:00:00Z","idempotency_key":"k","refresh_url":"https://evil.example/token"}`),
 			want: &Token{AccessToken: "a"}},
 		{name: "no access token", resp: response(200, `{"token_type":"Bearer"}`), wantErr: ErrInvalidResponse},
 		{name: "mac token", resp: response(200, `{"access_token":"a","token_type":"mac"}`), wantErr: ErrInvalidResponse},

@@ -43,7 +43,10 @@ var errNotConfigured = errors.New("transport: Transport not created by New")
 // modified, and its body is always closed, also on errors.
 //
 // The session. The Transport reads the Store at its first request and
-// keeps the tokens in memory. With a MemoryStore or a FileStore it notices
+// keeps the tokens in memory. A stored token that records another refresh
+// endpoint (Token.RefreshURL) is refused with ErrForeignToken: no request
+// carries it and no refresh sends it. Store a login with Login, which
+// records the Transport's refresh endpoint in it. With a MemoryStore or a FileStore it notices
 // when the store changes (a FileStore is looked at once a second): a new
 // login saved there is used from the next request on, and after a Clear
 // requests fail with ErrLoginRequired. Reset forgets the tokens in memory
@@ -106,6 +109,7 @@ type Transport struct {
 	// Configuration, set by New and read-only afterwards.
 	base, refreshBase http.RoundTripper
 	refreshURL        string
+	stamp             string // canonicalURL(refreshURL), for Token.RefreshURL
 	originURLs        []string
 	origins           []origin
 	store             Store
@@ -186,6 +190,7 @@ func New(refreshURL string, store Store, opts ...Option) (*Transport, error) {
 		return nil, fmt.Errorf("transport: refresh URL %q has a fragment", refreshURL)
 	}
 	t.refreshURL = u.String()
+	t.stamp = canonicalURL(u)
 	t.origins = []origin{o}
 	if t.originURLs != nil {
 		t.origins = t.origins[:0]
@@ -225,7 +230,8 @@ func New(refreshURL string, store Store, opts ...Option) (*Transport, error) {
 
 // RoundTrip implements http.RoundTripper; see Transport for what it does.
 // Besides the base RoundTripper's errors it returns errors wrapping
-// ErrLoginRequired, ErrRefreshUnavailable, ErrInvalidResponse or a
+// ErrLoginRequired (with ErrForeignToken for another server's session),
+// ErrRefreshUnavailable, ErrInvalidResponse or a
 // *ResponseError from the token endpoint, or the request context's error.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.store == nil {
@@ -273,6 +279,62 @@ func (t *Transport) Token(ctx context.Context) (*Token, error) {
 	return &Token{AccessToken: s.tok.AccessToken, TokenType: "Bearer", ExpiresIn: s.tok.ExpiresIn, Expiry: s.expiry}, nil
 }
 
+// Login stores tok, the tokens of a new login, as the session, recording
+// the Transport's refresh endpoint in it (Token.RefreshURL; see there), and
+// makes the Transport use it from the next request on. tok is typically
+// what ReadTokenResponse made of the login response; it is not modified.
+// Login saves under the store's lock if it is a Locker, so a refresh in
+// flight, in this process or another, completes first and cannot overwrite
+// the new login. It waits at most until ctx is done.
+//
+// A token that cannot be used fails without touching the store, and so
+// does one that records another refresh endpoint (ErrForeignToken): a
+// login belongs to the server it was made at.
+//
+// Saving a login with the Store's Save works too, but leaves RefreshURL as
+// the application set it: an empty one is recorded only at the first
+// refresh, and until then any Transport accepts the token. A program whose
+// refresh URL can change between runs (a -server flag) must use Login.
+func (t *Transport) Login(ctx context.Context, tok *Token) error {
+	if t.store == nil {
+		return errNotConfigured
+	}
+	if tok == nil {
+		return errors.New("transport: Login: nil Token")
+	}
+	if err := tok.validate(false); err != nil {
+		return fmt.Errorf("transport: Login: the token cannot be used: %w", err)
+	}
+	if err := t.owns(tok); err != nil {
+		return err
+	}
+	login := *tok
+	login.RefreshURL = t.stamp
+	return t.replaceSession(ctx, "saving the login", func(ctx context.Context) error { return t.store.Save(ctx, &login) })
+}
+
+// Session returns a copy of the session's tokens, refresh token included,
+// as the next request would find them, without refreshing: for revoking
+// the refresh token at the server (RFC 7009) before Logout. It reads the
+// store like a request does, and fails like one: with an error wrapping
+// ErrLoginRequired (and ErrNoToken) when the store is empty, also with
+// WithAnonymous; wrapping ErrLoginRequired and ErrForeignToken when the
+// stored token belongs to another refresh endpoint; or with ctx's error.
+func (t *Transport) Session(ctx context.Context) (*Token, error) {
+	if t.store == nil {
+		return nil, errNotConfigured
+	}
+	s, err := t.current(ctx, t.now())
+	if err != nil {
+		return nil, err
+	}
+	if s.anonymous {
+		return nil, fmt.Errorf("%w: %w", ErrLoginRequired, ErrNoToken)
+	}
+	tok := s.tok
+	return &tok, nil
+}
+
 // Reset forgets the session held in memory, without touching the store:
 // the next request reads the store again. Use it after replacing the
 // store's token by other means than its Save, or with a Store of your own
@@ -295,12 +357,19 @@ func (t *Transport) Reset() {
 // store. It waits at most until ctx is done.
 //
 // Logout does not revoke the refresh token at the server: to end the
-// session there too, send the stored refresh token to the server's RFC 7009
-// revocation endpoint first.
+// session there too, send the refresh token (from Session) to the server's
+// RFC 7009 revocation endpoint first.
 func (t *Transport) Logout(ctx context.Context) error {
 	if t.store == nil {
 		return errNotConfigured
 	}
+	return t.replaceSession(ctx, "clearing the token store", t.store.Clear)
+}
+
+// replaceSession runs write, a Save or Clear of the store, under the store's
+// lock if it is a Locker, and then forgets the session in memory. what
+// names the write in its error.
+func (t *Transport) replaceSession(ctx context.Context, what string, write func(context.Context) error) error {
 	ctx = withLockOwner(ctx)
 	if l, ok := t.store.(Locker); ok {
 		unlock, err := l.Lock(ctx)
@@ -309,10 +378,10 @@ func (t *Transport) Logout(ctx context.Context) error {
 		}
 		defer t.unlockAfterStore(unlock)
 	}
-	err := t.storeCall(ctx, t.store.Clear)
+	err := t.storeCall(ctx, write)
 	t.Reset()
 	if err != nil {
-		return fmt.Errorf("transport: clearing the token store: %w", err)
+		return fmt.Errorf("transport: %s: %w", what, err)
 	}
 	return nil
 }
@@ -360,12 +429,9 @@ func (t *Transport) shouldRefresh(resp *http.Response) bool {
 // the store has changed, and refreshing them when they are about to expire.
 func (t *Transport) session(ctx context.Context) (*session, error) {
 	now := t.now()
-	s := t.cur.Load()
-	if s == nil || (t.watch != nil && t.watch.version(now) != s.version.Load()) {
-		var err error
-		if s, err = t.load(ctx, s); err != nil {
-			return nil, err
-		}
+	s, err := t.current(ctx, now)
+	if err != nil {
+		return nil, err
 	}
 	if s.refreshAt.IsZero() || now.Before(s.refreshAt) {
 		return s, nil
@@ -380,6 +446,16 @@ func (t *Transport) session(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	t.log.Debug("transport: proactive refresh failed; using the current access token until it expires", logError(err))
+	return s, nil
+}
+
+// current returns the session in use, loading it on first use and when the
+// store has changed.
+func (t *Transport) current(ctx context.Context, now time.Time) (*session, error) {
+	s := t.cur.Load()
+	if s == nil || (t.watch != nil && t.watch.version(now) != s.version.Load()) {
+		return t.load(ctx, s)
+	}
 	return s, nil
 }
 

@@ -44,8 +44,9 @@ type env struct {
 // cli is one invocation: its environment and resolved global flags.
 type cli struct {
 	env
-	server string      // base URL, no trailing slash
-	store  *boundStore // the token file, bound to the origin of server
+	server string   // base URL, no trailing slash
+	url    *url.URL // server, parsed
+	store  *transport.FileStore
 }
 
 // command is one subcommand.
@@ -109,7 +110,7 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprintln(e.stderr, "cli: not logged in: run login (cli login -user NAME)")
 		return exitLogin
 	case errors.Is(err, errUnbound):
-		fmt.Fprintf(e.stderr, "cli: %v: run login\n", unwrapURLError(err))
+		fmt.Fprintf(e.stderr, "cli: %v: run login\n", err)
 		return exitLogin
 	case errors.Is(err, transport.ErrLoginRequired):
 		fmt.Fprintln(e.stderr, "cli: the session has ended (logged out, revoked or expired): run login")
@@ -185,11 +186,11 @@ func newCLI(e env, g globals) (*cli, error) {
 		}
 		path = filepath.Join(dir, tokenDir, tokenName)
 	}
-	store, err := newBoundStore(path, u)
+	store, err := transport.NewFileStore(path)
 	if err != nil {
 		return nil, err
 	}
-	return &cli{env: e, server: strings.TrimSuffix(server, "/"), store: store}, nil
+	return &cli{env: e, server: strings.TrimSuffix(server, "/"), url: u, store: store}, nil
 }
 
 func first(values ...string) string {

@@ -134,15 +134,14 @@ func TestFirstLine(t *testing.T) {
 	}
 }
 
-// writeSession writes a token file and the record of its server, as a
-// login to server would, and returns the token file's path.
+// writeSession writes a token file recording server's token endpoint, as
+// a login to server would, and returns its path. token is a JSON object
+// without the record.
 func writeSession(t *testing.T, dir, name, token, server string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
+	token = strings.TrimSuffix(token, "}") + `,"refresh_url":"` + server + refreshPath + `"}`
 	if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".origin", []byte(`{"origin":"`+server+`"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -171,6 +170,10 @@ func TestSessionStaysWithItsServer(t *testing.T) {
 	if r := invoke(t, nil, "wonderland\n", "-server", home.URL, "-token-file", file, "login", "-user", "alice"); r.code != 0 {
 		t.Fatalf("login: %+v", r)
 	}
+	saved, err := os.ReadFile(file)
+	if err != nil || !strings.Contains(string(saved), `"refresh_url":"`+home.URL+refreshPath+`"`) {
+		t.Fatalf("the token file after login does not record %s: %s, %v", home.URL+refreshPath, saved, err)
+	}
 	for _, args := range [][]string{{"get", "/api/me"}, {"post", "/api/echo"}, {"sessions"}, {"logout"}, {"logout-all"}} {
 		t.Run(args[0], func(t *testing.T) {
 			r := invoke(t, nil, "{}", append([]string{"-server", other.URL, "-token-file", file}, args...)...)
@@ -183,6 +186,9 @@ func TestSessionStaysWithItsServer(t *testing.T) {
 	if n := received.Load(); n != 0 {
 		t.Errorf("the other server received %d requests, want 0", n)
 	}
+	if now, err := os.ReadFile(file); err != nil || string(now) != string(saved) {
+		t.Errorf("the token file changed: %s, %v", now, err)
+	}
 	// The same origin, spelt differently, is the session's server.
 	same := strings.Replace(home.URL, "http://127.0.0.1", "HTTP://127.0.0.1", 1) + "/"
 	if r := invoke(t, nil, "", "-server", same, "-token-file", file, "get", "/api/me"); r.code != 0 || r.stdout != `{"sub":"alice"}` {
@@ -190,41 +196,33 @@ func TestSessionStaysWithItsServer(t *testing.T) {
 	}
 }
 
-// TestSessionRecord (R4): a token file without a valid record of its
-// server is not sent anywhere: the CLI asks for a new login, or says what
-// is wrong with the record. With a valid one, the request goes out.
+// TestSessionRecord (R4): a token file without a record of its server, or
+// with one of another server, is not sent anywhere: the CLI asks for a new
+// login, or names the server it belongs to. With a record of this server,
+// the request goes out.
 func TestSessionRecord(t *testing.T) {
 	srv, received := counting(t)
 	dir := t.TempDir()
 	env := map[string]string{"SERVER_URL": srv.URL}
-	tok := `{"access_token":"good","refresh_token":"rt"}`
-	// A JWT whose sid is "s1" (unsigned: the record only reads the sid).
-	s1 := `{"access_token":"eyJhbGciOiJIUzI1NiJ9.eyJzaWQiOiJzMSJ9.c2ln","refresh_token":"rt"}`
+	tok := `{"access_token":"good","refresh_token":"rt"`
 	for _, tc := range []struct {
-		name, token, record string
-		mode                os.FileMode
-		code                int
-		want                string
-		sent                int64
+		name, token string
+		code        int
+		want        string
+		sent        int64
 	}{
-		{"no record", tok, "", 0o600, 2, "does not record which server it belongs to: run login", 0},
-		{"another session's record", s1, `{"origin":"` + srv.URL + `","sid":"s2"}`, 0o600, 2, "is another session's", 0},
-		{"record others can write", tok, `{"origin":"` + srv.URL + `"}`, 0o666, 1, "not a regular file of mode 0600", 0},
-		{"not a record", tok, `{"server":"x"}`, 0o600, 1, "is not a record of a session's server", 0},
-		{"matching record", s1, `{"origin":"` + srv.URL + `","sid":"s1"}`, 0o600, 1, "GET /api/me: 401 Unauthorized", 1},
+		{"no record", tok + `}`, 2, "does not record which server it belongs to: run login", 0},
+		{"another server", tok + `,"refresh_url":"https://api.example.com/auth/refresh"}`, 1,
+			"belongs to https://api.example.com, not " + srv.URL + "; nothing was sent", 0},
+		{"another path", tok + `,"refresh_url":"` + srv.URL + `/v2/auth/refresh"}`, 1,
+			"belongs to " + srv.URL + "/v2, not " + srv.URL + "; nothing was sent", 0},
+		{"not a URL", tok + `,"refresh_url":"%zz"}`, 1, "belongs to another server, not " + srv.URL, 0},
+		{"this server", tok + `,"refresh_url":"` + srv.URL + refreshPath + `"}`, 1, "GET /api/me: 401 Unauthorized", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
 			if err := os.WriteFile(path, []byte(tc.token), 0o600); err != nil {
 				t.Fatal(err)
-			}
-			if tc.record != "" {
-				if err := os.WriteFile(path+".origin", []byte(tc.record), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Chmod(path+".origin", tc.mode); err != nil {
-					t.Fatal(err)
-				}
 			}
 			before := received.Load()
 			r := invoke(t, env, "", "-token-file", path, "get", "/api/me")

@@ -34,6 +34,10 @@ func loginCommand() *command {
 			if user == "" {
 				return usagef("login: -user is required")
 			}
+			rt, err := c.transport()
+			if err != nil {
+				return err
+			}
 			password, err := readPassword(c.env, user)
 			if err != nil {
 				return err
@@ -44,10 +48,11 @@ func loginCommand() *command {
 			if err != nil {
 				return err
 			}
-			if err := c.store.login(ctx, tok); err != nil {
+			// Records the server's token endpoint in the file: see origin.go.
+			if err := rt.Login(ctx, tok); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "logged in as %s at %s (session saved in %s)\n", user, c.store.origin, c.store.Path())
+			fmt.Fprintf(c.stdout, "logged in as %s at %s (session saved in %s)\n", user, serverOf(c.url), c.store.Path())
 			return nil
 		},
 	}
@@ -122,7 +127,7 @@ func logoutAll(ctx context.Context, c *cli, _ []string) error {
 	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
 		return fmt.Errorf("POST /auth/logout-all: unexpected answer: %w", err)
 	}
-	if err := c.store.logout(ctx); err != nil {
+	if err := c.store.Clear(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "logged out of %d session(s), on every device\n", out.Revoked)
@@ -134,8 +139,8 @@ func logoutAll(ctx context.Context, c *cli, _ []string) error {
 // can end. Any generation of the refresh token ends its session. A
 // session of another server is not sent, and its file is kept.
 func logout(ctx context.Context, c *cli, _ []string) error {
-	tok, err := c.store.Load(ctx)
-	if errors.Is(err, transport.ErrNoToken) {
+	rt, tok, err := c.session(ctx)
+	if errors.Is(err, errNotLoggedIn) {
 		fmt.Fprintln(c.stdout, "not logged in")
 		return nil
 	}
@@ -149,7 +154,7 @@ func logout(ctx context.Context, c *cli, _ []string) error {
 	if err := session.Revoke(ctx, http.DefaultClient, c.server, userAgent, token); err != nil {
 		return fmt.Errorf("logout: %w (the token file was kept: try again)", err)
 	}
-	if err := c.store.logout(ctx); err != nil {
+	if err := rt.Logout(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.stdout, "logged out")
@@ -162,14 +167,9 @@ func (c *cli) call(ctx context.Context, method, path, contentType string, body [
 	if !strings.HasPrefix(path, "/") {
 		return usagef("%s: the path must start with /, like /api/me", strings.ToLower(method))
 	}
-	// No session saved, or one of another server: say so without asking
-	// the server. (The Transport's own loads are checked the same way.)
-	if _, err := c.store.Load(ctx); errors.Is(err, transport.ErrNoToken) {
-		return errNotLoggedIn
-	} else if err != nil {
-		return err
-	}
-	rt, err := transport.New(c.server+"/auth/refresh", c.store)
+	// No session saved, or none of this server: say so without asking the
+	// server. (The Transport checks every load of the file again.)
+	rt, _, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
@@ -186,6 +186,9 @@ func (c *cli) call(ctx context.Context, method, path, contentType string, body [
 	}
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if errors.Is(err, transport.ErrForeignToken) {
+		return c.otherServer(ctx) // the file was replaced meanwhile
+	}
 	if err != nil {
 		return unwrapURLError(err)
 	}
@@ -203,9 +206,7 @@ func (c *cli) call(ctx context.Context, method, path, contentType string, body [
 // repeats the method and URL, and the transport's own error says it all.
 func unwrapURLError(err error) error {
 	var ue *url.Error
-	var other *otherServerError
-	if errors.As(err, &ue) && (errors.Is(err, transport.ErrLoginRequired) || errors.Is(err, transport.ErrRefreshUnavailable) ||
-		errors.Is(err, errUnbound) || errors.As(err, &other)) {
+	if errors.As(err, &ue) && (errors.Is(err, transport.ErrLoginRequired) || errors.Is(err, transport.ErrRefreshUnavailable)) {
 		return ue.Err
 	}
 	return err

@@ -32,11 +32,11 @@
 // standard error, one line each, starting with "cli:".
 //
 // A session is sent only to the server it was logged in to: login records
-// that server's origin (scheme, host and port) beside the token file, in
-// PATH.origin, and a command given another -server stops before it sends
-// anything (exit status 1), naming both. The record is tied to its
-// session (the access token's sid), so a record left over from another
-// session counts as none.
+// that server's token endpoint in the token file ("refresh_url", written
+// by transport.Transport.Login and kept at every refresh), and a command
+// given another -server stops before it sends anything (exit status 1),
+// naming both. A token file without that record (older than it, or
+// written by hand) is not sent anywhere either: it needs a new login.
 //
 // Exit status: 0 on success; 2 when the session needs a new login (none
 // saved, ended, revoked or expired, or no record of its server): the
