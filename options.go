@@ -138,8 +138,9 @@ func WithAccessTokenTTL(d time.Duration) Option {
 // WithClockSkew sets how far before the issuing time the `nbf` and `iat`
 // claims are dated (default [DefaultClockSkew], 10 s; 0 dates them now).
 // A resource server whose clock runs behind the issuer's by less than d
-// accepts a token the moment it is issued; without it, middleware refuses a
-// token whose `nbf` or `iat` lies in its future. `exp` is not moved: a
+// accepts a token the moment it is issued, even one that tolerates no
+// `nbf` or `iat` in its future (middleware.WithFutureLeeway(0); the
+// middleware's default tolerance is one minute). `exp` is not moved: a
 // token still lives the configured TTL from the true issuing time.
 //
 // Resource servers whose clocks run ahead see tokens expire early; give

@@ -186,7 +186,9 @@ func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (nopWriter) WriteHeader(int)             {}
 
 // TestClockSkew: a resource server whose clock lags the issuer's accepts a
-// fresh token thanks to the backdated nbf/iat, and refuses it without.
+// fresh token thanks to the backdated nbf/iat, and refuses it without. The
+// middleware's own tolerance (middleware.WithFutureLeeway) is turned off so
+// that only the backdating is measured.
 func TestClockSkew(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -204,7 +206,7 @@ func TestClockSkew(t *testing.T) {
 			e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithClockSkew(tc.skew)}})
 			tr := must(e.svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice"}))
 			lagging := func() time.Time { return e.clock.Now().Add(-tc.behind) }
-			rs := must(e.svc.Middleware(middleware.WithClock(lagging)))
+			rs := must(e.svc.Middleware(middleware.WithClock(lagging), middleware.WithFutureLeeway(0)))
 			_, err := rs.Verify(t.Context(), tr.AccessToken)
 			if tc.ok != (err == nil) {
 				t.Fatalf("Verify on a clock %v behind: %v, want ok=%v", tc.behind, err, tc.ok)

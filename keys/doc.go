@@ -10,11 +10,13 @@
 //
 // A [Set] is the live key configuration: an immutable snapshot behind an
 // atomic pointer, replaced as a whole when keys rotate, with a generation
-// that changes on every replacement so caches of verified tokens know when
-// to forget. Its [Set.Keyfunc] plugs into github.com/golang-jwt/jwt/v5, its
-// [Set.Sign] mints compact JWTs (RFC 7519) with the `kid` header, and its
+// that changes whenever the keys do, so caches of verified tokens know when
+// to forget (replacing keys with identical ones changes nothing). Its
+// [Set.Keyfunc] plugs into github.com/golang-jwt/jwt/v5, its [Set.Sign]
+// mints compact JWTs (RFC 7519) with the `kid` header, and its
 // [Set.JWKS] publishes the public keys as a JSON Web Key Set (RFC 7517);
-// [ParseJWKS] reads one back on a resource server.
+// [ParseJWKS] reads one back on a resource server, and [Set.ReplaceKeys]
+// installs what it read.
 //
 // Tokens without a `kid` header are accepted only while the set holds
 // exactly one key; with several keys a token must name its key.

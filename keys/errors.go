@@ -13,8 +13,8 @@ var (
 	ErrWeakKey = errors.New("keys: key too weak")
 	// ErrInvalidKID: an empty or oversized key id, or one used twice in a set.
 	ErrInvalidKID = errors.New("keys: invalid key id")
-	// ErrNoKeys: a set with no keys, or a public view of a set that only
-	// holds HMAC secrets.
+	// ErrNoKeys: a set with no keys, a public view of a set that only
+	// holds HMAC secrets, or a JWKS with no key this package can use.
 	ErrNoKeys = errors.New("keys: no keys")
 	// ErrCannotSign: the current key holds only a public key.
 	ErrCannotSign = errors.New("keys: key cannot sign")

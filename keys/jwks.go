@@ -70,13 +70,15 @@ func (k *Key) jwk() (jwk, bool) {
 }
 
 // ParseJWKS reads a JSON Web Key Set (RFC 7517 §5) into verification-only
-// keys, for a resource server that fetches its issuer's keys (feed them to
-// [Set.Replace]). Keys meant for encryption (`use` other than "sig"),
-// symmetric keys, and key types or algorithms this package does not
-// support are skipped; a supported key that is malformed, lacks a `kid`,
-// repeats one, or is too weak fails the whole set with [ErrMalformedJWKS]
-// or the constructor's error. A key without `alg` gets the algorithm its
-// type implies (RS256 for RSA).
+// keys, in document order, for a resource server that fetches its issuer's
+// keys: pass them to [Set.ReplaceKeys] or [NewSetFromKeys]. Keys meant for
+// encryption (`use` other than "sig"), symmetric keys, and key types or
+// algorithms this package does not support are skipped; a supported key
+// that is malformed, lacks a `kid`, repeats one, or is too weak fails the
+// whole set with [ErrMalformedJWKS] or the constructor's error. A set with
+// no usable key left fails with [ErrNoKeys]: on success there is at least
+// one key. A key without `alg` gets the algorithm its type implies (RS256
+// for RSA).
 func ParseJWKS(data []byte) ([]*Key, error) {
 	if len(data) > maxJWKS {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformedJWKS, len(data), maxJWKS)
@@ -108,6 +110,9 @@ func ParseJWKS(data []byte) ([]*Key, error) {
 		}
 		seen[k.kid] = true
 		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no supported signature key among the JWKS's %d", ErrNoKeys, len(set.Keys))
 	}
 	return out, nil
 }

@@ -48,7 +48,7 @@ func TestJWKSRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := must(NewSet(parsed[0], parsed[1:]...))
+	rs := must(NewSetFromKeys(parsed))
 	for _, k := range ks[1:] {
 		if err := parse(rs, must(k.Sign(claims()))); err != nil {
 			t.Errorf("token of %s does not verify with the parsed JWKS: %v", k.KID(), err)
@@ -66,6 +66,10 @@ func TestJWKSRoundTrip(t *testing.T) {
 
 func TestParseJWKS(t *testing.T) {
 	ed := `{"kty":"OKP","crv":"Ed25519","kid":"ed","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`
+	enc := `{"kty":"RSA","use":"enc","kid":"x","n":"AQ","e":"AQAB"}`
+	oct := `{"kty":"oct","kid":"y","k":"c2VjcmV0"}`
+	p384 := `{"kty":"EC","crv":"P-384","kid":"z","x":"AQ","y":"AQ"}`
+	ps256 := `{"kty":"RSA","alg":"PS256","kid":"w","n":"AQ","e":"AQAB"}`
 	tests := []struct {
 		name string
 		in   string
@@ -73,10 +77,13 @@ func TestParseJWKS(t *testing.T) {
 		want error // nil: success
 	}{
 		{"one key without alg", `{"keys":[` + ed + `]}`, 1, nil},
-		{"encryption key skipped", `{"keys":[{"kty":"RSA","use":"enc","kid":"x","n":"AQ","e":"AQAB"}]}`, 0, nil},
-		{"symmetric key skipped", `{"keys":[{"kty":"oct","kid":"x","k":"c2VjcmV0"}]}`, 0, nil},
-		{"P-384 skipped", `{"keys":[{"kty":"EC","crv":"P-384","kid":"x","x":"AQ","y":"AQ"}]}`, 0, nil},
-		{"PS256 skipped", `{"keys":[{"kty":"RSA","alg":"PS256","kid":"x","n":"AQ","e":"AQAB"}]}`, 0, nil},
+		{"encryption key skipped", `{"keys":[` + enc + `,` + ed + `]}`, 1, nil},
+		{"symmetric key skipped", `{"keys":[` + oct + `,` + ed + `]}`, 1, nil},
+		{"P-384 skipped", `{"keys":[` + ed + `,` + p384 + `]}`, 1, nil},
+		{"PS256 skipped", `{"keys":[` + ps256 + `,` + ed + `]}`, 1, nil},
+		{"only unusable keys", `{"keys":[` + enc + `,` + oct + `,` + p384 + `,` + ps256 + `]}`, 0, ErrNoKeys},
+		{"only an encryption key", `{"keys":[` + enc + `]}`, 0, ErrNoKeys},
+		{"empty keys", `{"keys":[]}`, 0, ErrNoKeys},
 		{"not JSON", `{"keys":`, 0, ErrMalformedJWKS},
 		{"no keys member", `{}`, 0, ErrMalformedJWKS},
 		{"duplicate kid", `{"keys":[` + ed + `,` + ed + `]}`, 0, ErrMalformedJWKS},
@@ -116,8 +123,8 @@ func FuzzParseJWKS(f *testing.F) {
 	f.Add([]byte(`{"keys":[{"kty":"EC","crv":"P-256","kid":"a","x":"AQ","y":"AQ"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := ParseJWKS(data)
-		if err != nil && got != nil {
-			t.Fatal("keys returned with an error")
+		if (err == nil) == (len(got) == 0) {
+			t.Fatalf("%d keys and error %v: want keys or an error", len(got), err)
 		}
 		for _, k := range got {
 			if k.CanSign() || k.KID() == "" {

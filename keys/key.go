@@ -8,6 +8,8 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+	"hash"
+	"math/big"
 	"sync"
 	"sync/atomic"
 
@@ -37,9 +39,10 @@ const (
 )
 
 // Key is one signing or verification key bound to one algorithm and one key
-// id. It is immutable and safe for concurrent use. Build it with [NewHS256],
-// [NewEdDSA], [NewES256], [NewRS256] or [ParsePEM]; the zero Key is not
-// usable.
+// id. It is immutable and safe for concurrent use: the constructors copy the
+// key material they are given, so a caller that wipes or reuses its key
+// afterwards changes nothing here. Build it with [NewHS256], [NewEdDSA],
+// [NewES256], [NewRS256] or [ParsePEM]; the zero Key is not usable.
 type Key struct {
 	kid    string
 	method jwt.SigningMethod
@@ -73,7 +76,8 @@ func NewHS256(kid string, secret []byte) (*Key, error) {
 }
 
 // NewEdDSA returns an Ed25519 key (RFC 8037). key is an ed25519.PrivateKey
-// (signs and verifies) or an ed25519.PublicKey (verifies only).
+// (signs and verifies) or an ed25519.PublicKey (verifies only); it is
+// copied.
 func NewEdDSA(kid string, key any) (*Key, error) {
 	if err := checkKID(kid); err != nil {
 		return nil, err
@@ -83,24 +87,25 @@ func NewEdDSA(kid string, key any) (*Key, error) {
 		if len(k) != ed25519.PrivateKeySize {
 			return nil, fmt.Errorf("%w: Ed25519 private key of %d bytes", ErrInvalidKey, len(k))
 		}
+		priv := append(ed25519.PrivateKey(nil), k...)
 		// A key whose public half does not match its seed would sign tokens
 		// nobody can verify.
-		if !ed25519.NewKeyFromSeed(k.Seed()).Equal(k) {
+		if !ed25519.NewKeyFromSeed(priv.Seed()).Equal(priv) {
 			return nil, fmt.Errorf("%w: Ed25519 private key does not match its public half", ErrInvalidKey)
 		}
-		return &Key{kid: kid, method: jwt.SigningMethodEdDSA, sign: k, verify: k.Public().(ed25519.PublicKey)}, nil
+		return &Key{kid: kid, method: jwt.SigningMethodEdDSA, sign: priv, verify: priv.Public().(ed25519.PublicKey)}, nil
 	case ed25519.PublicKey:
 		if len(k) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("%w: Ed25519 public key of %d bytes", ErrInvalidKey, len(k))
 		}
-		return &Key{kid: kid, method: jwt.SigningMethodEdDSA, verify: k}, nil
+		return &Key{kid: kid, method: jwt.SigningMethodEdDSA, verify: append(ed25519.PublicKey(nil), k...)}, nil
 	}
 	return nil, fmt.Errorf("%w: EdDSA needs an ed25519.PrivateKey or ed25519.PublicKey, got %T", ErrInvalidKey, key)
 }
 
 // NewES256 returns an ECDSA P-256 key. key is an *ecdsa.PrivateKey (signs
-// and verifies) or an *ecdsa.PublicKey (verifies only); other curves and
-// points not on the curve are refused.
+// and verifies) or an *ecdsa.PublicKey (verifies only); it is copied. Other
+// curves and points not on the curve are refused.
 func NewES256(kid string, key any) (*Key, error) {
 	if err := checkKID(kid); err != nil {
 		return nil, err
@@ -109,14 +114,18 @@ func NewES256(kid string, key any) (*Key, error) {
 	var pub *ecdsa.PublicKey
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
-		if k == nil {
+		if k == nil || k.D == nil {
 			break
 		}
-		priv, pub = k, &k.PublicKey
+		priv = &ecdsa.PrivateKey{PublicKey: copyECDSA(&k.PublicKey), D: new(big.Int).Set(k.D)}
+		pub = &priv.PublicKey
 	case *ecdsa.PublicKey:
-		pub = k
+		if k != nil {
+			p := copyECDSA(k)
+			pub = &p
+		}
 	}
-	if pub == nil {
+	if pub == nil || pub.X == nil || pub.Y == nil {
 		return nil, fmt.Errorf("%w: ES256 needs an *ecdsa.PrivateKey or *ecdsa.PublicKey, got %T", ErrInvalidKey, key)
 	}
 	if pub.Curve != elliptic.P256() {
@@ -136,7 +145,8 @@ func NewES256(kid string, key any) (*Key, error) {
 
 // NewRS256 returns an RSASSA-PKCS1-v1_5 SHA-256 key. key is an
 // *rsa.PrivateKey (signs and verifies) or an *rsa.PublicKey (verifies
-// only). Moduli shorter than [MinRSABits] are refused as breakable.
+// only); it is copied. Moduli shorter than [MinRSABits] are refused as
+// breakable.
 func NewRS256(kid string, key any) (*Key, error) {
 	if err := checkKID(kid); err != nil {
 		return nil, err
@@ -148,12 +158,21 @@ func NewRS256(kid string, key any) (*Key, error) {
 		if k == nil {
 			break
 		}
-		if err := k.Validate(); err != nil {
+		priv = &rsa.PrivateKey{PublicKey: copyRSA(&k.PublicKey), D: cloneInt(k.D), Primes: make([]*big.Int, len(k.Primes))}
+		for i, p := range k.Primes {
+			priv.Primes[i] = cloneInt(p)
+		}
+		// The copy gets its own CRT values; Validate checks them too.
+		priv.Precompute()
+		if err := priv.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 		}
-		priv, pub = k, &k.PublicKey
+		pub = &priv.PublicKey
 	case *rsa.PublicKey:
-		pub = k
+		if k != nil {
+			p := copyRSA(k)
+			pub = &p
+		}
 	}
 	if pub == nil || pub.N == nil {
 		return nil, fmt.Errorf("%w: RS256 needs an *rsa.PrivateKey or *rsa.PublicKey, got %T", ErrInvalidKey, key)
@@ -171,6 +190,22 @@ func NewRS256(kid string, key any) (*Key, error) {
 		k.sign = priv
 	}
 	return k, nil
+}
+
+// cloneInt copies a big.Int (nil stays nil, for the constructors to refuse).
+func cloneInt(x *big.Int) *big.Int {
+	if x == nil {
+		return nil
+	}
+	return new(big.Int).Set(x)
+}
+
+func copyECDSA(k *ecdsa.PublicKey) ecdsa.PublicKey {
+	return ecdsa.PublicKey{Curve: k.Curve, X: cloneInt(k.X), Y: cloneInt(k.Y)}
+}
+
+func copyRSA(k *rsa.PublicKey) rsa.PublicKey {
+	return rsa.PublicKey{N: cloneInt(k.N), E: k.E}
 }
 
 func checkKID(kid string) error {
@@ -208,9 +243,34 @@ func (k *Key) Public() (*Key, bool) {
 
 // Verify checks sig, the decoded signature of a JWS, over signingInput
 // (the "header.payload" part of the compact form) with this key's
-// algorithm. The error wraps jwt's verification error.
+// algorithm. The error wraps jwt's verification error
+// (jwt.ErrSignatureInvalid for a wrong HMAC).
 func (k *Key) Verify(signingInput string, sig []byte) error {
+	if k.macs != nil {
+		return k.verifyMAC(signingInput, sig)
+	}
 	return k.method.Verify(signingInput, sig, k.verify)
+}
+
+// verifyMAC is what jwt's HS256 Verify does, with a pooled keyed MAC and
+// no copy of the input: keying a new MAC costs five allocations, which
+// was a third of a middleware's first sight of an HS256 token.
+func (k *Key) verifyMAC(signingInput string, sig []byte) error {
+	m := k.macs.Get().(hash.Hash)
+	var chunk [512]byte
+	for in := signingInput; len(in) > 0; {
+		n := copy(chunk[:], in)
+		m.Write(chunk[:n])
+		in = in[n:]
+	}
+	var sum [sha256.Size]byte
+	ok := hmac.Equal(sig, m.Sum(sum[:0]))
+	m.Reset()
+	k.macs.Put(m)
+	if !ok {
+		return jwt.ErrSignatureInvalid
+	}
+	return nil
 }
 
 // Sign returns the compact serialisation of a JWT carrying claims, signed
@@ -227,4 +287,37 @@ func (k *Key) Sign(claims jwt.Claims) (string, error) {
 		return "", fmt.Errorf("keys: signing with %q: %w", k.kid, err)
 	}
 	return s, nil
+}
+
+// same reports whether k and o are interchangeable: the same key id,
+// algorithm and key material, and both or neither able to sign.
+func (k *Key) same(o *Key) bool {
+	if k == o {
+		return true
+	}
+	if k.kid != o.kid || k.method != o.method || (k.sign == nil) != (o.sign == nil) {
+		return false
+	}
+	return sameMaterial(k.verify, o.verify) && (k.sign == nil || sameMaterial(k.sign, o.sign))
+}
+
+func sameMaterial(a, b any) bool {
+	switch a := a.(type) {
+	case []byte: // an HMAC secret
+		b, ok := b.([]byte)
+		return ok && hmac.Equal(a, b)
+	case ed25519.PublicKey:
+		return a.Equal(b)
+	case ed25519.PrivateKey:
+		return a.Equal(b)
+	case *ecdsa.PublicKey:
+		return a.Equal(b)
+	case *ecdsa.PrivateKey:
+		return a.Equal(b)
+	case *rsa.PublicKey:
+		return a.Equal(b)
+	case *rsa.PrivateKey:
+		return a.Equal(b)
+	}
+	return false
 }

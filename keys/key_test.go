@@ -4,12 +4,18 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"math/big"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestConstructorsRefuseBadInput(t *testing.T) {
@@ -93,5 +99,58 @@ func TestHMACSecretIsCopied(t *testing.T) {
 	sec[0] ^= 1
 	if err := parse(must(NewSet(k)), tok); err != nil {
 		t.Fatalf("caller's later change to the secret affected the key: %v", err)
+	}
+}
+
+// TestHS256Verify: the pooled MAC accepts exactly the right signature,
+// for inputs shorter and longer than its copy buffer, from many
+// goroutines at once.
+func TestHS256Verify(t *testing.T) {
+	k := must(NewHS256("hs", secret32))
+	other := must(NewHS256("hs", []byte("another-secret-another-secret-32")))
+	for _, n := range []int{0, 1, 511, 512, 513, 5000} {
+		in := strings.Repeat("a", n)
+		mac := hmac.New(sha256.New, secret32)
+		mac.Write([]byte(in))
+		sig := mac.Sum(nil)
+		if err := k.Verify(in, sig); err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		bad := append([]byte(nil), sig...)
+		bad[len(bad)-1] ^= 1
+		for name, err := range map[string]error{
+			"changed signature": k.Verify(in, bad),
+			"short signature":   k.Verify(in, sig[:31]),
+			"no signature":      k.Verify(in, nil),
+			"changed input":     k.Verify(in+"b", sig),
+			"other secret":      other.Verify(in, sig),
+		} {
+			if !errors.Is(err, jwt.ErrSignatureInvalid) {
+				t.Fatalf("%d bytes, %s: %v", n, name, err)
+			}
+		}
+	}
+	tok := must(k.Sign(claims()))
+	sig := must(b64decode(tok))
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				in, want := signingInput(tok), true
+				if i%2 == 1 {
+					in, want = in+"x", false
+				}
+				if (k.Verify(in, sig) == nil) != want {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d wrong verdicts under concurrency", n)
 	}
 }

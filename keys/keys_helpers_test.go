@@ -6,6 +6,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,4 +68,11 @@ func parse(s *Set, tok string) error {
 	_, err := jwt.NewParser(jwt.WithValidMethods([]string{HS256, EdDSA, ES256, RS256, "none"})).
 		ParseWithClaims(tok, &jwt.RegisteredClaims{}, s.Keyfunc)
 	return err
+}
+
+// signingInput and b64decode split a compact JWS into what Key.Verify takes.
+func signingInput(tok string) string { return tok[:strings.LastIndexByte(tok, '.')] }
+
+func b64decode(tok string) ([]byte, error) {
+	return base64.RawURLEncoding.DecodeString(tok[strings.LastIndexByte(tok, '.')+1:])
 }

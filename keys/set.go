@@ -39,13 +39,44 @@ func NewSet(current *Key, older ...*Key) (*Set, error) {
 	return s, nil
 }
 
-// Replace atomically swaps in a new current key and older keys, and
-// advances [Set.Generation]. Requests already verifying keep the snapshot
-// they started with. On error the set is unchanged.
+// NewSetFromKeys is [NewSet] with the keys in one slice, the current key
+// first: the shape [ParseJWKS] returns. An empty slice fails with
+// [ErrNoKeys].
+func NewSetFromKeys(ks []*Key) (*Set, error) {
+	s := new(Set)
+	if err := s.ReplaceKeys(ks); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Replace atomically swaps in a new current key and older keys. Requests
+// already verifying keep the snapshot they started with. On error the set
+// is unchanged.
+//
+// [Set.Generation] advances only if the keys differ from the current ones
+// (by key id, algorithm, key material, order, or ability to sign), so a
+// caller that polls its issuer's JWKS and replaces the keys each time does
+// not make the middleware forget the tokens it has verified.
 func (s *Set) Replace(current *Key, older ...*Key) error {
 	all := make([]*Key, 0, 1+len(older))
 	all = append(all, current)
 	all = append(all, older...)
+	return s.replace(all)
+}
+
+// ReplaceKeys is [Set.Replace] with the keys in one slice, the current key
+// first, e.g. straight from [ParseJWKS]. The set does not keep ks. An empty
+// slice fails with [ErrNoKeys] and leaves the set unchanged.
+func (s *Set) ReplaceKeys(ks []*Key) error {
+	if len(ks) == 0 {
+		return fmt.Errorf("%w: ReplaceKeys with an empty slice", ErrNoKeys)
+	}
+	return s.replace(slices.Clone(ks))
+}
+
+// replace publishes all, which it owns from now on.
+func (s *Set) replace(all []*Key) error {
 	next := &snapshot{keys: all, byKID: make(map[string]*Key, len(all))}
 	for _, k := range all {
 		if k == nil || k.method == nil {
@@ -61,10 +92,14 @@ func (s *Set) Replace(current *Key, older ...*Key) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if prev := s.snap.Load(); prev != nil {
-		next.gen = prev.gen + 1
-	} else {
+	prev := s.snap.Load()
+	switch {
+	case prev == nil:
 		next.gen = 1
+	case slices.EqualFunc(prev.keys, next.keys, (*Key).same):
+		return nil // nothing changed: keep the snapshot and its generation
+	default:
+		next.gen = prev.gen + 1
 	}
 	s.snap.Store(next)
 	return nil
@@ -79,8 +114,8 @@ func (s *Set) load() *snapshot {
 	return empty
 }
 
-// Generation returns a number that changes (grows) on every [Set.Replace];
-// 0 for a set that never held keys. Caches of verified tokens record it and
+// Generation returns a number that grows on every [Set.Replace] that
+// changes the keys; 0 for a set that never held keys. Caches of verified tokens record it and
 // drop their entries when it moves.
 func (s *Set) Generation() uint64 { return s.load().gen }
 
@@ -180,5 +215,5 @@ func (s *Set) Public() (*Set, error) {
 	if len(pubs) == 0 {
 		return nil, fmt.Errorf("%w: no asymmetric keys to publish", ErrNoKeys)
 	}
-	return NewSet(pubs[0], pubs[1:]...)
+	return NewSetFromKeys(pubs)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,5 +250,105 @@ func TestResolveAndVerify(t *testing.T) {
 	}
 	if err := hs.Verify(tok[:dot], sig); err == nil {
 		t.Fatal("another key verified the signature")
+	}
+}
+
+// TestReplaceWithSameKeys: replacing the keys with identical ones, as a
+// JWKS poll does every few minutes, keeps the generation (so caches of
+// verified tokens survive); any real change advances it.
+func TestReplaceWithSameKeys(t *testing.T) {
+	ks := privateKeys() // hs, ed, es, rs
+	hs, ed, es := ks[0], ks[1], ks[2]
+	// Equal keys built again from the same material: other pointers.
+	hs2 := must(NewHS256("hs", secret32))
+	ed2 := must(NewEdDSA("ed", edKey()))
+	edPub, _ := ed.Public()
+	otherSecret := must(NewHS256("hs", []byte("another-secret-another-secret-32")))
+	otherKID := must(NewEdDSA("ed-2", edKey()))
+
+	s := must(NewSet(ed, hs))
+	start := s.Generation()
+	tests := []struct {
+		name    string
+		keys    []*Key
+		changed bool
+	}{
+		{"same pointers", []*Key{ed, hs}, false},
+		{"equal keys built again", []*Key{ed2, hs2}, false},
+		{"a key added", []*Key{ed, hs, es}, true},
+		{"order of older keys", []*Key{ed, es, hs}, true},
+		{"a key removed", []*Key{ed, hs}, true},
+		{"swapped", []*Key{hs, ed}, true},
+		{"back again", []*Key{ed, hs}, true},
+		{"public form of the signing key", []*Key{edPub, hs}, true},
+		{"private again", []*Key{ed2, hs2}, true},
+		{"other secret, same kid", []*Key{ed, otherSecret}, true},
+		{"other kid, same key", []*Key{otherKID, otherSecret}, true},
+		{"a key retired", []*Key{otherKID}, true},
+		{"unchanged", []*Key{otherKID}, false},
+	}
+	want := start
+	for _, tt := range tests {
+		if err := s.ReplaceKeys(tt.keys); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if tt.changed {
+			want++
+		}
+		if g := s.Generation(); g != want {
+			t.Fatalf("%s: generation %d, want %d", tt.name, g, want)
+		}
+		if got := s.Keys(); !slices.EqualFunc(got, tt.keys, (*Key).same) {
+			t.Fatalf("%s: set holds %v", tt.name, got)
+		}
+	}
+
+	// The resource-server side: each poll parses the same JWKS into new
+	// Key values.
+	issuer := must(NewSet(ed, es, hs))
+	doc := must(issuer.JWKS())
+	rs := must(NewSetFromKeys(must(ParseJWKS(doc))))
+	g := rs.Generation()
+	for range 3 {
+		if err := rs.ReplaceKeys(must(ParseJWKS(doc))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rs.Generation() != g {
+		t.Fatalf("polling an unchanged JWKS moved the generation from %d to %d", g, rs.Generation())
+	}
+	if err := issuer.Replace(es, ed); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.ReplaceKeys(must(ParseJWKS(must(issuer.JWKS())))); err != nil || rs.Generation() != g+1 {
+		t.Fatalf("rotated JWKS: generation %d (want %d), %v", rs.Generation(), g+1, err)
+	}
+}
+
+func TestSliceConstructors(t *testing.T) {
+	ks := privateKeys()
+	s := must(NewSetFromKeys(ks))
+	if got := s.Keys(); !slices.Equal(got, ks) || s.Current() != ks[0] {
+		t.Fatalf("NewSetFromKeys holds %v", got)
+	}
+	// The set keeps its own slice.
+	ks[0] = ks[1]
+	if s.Current() == ks[1] {
+		t.Fatal("the set shares the caller's slice")
+	}
+	g := s.Generation()
+	for _, empty := range [][]*Key{nil, {}} {
+		if err := s.ReplaceKeys(empty); !errors.Is(err, ErrNoKeys) {
+			t.Fatalf("ReplaceKeys(%v): %v, want ErrNoKeys", empty, err)
+		}
+		if _, err := NewSetFromKeys(empty); !errors.Is(err, ErrNoKeys) {
+			t.Fatalf("NewSetFromKeys(%v): %v, want ErrNoKeys", empty, err)
+		}
+	}
+	if err := s.ReplaceKeys([]*Key{ks[2], nil}); !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("ReplaceKeys with a nil key: %v", err)
+	}
+	if s.Generation() != g || len(s.Keys()) != 4 {
+		t.Fatal("a failed ReplaceKeys changed the set")
 	}
 }

@@ -140,58 +140,144 @@ func run(b *testing.B, h http.Handler, reqs []*http.Request, want int) {
 	}
 }
 
-// BenchmarkMiddleware compares this middleware with the floor, the bare
-// harness and (on the cached path) a bare golang-jwt parse. Compare
-// implementations with
-//
-//	go test -run='^$' -bench=Middleware -benchmem -count=10 ./middleware > bench.txt
-//	benchstat -col /impl bench.txt
-func BenchmarkMiddleware(b *testing.B) {
+// benchPath is one way through the middleware.
+type benchPath struct {
+	name    string
+	n       int  // distinct tokens, used in turn
+	expired bool // tokens expired at t0
+	want    int  // the status of the floor and of this middleware
+	opts    []Option
+}
+
+// benchPaths puts first and expired side by side: the machine is shared and
+// its load drifts, so paths compared with each other run close together in
+// time.
+var benchPaths = []benchPath{
+	{"first", benchPool, false, 200, a(WithCache(benchCache, DefaultCacheBytes))},
+	{"expired", benchPool, true, 401, nil},
+	{"cached", 1, false, 200, nil},
+}
+
+// impl is one implementation under test and the status it must answer.
+type impl struct {
+	name string
+	h    http.Handler
+	want int
+}
+
+// forEachPath calls f for every algorithm and path with the request pool
+// and the implementations compared on it: the harness, the floor, this
+// middleware and, on the cached path, a bare golang-jwt parse of the same
+// token, which the cached path is measured against.
+func forEachPath(b *testing.B, f func(name string, reqs []*http.Request, impls []impl)) {
 	fixed := func() time.Time { return t0 }
 	for _, alg := range benchAlgs() {
 		set := must(keys.NewSet(alg.verifier))
-		paths := []struct {
-			name    string
-			n       int
-			expired bool
-			want    int
-			opts    []Option
-		}{
-			// first and expired side by side: the machine is shared and
-			// its load drifts, so paths compared with each other run
-			// close together in time.
-			{"first", benchPool, false, 200, a(WithCache(benchCache, DefaultCacheBytes))},
-			{"expired", benchPool, true, 401, nil},
-			{"cached", 1, false, 200, nil},
-		}
-		for _, p := range paths {
+		for _, p := range benchPaths {
 			reqs := requestPool(b, alg, p.expired, p.n)
 			ours := must(New(set, append(p.opts, WithClock(fixed))...))
-			impls := []struct {
-				name string
-				h    http.Handler
-				want int
-			}{
+			impls := []impl{
 				{"harness", passthrough(touch), 200},
 				{"floor", floorMiddleware(alg.raw, alg.name, fixed)(touch), p.want},
 				{"jwtrefresh", ours.Handler(touch), p.want},
 			}
 			if p.name == "cached" {
-				// The bare golang-jwt parse of the same token, with no HTTP
-				// around it: the cached path is measured against it.
-				impls = append(impls, struct {
-					name string
-					h    http.Handler
-					want int
-				}{"bareparse", bareParse(alg, reqs[0]), 200})
+				impls = append(impls, impl{"bareparse", bareParse(alg, reqs[0]), 200})
 			}
-			for _, impl := range impls {
-				b.Run(fmt.Sprintf("alg=%s/path=%s/impl=%s", alg.name, p.name, impl.name), func(b *testing.B) {
-					run(b, impl.h, reqs, impl.want)
-				})
-			}
+			f(fmt.Sprintf("alg=%s/path=%s", alg.name, p.name), reqs, impls)
 		}
 	}
+}
+
+// BenchmarkMiddleware compares this middleware with the floor, the bare
+// harness and (on the cached path) a bare golang-jwt parse. Compare
+// implementations with
+//
+//	go test -run='^$' -bench='Middleware$' -benchmem -count=10 ./middleware > bench.txt
+//	benchstat -col /impl bench.txt
+func BenchmarkMiddleware(b *testing.B) {
+	forEachPath(b, func(name string, reqs []*http.Request, impls []impl) {
+		for _, im := range impls {
+			b.Run(name+"/impl="+im.name, func(b *testing.B) {
+				run(b, im.h, reqs, im.want)
+			})
+		}
+	})
+}
+
+// BenchmarkMiddlewareInterleaved runs the same paths as BenchmarkMiddleware
+// with every implementation taking turns of a few requests inside one loop,
+// so all of them see the same machine load. On a shared machine the halves
+// of BenchmarkMiddleware run seconds apart and drift; the ratios here do
+// not. It reports each implementation's time per request (ns/op is one
+// round of turns and means little), the time ratio to the floor (vs-floor;
+// net-vs-floor subtracts the harness from both sides) and, on the cached
+// path, the speed-up over a bare golang-jwt parse.
+//
+//	go test -run='^$' -bench=MiddlewareInterleaved -count=10 ./middleware > inter.txt
+//	benchstat inter.txt
+func BenchmarkMiddlewareInterleaved(b *testing.B) {
+	forEachPath(b, func(name string, reqs []*http.Request, impls []impl) {
+		b.Run(name, func(b *testing.B) {
+			turns := make([]*turn, len(impls))
+			for i, im := range impls {
+				turns[i] = &turn{impl: im}
+				turns[i].start(b, reqs)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				for _, t := range turns {
+					t.take(reqs)
+				}
+			}
+			per := make(map[string]float64, len(turns))
+			for _, t := range turns {
+				per[t.name] = float64(t.spent) / float64(b.N*turnLen)
+				b.ReportMetric(per[t.name], t.name+"-ns/req")
+			}
+			b.ReportMetric(per["jwtrefresh"]/per["floor"], "vs-floor")
+			b.ReportMetric((per["jwtrefresh"]-per["harness"])/(per["floor"]-per["harness"]), "net-vs-floor")
+			if bare, ok := per["bareparse"]; ok {
+				b.ReportMetric(bare/per["jwtrefresh"], "speedup-vs-bareparse")
+			}
+		})
+	})
+}
+
+// turnLen is how many requests one implementation serves in a row: enough
+// that reading the clock costs little, few enough that load changes
+// between turns are rare.
+const turnLen = 8
+
+// turn is one implementation in BenchmarkMiddlewareInterleaved, with its
+// own writer, position in the request pool and time spent.
+type turn struct {
+	impl
+	w     discardWriter
+	next  int
+	spent time.Duration
+}
+
+// start checks, outside the timed loop, that the path is the intended one.
+func (t *turn) start(b *testing.B, reqs []*http.Request) {
+	t.w = discardWriter{h: make(http.Header), code: 200}
+	t.h.ServeHTTP(&t.w, reqs[0])
+	if t.w.code != t.want {
+		b.Fatalf("%s: status %d, want %d", t.name, t.w.code, t.want)
+	}
+}
+
+func (t *turn) take(reqs []*http.Request) {
+	begin := time.Now()
+	for range turnLen {
+		clear(t.w.h)
+		t.h.ServeHTTP(&t.w, reqs[t.next])
+		if t.next++; t.next == len(reqs) {
+			t.next = 0
+		}
+	}
+	t.spent += time.Since(begin)
 }
 
 // bareParse is golang-jwt's ParseWithClaims of r's token alone, wrapped as

@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // entryOverhead approximates the memory of an entry beyond twice the
@@ -29,6 +31,7 @@ func hashToken(seed maphash.Seed, tok string) cacheKey {
 // immutable after insertion.
 type entry struct {
 	claims Claims
+	dates  [3]jwt.NumericDate // what claims' date pointers point to
 	token  string
 	key    cacheKey
 	gen    uint64

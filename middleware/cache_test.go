@@ -96,7 +96,7 @@ func TestCacheOffWithoutGeneration(t *testing.T) {
 func TestCacheChecksTimePerRequest(t *testing.T) {
 	clock := newClock()
 	set := must(keys.NewSet(edKey))
-	m := newMW(t, set, clock, WithLeeway(2*time.Second))
+	m := newMW(t, set, clock, WithLeeway(2*time.Second), WithFutureLeeway(0))
 	c := claimsAt()
 	c.NotBefore = jwt.NewNumericDate(t0.Add(-time.Minute))
 	c.IssuedAt = c.NotBefore
@@ -160,6 +160,49 @@ func TestCacheDropsOnKeyRotation(t *testing.T) {
 	if m.CacheStats().Entries != 1 {
 		t.Fatal("not cached after rotation")
 	}
+}
+
+// TestCacheSurvivesJWKSPoll: a resource server that polls its issuer's
+// JWKS and installs the keys each time keeps its cache while the keys stay
+// the same, and drops it when they change.
+func TestCacheSurvivesJWKSPoll(t *testing.T) {
+	es := esKey()
+	issuer := must(keys.NewSet(edKey, es))
+	poll := func(rs *keys.Set) {
+		t.Helper()
+		if err := rs.ReplaceKeys(must(keys.ParseJWKS(must(issuer.JWKS())))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := must(keys.NewSetFromKeys(must(keys.ParseJWKS(must(issuer.JWKS())))))
+	var log eventLog
+	m := newMW(t, rs, nil, WithEvents(log.hook))
+	tok := sign(edKey, claimsAt())
+	request := func(wantCached bool) {
+		t.Helper()
+		if w := serve(m.Handler(okHandler), bearer(tok)); w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		if got := log.last(); got.Cached != wantCached {
+			t.Fatalf("cached %v, want %v", got.Cached, wantCached)
+		}
+	}
+	request(false)
+	for range 3 {
+		poll(rs)
+		request(true)
+	}
+	if st := m.CacheStats(); st.Entries != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The issuer rotates (the old key still verifies): the next poll
+	// changes the keys, and the token is verified afresh.
+	if err := issuer.Replace(es, edKey); err != nil {
+		t.Fatal(err)
+	}
+	poll(rs)
+	request(false)
+	request(true)
 }
 
 func TestCacheNeverHoldsInvalidTokens(t *testing.T) {

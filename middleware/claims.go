@@ -21,6 +21,10 @@ import (
 // A handler gets its own copy: changing a field does not affect other
 // requests. Treat the Audience and Scope slices as read-only (they are
 // shared with the cache; append is safe, assigning to an element is not).
+//
+// Claims is a jwt.Claims, so an issuer or a test can mint a token with
+// `sid` and `scope` by passing one to
+// [github.com/jwtrefresh/jwtrefresh/keys.Set.Sign].
 type Claims struct {
 	jwt.RegisteredClaims
 	// SessionID is the `sid` claim: the session (refresh-token family).
@@ -103,6 +107,12 @@ func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 // application's own type T, e.g. a struct with its own claims next to (or
 // embedding) [Claims]. It decodes on every call; call it once per request.
 // It fails with [ErrTokenMissing] if the request was not authenticated.
+//
+// It decodes with encoding/json, which matches member names to T's fields
+// case-insensitively. The middleware has already refused claims sets in
+// which that could change a top-level member (a repeated name, two names
+// differing only in case, or "Sub" for "sub"), so the registered claims in
+// T are the ones [ClaimsFrom] returns.
 func ClaimsAs[T any](ctx context.Context) (T, error) {
 	var out T
 	v, ok := ctx.Value(ctxKey{}).(*verified)

@@ -10,12 +10,15 @@
 // (RFC 6749 §3.3, RFC 8693 §4.2, RFC 9068 §2.2.3).
 //
 // Security defaults: the accepted algorithm comes from the key named by the
-// token's `kid` (RFC 7515 §4.1.4), never from the token; `exp` is required;
-// `nbf` and `iat` are honoured; a token is limited to 8 KiB before any
+// token's `kid` (RFC 7515 §4.1.4), never from the token; `exp` is required,
+// with no leeway; `nbf` and `iat` are honoured, up to a minute in the
+// future ([WithFutureLeeway]); a token is limited to 8 KiB before any
 // parsing; a `crit` header is refused (RFC 7515 §4.1.11: no extension is
-// understood); tokens are read from the Authorization header only (a cookie
-// only when configured; never the query string); no token ever reaches a
-// log line. "Expired" is only reported for a token whose signature and
+// understood); header parameter and claim names are matched exactly (RFC
+// 7515 §4, RFC 7519 §4), and a header or claims set with a repeated name,
+// or names differing only in case, is refused; tokens are read from the
+// Authorization header only (a cookie only when configured; never the
+// query string); no token ever reaches a log line. "Expired" is only reported for a token whose signature and
 // other claims verified, so a client never refreshes because of a forgery.
 //
 // The accept path does no I/O: verified tokens are kept in a bounded cache

@@ -23,7 +23,8 @@ type Middleware struct {
 	cache        *cache        // nil: off
 	issuer       string
 	audience     []string
-	leeway       time.Duration
+	leeway       time.Duration // for exp
+	nbfLeeway    time.Duration // for nbf and iat: the larger of leeway and WithFutureLeeway
 	maxLen       int
 	cookie       string
 	optional     bool
@@ -45,9 +46,9 @@ type Middleware struct {
 // a token's `kid` decides the algorithm (see [keys.Set.Keyfunc]), and
 // rotating set takes effect on the next request, also dropping cached
 // verdicts. set may be nil only with [WithKeyfunc]. Options default to:
-// realm "api", no iss/aud check, leeway 0, 8 KiB token limit, header-only,
-// token required, any `typ`, no session check, a cache of 10,000 tokens /
-// 8 MiB.
+// realm "api", no iss/aud check, no leeway on `exp`, `nbf` and `iat` up to
+// one minute in the future, 8 KiB token limit, header-only, token
+// required, any `typ`, no session check, a cache of 10,000 tokens / 8 MiB.
 func New(set *keys.Set, opts ...Option) (*Middleware, error) {
 	c := config{
 		realm:        DefaultRealm,
@@ -56,6 +57,7 @@ func New(set *keys.Set, opts ...Option) (*Middleware, error) {
 		cacheEntries: DefaultCacheEntries,
 		cacheBytes:   DefaultCacheBytes,
 		retryAfter:   DefaultRetryAfter,
+		futureLeeway: DefaultFutureLeeway,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
@@ -77,6 +79,7 @@ func New(set *keys.Set, opts ...Option) (*Middleware, error) {
 		issuer:       c.issuer,
 		audience:     c.audience,
 		leeway:       c.leeway,
+		nbfLeeway:    max(c.leeway, c.futureLeeway),
 		maxLen:       c.maxLen,
 		cookie:       c.cookie,
 		optional:     c.optional,
@@ -213,7 +216,7 @@ func (m *Middleware) verify(ctx context.Context, tok string, badChars *Error) (v
 			return nil, false, fail(badChars, badChars.Err)
 		}
 		ent = new(entry)
-		if err := m.parse(tok, &ent.claims); err != nil {
+		if err := m.parse(tok, &ent.claims, &ent.dates); err != nil {
 			if errors.Is(err, ErrTokenMalformed) {
 				return nil, false, fail(m.tmplMalformed, err)
 			}
@@ -264,9 +267,9 @@ func (m *Middleware) validate(c *Claims, now time.Time) *Error {
 		cause = errIssuer
 	case m.audience != nil && !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(m.audience, a) }):
 		cause = errAudience
-	case c.NotBefore != nil && now.Add(m.leeway).Before(c.NotBefore.Time):
+	case c.NotBefore != nil && now.Add(m.nbfLeeway).Before(c.NotBefore.Time):
 		cause = errNotBefore
-	case c.IssuedAt != nil && now.Add(m.leeway).Before(c.IssuedAt.Time):
+	case c.IssuedAt != nil && now.Add(m.nbfLeeway).Before(c.IssuedAt.Time):
 		cause = errIssuedAt
 	case !now.Before(c.ExpiresAt.Add(m.leeway)):
 		return fail(m.tmplExpired, ErrTokenExpired)

@@ -23,6 +23,7 @@ type config struct {
 	issuer       string
 	audience     []string
 	leeway       time.Duration
+	futureLeeway time.Duration
 	maxLen       int
 	cookie       string
 	optional     bool
@@ -48,6 +49,9 @@ const (
 	DefaultCacheBytes   = 8 << 20
 	// DefaultRetryAfter is the Retry-After of a 503 from the session check.
 	DefaultRetryAfter = retryAfterDefault * time.Second
+	// DefaultFutureLeeway is how far in this server's future `nbf` and
+	// `iat` may lie (see [WithFutureLeeway]).
+	DefaultFutureLeeway = time.Minute
 )
 
 // WithKeyfunc replaces the key set with a jwt.Keyfunc, e.g. from a JWKS
@@ -118,15 +122,41 @@ func WithAudience(aud ...string) Option {
 }
 
 // WithLeeway tolerates clock skew between issuer and this server when
-// checking `exp`, `nbf` and `iat` (default 0). Every second of leeway is a
-// second longer that a stolen or revoked-by-expiry token works; a few
-// seconds is usually enough.
+// checking `exp` (default 0): a token is accepted until exp + d. Every
+// second of leeway is a second longer that a stolen token works, so keep
+// it to a few seconds, and only if this server's clock may run ahead of
+// the issuer's. d also applies to `nbf` and `iat` when it is larger than
+// the [WithFutureLeeway] tolerance.
 func WithLeeway(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
 			return errors.New("middleware: WithLeeway: negative leeway")
 		}
 		c.leeway = d
+		return nil
+	}
+}
+
+// WithFutureLeeway sets how far in this server's future the `nbf` (not
+// before) and `iat` (issued at) claims may lie (default
+// [DefaultFutureLeeway], one minute). A token whose nbf or iat is later
+// than now + d is refused with 401 invalid_token.
+//
+// Why a default above zero: an issuer whose clock runs a second ahead of
+// this server's mints tokens that look "not yet valid" here. Refusing them
+// is no protection (they are genuine, and their life still ends at `exp`),
+// but it is an outage: the client refreshes, gets another such token, and
+// is refused again until the clocks agree. jwtrefresh's token service
+// backdates nbf and iat by its own clock-skew setting (10 s), so this
+// matters most for tokens of other issuers. Set 0 for the strict reading
+// of RFC 7519 §4.1.5; a larger d only if clocks are known to drift more.
+// It never extends a token's life: `exp` is governed by [WithLeeway].
+func WithFutureLeeway(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errors.New("middleware: WithFutureLeeway: negative leeway")
+		}
+		c.futureLeeway = d
 		return nil
 	}
 }

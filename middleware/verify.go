@@ -5,20 +5,52 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
 // joseHeader is the part of a JWS protected header (RFC 7515 §4.1) that
-// verification needs. Decoding into a struct rather than a map is most of
-// why first sight costs less than a golang-jwt parse.
+// verification needs.
 type joseHeader struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Typ  string          `json:"typ"`
-	Crit json.RawMessage `json:"crit"`
+	alg, kid, typ string
+	crit          bool // a `crit` member is present, whatever its value
+}
+
+// headerNames are the header members the middleware reads.
+var headerNames = []string{"alg", "kid", "typ", "crit"}
+
+// decode reads the header doc, matching member names exactly (see
+// checkNames). Errors are errJSONSyntax, errJSONType or errAmbiguous.
+func (h *joseHeader) decode(doc string) error {
+	var buf [8]member
+	ms, err := members(doc, buf[:0])
+	if err != nil {
+		return err
+	}
+	if err := checkNames(ms, headerNames); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		switch m.name {
+		case "alg":
+			h.alg, err = jsonString(m.value)
+		case "kid":
+			h.kid, err = jsonString(m.value)
+		case "typ":
+			h.typ, err = jsonString(m.value)
+		case "crit":
+			h.crit = true
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // b64 decodes segments strictly: unused trailing bits must be zero, so each
@@ -32,28 +64,29 @@ var (
 	errType     = errors.New("typ header not accepted")
 )
 
-// parse verifies the compact JWS tok and decodes its claims into c. With a
-// key set the signature is checked before the claims are decoded, so no
-// unauthenticated JSON beyond the header is ever parsed. Returned errors
-// wrap ErrTokenMalformed or ErrTokenInvalid.
-func (m *Middleware) parse(tok string, c *Claims) error {
+// parse verifies the compact JWS tok and decodes its claims into c, with
+// the values of its dates in dates (storage that saves an allocation
+// each). With a key set the signature is checked before the claims are
+// decoded, so no unauthenticated JSON beyond the header is ever parsed.
+// Returned errors wrap ErrTokenMalformed or ErrTokenInvalid.
+func (m *Middleware) parse(tok string, c *Claims, dates *[3]jwt.NumericDate) error {
 	i := strings.IndexByte(tok, '.')
 	j := strings.LastIndexByte(tok, '.')
 	if i <= 0 || j <= i+1 || strings.IndexByte(tok[i+1:j], '.') >= 0 {
 		return fmt.Errorf("%w: %w", ErrTokenMalformed, errSegments)
 	}
-	hb, err := b64.DecodeString(tok[:i])
+	hdoc, err := decodeSegment(tok[:i])
 	if err != nil {
 		return fmt.Errorf("%w: header: %w", ErrTokenMalformed, err)
 	}
 	var h joseHeader
-	if err := json.Unmarshal(hb, &h); err != nil {
+	if err := h.decode(hdoc); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrTokenMalformed, err)
 	}
-	if h.Crit != nil {
+	if h.crit {
 		return fmt.Errorf("%w: %w", ErrTokenInvalid, errCrit)
 	}
-	if m.typ != "" && !sameMediaType(h.Typ, m.typ) {
+	if m.typ != "" && !sameMediaType(h.typ, m.typ) {
 		return fmt.Errorf("%w: %w", ErrTokenInvalid, errType)
 	}
 	sig, err := b64.DecodeString(tok[j+1:])
@@ -61,30 +94,32 @@ func (m *Middleware) parse(tok string, c *Claims) error {
 		return fmt.Errorf("%w: signature: %w", ErrTokenMalformed, err)
 	}
 	if m.set != nil {
-		k, err := m.set.Resolve(h.Kid, h.Alg)
+		k, err := m.set.Resolve(h.kid, h.alg)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 		}
 		if err := k.Verify(tok[:j], sig); err != nil {
 			return fmt.Errorf("%w: %w: %w", ErrTokenInvalid, jwt.ErrTokenSignatureInvalid, err)
 		}
-		return decodeClaims(tok[i+1:j], c)
+		return decodeClaims(tok[i+1:j], c, dates)
 	}
-	return m.parseWithKeyfunc(tok, hb, h.Alg, tok[i+1:j], tok[:j], sig, c)
+	return m.parseWithKeyfunc(tok, hdoc, h.alg, tok[i+1:j], tok[:j], sig, c, dates)
 }
 
 // parseWithKeyfunc serves WithKeyfunc: the Keyfunc gets a jwt.Token with
 // the full header and the claims, as golang-jwt would give it.
-func (m *Middleware) parseWithKeyfunc(tok string, hb []byte, alg, payload, signingInput string, sig []byte, c *Claims) error {
+func (m *Middleware) parseWithKeyfunc(tok, hdoc, alg, payload, signingInput string, sig []byte, c *Claims, dates *[3]jwt.NumericDate) error {
 	method := jwt.GetSigningMethod(alg)
 	if method == nil || !slices.Contains(m.algs, alg) {
 		return fmt.Errorf("%w: %w: algorithm %q not accepted", ErrTokenInvalid, jwt.ErrTokenSignatureInvalid, alg)
 	}
-	if err := decodeClaims(payload, c); err != nil {
+	if err := decodeClaims(payload, c, dates); err != nil {
 		return err
 	}
 	t := &jwt.Token{Raw: tok, Method: method, Claims: c, Signature: sig}
-	if err := json.Unmarshal(hb, &t.Header); err != nil {
+	// The names were checked by joseHeader.decode: a map holds them as
+	// they are.
+	if err := json.Unmarshal([]byte(hdoc), &t.Header); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrTokenMalformed, err)
 	}
 	key, err := m.keyfunc(t)
@@ -104,15 +139,169 @@ func (m *Middleware) parseWithKeyfunc(tok string, hb []byte, alg, payload, signi
 	return fmt.Errorf("%w: %w: %w", ErrTokenInvalid, jwt.ErrTokenSignatureInvalid, err)
 }
 
-func decodeClaims(payload string, c *Claims) error {
-	b, err := b64.DecodeString(payload)
+// decodeSegment decodes a base64url segment into a string, of which the
+// decoded members are substrings: one allocation for all of them.
+func decodeSegment(seg string) (string, error) {
+	b, err := b64.DecodeString(seg)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// claimNames are the claims the middleware reads: the json names of
+// Claims.
+var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "scope"}
+
+// decodeClaims decodes the claims segment payload into c as encoding/json
+// would, except that names are matched exactly and ambiguous names refused
+// (see checkNames).
+func decodeClaims(payload string, c *Claims, dates *[3]jwt.NumericDate) error {
+	doc, err := decodeSegment(payload)
+	if err == nil {
+		err = decodeClaimsJSON(doc, c, dates)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrTokenMalformed, err)
 	}
-	if err := json.Unmarshal(b, c); err != nil {
-		return fmt.Errorf("%w: claims: %w", ErrTokenMalformed, err)
+	return nil
+}
+
+func decodeClaimsJSON(doc string, c *Claims, dates *[3]jwt.NumericDate) error {
+	var buf [16]member
+	ms, err := members(doc, buf[:0])
+	if err != nil {
+		return err
+	}
+	if err := checkNames(ms, claimNames); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		switch m.name {
+		case "iss":
+			c.Issuer, err = jsonString(m.value)
+		case "sub":
+			c.Subject, err = jsonString(m.value)
+		case "aud":
+			c.Audience, err = jsonAudience(m.value)
+		case "exp":
+			c.ExpiresAt, err = numericDate(m.value, &dates[0])
+		case "nbf":
+			c.NotBefore, err = numericDate(m.value, &dates[1])
+		case "iat":
+			c.IssuedAt, err = numericDate(m.value, &dates[2])
+		case "jti":
+			c.ID, err = jsonString(m.value)
+		case "sid":
+			c.SessionID, err = jsonString(m.value)
+		case "scope":
+			c.Scope, err = jsonScope(m.value)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
 	}
 	return nil
+}
+
+// numericDate decodes a NumericDate (RFC 7519 §2) into dst as
+// jwt.NumericDate.UnmarshalJSON does, which also takes a number inside a
+// string; null is no date.
+func numericDate(v string, dst *jwt.NumericDate) (*jwt.NumericDate, error) {
+	num := v
+	switch {
+	case v == "null":
+		return nil, nil
+	case v[0] == '"':
+		num, _ = jsonString(v)
+		if end, ok := scanNumber(num, 0); !ok || end != len(num) {
+			return nil, errJSONType
+		}
+	case v[0] != '-' && (v[0] < '0' || v[0] > '9'):
+		return nil, errJSONType
+	}
+	if n, ok := smallInt(num); ok {
+		*dst = jwt.NumericDate{Time: time.Unix(n, 0).Truncate(jwt.TimePrecision)}
+		return dst, nil
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil { // out of range; the error would quote the claim
+		return nil, errJSONType
+	}
+	round, frac := math.Modf(f)
+	*dst = jwt.NumericDate{Time: time.Unix(int64(round), int64(frac*1e9)).Truncate(jwt.TimePrecision)}
+	return dst, nil
+}
+
+// smallInt parses a valid JSON number that is an integer of at most 15
+// digits, which a float64 holds exactly, so the result is the one the
+// float path would give.
+func smallInt(num string) (int64, bool) {
+	neg := num[0] == '-'
+	digits := num
+	if neg {
+		digits = num[1:]
+	}
+	if len(digits) > 15 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// jsonAudience decodes `aud` as jwt.ClaimStrings does: a string, an array
+// of strings (empty: none), or null.
+func jsonAudience(v string) (jwt.ClaimStrings, error) {
+	switch v[0] {
+	case 'n':
+		return nil, nil
+	case '"':
+		s, err := jsonString(v)
+		return jwt.ClaimStrings{s}, err
+	case '[':
+	default:
+		return nil, errJSONType
+	}
+	var aud jwt.ClaimStrings
+	i := skipSpace(v, 1)
+	if v[i] == ']' {
+		return nil, nil
+	}
+	for { // v is a valid array
+		if v[i] != '"' {
+			return nil, errJSONType
+		}
+		end, _, _ := scanString(v, i)
+		s, _ := jsonString(v[i:end])
+		aud = append(aud, s)
+		if i = skipSpace(v, end); v[i] == ']' {
+			return aud, nil
+		}
+		i = skipSpace(v, i+1) // past the comma
+	}
+}
+
+// jsonScope decodes `scope` as Scopes.UnmarshalJSON does, without copying
+// the common plain string.
+func jsonScope(v string) (Scopes, error) {
+	if v[0] == '"' {
+		if inner := v[1 : len(v)-1]; !strings.ContainsAny(inner, "\\\"") {
+			return strings.Fields(inner), nil
+		}
+	}
+	var s Scopes
+	err := s.UnmarshalJSON([]byte(v))
+	return s, err
 }
 
 // sameMediaType compares a `typ` header with the required type as RFC 7515
