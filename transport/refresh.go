@@ -165,11 +165,21 @@ func (t *Transport) owns(tok *Token) error {
 	if tok.RefreshURL == "" || tok.RefreshURL == t.stamp {
 		return nil
 	}
-	if u, err := url.Parse(tok.RefreshURL); err == nil && canonicalURL(u) == t.stamp {
+	u, err := url.Parse(tok.RefreshURL)
+	if err == nil && canonicalURL(u) == t.stamp {
 		return nil
 	}
-	return errorf("%w: %w: it was issued for %q, and this Transport refreshes at %q; nothing was sent",
-		ErrLoginRequired, ErrForeignToken, printable(tok.RefreshURL, maxShownURL), t.stamp)
+	// The record comes from the store, which anyone may have written:
+	// mask a password in it, or leave out one that does not parse.
+	shown := "a URL not shown"
+	switch {
+	case err == nil:
+		shown = strconv.Quote(printable(u.Redacted(), maxShownURL))
+	case !strings.Contains(tok.RefreshURL, "@"):
+		shown = strconv.Quote(printable(tok.RefreshURL, maxShownURL))
+	}
+	return errorf("%w: %w: it was issued for %s, and this Transport refreshes at %q; nothing was sent",
+		ErrLoginRequired, ErrForeignToken, shown, t.stamp)
 }
 
 // storeCall runs f, a call into the Store, for at most as long as ctx lasts.
