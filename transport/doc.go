@@ -14,8 +14,10 @@
 // A Go service wraps its client:
 //
 //	store := transport.NewMemoryStore(tok) // tok from the login response
-//	rt, err := transport.New("https://api.example.com/auth/token", store,
-//		transport.WithOrigins("https://api.example.com"))
+//	rt, err := transport.New("https://api.example.com/auth/refresh", store,
+//		// The list replaces the default, the refresh URL's origin:
+//		// name it too if requests to it need the token.
+//		transport.WithOrigins("https://api.example.com", "https://files.example.com"))
 //	client := &http.Client{Transport: rt}
 //
 // A command-line tool keeps the session in a FileStore, which several

@@ -46,6 +46,18 @@ var (
 	// characters that cannot go into an Authorization header.
 	ErrInvalidResponse = errors.New("transport: invalid token response")
 
+	// ErrPanic means that code the Transport called on a goroutine of its
+	// own (a Store or Locker method, a Hooks function, or the refresh
+	// RoundTripper, while loading or refreshing the tokens) panicked. The
+	// panic is recovered, logged with its stack (WithLogger), and every
+	// request waiting for that load or refresh fails with an error wrapping
+	// ErrPanic and, when the panic value is an error, that error. The
+	// tokens in memory and in the store are left as the panic left them;
+	// the next request tries again. A panic on the caller's goroutine (in
+	// the base RoundTripper, or in Hooks.Unauthorized or Hooks.Retried)
+	// is not recovered: it reaches the caller, who can.
+	ErrPanic = errors.New("transport: recovered a panic")
+
 	// ErrUnsafeTokenFile means a FileStore refused its file: it is a
 	// symbolic link or not a regular file, group or others can access it,
 	// or another user owns it; or group or others can write to its
@@ -99,3 +111,40 @@ func (e *ResponseError) text(description bool) string {
 func (e *ResponseError) temporary() bool {
 	return e.StatusCode >= 500 || e.StatusCode == 408 || e.StatusCode == 429
 }
+
+// prefix starts every error message of the package.
+const prefix = "transport: "
+
+// errorf is fmt.Errorf for this package's errors: the message starts with
+// prefix once, however many of the package's errors it wraps, rather than
+// "transport: login required: transport: no token stored".
+func errorf(format string, args ...any) error {
+	trimmedAny := false
+	for i, a := range args {
+		if err, ok := a.(error); ok && err != nil && strings.HasPrefix(err.Error(), prefix) {
+			args[i] = unprefixed{err}
+			trimmedAny = true
+		}
+	}
+	err := fmt.Errorf(format, args...)
+	if !trimmedAny && strings.HasPrefix(err.Error(), prefix) {
+		return err
+	}
+	return &prefixedError{msg: prefix + strings.TrimPrefix(err.Error(), prefix), err: err}
+}
+
+// unprefixed is an error of the package, wrapped by another one, without
+// its prefix. Errors.Is and errors.As see through it.
+type unprefixed struct{ err error }
+
+func (e unprefixed) Error() string { return strings.TrimPrefix(e.err.Error(), prefix) }
+func (e unprefixed) Unwrap() error { return e.err }
+
+// prefixedError is what errorf returns when it trimmed a prefix.
+type prefixedError struct {
+	msg string
+	err error
+}
+
+func (e *prefixedError) Error() string { return e.msg }
+func (e *prefixedError) Unwrap() error { return e.err }

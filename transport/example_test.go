@@ -25,7 +25,7 @@ func demoServer(revoked *atomic.Bool) *httptest.Server {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"access_token":"at-1","token_type":"Bearer","expires_in":300,"refresh_token":"rt-1"}`)
 	})
-	mux.HandleFunc("POST /auth/token", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /auth/refresh", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.PostFormValue("refresh_token") != "rt-1" || revoked.Load() {
 			w.WriteHeader(http.StatusBadRequest)
@@ -54,7 +54,7 @@ func ExampleNew() {
 
 	var unauthorized, refreshes, retries atomic.Int64
 	store := transport.NewMemoryStore(&transport.Token{AccessToken: "at-1", RefreshToken: "rt-1"})
-	rt, err := transport.New(srv.URL+"/auth/token", store, transport.WithHooks(transport.Hooks{
+	rt, err := transport.New(srv.URL+"/auth/refresh", store, transport.WithHooks(transport.Hooks{
 		Unauthorized: func(*http.Request) { unauthorized.Add(1) },
 		Refreshed:    func(transport.RefreshInfo) { refreshes.Add(1) },
 		Retried:      func(transport.RetryInfo) { retries.Add(1) },
@@ -111,7 +111,7 @@ func ExampleFileStore() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rt, err := transport.New(srv.URL+"/auth/token", store)
+	rt, err := transport.New(srv.URL+"/auth/refresh", store)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func ExampleTransport_Login() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rt, err := transport.New(srv.URL+"/auth/token", store)
+	rt, err := transport.New(srv.URL+"/auth/refresh", store)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func ExampleTransport_Login() {
 	}
 
 	// mytool -server OTHER get /api/me
-	rt, err = transport.New(other.URL+"/auth/token", store)
+	rt, err = transport.New(other.URL+"/auth/refresh", store)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -43,7 +42,11 @@ var (
 // also refuse, on Unix, a token file whose directory group or others can
 // write to, or that belongs to another user than the caller or root: whoever
 // can write to the directory can replace the file, or hold its lock file
-// forever. Clear works regardless, so that a logout always succeeds.
+// forever. They refuse before creating anything there, the lock file
+// included; the error suggests chmod go-w only for a directory of the
+// caller's own, and otherwise (for /tmp, say) a directory of one's own,
+// such as one under os.UserConfigDir. Clear works regardless, without the
+// lock in such a directory, so that a logout always succeeds.
 //
 // Lock takes an OS lock (flock(2), LockFileEx on Windows) on a separate file
 // beside it, path + ".lock", which is never renamed or removed: a lock on
@@ -79,10 +82,10 @@ func NewFileStore(path string) (*FileStore, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("transport: token file path: %w", err)
+		return nil, errorf("transport: token file path: %w", err)
 	}
 	if filepath.Base(abs) == string(filepath.Separator) {
-		return nil, fmt.Errorf("transport: token file path %q names no file", path)
+		return nil, errorf("transport: token file path %q names no file", path)
 	}
 	return &FileStore{path: abs, lockPath: abs + ".lock"}, nil
 }
@@ -109,33 +112,33 @@ func (s *FileStore) Load(ctx context.Context) (*Token, error) {
 	f, err := os.OpenFile(s.path, os.O_RDONLY|openFlags, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w in %s", ErrNoToken, s.path)
+			return nil, errorf("%w in %s", ErrNoToken, s.path)
 		}
-		return nil, fmt.Errorf("transport: token file: %w", err)
+		return nil, errorf("transport: token file: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("transport: token file: %w", err)
+		return nil, errorf("transport: token file: %w", err)
 	}
 	if err := s.checkInfo(fi); err != nil {
 		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("transport: reading token file %s: %w", s.path, err)
+		return nil, errorf("transport: reading token file %s: %w", s.path, err)
 	}
 	if len(data) > maxFileBytes {
-		return nil, fmt.Errorf("transport: token file %s is larger than %d bytes", s.path, maxFileBytes)
+		return nil, errorf("transport: token file %s is larger than %d bytes", s.path, maxFileBytes)
 	}
 	var tok Token
 	if len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, &tok); err != nil {
-			return nil, fmt.Errorf("transport: token file %s is not a stored token (log in again to replace it): %w", s.path, err)
+			return nil, errorf("transport: token file %s is not a stored token (log in again to replace it): %w", s.path, err)
 		}
 	}
 	if tok.AccessToken == "" && tok.RefreshToken == "" {
-		return nil, fmt.Errorf("%w in %s", ErrNoToken, s.path)
+		return nil, errorf("%w in %s", ErrNoToken, s.path)
 	}
 	return &tok, nil
 }
@@ -151,7 +154,7 @@ func (s *FileStore) Save(ctx context.Context, tok *Token) error {
 	}
 	data, err := json.Marshal(tok)
 	if err != nil {
-		return fmt.Errorf("transport: encoding token: %w", err)
+		return errorf("transport: encoding token: %w", err)
 	}
 	if !s.lock.heldBy(ctx) {
 		unlock, err := s.Lock(ctx)
@@ -162,7 +165,7 @@ func (s *FileStore) Save(ctx context.Context, tok *Token) error {
 	}
 	dir := filepath.Dir(s.path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("transport: token directory: %w", err)
+		return errorf("transport: token directory: %w", err)
 	}
 	if err := checkDir(dir); err != nil {
 		return err
@@ -183,7 +186,10 @@ func (s *FileStore) Clear(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !s.lock.heldBy(ctx) {
+	// In a directory Lock refuses, remove the file without the lock, so
+	// that a logout succeeds and creates nothing there: no Load or Save
+	// succeeds in it for a refresh to race with.
+	if !s.lock.heldBy(ctx) && checkDir(filepath.Dir(s.path)) == nil {
 		unlock, err := s.Lock(ctx)
 		if err != nil {
 			return err
@@ -195,22 +201,31 @@ func (s *FileStore) Clear(ctx context.Context) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		return fmt.Errorf("transport: removing token file: %w", err)
+		return errorf("transport: removing token file: %w", err)
 	}
 	return syncDir(filepath.Dir(s.path))
 }
 
 // Lock takes the exclusive OS lock on path + ".lock", polling until it is
 // free or ctx is done, and returns its release. It creates the directory
-// (mode 0700) when it is missing.
+// (mode 0700) when it is missing. In a directory that Load and Save refuse
+// (see FileStore) it fails with ErrUnsafeTokenFile before creating the lock
+// file.
 func (s *FileStore) Lock(ctx context.Context) (func(), error) {
 	release, err := s.lock.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(s.lockPath), 0o700); err != nil {
+	dir := filepath.Dir(s.lockPath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		release()
-		return nil, fmt.Errorf("transport: token directory: %w", err)
+		return nil, errorf("transport: token directory: %w", err)
+	}
+	// Before the lock file is created: nothing goes into a directory the
+	// store refuses.
+	if err := checkDir(dir); err != nil {
+		release()
+		return nil, err
 	}
 	fl := flock.New(s.lockPath, flock.SetFlag(lockFlags), flock.SetPermissions(0o600))
 	// flock(2) cannot wait for a context, so poll: a refresh holds the
@@ -219,7 +234,7 @@ func (s *FileStore) Lock(ctx context.Context) (func(), error) {
 		ok, err := fl.TryLock()
 		if err != nil {
 			release()
-			return nil, fmt.Errorf("transport: locking %s: %w", s.lockPath, err)
+			return nil, errorf("transport: locking %s: %w", s.lockPath, err)
 		}
 		if ok {
 			return func() { _ = fl.Unlock(); release() }, nil
@@ -273,17 +288,17 @@ func (s *FileStore) checkPath() error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("transport: token file: %w", err)
+		return errorf("transport: token file: %w", err)
 	}
 	return s.checkInfo(fi)
 }
 
 func (s *FileStore) checkInfo(fi fs.FileInfo) error {
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("%w: %s is a symbolic link; refusing to follow it", ErrUnsafeTokenFile, s.path)
+		return errorf("%w: %s is a symbolic link; refusing to follow it", ErrUnsafeTokenFile, s.path)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s is not a regular file", ErrUnsafeTokenFile, s.path)
+		return errorf("%w: %s is not a regular file", ErrUnsafeTokenFile, s.path)
 	}
 	return checkOwnerAndMode(s.path, fi)
 }
@@ -306,14 +321,14 @@ func writeAtomic(path string, data []byte) (err error) {
 	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*") // mode 0600
 	if err != nil {
-		return fmt.Errorf("transport: writing token file: %w", err)
+		return errorf("transport: writing token file: %w", err)
 	}
 	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			f.Close()
 			os.Remove(tmp)
-			err = fmt.Errorf("transport: writing token file %s: %w", path, err)
+			err = errorf("transport: writing token file %s: %w", path, err)
 		}
 	}()
 	step := func(s saveStep) error {

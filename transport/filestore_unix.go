@@ -4,7 +4,6 @@ package transport
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"syscall"
@@ -22,12 +21,12 @@ var geteuid = os.Geteuid
 
 func checkOwnerAndMode(path string, fi fs.FileInfo) error {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%w: %s has mode %#o, so group or others can read or change it; run: chmod 600 %s",
+		return errorf("%w: %s has mode %#o, so group or others can read or change it; run: chmod 600 %s",
 			ErrUnsafeTokenFile, path, perm, path)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		if uid := geteuid(); int64(st.Uid) != int64(uid) {
-			return fmt.Errorf("%w: %s is owned by uid %d, not by uid %d running this program; remove it, log in again, and keep it at chmod 600",
+			return errorf("%w: %s is owned by uid %d, not by uid %d running this program; remove it, log in again, and keep it at chmod 600",
 				ErrUnsafeTokenFile, path, st.Uid, uid)
 		}
 	}
@@ -38,37 +37,62 @@ func checkOwnerAndMode(path string, fi fs.FileInfo) error {
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("transport: syncing token directory: %w", err)
+		return errorf("transport: syncing token directory: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("transport: syncing token directory: %w", err)
+		return errorf("transport: syncing token directory: %w", err)
 	}
 	return nil
 }
 
 // checkDir refuses, as ssh does, a token directory that group or others can
 // write to, or that belongs to another user than the caller or root: its
-// writers could replace the token file or hold its lock file.
+// writers could replace the token file or hold its lock file. The advice
+// differs: a directory shared on purpose (sticky, like /tmp, or another
+// user's) must not be made private; the token file belongs elsewhere.
 func checkDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // nothing stored there yet; Save creates it 0700
 	}
 	if err != nil {
-		return fmt.Errorf("transport: token directory: %w", err)
+		return errorf("transport: token directory: %w", err)
+	}
+	uid := geteuid()
+	owner := -1
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		owner = int(st.Uid)
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("%w: directory %s has mode %#o, so group or others can replace the token file in it; run: chmod go-w %s",
-			ErrUnsafeTokenFile, dir, perm, dir)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uid := geteuid(); int64(st.Uid) != int64(uid) && st.Uid != 0 {
-			return fmt.Errorf("%w: directory %s is owned by uid %d, not by uid %d running this program or by root; keep the token file in a directory of your own",
-				ErrUnsafeTokenFile, dir, st.Uid, uid)
+		advice := "keep the token file in a directory of your own, for example under os.UserConfigDir()"
+		if owner == uid && fi.Mode()&fs.ModeSticky == 0 {
+			advice = "run: chmod go-w " + dir + "; or " + advice
 		}
+		return errorf("%w: directory %s has mode %#o, so group or others can replace the token file in it; %s",
+			ErrUnsafeTokenFile, dir, unixMode(fi.Mode()), advice)
+	}
+	if owner >= 0 && owner != uid && owner != 0 {
+		return errorf("%w: directory %s is owned by uid %d, not by uid %d running this program or by root; keep the token file in a directory of your own, for example under os.UserConfigDir()",
+			ErrUnsafeTokenFile, dir, owner, uid)
 	}
 	return nil
+}
+
+// unixMode is m's permission bits as chmod(1) spells them, with the setuid,
+// setgid and sticky bits that fs.FileMode.Perm leaves out.
+func unixMode(m fs.FileMode) uint32 {
+	bits := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		bits |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		bits |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		bits |= 0o1000
+	}
+	return bits
 }
 
 // fileStamp condenses what changes when the token file is replaced: every

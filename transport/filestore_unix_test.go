@@ -5,6 +5,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,12 +106,15 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 		name    string
 		mode    os.FileMode
 		owner   bool // pretend another user owns the directory
-		mention string
+		mention []string
+		never   string // advice that would be wrong here
 	}{
-		{name: "group writable", mode: 0o770, mention: "chmod go-w"},
-		{name: "world writable", mode: 0o777, mention: "chmod go-w"},
-		{name: "sticky world writable", mode: 0o777 | os.ModeSticky, mention: "chmod go-w"},
-		{name: "other owner", mode: 0o700, owner: true, mention: "owned by uid"},
+		{name: "group writable", mode: 0o770, mention: []string{"mode 0770", "chmod go-w", "os.UserConfigDir()"}},
+		{name: "world writable", mode: 0o777, mention: []string{"mode 0777", "chmod go-w", "os.UserConfigDir()"}},
+		// Like /tmp: shared on purpose, so no chmod advice, and the
+		// mode shown with its sticky bit.
+		{name: "sticky world writable", mode: 0o777 | os.ModeSticky, mention: []string{"mode 01777", "directory of your own", "os.UserConfigDir()"}, never: "chmod"},
+		{name: "other owner", mode: 0o700, owner: true, mention: []string{"owned by uid", "os.UserConfigDir()"}, never: "chmod"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := privateDir(t)
@@ -133,9 +137,17 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 					defer func() { geteuid = os.Geteuid }()
 				}
 			}
-			if _, err := store.Load(ctx); !errors.Is(err, ErrUnsafeTokenFile) ||
-				!strings.Contains(err.Error(), "directory "+dir) || !strings.Contains(err.Error(), tc.mention) {
-				t.Errorf("Load: %v; want ErrUnsafeTokenFile naming the directory and %q", err, tc.mention)
+			_, err := store.Load(ctx)
+			if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), "directory "+dir) {
+				t.Fatalf("Load: %v; want ErrUnsafeTokenFile naming the directory", err)
+			}
+			for _, m := range tc.mention {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("Load: %v; want it to say %q", err, m)
+				}
+			}
+			if tc.never != "" && strings.Contains(err.Error(), tc.never) {
+				t.Errorf("Load: %v; must not say %q", err, tc.never)
 			}
 			if err := store.Save(ctx, &Token{AccessToken: "b"}); !errors.Is(err, ErrUnsafeTokenFile) {
 				t.Errorf("Save: %v; want ErrUnsafeTokenFile", err)
@@ -156,6 +168,62 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 		store, _ := NewFileStore(filepath.Join(dir, "token.json"))
 		if err := store.Save(ctx, &Token{AccessToken: "a"}); err != nil {
 			t.Errorf("mode %#o: %v", mode, err)
+		}
+	}
+}
+
+// TestFileStoreCreatesNothingInUnsafeDirectory: in a directory like /tmp
+// (world-writable, sticky), nothing is created before the refusal: not the
+// token file, not its lock file, whether the application saves a login,
+// takes the lock, or a Transport tries a request, a login or a logout.
+func TestFileStoreCreatesNothingInUnsafeDirectory(t *testing.T) {
+	ctx := context.Background()
+	dir := privateDir(t)
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	store, err := NewFileStore(filepath.Join(dir, "t.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New("https://auth.example.com/auth/refresh", store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := &Token{AccessToken: "a", RefreshToken: "r"}
+	for _, step := range []struct {
+		name string
+		run  func() error
+		ok   bool
+	}{
+		{"Save", func() error { return store.Save(ctx, login) }, false},
+		{"Lock", func() error {
+			unlock, err := store.Lock(ctx)
+			if err == nil {
+				unlock()
+			}
+			return err
+		}, false},
+		{"Load", func() error { _, err := store.Load(ctx); return err }, false},
+		{"request", func() error {
+			_, err := tr.RoundTrip(httptest.NewRequest("GET", "https://auth.example.com/auth/sessions", nil))
+			return err
+		}, false},
+		{"Transport.Login", func() error { return tr.Login(ctx, login) }, false},
+		// A logout always succeeds: there is nothing to clear.
+		{"Clear", func() error { return store.Clear(ctx) }, true},
+		{"Transport.Logout", func() error { return tr.Logout(ctx) }, true},
+	} {
+		err := step.run()
+		if step.ok && err != nil {
+			t.Errorf("%s: %v", step.name, err)
+		}
+		if !step.ok && !errors.Is(err, ErrUnsafeTokenFile) {
+			t.Errorf("%s: %v; want ErrUnsafeTokenFile", step.name, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Fatalf("after %s the directory holds %s; want nothing", step.name, entries[0].Name())
 		}
 	}
 }

@@ -368,3 +368,32 @@ func FuzzRefreshURL(f *testing.F) {
 		}
 	})
 }
+
+// TestForeignTokenErrorShowsNoCredentials: the refresh URL a stored token
+// records is the store's content, which anyone may have written; the
+// ErrForeignToken error masks a password in it, or leaves out a record that
+// does not parse and may hold one.
+func TestForeignTokenErrorShowsNoCredentials(t *testing.T) {
+	const secret = "s3cretpw"
+	for _, record := range []string{
+		"https://user:" + secret + "@other.example.com/auth/refresh",
+		"https://user:" + secret + "%zz@other.example.com/auth/refresh",
+		"https://user:" + secret + "@other example/",
+	} {
+		tr, err := New("https://auth.example.com/auth/refresh",
+			NewMemoryStore(&Token{AccessToken: "a", RefreshToken: "r", RefreshURL: record}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tr.Session(context.Background())
+		if !errors.Is(err, ErrForeignToken) {
+			t.Fatalf("record %q: %v; want ErrForeignToken", record, err)
+		}
+		if strings.Contains(err.Error(), secret[:4]) {
+			t.Errorf("the error shows the password: %v", err)
+		}
+		if n := strings.Count(err.Error(), "transport:"); n != 1 {
+			t.Errorf("%q says \"transport:\" %d times", err, n)
+		}
+	}
+}

@@ -25,15 +25,26 @@ func WithRefreshTransport(rt http.RoundTripper) Option {
 }
 
 // WithOrigins sets the origins (scheme, host and port, given as URLs whose
-// path is ignored) that receive the access token, replacing the default,
-// which is the refresh endpoint's origin alone. Requests to any other origin
-// pass through untouched, and a redirect to one is sent without the token.
+// path is ignored) that receive the access token. The list replaces the
+// default, the refresh endpoint's origin, rather than adding to it: list
+// that origin too when requests to it need the token, such as jwtrefresh's
+// GET /auth/sessions, POST /auth/logout-all or an API served beside the
+// token endpoint. Refreshes never need it: they carry the refresh token in
+// their body and go out without an access token, whatever the list says.
+// Requests to any other origin pass through untouched, and a redirect to
+// one is sent without the token. If given more than once, the last list
+// counts.
+//
+// Each origin is checked like the refresh URL: an absolute https URL (http
+// only on loopback, or with WithInsecureHTTP) without credentials. New
+// fails on an empty list and on a pattern such as "https://*.example.com",
+// which would match nothing: hosts are compared exactly.
 //
 // Security: every listed origin can replay the token for as long as it lives
 // and, if it answers 401, make the Transport refresh. List the resource
 // servers, not "everywhere"; a wildcard is deliberately not supported.
 func WithOrigins(origins ...string) Option {
-	return func(t *Transport) { t.originURLs = origins }
+	return func(t *Transport) { t.originURLs, t.originsSet = origins, true }
 }
 
 // WithInsecureHTTP allows plain-http refresh endpoints and origins on hosts

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -17,24 +18,41 @@ type origin struct {
 // parseOrigin parses an absolute http(s) URL into its origin. Without
 // allowHTTP, plain http is accepted only for loopback hosts: RFC 6750 §5.3
 // requires TLS for bearer tokens, and a development server on localhost is
-// the one place where it is not needed.
+// the one place where it is not needed. Its errors show raw with any
+// password masked (or not at all when it does not parse), and have no
+// "transport:" prefix: the caller says which URL it was.
 func parseOrigin(raw string, allowHTTP bool) (origin, *url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return origin{}, nil, fmt.Errorf("transport: origin %q: %w", raw, err)
+		if strings.Contains(raw, "@") {
+			// Parse errors quote the URL, and some quote a piece of
+			// it: either may be a password.
+			return origin{}, nil, errors.New("not a valid URL (not shown: it may carry credentials)")
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, quoted below
+		}
+		return origin{}, nil, fmt.Errorf("%q is not a valid URL: %w", raw, err)
 	}
+	shown := u.Redacted()
 	scheme := strings.ToLower(u.Scheme)
+	host := u.Hostname()
 	switch {
 	case scheme != "http" && scheme != "https":
-		return origin{}, nil, fmt.Errorf("transport: %q is not an absolute http or https URL", raw)
-	case u.Hostname() == "":
-		return origin{}, nil, fmt.Errorf("transport: %q has no host", raw)
+		return origin{}, nil, fmt.Errorf("%q is not an absolute http or https URL", shown)
+	case host == "":
+		return origin{}, nil, fmt.Errorf("%q has no host", shown)
 	case u.User != nil:
-		return origin{}, nil, fmt.Errorf("transport: %q carries credentials in the URL", raw)
-	case scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()):
-		return origin{}, nil, fmt.Errorf("transport: %q uses plain http for a non-loopback host; bearer tokens need TLS (see WithInsecureHTTP)", raw)
+		return origin{}, nil, fmt.Errorf("%q carries credentials in the URL; the token endpoint's client authentication belongs in WithRefreshTransport", shown)
+	case strings.Contains(host, "*") || strings.HasPrefix(host, "."):
+		// A pattern would match nothing (hosts are compared exactly), and
+		// silently sending no token is worse than refusing.
+		return origin{}, nil, fmt.Errorf("%q is a pattern, not an origin; wildcards are not supported: list each origin", shown)
+	case scheme == "http" && !allowHTTP && !isLoopback(host):
+		return origin{}, nil, fmt.Errorf("%q uses plain http for a non-loopback host; bearer tokens need TLS (see WithInsecureHTTP)", shown)
 	}
-	return origin{scheme: scheme, host: strings.ToLower(u.Hostname()), port: portOf(scheme, u.Port())}, u, nil
+	return origin{scheme: scheme, host: strings.ToLower(host), port: portOf(scheme, u.Port())}, u, nil
 }
 
 // matches reports whether u has this origin. It allocates nothing: it runs

@@ -10,11 +10,11 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // pendingRefresh remembers the idempotency key of a refresh whose outcome is
@@ -59,10 +59,9 @@ func (t *Transport) load(ctx context.Context, old *session) (*session, error) {
 		// Requests after a Reset must not join a load that began before.
 		key += " " + strconv.FormatUint(epoch, 10)
 	}
-	ch := t.group.DoChan(key, func() (any, error) {
+	return t.flight(ctx, key, "loading the tokens", func() (*session, error) {
 		return t.loadOnce(ctx, old, epoch)
 	})
-	return waitFor(ctx, ch)
 }
 
 func (t *Transport) loadOnce(parent context.Context, old *session, epoch uint64) (*session, error) {
@@ -136,9 +135,9 @@ func (t *Transport) loadStore(ctx context.Context) (*Token, error) {
 	})
 	switch {
 	case errors.Is(err, ErrNoToken):
-		return nil, fmt.Errorf("%w: %w", ErrLoginRequired, err)
+		return nil, errorf("%w: %w", ErrLoginRequired, err)
 	case err != nil:
-		return nil, fmt.Errorf("transport: loading tokens: %w", err)
+		return nil, errorf("transport: loading tokens: %w", err)
 	}
 	if err := t.usable(tok); err != nil {
 		return nil, err
@@ -150,7 +149,7 @@ func (t *Transport) loadStore(ctx context.Context) (*Token, error) {
 // another refresh endpoint, is ErrLoginRequired.
 func (t *Transport) usable(tok *Token) error {
 	if err := tok.validate(false); err != nil {
-		return fmt.Errorf("%w: the stored token cannot be used (%w); log in again to replace it", ErrLoginRequired, err)
+		return errorf("%w: the stored token cannot be used (%w); log in again to replace it", ErrLoginRequired, err)
 	}
 	return t.owns(tok)
 }
@@ -166,11 +165,21 @@ func (t *Transport) owns(tok *Token) error {
 	if tok.RefreshURL == "" || tok.RefreshURL == t.stamp {
 		return nil
 	}
-	if u, err := url.Parse(tok.RefreshURL); err == nil && canonicalURL(u) == t.stamp {
+	u, err := url.Parse(tok.RefreshURL)
+	if err == nil && canonicalURL(u) == t.stamp {
 		return nil
 	}
-	return fmt.Errorf("%w: %w: it was issued for %q, and this Transport refreshes at %q; nothing was sent",
-		ErrLoginRequired, ErrForeignToken, printable(tok.RefreshURL, maxShownURL), t.stamp)
+	// The record comes from the store, which anyone may have written:
+	// mask a password in it, or leave out one that does not parse.
+	shown := "a URL not shown"
+	switch {
+	case err == nil:
+		shown = strconv.Quote(printable(u.Redacted(), maxShownURL))
+	case !strings.Contains(tok.RefreshURL, "@"):
+		shown = strconv.Quote(printable(tok.RefreshURL, maxShownURL))
+	}
+	return errorf("%w: %w: it was issued for %s, and this Transport refreshes at %q; nothing was sent",
+		ErrLoginRequired, ErrForeignToken, shown, t.stamp)
 }
 
 // storeCall runs f, a call into the Store, for at most as long as ctx lasts.
@@ -183,12 +192,12 @@ func (t *Transport) storeCall(ctx context.Context, f func(context.Context) error
 	select {
 	case t.storeBusy <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("transport: the token store has not returned from an earlier call: %w", context.Cause(ctx))
+		return errorf("transport: the token store has not returned from an earlier call: %w", context.Cause(ctx))
 	}
 	done := make(chan error, 1)
 	go func() {
 		defer func() { <-t.storeBusy }()
-		done <- f(ctx)
+		done <- t.guard("calling the token store", func() error { return f(ctx) })
 	}()
 	select {
 	case err := <-done:
@@ -198,7 +207,7 @@ func (t *Transport) storeCall(ctx context.Context, f func(context.Context) error
 		case err := <-done:
 			return err
 		default:
-			return fmt.Errorf("transport: the token store did not answer in time: %w", context.Cause(ctx))
+			return errorf("transport: the token store did not answer in time: %w", context.Cause(ctx))
 		}
 	}
 }
@@ -215,7 +224,8 @@ func (t *Transport) unlockAfterStore(unlock func()) {
 		go func() {
 			t.storeBusy <- struct{}{}
 			<-t.storeBusy
-			unlock()
+			// Nobody waits for this goroutine: a panic is only logged.
+			_ = t.guard("releasing the token store's lock", func() error { unlock(); return nil })
 		}()
 	}
 }
@@ -228,10 +238,9 @@ func (t *Transport) renew(ctx context.Context, used *session, proactive bool) (s
 	if cur := t.replaced(used); cur != nil {
 		return cur, true, nil
 	}
-	ch := t.group.DoChan("refresh", func() (any, error) {
+	s, err = t.flight(ctx, "refresh", "refreshing the tokens", func() (*session, error) {
 		return t.refresh(ctx, used, proactive)
 	})
-	s, err = waitFor(ctx, ch)
 	return s, false, err
 }
 
@@ -243,7 +252,20 @@ func (t *Transport) replaced(used *session) *session {
 	return nil
 }
 
-func waitFor(ctx context.Context, ch <-chan singleflight.Result) (*session, error) {
+// flight runs f once for all the callers with the same key, on a goroutine
+// singleflight owns, and waits for its result at most until ctx is done. A
+// panic in f is recovered there and returned to every caller as an error
+// wrapping ErrPanic: singleflight would re-panic it on a goroutine of its
+// own, where nobody could recover it, and the process would die.
+func (t *Transport) flight(ctx context.Context, key, what string, f func() (*session, error)) (*session, error) {
+	ch := t.group.DoChan(key, func() (any, error) {
+		var s *session
+		err := t.guard(what, func() (err error) {
+			s, err = f()
+			return err
+		})
+		return s, err
+	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -251,8 +273,32 @@ func waitFor(ctx context.Context, ch <-chan singleflight.Result) (*session, erro
 		}
 		return r.Val.(*session), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("transport: waiting for tokens: %w", context.Cause(ctx))
+		return nil, errorf("transport: waiting for tokens: %w", context.Cause(ctx))
 	}
+}
+
+// guard runs f, turning a panic into an error wrapping ErrPanic (and the
+// panic value, if it is an error) that names what was being done. The
+// stack is logged; the panic value only when the runtime made it, since a
+// Store's own panic might quote a token.
+func (t *Transport) guard(what string, f func() error) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		shown := fmt.Sprintf("a %T", r)
+		if re, ok := r.(runtime.Error); ok {
+			shown = re.Error()
+		}
+		t.log.Error("transport: recovered a panic", "while", what, "panic", shown, "stack", string(debug.Stack()))
+		if perr, ok := r.(error); ok {
+			err = errorf("%w while %s: %w", ErrPanic, what, perr)
+		} else {
+			err = errorf("%w while %s: %v", ErrPanic, what, r)
+		}
+	}()
+	return f()
 }
 
 // events are what a refresh reports through Hooks. They are delivered after
@@ -286,7 +332,7 @@ func (t *Transport) refresh(parent context.Context, used *session, proactive boo
 		return cur, nil // a refresh completed after the caller looked
 	}
 	if wait := t.blocked(); wait > 0 {
-		return nil, fmt.Errorf("%w: next attempt in %s", ErrRefreshUnavailable, wait.Round(time.Millisecond))
+		return nil, errorf("%w: next attempt in %s", ErrRefreshUnavailable, wait.Round(time.Millisecond))
 	}
 	t.mu.Lock()
 	epoch := t.epoch
@@ -299,9 +345,9 @@ func (t *Transport) refresh(parent context.Context, used *session, proactive boo
 		unlock, err := l.Lock(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				err = fmt.Errorf("%w: %w", ErrRefreshUnavailable, err)
+				err = errorf("%w: %w", ErrRefreshUnavailable, err)
 			}
-			return nil, fmt.Errorf("transport: locking the token store: %w", err)
+			return nil, errorf("transport: locking the token store: %w", err)
 		}
 		defer t.unlockAfterStore(unlock)
 	}
@@ -339,11 +385,11 @@ func (t *Transport) refreshLocked(ctx context.Context, used *session, proactive 
 	}
 	switch {
 	case tok.RefreshToken == "":
-		return nil, t.endSession(fmt.Errorf("%w: the session has no refresh token", ErrLoginRequired), ev)
+		return nil, t.endSession(errorf("%w: the session has no refresh token", ErrLoginRequired), ev)
 	case t.isSpent(tok.RefreshToken):
 		// Only after a Reset, with a store that missed a save: the newer
 		// tokens are gone, and the old refresh token must not be sent.
-		return nil, t.endSession(fmt.Errorf("%w: the stored refresh token was redeemed already", ErrLoginRequired), ev)
+		return nil, t.endSession(errorf("%w: the stored refresh token was redeemed already", ErrLoginRequired), ev)
 	}
 
 	key, resumed := t.idempotencyKey(tok)
@@ -394,11 +440,11 @@ func (t *Transport) refreshLocked(ctx context.Context, used *session, proactive 
 	version = t.storeVersion()
 	switch now, err := t.loadStore(sctx); {
 	case errors.Is(err, ErrNoToken):
-		return nil, t.endSession(fmt.Errorf("%w: the store was cleared during the refresh (%w)", ErrLoginRequired, ErrNoToken), ev)
+		return nil, t.endSession(errorf("%w: the store was cleared during the refresh (%w)", ErrLoginRequired, ErrNoToken), ev)
 	case errors.Is(err, ErrForeignToken):
 		// A login to another server, saved meanwhile: saving ours would
 		// undo it, and its tokens are not ours to use.
-		return nil, t.endSession(fmt.Errorf("the store was given another server's session during the refresh: %w", err), ev)
+		return nil, t.endSession(errorf("the store was given another server's session during the refresh: %w", err), ev)
 	case err == nil && !sameTokens(now, &tok) && !t.isSpent(now.RefreshToken):
 		s := t.newSession(*now, t.now())
 		s.version.Store(version)
@@ -444,7 +490,7 @@ func (t *Transport) rejected(ctx context.Context, tok Token, cause error, epoch 
 	t.mu.Lock()
 	t.pending = pendingRefresh{}
 	t.mu.Unlock()
-	return nil, t.endSession(fmt.Errorf("%w: %w", ErrLoginRequired, cause), ev)
+	return nil, t.endSession(errorf("%w: %w", ErrLoginRequired, cause), ev)
 }
 
 // endSession forgets the tokens in use and returns err, which wraps
@@ -476,7 +522,9 @@ func (t *Transport) saveFailed(err error, ev *events) {
 func logError(err error) slog.Attr {
 	var re *ResponseError
 	if errors.As(err, &re) && re.Description != "" {
-		return slog.String("error", strings.Replace(err.Error(), re.Error(), re.text(false), 1))
+		// Wrapped, its message has lost the prefix (see errorf).
+		full, short := strings.TrimPrefix(re.Error(), prefix), strings.TrimPrefix(re.text(false), prefix)
+		return slog.String("error", strings.Replace(err.Error(), full, short, 1))
 	}
 	return slog.Any("error", err)
 }
@@ -550,12 +598,12 @@ func (t *Transport) redeem(ctx context.Context, tok *Token, key string) (*Token,
 		case errors.Is(err, ErrInvalidResponse):
 			return nil, attempt, err
 		case attempt == t.attempts || ctx.Err() != nil:
-			return nil, attempt, fmt.Errorf("%w: %w", ErrRefreshUnavailable, err)
+			return nil, attempt, errorf("%w: %w", ErrRefreshUnavailable, err)
 		}
 		wait := t.backoff(attempt)
 		if re != nil && re.RetryAfter > 0 {
 			if re.RetryAfter > t.maxBackoff {
-				return nil, attempt, fmt.Errorf("%w: %w", ErrRefreshUnavailable, err)
+				return nil, attempt, errorf("%w: %w", ErrRefreshUnavailable, err)
 			}
 			wait = max(wait, re.RetryAfter)
 		}
@@ -566,7 +614,7 @@ func (t *Transport) redeem(ctx context.Context, tok *Token, key string) (*Token,
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, attempt, fmt.Errorf("%w: %w", ErrRefreshUnavailable, err)
+			return nil, attempt, errorf("%w: %w", ErrRefreshUnavailable, err)
 		}
 	}
 }

@@ -13,7 +13,8 @@ import (
 // and at logout (Clear). Implementations must be safe for concurrent use and
 // must return when ctx is done: the Transport stops waiting for a call after
 // its refresh timeout (see WithRefreshTimeout), reports it as failed, and
-// makes no other call to the store until it has returned.
+// makes no other call to the store until it has returned. A method that
+// panics fails the call instead of the process (see ErrPanic).
 type Store interface {
 	// Load returns a copy of the stored token, or an error wrapping
 	// ErrNoToken when there is none.

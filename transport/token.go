@@ -207,11 +207,11 @@ func (t *Token) validate(requireAccess bool) error {
 	case t.AccessToken == "" && (requireAccess || t.RefreshToken == ""):
 		return errors.New("no access_token")
 	case t.TokenType != "" && !strings.EqualFold(t.TokenType, "Bearer"):
-		return fmt.Errorf("token_type %.20q is not Bearer", t.TokenType)
+		return errorf("token_type %.20q is not Bearer", t.TokenType)
 	case t.AccessToken != "" && (len(t.AccessToken) > maxTokenBytes || !isB64Token(t.AccessToken)):
-		return fmt.Errorf("access_token is not an RFC 6750 b64token of at most %d bytes", maxTokenBytes)
+		return errorf("access_token is not an RFC 6750 b64token of at most %d bytes", maxTokenBytes)
 	case len(t.RefreshToken) > maxTokenBytes || !isVisibleASCII(t.RefreshToken):
-		return fmt.Errorf("refresh_token is not visible ASCII of at most %d bytes", maxTokenBytes)
+		return errorf("refresh_token is not visible ASCII of at most %d bytes", maxTokenBytes)
 	}
 	return nil
 }
@@ -254,31 +254,39 @@ func isVisibleASCII(s string) bool {
 // expires_in against the current time; a malformed one yields an error
 // wrapping ErrInvalidResponse. Any other status yields a *ResponseError
 // carrying the RFC 6749 §5.2 error code and the Retry-After delay. An error
-// reading the body is returned as is.
+// reading the body is returned as is. A nil resp is an error, and a nil
+// Body is read as an empty one.
 func ReadTokenResponse(resp *http.Response) (*Token, error) {
+	if resp == nil {
+		return nil, errors.New("transport: ReadTokenResponse: nil response")
+	}
 	return readTokenResponse(resp, time.Now(), nil)
 }
 
 // readTokenResponse is ReadTokenResponse at now. The server's error text is
 // scrubbed of secrets, the credentials the request presented.
 func readTokenResponse(resp *http.Response, now time.Time, secrets []string) (*Token, error) {
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	r := resp.Body
+	if r == nil {
+		r = http.NoBody
+	}
+	defer r.Close()
+	body, err := io.ReadAll(io.LimitReader(r, maxResponseBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("transport: reading token response: %w", err)
+		return nil, errorf("transport: reading token response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, responseError(resp, body, now, secrets)
 	}
 	if len(body) > maxResponseBytes {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidResponse, maxResponseBytes)
+		return nil, errorf("%w: larger than %d bytes", ErrInvalidResponse, maxResponseBytes)
 	}
 	var tok Token
 	if err := tok.decode(body, now, false); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
+		return nil, errorf("%w: %w", ErrInvalidResponse, err)
 	}
 	if err := tok.validate(true); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
+		return nil, errorf("%w: %w", ErrInvalidResponse, err)
 	}
 	return &tok, nil
 }

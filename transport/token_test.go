@@ -128,6 +128,21 @@ func TestReadTokenResponseBodyError(t *testing.T) {
 	}
 }
 
+// TestReadTokenResponseNil: a nil response is an error, not a panic; a nil
+// body reads as an empty one.
+func TestReadTokenResponseNil(t *testing.T) {
+	if tok, err := ReadTokenResponse(nil); err == nil || tok != nil {
+		t.Errorf("ReadTokenResponse(nil) = %v, %v; want an error", tok, err)
+	}
+	if _, err := ReadTokenResponse(&http.Response{StatusCode: 200}); !errors.Is(err, ErrInvalidResponse) {
+		t.Errorf("200 without a body: %v; want ErrInvalidResponse", err)
+	}
+	var re *ResponseError
+	if _, err := ReadTokenResponse(&http.Response{StatusCode: 503}); !errors.As(err, &re) || re.StatusCode != 503 {
+		t.Errorf("503 without a body: %v; want a *ResponseError", err)
+	}
+}
+
 func TestTokenJSON(t *testing.T) {
 	exp := time.Date(2030, 1, 1, 0, 5, 0, 0, time.UTC)
 	tok := Token{AccessToken: "a", TokenType: "Bearer", RefreshToken: "r", ExpiresIn: 300, Expiry: exp, IdempotencyKey: "k"}

@@ -3,10 +3,10 @@ package transport
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,12 +105,21 @@ var errNotConfigured = errors.New("transport: Transport not created by New")
 // goes on with the new tokens from memory, never sends the old refresh
 // token again, and reports the error through WithLogger and
 // Hooks.SaveFailed.
+//
+// Panics. The store is loaded, and tokens refreshed, on goroutines the
+// Transport owns, where a panic would end the process. A panic there (in a
+// Store or Locker method, a hook, or the refresh RoundTripper) is
+// recovered and logged with its stack, and every request waiting for that
+// load or refresh fails with an error wrapping ErrPanic; a panicking Save
+// counts as a failed save (see above). The Transport stays usable: the
+// next request tries again.
 type Transport struct {
 	// Configuration, set by New and read-only afterwards.
 	base, refreshBase http.RoundTripper
 	refreshURL        string
 	stamp             string // canonicalURL(refreshURL), for Token.RefreshURL
 	originURLs        []string
+	originsSet        bool
 	origins           []origin
 	store             Store
 	watch             versioned // store, when it can tell it changed
@@ -164,11 +173,18 @@ const refusedWindow = time.Minute
 
 // New returns a Transport that refreshes tokens at refreshURL (the RFC 6749
 // token endpoint) and keeps them in store. refreshURL must be an absolute
-// https URL, or http on a loopback host (see WithInsecureHTTP). New does not
-// touch the store: the token is loaded by the first request.
+// https URL, or http on a loopback host (see WithInsecureHTTP), without
+// credentials or a fragment. New does not touch the store: the token is
+// loaded by the first request.
+//
+// New fails on a nil store, also a typed nil such as the *FileStore of a
+// NewFileStore whose error was ignored, on a nil Option, and on an option
+// value out of range. Its errors never repeat a password from a URL.
 func New(refreshURL string, store Store, opts ...Option) (*Transport, error) {
-	if store == nil {
-		return nil, errors.New("transport: nil Store")
+	if isNil(store) {
+		// A typed nil (a failed constructor's result) would only panic at
+		// the first request.
+		return nil, errorf("transport: the Store is nil (%T); was the error of its constructor ignored?", store)
 	}
 	t := &Transport{
 		store:      store,
@@ -179,38 +195,44 @@ func New(refreshURL string, store Store, opts ...Option) (*Transport, error) {
 		minBackoff: defaultMinBackoff,
 		maxBackoff: defaultMaxBackoff,
 	}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, errorf("transport: option %d of %d is nil", i+1, len(opts))
+		}
 		opt(t)
 	}
 	o, u, err := parseOrigin(refreshURL, t.insecureHTTP)
 	if err != nil {
-		return nil, fmt.Errorf("transport: refresh URL: %w", err)
+		return nil, errorf("transport: refresh URL: %w", err)
 	}
 	if u.Fragment != "" {
-		return nil, fmt.Errorf("transport: refresh URL %q has a fragment", refreshURL)
+		return nil, errorf("transport: refresh URL %q has a fragment", u.Redacted())
 	}
 	t.refreshURL = u.String()
 	t.stamp = canonicalURL(u)
 	t.origins = []origin{o}
-	if t.originURLs != nil {
+	if t.originsSet {
+		if len(t.originURLs) == 0 {
+			return nil, errors.New("transport: WithOrigins lists no origin")
+		}
 		t.origins = t.origins[:0]
 		for _, raw := range t.originURLs {
 			o, _, err := parseOrigin(raw, t.insecureHTTP)
 			if err != nil {
-				return nil, err
+				return nil, errorf("transport: WithOrigins: %w", err)
 			}
 			t.origins = append(t.origins, o)
 		}
 	}
 	switch {
 	case t.skew < 0:
-		return nil, fmt.Errorf("transport: negative expiry skew %s", t.skew)
+		return nil, errorf("transport: negative expiry skew %s", t.skew)
 	case t.timeout <= 0:
-		return nil, fmt.Errorf("transport: refresh timeout %s is not positive", t.timeout)
+		return nil, errorf("transport: refresh timeout %s is not positive", t.timeout)
 	case t.attempts < 1:
-		return nil, fmt.Errorf("transport: %d refresh attempts; at least 1 is needed", t.attempts)
+		return nil, errorf("transport: %d refresh attempts; at least 1 is needed", t.attempts)
 	case t.minBackoff < 0 || t.maxBackoff < t.minBackoff:
-		return nil, fmt.Errorf("transport: backoff %s..%s is not a range", t.minBackoff, t.maxBackoff)
+		return nil, errorf("transport: backoff %s..%s is not a range", t.minBackoff, t.maxBackoff)
 	}
 	if t.base == nil {
 		t.base = http.DefaultTransport
@@ -226,6 +248,19 @@ func New(refreshURL string, store Store, opts ...Option) (*Transport, error) {
 	}
 	t.watch, _ = store.(versioned)
 	return t, nil
+}
+
+// isNil reports whether v is nil or holds a nil pointer, map, slice,
+// channel or func: a value whose methods most likely panic.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Chan, reflect.Func, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // RoundTrip implements http.RoundTripper; see Transport for what it does.
@@ -274,7 +309,7 @@ func (t *Transport) Token(ctx context.Context) (*Token, error) {
 		return nil, err
 	}
 	if s.anonymous {
-		return nil, fmt.Errorf("%w: %w", ErrLoginRequired, ErrNoToken)
+		return nil, errorf("%w: %w", ErrLoginRequired, ErrNoToken)
 	}
 	return &Token{AccessToken: s.tok.AccessToken, TokenType: "Bearer", ExpiresIn: s.tok.ExpiresIn, Expiry: s.expiry}, nil
 }
@@ -303,7 +338,7 @@ func (t *Transport) Login(ctx context.Context, tok *Token) error {
 		return errors.New("transport: Login: nil Token")
 	}
 	if err := tok.validate(false); err != nil {
-		return fmt.Errorf("transport: Login: the token cannot be used: %w", err)
+		return errorf("transport: Login: the token cannot be used: %w", err)
 	}
 	if err := t.owns(tok); err != nil {
 		return err
@@ -329,7 +364,7 @@ func (t *Transport) Session(ctx context.Context) (*Token, error) {
 		return nil, err
 	}
 	if s.anonymous {
-		return nil, fmt.Errorf("%w: %w", ErrLoginRequired, ErrNoToken)
+		return nil, errorf("%w: %w", ErrLoginRequired, ErrNoToken)
 	}
 	tok := s.tok
 	return &tok, nil
@@ -373,15 +408,22 @@ func (t *Transport) replaceSession(ctx context.Context, what string, write func(
 	ctx = withLockOwner(ctx)
 	if l, ok := t.store.(Locker); ok {
 		unlock, err := l.Lock(ctx)
-		if err != nil {
-			return fmt.Errorf("transport: locking the token store: %w", err)
+		switch {
+		case err == nil:
+			defer t.unlockAfterStore(unlock)
+		case errors.Is(err, ErrUnsafeTokenFile):
+			// A FileStore in an unsafe directory: it refuses its lock
+			// and every Load and Save (so no refresh can race), and its
+			// Clear works regardless, so that a logout succeeds. A
+			// Save says why it refuses.
+		default:
+			return errorf("transport: locking the token store: %w", err)
 		}
-		defer t.unlockAfterStore(unlock)
 	}
 	err := t.storeCall(ctx, write)
 	t.Reset()
 	if err != nil {
-		return fmt.Errorf("transport: %s: %w", what, err)
+		return errorf("transport: %s: %w", what, err)
 	}
 	return nil
 }

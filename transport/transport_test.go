@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -452,6 +453,12 @@ func TestNew(t *testing.T) {
 		{"zero timeout", "https://example.com/token", []Option{WithRefreshTimeout(0)}, false},
 		{"zero attempts", "https://example.com/token", []Option{WithRefreshRetries(0, 0, 0)}, false},
 		{"backoff range", "https://example.com/token", []Option{WithRefreshRetries(2, time.Second, time.Millisecond)}, false},
+		{"nil option", "https://example.com/token", []Option{WithExpirySkew(0), nil}, false},
+		{"wildcard origin", "https://example.com/token", []Option{WithOrigins("https://*.example.com")}, false},
+		{"wildcard among origins", "https://example.com/token", []Option{WithOrigins("https://api.example.com", "https://*")}, false},
+		{"leading-dot origin", "https://example.com/token", []Option{WithOrigins("https://.example.com")}, false},
+		{"wildcard refresh URL", "https://*.example.com/token", nil, false},
+		{"no origins", "https://example.com/token", []Option{WithOrigins()}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.url, store, tc.opts...)
@@ -460,8 +467,15 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New("https://example.com/token", nil); err == nil {
-		t.Error("nil store accepted")
+	for _, store := range []Store{nil, (*MemoryStore)(nil), (*FileStore)(nil), storeFunc(nil)} {
+		if _, err := New("https://example.com/token", store); err == nil {
+			t.Errorf("nil store %T accepted", store)
+		}
+	}
+	// The usual way to get one: the constructor's error ignored.
+	fileStore, _ := NewFileStore(os.Getenv("JWTREFRESH_TEST_UNSET_VARIABLE"))
+	if _, err := New("https://example.com/token", fileStore); err == nil || !strings.Contains(err.Error(), "*transport.FileStore") {
+		t.Errorf("New with the nil FileStore of a failed NewFileStore: %v; want an error naming the type", err)
 	}
 	var zero Transport
 	if _, err := zero.RoundTrip(httptest.NewRequest("GET", "https://example.com/", nil)); err == nil {
@@ -610,5 +624,84 @@ func TestClientClockAheadDoesNotRefreshEveryRequest(t *testing.T) {
 				t.Errorf("server saw %+v; want one proactive refresh", got)
 			}
 		})
+	}
+}
+
+// storeFunc is a Store of a nilable kind other than a pointer.
+type storeFunc func() (*Token, error)
+
+func (f storeFunc) Load(context.Context) (*Token, error) { return f() }
+func (storeFunc) Save(context.Context, *Token) error     { return nil }
+func (storeFunc) Clear(context.Context) error            { return nil }
+
+// TestNewErrorsShowNoCredentials: a URL New refuses is never echoed with its
+// password, whichever check refuses it, and the message says "transport:"
+// once.
+func TestNewErrorsShowNoCredentials(t *testing.T) {
+	const secret = "s3cretpw"
+	for _, raw := range []string{
+		"https://user:" + secret + "@auth.example.com/token",
+		"http://user:" + secret + "@auth.example.com/token",
+		"ftp://user:" + secret + "@auth.example.com/token",
+		"https://user:" + secret + "@*.example.com/token",
+		"https://user:" + secret + "@auth.example.com/token#frag",
+		"https://user:" + secret + "@auth.exa mple.com/token",
+		"https://user:" + secret + "%zz@auth.example.com/token",
+		"https://user:" + secret + "@auth.example.com:xx/token",
+		"https://user:" + secret + "@[::1",
+	} {
+		for name, call := range map[string]func() error{
+			"refresh URL": func() error { _, err := New(raw, &MemoryStore{}); return err },
+			"origin": func() error {
+				_, err := New("https://auth.example.com/token", &MemoryStore{}, WithOrigins(raw))
+				return err
+			},
+		} {
+			err := call()
+			if err == nil {
+				t.Errorf("%s %q accepted", name, raw)
+				continue
+			}
+			msg := err.Error()
+			if strings.Contains(msg, secret) || strings.Contains(msg, secret[:4]) {
+				t.Errorf("%s: the error shows the password: %s", name, msg)
+			}
+			if n := strings.Count(msg, "transport:"); n != 1 {
+				t.Errorf("%s: %q says \"transport:\" %d times", name, msg, n)
+			}
+		}
+	}
+}
+
+// TestErrorsSayTransportOnce: errors that wrap the package's own errors
+// start with "transport:" once and still match their sentinels.
+func TestErrorsSayTransportOnce(t *testing.T) {
+	ctx := context.Background()
+	tr, err := New("https://auth.example.com/token", &MemoryStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tr.RoundTrip(httptest.NewRequest("GET", "https://auth.example.com/x", nil))
+	if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrNoToken) {
+		t.Fatalf("empty store: %v; want ErrLoginRequired and ErrNoToken", err)
+	}
+	if n := strings.Count(err.Error(), "transport:"); n != 1 {
+		t.Errorf("%q says \"transport:\" %d times", err, n)
+	}
+	_, err = tr.Session(ctx)
+	if n := strings.Count(err.Error(), "transport:"); n != 1 || !errors.Is(err, ErrNoToken) {
+		t.Errorf("Session: %q says \"transport:\" %d times", err, n)
+	}
+	re := &ResponseError{StatusCode: 503, Description: "down"}
+	wrapped := errorf("%w: %w", ErrRefreshUnavailable, re)
+	var got *ResponseError
+	if !errors.As(wrapped, &got) || got != re || !errors.Is(wrapped, ErrRefreshUnavailable) {
+		t.Errorf("errorf lost the wrapped errors: %v", wrapped)
+	}
+	if want := "transport: token refresh temporarily unavailable: token endpoint answered 503 (down)"; wrapped.Error() != want {
+		t.Errorf("got %q, want %q", wrapped, want)
+	}
+	if attr := logError(wrapped); strings.Contains(attr.Value.String(), "down") {
+		t.Errorf("the log line shows the server's description: %s", attr.Value)
 	}
 }
