@@ -1,7 +1,6 @@
 package jwtrefresh_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -43,7 +42,7 @@ func ExampleService() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	signing, err := keys.NewSet(must(keys.NewHS256("2026-01", bytes.Repeat([]byte{2}, 32))))
+	signing, err := keys.NewSet(must(keys.NewHS256("2026-01", []byte("example-signing-key-example-key32"))))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -144,7 +143,7 @@ func Example_sessionEvents() {
 	_, _ = rand.Read(refreshSecret)
 	ring := must(jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: refreshSecret}))
 	store := must(redisstore.New(rdb, ring, redisstore.WithEvents(hook)))
-	signing := must(keys.NewSet(must(keys.NewHS256("k", bytes.Repeat([]byte{2}, 32)))))
+	signing := must(keys.NewSet(must(keys.NewHS256("k", []byte("example-signing-key-example-key32")))))
 	svc := must(jwtrefresh.NewService(store, signing, "https://auth.example.com"))
 
 	ctx := context.Background()

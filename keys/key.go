@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -60,7 +61,8 @@ type Key struct {
 
 // NewHS256 returns an HMAC-SHA256 key. The secret is copied; it must be at
 // least [MinHMACSecret] bytes, because a short secret can be brute-forced
-// offline from any token. An HMAC key both signs and verifies, so every
+// offline from any token, and not one byte repeated (all zeros, an unset
+// buffer): both are [ErrWeakKey]. Use bytes from crypto/rand. An HMAC key both signs and verifies, so every
 // verifier holding it can mint tokens: prefer an asymmetric key when
 // several services verify.
 func NewHS256(kid string, secret []byte) (*Key, error) {
@@ -69,6 +71,12 @@ func NewHS256(kid string, secret []byte) (*Key, error) {
 	}
 	if len(secret) < MinHMACSecret {
 		return nil, fmt.Errorf("%w: HMAC secret of %d bytes, need at least %d", ErrWeakKey, len(secret), MinHMACSecret)
+	}
+	// All zeros (an unset buffer) or one byte repeated is a placeholder, not
+	// a secret. Nothing subtler can be told from the bytes: a password or
+	// forgotten base64 text passes this check and is still weak.
+	if bytes.Count(secret, secret[:1]) == len(secret) {
+		return nil, fmt.Errorf("%w: HMAC secret is one byte repeated %d times, not a random secret", ErrWeakKey, len(secret))
 	}
 	s := append([]byte(nil), secret...)
 	macs := &sync.Pool{New: func() any { return hmac.New(sha256.New, s) }}

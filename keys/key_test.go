@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -38,6 +39,8 @@ func TestConstructorsRefuseBadInput(t *testing.T) {
 	}{
 		{"hmac 31 bytes", func() (*Key, error) { return NewHS256("k", secret32[:31]) }, ErrWeakKey},
 		{"hmac nil", func() (*Key, error) { return NewHS256("k", nil) }, ErrWeakKey},
+		{"hmac all zeros", func() (*Key, error) { return NewHS256("k", make([]byte, 32)) }, ErrWeakKey},
+		{"hmac one byte repeated", func() (*Key, error) { return NewHS256("k", bytes.Repeat([]byte{'a'}, 64)) }, ErrWeakKey},
 		{"empty kid", func() (*Key, error) { return NewHS256("", secret32) }, ErrInvalidKID},
 		{"huge kid", func() (*Key, error) { return NewHS256(strings.Repeat("k", 257), secret32) }, ErrInvalidKID},
 		{"eddsa wrong type", func() (*Key, error) { return NewEdDSA("k", ecKey()) }, ErrInvalidKey},
