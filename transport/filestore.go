@@ -42,7 +42,10 @@ var (
 // also refuse, on Unix, a token file whose directory group or others can
 // write to, or that belongs to another user than the caller or root: whoever
 // can write to the directory can replace the file, or hold its lock file
-// forever. They refuse before creating anything there, the lock file
+// forever. The directories above it are checked the same way (symbolic
+// links resolved), except that a sticky one such as /tmp is fine there:
+// whoever can write to one of them can rename the token directory and put
+// their own in its place. They refuse before creating anything, the lock file
 // included; the error suggests chmod go-w only for a directory of the
 // caller's own, and otherwise (for /tmp, say) a directory of one's own,
 // such as one under os.UserConfigDir. Clear works regardless, without the
@@ -164,6 +167,9 @@ func (s *FileStore) Save(ctx context.Context, tok *Token) error {
 		defer unlock()
 	}
 	dir := filepath.Dir(s.path)
+	if err := checkDir(dir); err != nil { // before anything is created
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return errorf("transport: token directory: %w", err)
 	}
@@ -217,6 +223,10 @@ func (s *FileStore) Lock(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	dir := filepath.Dir(s.lockPath)
+	if err := checkDir(dir); err != nil { // before anything is created
+		release()
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		release()
 		return nil, errorf("transport: token directory: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -54,7 +55,9 @@ func syncDir(dir string) error {
 func checkDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil // nothing stored there yet; Save creates it 0700
+		// Nothing stored there yet; Save creates it 0700 under the
+		// nearest directory that exists, which must be safe.
+		return checkAncestors(dir, true)
 	}
 	if err != nil {
 		return errorf("transport: token directory: %w", err)
@@ -76,7 +79,62 @@ func checkDir(dir string) error {
 		return errorf("%w: directory %s is owned by uid %d, not by uid %d running this program or by root; keep the token file in a directory of your own, for example under os.UserConfigDir()",
 			ErrUnsafeTokenFile, dir, owner, uid)
 	}
-	return nil
+	return checkAncestors(dir, false)
+}
+
+// checkAncestors refuses a token directory below a directory whose other
+// writers could rename or replace it: one that group or others can write to
+// without the sticky bit, or that another user than the caller or root
+// owns. A sticky directory such as /tmp is fine above the token directory
+// (others cannot rename entries they do not own), though not as the token
+// directory itself. Symbolic links are resolved first, so the directories
+// checked are those the path really goes through. self says whether the
+// nearest existing directory (dir itself when it exists) is checked too.
+func checkAncestors(dir string, self bool) error {
+	p, err := filepath.Abs(dir)
+	if err != nil {
+		return errorf("transport: token directory: %w", err)
+	}
+	for { // the nearest directory that exists
+		if _, err := os.Lstat(p); err == nil {
+			break
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return nil
+		}
+		p = parent
+	}
+	if p, err = filepath.EvalSymlinks(p); err != nil {
+		return errorf("transport: token directory: %w", err)
+	}
+	if !self {
+		p = filepath.Dir(p)
+	}
+	uid := geteuid()
+	for {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return errorf("transport: token directory: %w", err)
+		}
+		owner := -1
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			owner = int(st.Uid)
+		}
+		if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+			return errorf("%w: directory %s, above the token file, has mode %#o, so group or others can replace the directories below it; keep the token file in a directory of your own, for example under os.UserConfigDir()",
+				ErrUnsafeTokenFile, p, unixMode(fi.Mode()))
+		}
+		if owner >= 0 && owner != uid && owner != 0 {
+			return errorf("%w: directory %s, above the token file, is owned by uid %d, not by uid %d running this program or by root; keep the token file in a directory of your own, for example under os.UserConfigDir()",
+				ErrUnsafeTokenFile, p, owner, uid)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return nil
+		}
+		p = parent
+	}
 }
 
 // unixMode is m's permission bits as chmod(1) spells them, with the setuid,

@@ -227,3 +227,86 @@ func TestFileStoreCreatesNothingInUnsafeDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestFileStoreRefusesUnsafeAncestor: a private token directory below a
+// directory that others can write to (without the sticky bit), or that
+// another user owns, is refused too, as ssh does: they could rename the
+// token directory and put their own in its place. A sticky directory such as
+// /tmp above it is fine. Nothing is created before the refusal.
+func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		mode  os.FileMode
+		owner bool // another user owns the ancestor
+		ok    bool
+	}{
+		{name: "world writable", mode: 0o777},
+		{name: "group writable", mode: 0o770},
+		{name: "other owner", mode: 0o755, owner: true},
+		{name: "sticky world writable", mode: 0o777 | os.ModeSticky, ok: true},
+		{name: "private", mode: 0o755, ok: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shared := filepath.Join(privateDir(t), "shared")
+			mine := filepath.Join(shared, "mine")
+			if err := os.MkdirAll(mine, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(shared, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if tc.owner {
+				uid := geteuid()
+				if uid == 0 {
+					if err := os.Chown(shared, 4242, 4242); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					// Without root nothing can be given away: pretend to be
+					// another user, so that "mine" (checked first) is
+					// refused for its owner instead; see the check below.
+					geteuid = func() int { return uid + 1 }
+					defer func() { geteuid = os.Geteuid }()
+				}
+			}
+			for _, sub := range []string{"", "new"} { // an existing and a missing token directory
+				dir := filepath.Join(mine, sub)
+				path := filepath.Join(dir, "token.json")
+				store, err := NewFileStore(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = store.Save(ctx, &Token{AccessToken: "a", RefreshToken: "r"})
+				if tc.ok {
+					if err != nil {
+						t.Fatalf("%s: Save: %v", path, err)
+					}
+					continue
+				}
+				if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), "directory "+shared+", above the token file") {
+					if !(tc.owner && geteuid() != 0 && strings.Contains(err.Error(), "directory "+mine)) {
+						t.Fatalf("%s: Save: %v; want ErrUnsafeTokenFile naming %s", path, err, shared)
+					}
+				}
+				if !strings.Contains(err.Error(), "os.UserConfigDir()") || strings.Contains(err.Error(), "chmod") {
+					t.Errorf("Save: %v; want the advice of a directory of one's own, no chmod", err)
+				}
+				if _, err := store.Load(ctx); !errors.Is(err, ErrUnsafeTokenFile) {
+					t.Errorf("Load: %v; want ErrUnsafeTokenFile", err)
+				}
+				if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("token file created: %v", err)
+				}
+				if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("lock file created: %v", err)
+				}
+				if sub != "" {
+					if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+						t.Errorf("token directory created: %v", err)
+					}
+				}
+			}
+		})
+	}
+}
