@@ -18,13 +18,10 @@ func (s *Service) serveRefresh(w http.ResponseWriter, r *http.Request) {
 			e = respUnsupported
 		}
 	}
-	token, fromCookie := p.refreshToken, false
-	if e == nil && token == "" && s.cookie != nil {
-		token, e = s.cookie.read(r)
-		fromCookie = token != ""
-	}
-	if e == nil && token == "" {
-		e = respNoRefreshToken
+	var token string
+	var fromCookie bool
+	if e == nil {
+		token, fromCookie, e = s.presented(r, p.refreshToken, respNoRefreshToken)
 	}
 	if e != nil {
 		s.writeError(w, r, e, nil)
@@ -45,13 +42,10 @@ func (s *Service) serveRefresh(w http.ResponseWriter, r *http.Request) {
 // serveRevoke is the revocation endpoint (RFC 7009); see Handler.
 func (s *Service) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	p, e := readParams(w, r, s.cfg.maxBody)
-	token, fromCookie := p.token, false
-	if e == nil && token == "" && s.cookie != nil {
-		token, e = s.cookie.read(r)
-		fromCookie = token != ""
-	}
-	if e == nil && token == "" {
-		e = respNoToken
+	var token string
+	var fromCookie bool
+	if e == nil {
+		token, fromCookie, e = s.presented(r, p.token, respNoToken)
 	}
 	if e != nil {
 		s.writeError(w, r, e, nil)
@@ -66,4 +60,18 @@ func (s *Service) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header()["Content-Length"] = []string{"0"}
 	w.WriteHeader(http.StatusOK)
+}
+
+// presented is the token a refresh or revocation acts on: the one in the
+// form, else the refresh cookie's (fromCookie), else missing.
+func (s *Service) presented(r *http.Request, form string, missing *wireError) (token string, fromCookie bool, e *wireError) {
+	if form != "" {
+		return form, false, nil
+	}
+	if s.cookie != nil {
+		if token, e = s.cookie.read(r); e != nil || token != "" {
+			return token, e == nil, e
+		}
+	}
+	return "", false, missing
 }
