@@ -15,7 +15,7 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
 )
 
-// BenchmarkRefresh measures one refresh at four depths, against real Redis,
+// BenchmarkRefresh measures one refresh at five depths, against real Redis,
 // in the same run (compare with benchstat -col /impl over -count=10):
 //
 //   - impl=store: Store.Rotate alone, the floor;

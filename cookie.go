@@ -139,9 +139,12 @@ func (c *refreshCookie) read(r *http.Request) (string, *wireError) {
 }
 
 func (c *refreshCookie) set(w http.ResponseWriter, token string, expires, now time.Time) {
-	maxAge := int(expires.Sub(now) / time.Second)
-	if maxAge < 1 {
-		maxAge = 1
+	// An unknown expiry (a TokenResponse the application built without
+	// RefreshExpiry) makes a session cookie: the token is not in the body,
+	// so a Max-Age of 1 would lose it a second later.
+	maxAge := 0
+	if !expires.IsZero() {
+		maxAge = max(1, int(expires.Sub(now)/time.Second))
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: c.name, Value: token, Path: c.path, MaxAge: maxAge,

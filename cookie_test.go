@@ -3,6 +3,7 @@ package jwtrefresh_test
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -224,5 +225,22 @@ func TestRefreshCookieTossing(t *testing.T) {
 		if r.status != 200 || refreshCookie(t, r) == nil {
 			t.Fatalf("the %s's token after the refused requests: %d %s", who, r.status, r.body)
 		}
+	}
+}
+
+// TestRefreshCookieUnknownExpiry: a TokenResponse the application built
+// without RefreshExpiry still hands its refresh token over, as a session
+// cookie: a Max-Age of a second would lose it, since it is not in the body.
+func TestRefreshCookieUnknownExpiry(t *testing.T) {
+	e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		Path: "/auth", AllowedOrigins: []string{appOrigin},
+	})}})
+	req := httptest.NewRequest(http.MethodPost, "/login", nil)
+	req.Header.Set("Origin", appOrigin)
+	rec := httptest.NewRecorder()
+	e.svc.WriteTokenResponse(rec, req, &jwtrefresh.TokenResponse{AccessToken: "at", TokenType: "Bearer", RefreshToken: "rt"})
+	c := refreshCookie(t, reply{header: rec.Header()})
+	if c == nil || c.Value != "rt" || c.MaxAge != 0 || !c.Expires.IsZero() || strings.Contains(rec.Header().Get("Set-Cookie"), "Max-Age") {
+		t.Fatalf("Set-Cookie %q; want the token in a session cookie (no Max-Age, no Expires)", rec.Header().Get("Set-Cookie"))
 	}
 }

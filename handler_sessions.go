@@ -108,8 +108,8 @@ func (s *Service) serveLogoutAll(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorFor(err), err)
 		return
 	}
-	if s.cookie != nil {
-		s.cookie.clear(w) // this browser's session ended too
+	if s.cfg.cookie != nil {
+		s.cfg.cookie.clear(w) // this browser's session ended too
 	}
 	s.writeJSON(w, r, struct {
 		Revoked int `json:"revoked"`

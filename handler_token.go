@@ -31,7 +31,7 @@ func (s *Service) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e := errorFor(err)
 		if fromCookie && e == respInvalidGrant {
-			s.cookie.clear(w) // the browser holds a dead token
+			s.cfg.cookie.clear(w) // the browser holds a dead token
 		}
 		s.writeError(w, r, e, err)
 		return
@@ -56,7 +56,7 @@ func (s *Service) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fromCookie {
-		s.cookie.clear(w)
+		s.cfg.cookie.clear(w)
 	}
 	w.Header()["Content-Length"] = []string{"0"}
 	w.WriteHeader(http.StatusOK)
@@ -68,8 +68,8 @@ func (s *Service) presented(r *http.Request, form string, missing *wireError) (t
 	if form != "" {
 		return form, false, nil
 	}
-	if s.cookie != nil {
-		if token, e = s.cookie.read(r); e != nil || token != "" {
+	if s.cfg.cookie != nil {
+		if token, e = s.cfg.cookie.read(r); e != nil || token != "" {
 			return token, e == nil, e
 		}
 	}

@@ -32,7 +32,6 @@ type Service struct {
 	cfg        config
 	prefixJSON []byte // the registered claims common to every token
 	retryAfter []string
-	cookie     *refreshCookie // nil: no refresh cookie
 	sessions   *sessionCache
 	mw         *middleware.Middleware // authenticates the session endpoints
 	handler    http.Handler
@@ -93,7 +92,6 @@ func NewService(store Store, signing *keys.Set, issuer string, opts ...Option) (
 		cfg:        cfg,
 		prefixJSON: registeredPrefix(issuer, cfg.audience),
 		retryAfter: []string{strconv.FormatInt(int64((cfg.retryAfter+time.Second-1)/time.Second), 10)},
-		cookie:     cfg.cookie,
 		sessions:   newSessionCache(store, cfg),
 	}
 	mw, err := s.sessionMiddleware()

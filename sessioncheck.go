@@ -161,10 +161,3 @@ func (c *sessionCache) endSubject(subject string) {
 		}
 	}
 }
-
-// len reports the number of cached sessions, for tests.
-func (c *sessionCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.byID)
-}

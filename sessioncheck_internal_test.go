@@ -149,3 +149,10 @@ func TestSessionCacheEndSession(t *testing.T) {
 		t.Fatalf("%d store reads, want 2: the cache decides", st.calls.Load())
 	}
 }
+
+// len reports the number of cached sessions.
+func (c *sessionCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byID)
+}

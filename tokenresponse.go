@@ -151,8 +151,8 @@ func (s *Service) WriteTokenResponse(w http.ResponseWriter, r *http.Request, tr 
 		return
 	}
 	inBody := true
-	if s.cookie != nil && s.cookie.allowed(r) && tr.RefreshToken != "" {
-		s.cookie.set(w, tr.RefreshToken, tr.RefreshExpiry, s.cfg.now())
+	if s.cfg.cookie != nil && s.cfg.cookie.allowed(r) && tr.RefreshToken != "" {
+		s.cfg.cookie.set(w, tr.RefreshToken, tr.RefreshExpiry, s.cfg.now())
 		inBody = false
 	}
 	h := w.Header()

@@ -104,9 +104,22 @@ func TestOutage(t *testing.T) {
 				if !errors.Is(err, jwtrefresh.ErrUnavailable) || errors.Is(err, jwtrefresh.ErrInvalidToken) {
 					t.Errorf("%s (deadline %v): %v, want ErrUnavailable", name, deadline, err)
 				}
-				// The contract's bound, not a performance figure.
+				// The contract's bound, not a performance figure. A stall of
+				// a loaded machine (GC, scheduling under -race) can overrun
+				// it once; an operation that ignores its deadline overruns
+				// it every time, so only three overruns in a row fail.
+				for try := 1; took > limit && try < 3; try++ {
+					ctx, cancel := context.Background(), context.CancelFunc(func() {})
+					if deadline > 0 {
+						ctx, cancel = context.WithTimeout(ctx, deadline)
+					}
+					start := time.Now()
+					_ = op(ctx)
+					took = time.Since(start)
+					cancel()
+				}
 				if took > limit {
-					t.Errorf("%s (deadline %v) took %v, contract says at most %v", name, deadline, took, limit)
+					t.Errorf("%s (deadline %v) took %v three times in a row, contract says at most %v", name, deadline, took, limit)
 				}
 			}
 		}

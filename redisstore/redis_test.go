@@ -160,7 +160,10 @@ func TestLogsNoSecrets(t *testing.T) {
 	if _, err := s.Rotate(ctx, g.RefreshToken, ik); err != nil {
 		t.Fatal(err)
 	}
-	r2, _ := s.Rotate(ctx, r.RefreshToken, "")
+	r2, err := s.Rotate(ctx, r.RefreshToken, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Rotate(ctx, r.RefreshToken, ""); !errors.Is(err, jwtrefresh.ErrReuseDetected) {
 		t.Fatalf("reuse: %v", err)
 	}
@@ -206,6 +209,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"TypedNilClusterClient", (*redis.ClusterClient)(nil), keys, nil, redisstore.ErrConfig},
 		{"NilOption", good, keys, []redisstore.Option{redisstore.WithTimeout(time.Second), nil}, redisstore.ErrConfig},
 		{"NilKeys", good, nil, nil, redisstore.ErrConfig},
+		{"ZeroKeyring", good, &jwtrefresh.RefreshKeyring{}, nil, redisstore.ErrConfig},
 		{"NegativeGrace", good, keys, []redisstore.Option{redisstore.WithReuseGrace(-1)}, redisstore.ErrConfig},
 		{"ZeroIdle", good, keys, []redisstore.Option{redisstore.WithIdleTimeout(0)}, redisstore.ErrConfig},
 		{"SubMillisecondIdle", good, keys, []redisstore.Option{redisstore.WithIdleTimeout(time.Microsecond)}, redisstore.ErrConfig},

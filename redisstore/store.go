@@ -54,8 +54,8 @@ func New(rdb redis.UniversalClient, keys *jwtrefresh.RefreshKeyring, opts ...Opt
 	switch {
 	case nilClient(rdb):
 		return nil, fmt.Errorf("%w: nil client (%T)", ErrConfig, rdb)
-	case keys == nil:
-		return nil, fmt.Errorf("%w: nil keyring", ErrConfig)
+	case keys == nil, len(keys.SubjectIDs("")) == 0: // nil, or a zero RefreshKeyring{} without keys
+		return nil, fmt.Errorf("%w: no refresh keys (build the keyring with jwtrefresh.NewRefreshKeyring)", ErrConfig)
 	case strings.ContainsAny(cfg.prefix, "{}"):
 		return nil, ErrKeyPrefix
 	case cfg.grace < 0, cfg.idle < time.Millisecond, cfg.abs < 0, cfg.timeout <= 0:
@@ -256,7 +256,10 @@ func appendIdempotencyHash(dst []byte, key string) []byte {
 		_, _ = rand.Read(b[:])
 		return append(dst, b[:]...)
 	}
-	h := sha256.Sum256([]byte("jwtrefresh/idempotency-key\x00" + key))
+	const domain = "jwtrefresh/idempotency-key\x00"
+	var buf [len(domain) + jwtrefresh.MaxIdempotencyKeyLen + 2]byte // on the stack: no allocation per rotation
+	in := append(append(buf[:0], domain...), key...)
+	h := sha256.Sum256(in)
 	return append(dst, h[:ikLen]...)
 }
 
@@ -543,7 +546,9 @@ func (s *Store) emit(ctx context.Context, e jwtrefresh.Event) {
 	if s.cfg.hook != nil {
 		s.cfg.hook(ctx, e)
 	}
-	if s.cfg.log != nil {
-		s.cfg.log.LogAttrs(ctx, e.Kind.Level(), "session "+e.Kind.String(), slog.Any("event", e))
+	// Enabled first: the message and the boxed event cost two allocations
+	// per rotation, which a logger that drops the level should not pay.
+	if l := s.cfg.log; l != nil && l.Enabled(ctx, e.Kind.Level()) {
+		l.LogAttrs(ctx, e.Kind.Level(), "session "+e.Kind.String(), slog.Any("event", e))
 	}
 }
