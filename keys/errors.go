@@ -27,4 +27,7 @@ var (
 	ErrAlgorithmMismatch = errors.New("keys: token algorithm does not match its key")
 	// ErrMalformedJWKS: a JSON Web Key Set that cannot be read.
 	ErrMalformedJWKS = errors.New("keys: malformed JWKS")
+	// ErrInvalidPayload: SignJSON was given a payload that is not a JSON
+	// object.
+	ErrInvalidPayload = errors.New("keys: payload is not a JSON object")
 )

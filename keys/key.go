@@ -54,8 +54,9 @@ type Key struct {
 	// header caches SignJSON's encoded protected header for the last typ
 	// asked for (one, in practice).
 	header atomic.Pointer[encodedHeader]
-	// macs pools keyed HMAC states of an HS256 key for SignJSON, which
-	// would otherwise key a new one (four allocations) per token.
+	// macs pools keyed HMAC states of an HS256 key for SignJSON and
+	// Verify, which would otherwise key a new one per token (five
+	// allocations; see verifyMAC).
 	macs *sync.Pool
 }
 
@@ -143,8 +144,14 @@ func NewES256(kid string, key any) (*Key, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
 	if priv != nil {
-		if _, err := priv.ECDH(); err != nil {
+		sk, err := priv.ECDH()
+		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+		}
+		// A public half that does not match D would sign tokens that
+		// verify nowhere, as for Ed25519.
+		if pk, _ := pub.ECDH(); !sk.PublicKey().Equal(pk) {
+			return nil, fmt.Errorf("%w: ES256 public key does not match the private key", ErrInvalidKey)
 		}
 		return &Key{kid: kid, method: jwt.SigningMethodES256, sign: priv, verify: pub}, nil
 	}

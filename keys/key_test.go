@@ -30,6 +30,11 @@ func TestConstructorsRefuseBadInput(t *testing.T) {
 	}
 	mismatched := append(ed25519.PrivateKey(nil), edKey()...)
 	mismatched[40] ^= 1
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecMismatched := &ecdsa.PrivateKey{PublicKey: other.PublicKey, D: ecKey().D}
 	offCurve := &ecdsa.PublicKey{Curve: elliptic.P256(), X: big.NewInt(1), Y: big.NewInt(1)}
 	evenE := &rsa.PublicKey{N: rsaKey().N, E: 65536}
 	tests := []struct {
@@ -49,6 +54,7 @@ func TestConstructorsRefuseBadInput(t *testing.T) {
 		{"eddsa mismatched halves", func() (*Key, error) { return NewEdDSA("k", mismatched) }, ErrInvalidKey},
 		{"es256 P-384", func() (*Key, error) { return NewES256("k", p384) }, ErrInvalidKey},
 		{"es256 P-384 public", func() (*Key, error) { return NewES256("k", &p384.PublicKey) }, ErrInvalidKey},
+		{"es256 mismatched halves", func() (*Key, error) { return NewES256("k", ecMismatched) }, ErrInvalidKey},
 		{"es256 off curve", func() (*Key, error) { return NewES256("k", offCurve) }, ErrInvalidKey},
 		{"es256 nil", func() (*Key, error) { return NewES256("k", (*ecdsa.PrivateKey)(nil)) }, ErrInvalidKey},
 		{"es256 rsa key", func() (*Key, error) { return NewES256("k", rsaKey()) }, ErrInvalidKey},

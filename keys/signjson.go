@@ -33,6 +33,11 @@ func (k *Key) SignJSON(typ string, payload []byte) (string, error) {
 	if k.sign == nil {
 		return "", fmt.Errorf("%w: key %q is verification-only", ErrCannotSign, k.kid)
 	}
+	// Not a full JSON check (the caller encoded it), but a payload that is
+	// not even an object would make a token every verifier refuses.
+	if len(payload) < 2 || payload[0] != '{' || payload[len(payload)-1] != '}' {
+		return "", ErrInvalidPayload
+	}
 	enc := base64.RawURLEncoding
 	h := k.encodedHeader(typ)
 	pl := enc.EncodedLen(len(payload))

@@ -67,3 +67,17 @@ func TestSignJSONRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSignJSONRefusesNonObjects: a payload that is not a JSON object would
+// make a token that every verifier refuses, far from the cause.
+func TestSignJSONRefusesNonObjects(t *testing.T) {
+	k := must(NewHS256("k", secret32))
+	for _, p := range []string{"", "{", "null", "[]", `"x"`, "1"} {
+		if tok, err := k.SignJSON("at+jwt", []byte(p)); !errors.Is(err, ErrInvalidPayload) || tok != "" {
+			t.Errorf("SignJSON(%q) = %q, %v; want ErrInvalidPayload", p, tok, err)
+		}
+	}
+	if _, err := k.SignJSON("at+jwt", []byte(`{}`)); err != nil {
+		t.Errorf("SignJSON({}): %v", err)
+	}
+}

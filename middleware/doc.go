@@ -23,7 +23,7 @@
 //
 // The accept path does no I/O: verified tokens are kept in a bounded cache
 // (per Middleware, keyed by a seeded hash of the whole token and confirmed
-// by comparing it in full) until their `exp` or
+// by comparing it in full) until their `exp` (plus the leeway) or
 // until the key set changes, and the optional session check is the only
 // hook that may reach a store.
 package middleware
