@@ -155,9 +155,15 @@ func (s *FileStore) Save(ctx context.Context, tok *Token) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if tok == nil { // would write "null": use Clear to empty the store
+		return errorf("transport: saving a nil token (Clear empties the store)")
+	}
 	data, err := json.Marshal(tok)
 	if err != nil {
 		return errorf("transport: encoding token: %w", err)
+	}
+	if len(data) > maxFileBytes { // Load would refuse the file, and the session with it
+		return errorf("transport: token of %d bytes encoded, more than a token file holds (%d)", len(data), maxFileBytes)
 	}
 	if !s.lock.heldBy(ctx) {
 		unlock, err := s.Lock(ctx)

@@ -179,3 +179,45 @@ func TestFileStoreLockHonoursContext(t *testing.T) {
 func (s saveStep) String() string {
 	return [...]string{"created", "written", "synced", "renamed"}[s]
 }
+
+// TestStoresRefuseWhatWouldLoseTheSession: saving nil, or a token too large
+// for a token file, is an error that leaves the stored session as it was
+// (it used to wipe the file, panic, or write a file Load refuses); so is
+// a Login with a context that has ended.
+func TestStoresRefuseWhatWouldLoseTheSession(t *testing.T) {
+	ctx := context.Background()
+	file, err := NewFileStore(filepath.Join(privateDir(t), "token.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, store := range map[string]Store{"FileStore": file, "MemoryStore": NewMemoryStore(nil)} {
+		t.Run(name, func(t *testing.T) {
+			kept := &Token{AccessToken: "a", RefreshToken: "r"}
+			if err := store.Save(ctx, kept); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Save(ctx, nil); err == nil {
+				t.Error("Save(nil): no error")
+			}
+			if name == "FileStore" {
+				huge := &Token{AccessToken: "a", RefreshToken: "r", IdempotencyKey: strings.Repeat("k", maxFileBytes)}
+				if err := store.Save(ctx, huge); err == nil {
+					t.Error("Save of a token larger than a token file: no error")
+				}
+			}
+			rt, err := New("https://auth.example.com/auth/refresh", store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cancelled, cancel := context.WithCancel(ctx)
+			cancel()
+			if err := rt.Login(cancelled, &Token{AccessToken: "b", RefreshToken: "s"}); !errors.Is(err, context.Canceled) {
+				t.Errorf("Login with an ended context: %v; want context.Canceled", err)
+			}
+			got, err := store.Load(ctx)
+			if err != nil || got.AccessToken != "a" || got.RefreshToken != "r" {
+				t.Fatalf("stored session after the refusals: %+v, %v; want the one saved first", got, err)
+			}
+		})
+	}
+}

@@ -105,7 +105,8 @@ func WithRefreshTimeout(d time.Duration) Option {
 
 // WithRefreshRetries sets how often a refresh is attempted when the outcome
 // is unknown or temporary (a network error, a timeout, 5xx, 408, 429), and
-// the backoff between attempts: full jitter, doubling from minBackoff up to
+// the backoff between attempts: equal jitter (a random wait between half the
+// bound and the bound), the bound doubling from minBackoff up to
 // maxBackoff. Every attempt carries the same refresh token and idempotency
 // key. A Retry-After longer than maxBackoff ends the attempts, and no
 // refresh is tried again before it has passed. Default: 4 attempts, 100ms,

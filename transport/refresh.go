@@ -189,6 +189,12 @@ func (t *Transport) owns(tok *Token) error {
 // within its own deadline), and a refresh releases the store's lock only
 // after it (see unlockAfterStore): a late save never overwrites a later one.
 func (t *Transport) storeCall(ctx context.Context, f func(context.Context) error) error {
+	// Checked first: select picks at random among ready cases, so an ended
+	// ctx would otherwise sometimes call the store anyway, and sometimes
+	// blame an earlier call that does not exist.
+	if err := ctx.Err(); err != nil {
+		return errorf("transport: %w", context.Cause(ctx))
+	}
 	select {
 	case t.storeBusy <- struct{}{}:
 	case <-ctx.Done():

@@ -170,6 +170,9 @@ func (s *MemoryStore) Load(context.Context) (*Token, error) {
 // Save stores a copy of tok. Unless the caller holds the store's lock, it
 // waits for it, and returns ctx's error if ctx ends first.
 func (s *MemoryStore) Save(ctx context.Context, tok *Token) error {
+	if tok == nil {
+		return errorf("transport: saving a nil token (Clear empties the store)")
+	}
 	c := *tok
 	return s.set(ctx, &c)
 }

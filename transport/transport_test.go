@@ -15,12 +15,6 @@ import (
 	"time"
 )
 
-// hookCounts counts hook calls.
-// newFixture starts a server, logs in, and builds a Transport on a
-// MemoryStore (unless store is set) with fast retries and the test clock.
-// do sends a request and returns its status and body.
-// expire makes the login's access token expired at the server. With opaque
-// tokens the client cannot know, so it learns it from a 401.
 // plainStore is a Store without a Locker: only the Transport's own
 // single-flight keeps its requests from redeeming the token twice.
 type plainStore struct{ m MemoryStore }
@@ -96,7 +90,6 @@ func testConcurrent401s(t *testing.T, store Store) {
 	}
 }
 
-// waitTimeout waits for wg, failing the test instead of hanging it.
 func TestProactiveRefresh(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
@@ -223,7 +216,14 @@ func TestCallersGiveUpRefreshCompletes(t *testing.T) {
 		t.Errorf("store holds %q, want the rotated %q", got, want)
 	}
 	f.mustGet("/api/me", 200)
-	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: f.srv.Stats().Unauthorized})
+	// How many of the n callers had their 401 before they left depends on
+	// scheduling; at least the one whose refresh arrived did.
+	st := f.srv.Stats()
+	if st.Unauthorized < 1 || st.Unauthorized > n {
+		t.Errorf("server answered %d requests with 401; want 1 to %d", st.Unauthorized, n)
+	}
+	st.Unauthorized = 0
+	wantStats(t, st, serverStats{RefreshRequests: 1, Rotations: 1})
 }
 
 func TestBodyReplay(t *testing.T) {
@@ -338,7 +338,6 @@ func TestNoRefreshFor403And503(t *testing.T) {
 	wantStats(t, f.srv.Stats(), serverStats{})
 }
 
-// failingStore fails Save after the first `ok` calls.
 // closeTracker records whether a request body was closed.
 type closeTracker struct {
 	io.Reader
@@ -384,6 +383,9 @@ func TestRequestUnmodifiedAndBodyClosed(t *testing.T) {
 			resp, err := tr.RoundTrip(req)
 			if resp != nil {
 				resp.Body.Close()
+			}
+			if tc.name == "success" && (err != nil || resp.StatusCode != http.StatusOK) {
+				t.Fatalf("success: %v, %v", resp, err)
 			}
 			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Errorf("got %v, want %v", err, tc.wantErr)
