@@ -80,12 +80,16 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := redisstore.New(rdb, ring,
+	opts := []redisstore.Option{
 		redisstore.WithKeyPrefix(cfg.keyPrefix),
 		redisstore.WithReuseGrace(cfg.reuseGrace),
 		redisstore.WithReusePolicy(cfg.reusePolicy),
 		redisstore.WithEvents(a.event),
-	)
+	}
+	if cfg.replicaAck > 0 {
+		opts = append(opts, redisstore.WithReplicaAck(cfg.replicaAck, cfg.replicaAckTimeout))
+	}
+	store, err := redisstore.New(rdb, ring, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,12 +26,18 @@ const minKeyLen = 32
 type config struct {
 	addr string
 	// redisOpts is the standalone Redis of -redis-url, clusterOpts the
-	// Cluster of -redis-cluster; both nil: an in-process Redis.
-	redisOpts   *redis.Options
-	clusterOpts *redis.ClusterOptions
-	accessTTL   time.Duration
-	reuseGrace  time.Duration
-	reusePolicy jwtrefresh.ReusePolicy
+	// Cluster of -redis-cluster, sentinelOpts the Sentinel-managed primary
+	// of -redis-sentinel; all nil: an in-process Redis.
+	redisOpts    *redis.Options
+	clusterOpts  *redis.ClusterOptions
+	sentinelOpts *redis.FailoverOptions
+	// replicaAck replicas must acknowledge each change within
+	// replicaAckTimeout (redisstore.WithReplicaAck); 0: no wait.
+	replicaAck        int
+	replicaAckTimeout time.Duration
+	accessTTL         time.Duration
+	reuseGrace        time.Duration
+	reusePolicy       jwtrefresh.ReusePolicy
 	// reusePolicyName is the policy as configured: user or family.
 	reusePolicyName string
 	signingKey      []byte // HS256 secret
@@ -50,6 +57,10 @@ var settings = []setting{
 	{flag: "addr", env: "ADDR", def: "127.0.0.1:8080", usage: "listen `address`; port 0 picks a free port (see the \"listening\" log line)"},
 	{flag: "redis-url", env: "REDIS_URL", usage: "standalone Redis `URL`, e.g. redis://127.0.0.1:6379/0; with neither this nor -redis-cluster: an in-process Redis (demo only)", secret: true},
 	{flag: "redis-cluster", env: "REDIS_CLUSTER_ADDRS", usage: "Redis Cluster seed `nodes`, host:port,host:port,… or redis://[user:password@]host:port?addr=host:port&addr=…", secret: true},
+	{flag: "redis-sentinel", env: "REDIS_SENTINEL_ADDRS", usage: "`addresses` host:port,host:port,… of the Sentinels of a Redis primary (with -redis-sentinel-master)"},
+	{flag: "redis-sentinel-master", env: "REDIS_SENTINEL_MASTER", usage: "the `name` the Sentinels know the primary by"},
+	{flag: "replica-ack", env: "REDIS_REPLICA_ACK", def: "0", usage: "`replicas` that must hold each change before it is answered (WAIT), so that a failover cannot lose it; 0: none"},
+	{flag: "replica-ack-timeout", env: "REDIS_REPLICA_ACK_TIMEOUT", usage: "how long a change waits for them (a Go `duration`); required with -replica-ack"},
 	{flag: "access-ttl", env: "ACCESS_TTL", def: "5m", usage: "access token lifetime (a Go `duration`, whole seconds)"},
 	{flag: "reuse-grace", env: "REUSE_GRACE", def: "0", usage: "reuse grace window (a Go `duration`; 0: strict one-time use)"},
 	{flag: "reuse-policy", env: "REUSE_POLICY", def: "user", usage: "what reuse of a refresh token revokes: `user` (all the user's sessions) or family (that session)"},
@@ -82,7 +93,6 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
 	// Each setting's value and where it came from, for the messages.
-	type value struct{ v, from string }
 	resolved := make(map[string]value, len(settings))
 	for _, s := range settings {
 		v, from := *values[s.flag], "-"+s.flag
@@ -93,19 +103,9 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		}
 		resolved[s.flag] = value{v, from}
 	}
-	// -redis-url and -redis-cluster are two forms of one setting: a flag
-	// wins over the environment, and two of the same rank conflict.
-	if u, cl := resolved["redis-url"], resolved["redis-cluster"]; u.v != "" && cl.v != "" {
-		switch {
-		case given["redis-url"] && !given["redis-cluster"]:
-			resolved["redis-cluster"] = value{}
-		case given["redis-cluster"] && !given["redis-url"]:
-			resolved["redis-url"] = value{}
-		default:
-			return nil, fmt.Errorf("%s and %s are both set: give one, a standalone Redis or a Cluster", u.from, cl.from)
-		}
+	if err := oneRedis(resolved, given); err != nil {
+		return nil, err
 	}
-
 	c := &config{}
 	for _, s := range settings {
 		r := resolved[s.flag]
@@ -116,7 +116,69 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 			return nil, fmt.Errorf("%s %q: %w", r.from, r.v, err)
 		}
 	}
+	if err := c.checkRedis(resolved); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// value is a setting's value and where it came from (-flag or VARIABLE).
+type value struct{ v, from string }
+
+// redisForms are the forms of one setting, the Redis to use.
+var redisForms = []string{"redis-url", "redis-cluster", "redis-sentinel"}
+
+// oneRedis keeps one of the Redis forms: a flag wins over the environment,
+// and two of the same rank conflict.
+func oneRedis(resolved map[string]value, given map[string]bool) error {
+	var set, flags []string
+	for _, f := range redisForms {
+		if resolved[f].v != "" {
+			set = append(set, f)
+			if given[f] {
+				flags = append(flags, f)
+			}
+		}
+	}
+	if len(set) < 2 {
+		return nil
+	}
+	if len(flags) != 1 {
+		if len(flags) > 1 {
+			set = flags
+		}
+		return fmt.Errorf("%s and %s are both set: give one, a standalone Redis, a Cluster or Sentinels",
+			resolved[set[0]].from, resolved[set[1]].from)
+	}
+	for _, f := range set {
+		if f != flags[0] {
+			resolved[f] = value{}
+		}
+	}
+	return nil
+}
+
+// checkRedis checks the settings that go together: Sentinels and the name
+// of their primary, replica acknowledgements and their timeout.
+func (c *config) checkRedis(resolved map[string]value) error {
+	sentinels, master := resolved["redis-sentinel"], resolved["redis-sentinel-master"]
+	ack, timeout := resolved["replica-ack"], resolved["replica-ack-timeout"]
+	switch {
+	case c.sentinelOpts != nil && master.v == "":
+		return fmt.Errorf("%s needs -redis-sentinel-master (env REDIS_SENTINEL_MASTER): the name the Sentinels know the primary by", sentinels.from)
+	case master.v != "" && c.sentinelOpts == nil && c.redisOpts == nil && c.clusterOpts == nil:
+		return fmt.Errorf("%s is set without -redis-sentinel (env REDIS_SENTINEL_ADDRS)", master.from)
+	case c.replicaAck > 0 && c.replicaAckTimeout == 0:
+		return fmt.Errorf("%s needs -replica-ack-timeout (env REDIS_REPLICA_ACK_TIMEOUT): how long a change waits for its replicas", ack.from)
+	case c.replicaAck == 0 && c.replicaAckTimeout != 0:
+		return fmt.Errorf("%s is set but -replica-ack (env REDIS_REPLICA_ACK) is not: give both, or neither", timeout.from)
+	case c.replicaAck > 0 && c.redisOpts == nil && c.clusterOpts == nil && c.sentinelOpts == nil:
+		return fmt.Errorf("%s needs a Redis with replicas (-redis-url, -redis-cluster or -redis-sentinel), not the in-process one", ack.from)
+	}
+	if c.sentinelOpts != nil {
+		c.sentinelOpts.MasterName = master.v
+	}
+	return nil
 }
 
 func (c *config) set(s setting, v string) error {
@@ -127,15 +189,8 @@ func (c *config) set(s setting, v string) error {
 			return errors.New("empty address")
 		}
 		c.addr = v
-	case "redis-url":
-		if v != "" {
-			c.redisOpts, err = redis.ParseURL(v)
-			err = redisURLError(v, err, "redis://[user:password@]host:port/db, rediss://… or unix://…")
-		}
-	case "redis-cluster":
-		if v != "" {
-			c.clusterOpts, err = clusterOptions(v)
-		}
+	case "redis-url", "redis-cluster", "redis-sentinel", "redis-sentinel-master", "replica-ack", "replica-ack-timeout":
+		err = c.setRedis(s.flag, v)
 	case "access-ttl":
 		c.accessTTL, err = time.ParseDuration(v)
 		if err == nil && (c.accessTTL < time.Second || c.accessTTL%time.Second != 0) {
@@ -165,6 +220,35 @@ func (c *config) set(s setting, v string) error {
 			err = errors.New("must not contain { or }")
 		}
 		c.keyPrefix = v
+	}
+	return err
+}
+
+// setRedis sets one of the settings of the Redis connection.
+func (c *config) setRedis(flag, v string) error {
+	var err error
+	switch {
+	case v == "":
+	case flag == "redis-url":
+		c.redisOpts, err = redis.ParseURL(v)
+		err = redisURLError(v, err, "redis://[user:password@]host:port/db, rediss://… or unix://…")
+	case flag == "redis-cluster":
+		c.clusterOpts, err = clusterOptions(v)
+	case flag == "redis-sentinel":
+		var addrs []string
+		if addrs, err = hostPorts(v); err == nil {
+			c.sentinelOpts = &redis.FailoverOptions{SentinelAddrs: addrs}
+		}
+	case flag == "replica-ack":
+		c.replicaAck, err = strconv.Atoi(v)
+		if err != nil || c.replicaAck < 0 {
+			err = errors.New("want a number of replicas, 0 or more")
+		}
+	case flag == "replica-ack-timeout":
+		c.replicaAckTimeout, err = time.ParseDuration(v)
+		if err == nil && c.replicaAckTimeout < time.Millisecond {
+			err = errors.New("want at least 1ms")
+		}
 	}
 	return err
 }
@@ -199,15 +283,24 @@ func clusterOptions(v string) (*redis.ClusterOptions, error) {
 		opts, err := redis.ParseClusterURL(v)
 		return opts, redisURLError(v, err, "host:port,host:port,… or redis://[user:password@]host:port?addr=host:port&addr=…")
 	}
-	opts := &redis.ClusterOptions{}
+	addrs, err := hostPorts(v)
+	if err != nil {
+		return nil, err
+	}
+	return &redis.ClusterOptions{Addrs: addrs}, nil
+}
+
+// hostPorts reads a list of addresses: host:port,host:port,…
+func hostPorts(v string) ([]string, error) {
+	var addrs []string
 	for _, addr := range strings.Split(v, ",") {
 		addr = strings.TrimSpace(addr)
 		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" {
 			return nil, fmt.Errorf("node %q: want host:port", addr)
 		}
-		opts.Addrs = append(opts.Addrs, addr)
+		addrs = append(addrs, addr)
 	}
-	return opts, nil
+	return addrs, nil
 }
 
 // redisURLError makes err, from parsing the Redis URL raw, safe to print:

@@ -28,6 +28,9 @@ func TestParseConfig(t *testing.T) {
 				c.reusePolicy != jwtrefresh.RevokeSubject || c.keyPrefix != "jwtrefresh:" {
 				t.Errorf("defaults: %+v", c)
 			}
+			if c.sentinelOpts != nil || c.replicaAck != 0 || c.replicaAckTimeout != 0 {
+				t.Errorf("defaults: Sentinels %+v, replica acks %d within %v; want none", c.sentinelOpts, c.replicaAck, c.replicaAckTimeout)
+			}
 			if !c.randomSigning || !c.randomRefresh || len(c.signingKey) != 32 || len(c.refreshKey) != 32 ||
 				string(c.signingKey) == string(c.refreshKey) {
 				t.Errorf("random keys: want two different 32-byte keys")
@@ -76,6 +79,45 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("redis %+v, cluster %+v; want the flag's Cluster", c.redisOpts, c.clusterOpts)
 				}
 			}},
+		{"Sentinels from the environment", nil, map[string]string{"REDIS_SENTINEL_ADDRS": "10.0.0.1:26379, 10.0.0.2:26379", "REDIS_SENTINEL_MASTER": "main"},
+			func(t *testing.T, c *config) {
+				o := c.sentinelOpts
+				if c.redisOpts != nil || c.clusterOpts != nil || o == nil || o.MasterName != "main" ||
+					!slices.Equal(o.SentinelAddrs, []string{"10.0.0.1:26379", "10.0.0.2:26379"}) {
+					t.Errorf("Sentinels from the environment: %+v", o)
+				}
+			}},
+		{"Sentinel flags", []string{"-redis-sentinel", "s1:26379", "-redis-sentinel-master", "m"}, nil,
+			func(t *testing.T, c *config) {
+				if o := c.sentinelOpts; o == nil || o.MasterName != "m" || !slices.Equal(o.SentinelAddrs, []string{"s1:26379"}) {
+					t.Errorf("Sentinel flags: %+v", o)
+				}
+			}},
+		{"a -redis-sentinel flag wins over REDIS_URL", []string{"-redis-sentinel", "s1:26379"},
+			map[string]string{"REDIS_URL": "redis://r:6379/0", "REDIS_SENTINEL_MASTER": "m"}, func(t *testing.T, c *config) {
+				if c.redisOpts != nil || c.sentinelOpts == nil {
+					t.Errorf("redis %+v, Sentinels %+v; want the flag's Sentinels", c.redisOpts, c.sentinelOpts)
+				}
+			}},
+		{"a -redis-url flag wins over REDIS_SENTINEL_ADDRS", []string{"-redis-url", "redis://r:6379/0"},
+			map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m"}, func(t *testing.T, c *config) {
+				if c.redisOpts == nil || c.sentinelOpts != nil {
+					t.Errorf("redis %+v, Sentinels %+v; want the flag's standalone Redis", c.redisOpts, c.sentinelOpts)
+				}
+			}},
+		{"replica acknowledgements", nil, map[string]string{"REDIS_URL": "redis://r:6379/0", "REDIS_REPLICA_ACK": "1", "REDIS_REPLICA_ACK_TIMEOUT": "250ms"},
+			func(t *testing.T, c *config) {
+				if c.replicaAck != 1 || c.replicaAckTimeout != 250*time.Millisecond {
+					t.Errorf("replica acks %d within %v, want 1 within 250ms", c.replicaAck, c.replicaAckTimeout)
+				}
+			}},
+		{"replica acknowledgements by flag, on Sentinels", []string{"-replica-ack", "2", "-replica-ack-timeout", "1s"},
+			map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_REPLICA_ACK": "1"},
+			func(t *testing.T, c *config) {
+				if c.replicaAck != 2 || c.replicaAckTimeout != time.Second || c.sentinelOpts == nil {
+					t.Errorf("replica acks %d within %v on %+v, want 2 within 1s on the Sentinels", c.replicaAck, c.replicaAckTimeout, c.sentinelOpts)
+				}
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
@@ -114,6 +156,27 @@ func TestParseConfigErrors(t *testing.T) {
 		{"Redis URL scheme", nil, map[string]string{"REDIS_URL": "http://r:6379/0"}, "REDIS_URL: redis: invalid URL scheme: http"},
 		{"Redis URL database", []string{"-redis-url", "redis://r:6379/zero"}, nil, `-redis-url: redis: invalid database number: "zero"`},
 		{"Redis URL port", []string{"-redis-url", "redis://r:port/0"}, nil, `-redis-url: not a valid URL: invalid port ":port" after host`},
+		{"Sentinels without a master name", []string{"-redis-sentinel", "s1:26379"}, nil,
+			"-redis-sentinel needs -redis-sentinel-master (env REDIS_SENTINEL_MASTER)"},
+		{"a master name without Sentinels", nil, map[string]string{"REDIS_SENTINEL_MASTER": "m"},
+			"REDIS_SENTINEL_MASTER is set without -redis-sentinel (env REDIS_SENTINEL_ADDRS)"},
+		{"Redis and Sentinels in the environment", nil, map[string]string{"REDIS_URL": "redis://r:6379/0", "REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m"},
+			"REDIS_URL and REDIS_SENTINEL_ADDRS are both set"},
+		{"Cluster and Sentinel flags", []string{"-redis-cluster", "n1:7000", "-redis-sentinel", "s1:26379", "-redis-sentinel-master", "m"}, nil,
+			"-redis-cluster and -redis-sentinel are both set"},
+		{"Sentinel without a port", []string{"-redis-sentinel", "s1:26379,s2", "-redis-sentinel-master", "m"}, nil, `-redis-sentinel "s1:26379,s2": node "s2": want host:port`},
+		{"replica acks without a timeout", nil, map[string]string{"REDIS_URL": "redis://r:6379/0", "REDIS_REPLICA_ACK": "1"},
+			"REDIS_REPLICA_ACK needs -replica-ack-timeout (env REDIS_REPLICA_ACK_TIMEOUT)"},
+		{"a timeout without replica acks", []string{"-redis-url", "redis://r:6379/0", "-replica-ack-timeout", "1s"}, nil,
+			"-replica-ack-timeout is set but -replica-ack (env REDIS_REPLICA_ACK) is not"},
+		{"a timeout with replica acks off", []string{"-redis-url", "redis://r:6379/0", "-replica-ack", "0", "-replica-ack-timeout", "1s"}, nil,
+			"-replica-ack-timeout is set but -replica-ack"},
+		{"negative replica acks", []string{"-replica-ack", "-1"}, nil, `-replica-ack "-1": want a number of replicas, 0 or more`},
+		{"replica acks not a number", nil, map[string]string{"REDIS_REPLICA_ACK": "one"}, `REDIS_REPLICA_ACK "one": want a number of replicas`},
+		{"ack timeout not a duration", []string{"-replica-ack-timeout", "soon"}, nil, `-replica-ack-timeout "soon"`},
+		{"ack timeout below a millisecond", []string{"-replica-ack-timeout", "500us"}, nil, `-replica-ack-timeout "500us": want at least 1ms`},
+		{"replica acks on the in-process Redis", []string{"-replica-ack", "1", "-replica-ack-timeout", "1s"}, nil,
+			"-replica-ack needs a Redis with replicas (-redis-url, -redis-cluster or -redis-sentinel), not the in-process one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)

@@ -39,6 +39,10 @@ type Backend struct {
 	// Addr is a TCP address of the (only) node, for proxies: for Sentinel,
 	// the primary's when the backend was made; empty for a Cluster.
 	Addr string
+	// Sentinels are the addresses of a Sentinel backend's Sentinels and
+	// Master the name they know its primary by; else empty.
+	Sentinels []string
+	Master    string
 	// Mini is the in-process server of the InProcess backend, else nil.
 	Mini *miniredis.Miniredis
 

@@ -213,5 +213,6 @@ func NewSentinel(t testing.TB) *Backend {
 	if info := c.Info(ctx, "replication").Val(); !strings.Contains(info, "role:master") || strings.Contains(info, "connected_slaves:0") {
 		t.Fatalf("redistest: %s: want a primary with a replica; INFO replication:\n%s", what, info)
 	}
-	return &Backend{Name: Sentinel, Client: c, Addr: net.JoinHostPort(hp[0], hp[1])}
+	return &Backend{Name: Sentinel, Client: c, Addr: net.JoinHostPort(hp[0], hp[1]),
+		Sentinels: strings.Split(addrs, ","), Master: master}
 }
