@@ -26,8 +26,6 @@ const (
 	// instances sharing keys and Redis accept each other's tokens.
 	issuer   = "jwtrefresh-example"
 	audience = "example-api"
-	// signingKID names the signing key in the tokens' kid header.
-	signingKID = "example-1"
 
 	maxLoginBody = 4 << 10
 	maxEchoBody  = 1 << 20
@@ -76,7 +74,7 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	for _, name := range counterNames {
 		counts.Add(name, 0) // listed from the start
 	}
-	ring, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: cfg.refreshKey})
+	ring, err := refreshKeyring(cfg.refreshKeys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -93,11 +91,7 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := keys.NewHS256(signingKID, cfg.signingKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	signing, err := keys.NewSet(key)
+	signing, err := signingKeys(cfg.signingKeys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -122,7 +116,43 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	mux.Handle("GET /api/me", mw.Handler(http.HandlerFunc(a.me)))
 	mux.Handle("POST /api/echo", mw.Handler(http.HandlerFunc(a.echo)))
 	mux.HandleFunc("GET /debug/vars", vars)
+	// Other methods: a JSON 405 like the token endpoints', not the mux's
+	// plain text.
+	mux.Handle("/login", methodNotAllowed("POST"))
+	mux.Handle("/api/me", methodNotAllowed("GET, HEAD"))
+	mux.Handle("/api/echo", methodNotAllowed("POST"))
 	return a, mux, nil
+}
+
+// methodNotAllowed answers 405 with Allow and an RFC 6749 §5.2 error body.
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "invalid_request", "method not allowed")
+	})
+}
+
+// refreshKeyring holds the refresh keys, the current one first.
+func refreshKeyring(ks []versionedKey) (*jwtrefresh.RefreshKeyring, error) {
+	ring := make([]jwtrefresh.RefreshKey, len(ks))
+	for i, k := range ks {
+		ring[i] = jwtrefresh.RefreshKey{Version: k.version, Secret: k.secret}
+	}
+	return jwtrefresh.NewRefreshKeyring(ring[0], ring[1:]...)
+}
+
+// signingKeys holds the HS256 signing keys, the current one first (it
+// signs; the others verify). Version v is the key id "example-v" in the
+// tokens' kid header.
+func signingKeys(ks []versionedKey) (*keys.Set, error) {
+	set := make([]*keys.Key, len(ks))
+	for i, k := range ks {
+		var err error
+		if set[i], err = keys.NewHS256(fmt.Sprintf("example-%d", k.version), k.secret); err != nil {
+			return nil, fmt.Errorf("signing key version %d: %w", k.version, err)
+		}
+	}
+	return keys.NewSet(set[0], set[1:]...)
 }
 
 // event counts and logs a session event. Events carry no token.

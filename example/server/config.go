@@ -40,9 +40,10 @@ type config struct {
 	reusePolicy       jwtrefresh.ReusePolicy
 	// reusePolicyName is the policy as configured: user or family.
 	reusePolicyName string
-	signingKey      []byte // HS256 secret
-	refreshKey      []byte
-	keyPrefix       string
+	// signingKeys (HS256 secrets) and refreshKeys, the current key first:
+	// the others still verify what they issued.
+	signingKeys, refreshKeys []versionedKey
+	keyPrefix                string
 	// Which keys were generated, to announce it.
 	randomSigning, randomRefresh bool
 }
@@ -64,8 +65,8 @@ var settings = []setting{
 	{flag: "access-ttl", env: "ACCESS_TTL", def: "5m", usage: "access token lifetime (a Go `duration`, whole seconds)"},
 	{flag: "reuse-grace", env: "REUSE_GRACE", def: "0", usage: "reuse grace window (a Go `duration`; 0: strict one-time use)"},
 	{flag: "reuse-policy", env: "REUSE_POLICY", def: "user", usage: "what reuse of a refresh token revokes: `user` (all the user's sessions) or family (that session)"},
-	{flag: "signing-key", env: "SIGNING_KEY", usage: "HS256 signing key: base64 of at least 32 bytes; empty: random", secret: true},
-	{flag: "refresh-key", env: "REFRESH_KEY", usage: "refresh-token key: base64 of at least 32 bytes; empty: random", secret: true},
+	{flag: "signing-key", env: "SIGNING_KEY", usage: "HS256 signing `keys`: VERSION:BASE64,… (base64 of at least 32 bytes each), the current one first, the others still verify; a bare BASE64 is version 1; empty: random", secret: true},
+	{flag: "refresh-key", env: "REFRESH_KEY", usage: "refresh-token `keys`: VERSION:BASE64,… like -signing-key; empty: random", secret: true},
 	{flag: "key-prefix", env: "KEY_PREFIX", def: redisstore.DefaultKeyPrefix, usage: "`prefix` of every Redis key"},
 }
 
@@ -212,9 +213,9 @@ func (c *config) set(s setting, v string) error {
 		}
 		c.reusePolicyName = v
 	case "signing-key":
-		c.signingKey, c.randomSigning, err = key(v)
+		c.signingKeys, c.randomSigning, err = keyList(v)
 	case "refresh-key":
-		c.refreshKey, c.randomRefresh, err = key(v)
+		c.refreshKeys, c.randomRefresh, err = keyList(v)
 	case "key-prefix":
 		if strings.ContainsAny(v, "{}") {
 			err = errors.New("must not contain { or }")
@@ -251,6 +252,58 @@ func (c *config) setRedis(flag, v string) error {
 		}
 	}
 	return err
+}
+
+// versionedKey is one version of a signing or refresh key.
+type versionedKey struct {
+	version uint32
+	secret  []byte
+}
+
+// keyList decodes a comma-separated list of VERSION:BASE64 keys, the
+// current one first; a bare BASE64 is version 1. An empty value is one
+// random key of version 1. Errors name a key by its place in the list,
+// never by its value.
+func keyList(v string) (ks []versionedKey, random bool, err error) {
+	if strings.TrimSpace(v) == "" {
+		k, _, _ := key("")
+		return []versionedKey{{1, k}}, true, nil
+	}
+	items := strings.Split(v, ",")
+	seen := make(map[uint32]bool, len(items))
+	for i, item := range items {
+		k, err := versioned(strings.TrimSpace(item))
+		if err == nil && seen[k.version] {
+			err = fmt.Errorf("version %d appears twice", k.version)
+		}
+		if err != nil {
+			if len(items) > 1 {
+				err = fmt.Errorf("key %d of %d: %w", i+1, len(items), err)
+			}
+			return nil, false, err
+		}
+		seen[k.version] = true
+		ks = append(ks, k)
+	}
+	return ks, false, nil
+}
+
+// versioned decodes one VERSION:BASE64 key, or a bare BASE64 as version 1.
+func versioned(item string) (versionedKey, error) {
+	k := versionedKey{version: 1}
+	if ver, b64, ok := strings.Cut(item, ":"); ok { // ':' is not in either base64 alphabet
+		n, err := strconv.ParseUint(ver, 10, 32)
+		if err != nil || n == 0 {
+			return k, errors.New("the version before ':' must be a whole number from 1 to 4294967295")
+		}
+		k.version, item = uint32(n), b64
+	}
+	if item == "" {
+		return k, errors.New("empty key")
+	}
+	var err error
+	k.secret, _, err = key(item)
+	return k, err
 }
 
 // key decodes a base64 key (standard or URL alphabet, padded or not), or

@@ -31,9 +31,11 @@ func TestParseConfig(t *testing.T) {
 			if c.sentinelOpts != nil || c.replicaAck != 0 || c.replicaAckTimeout != 0 {
 				t.Errorf("defaults: Sentinels %+v, replica acks %d within %v; want none", c.sentinelOpts, c.replicaAck, c.replicaAckTimeout)
 			}
-			if !c.randomSigning || !c.randomRefresh || len(c.signingKey) != 32 || len(c.refreshKey) != 32 ||
-				string(c.signingKey) == string(c.refreshKey) {
-				t.Errorf("random keys: want two different 32-byte keys")
+			if !c.randomSigning || !c.randomRefresh || len(c.signingKeys) != 1 || len(c.refreshKeys) != 1 ||
+				c.signingKeys[0].version != 1 || c.refreshKeys[0].version != 1 ||
+				len(c.signingKeys[0].secret) != 32 || len(c.refreshKeys[0].secret) != 32 ||
+				string(c.signingKeys[0].secret) == string(c.refreshKeys[0].secret) {
+				t.Errorf("random keys: want two different 32-byte keys of version 1")
 			}
 		}},
 		{"environment", nil, map[string]string{
@@ -44,7 +46,8 @@ func TestParseConfig(t *testing.T) {
 				c.reuseGrace != time.Second || c.reusePolicy != jwtrefresh.RevokeFamily || c.keyPrefix != "app:" {
 				t.Errorf("from the environment: %+v", c)
 			}
-			if c.randomSigning || c.randomRefresh || string(c.signingKey) != key+"\xff\xfe" || string(c.refreshKey) != key+"\xff\xfe" {
+			want := []versionedKey{{1, []byte(key + "\xff\xfe")}}
+			if c.randomSigning || c.randomRefresh || !sameKeys(c.signingKeys, want) || !sameKeys(c.refreshKeys, want) {
 				t.Errorf("keys from the environment not decoded")
 			}
 		}},
@@ -131,6 +134,7 @@ func TestParseConfig(t *testing.T) {
 
 func TestParseConfigErrors(t *testing.T) {
 	const secret = "c2hvcnQtc2VjcmV0" // base64 of 12 bytes
+	okKey := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("ok", 16)))
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -143,6 +147,15 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative grace", []string{"-reuse-grace", "-1s"}, nil, "negative"},
 		{"unknown policy", nil, map[string]string{"REUSE_POLICY": "all"}, "want user or family"},
 		{"short signing key", []string{"-signing-key", secret}, nil, "-signing-key: 12 bytes; want at least 32"},
+		{"short key in a list", []string{"-refresh-key", "2:" + secret + ",1:" + okKey}, nil, "-refresh-key: key 1 of 2: 12 bytes; want at least 32"},
+		{"version twice", nil, map[string]string{"SIGNING_KEY": "2:" + okKey + ",2:" + okKey}, "SIGNING_KEY: key 2 of 2: version 2 appears twice"},
+		{"two bare keys", nil, map[string]string{"REFRESH_KEY": okKey + "," + okKey}, "REFRESH_KEY: key 2 of 2: version 1 appears twice"},
+		{"version zero", []string{"-refresh-key", "0:" + okKey}, nil, "-refresh-key: the version before ':' must be a whole number from 1 to 4294967295"},
+		{"version not a number", []string{"-signing-key", okKey + ",v2:" + okKey}, nil, "-signing-key: key 2 of 2: the version before ':' must be a whole number"},
+		{"version too large", []string{"-signing-key", "4294967296:" + okKey}, nil, "the version before ':' must be a whole number"},
+		{"empty key in a list", nil, map[string]string{"REFRESH_KEY": "2:" + okKey + ",,1:" + okKey}, "REFRESH_KEY: key 2 of 3: empty key"},
+		{"version without a key", []string{"-refresh-key", "2:"}, nil, "-refresh-key: empty key"},
+		{"bad base64 in a list", []string{"-refresh-key", "2:" + okKey + ",1:" + secret + "!"}, nil, "-refresh-key: key 2 of 2: not valid base64"},
 		{"refresh key not base64", nil, map[string]string{"REFRESH_KEY": "not base64!" + secret}, "REFRESH_KEY: not valid base64"},
 		{"prefix with a hash tag", []string{"-key-prefix", "{app}:"}, nil, "must not contain { or }"},
 		{"empty address", []string{"-addr", ""}, nil, "empty address"},
@@ -183,7 +196,7 @@ func TestParseConfigErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), secret) {
+			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), okKey) {
 				t.Errorf("the key was echoed: %v", err)
 			}
 		})
@@ -214,6 +227,42 @@ func TestRedisPasswordNeverShown(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "hunter") {
 				t.Errorf("the password was printed: %v", err)
+			}
+		})
+	}
+}
+
+func sameKeys(a, b []versionedKey) bool {
+	return slices.EqualFunc(a, b, func(x, y versionedKey) bool {
+		return x.version == y.version && string(x.secret) == string(y.secret)
+	})
+}
+
+// TestKeyLists: -signing-key and -refresh-key take comma-separated
+// VERSION:BASE64 keys, the current one first; a bare BASE64 is version 1.
+func TestKeyLists(t *testing.T) {
+	k := func(c byte) []byte { return []byte(strings.Repeat(string(c), 31) + "!") }
+	b64 := func(c byte) string { return base64.StdEncoding.EncodeToString(k(c)) }
+	for _, tc := range []struct {
+		name, value string
+		want        []versionedKey
+	}{
+		{"bare", b64('a'), []versionedKey{{1, k('a')}}},
+		{"versioned", "7:" + b64('a'), []versionedKey{{7, k('a')}}},
+		{"current first", "2:" + b64('b') + ",1:" + b64('a'), []versionedKey{{2, k('b')}, {1, k('a')}}},
+		{"an old key first", "1:" + b64('a') + ",2:" + b64('b'), []versionedKey{{1, k('a')}, {2, k('b')}}},
+		{"a bare key among versioned ones, spaces", " 3:" + b64('c') + " , " + b64('a') + " ,4294967295:" + b64('b'),
+			[]versionedKey{{3, k('c')}, {1, k('a')}, {4294967295, k('b')}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig([]string{"-signing-key", tc.value}, func(v string) string {
+				return map[string]string{"REFRESH_KEY": tc.value}[v]
+			}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameKeys(c.signingKeys, tc.want) || !sameKeys(c.refreshKeys, tc.want) {
+				t.Errorf("signing keys %v, refresh keys %v, want %v", c.signingKeys, c.refreshKeys, tc.want)
 			}
 		})
 	}

@@ -42,9 +42,14 @@
 //	-access-ttl D       ACCESS_TTL    access-token lifetime, whole seconds (5m)
 //	-reuse-grace D      REUSE_GRACE   reuse grace window (0: strict one-time use)
 //	-reuse-policy P     REUSE_POLICY  what reuse revokes: user (all the user's sessions) or family (user)
-//	-signing-key B64    SIGNING_KEY   HS256 key, base64 of ≥ 32 bytes (absent: random, announced)
-//	-refresh-key B64    REFRESH_KEY   refresh-token key, base64 of ≥ 32 bytes (absent: random, announced)
+//	-signing-key KEYS   SIGNING_KEY   HS256 keys VERSION:BASE64,… (absent: random, announced)
+//	-refresh-key KEYS   REFRESH_KEY   refresh-token keys VERSION:BASE64,… (absent: random, announced)
 //	-key-prefix P       KEY_PREFIX    prefix of the Redis keys (jwtrefresh:)
+//
+// A key list holds base64 keys of ≥ 32 bytes, each with its version, the
+// current one first: it signs (or MACs) new tokens, the others still verify
+// theirs. A bare BASE64 is version 1; signing key version v is the kid
+// "example-v".
 //
 // Prefer the environment for the keys and for a Redis password: a command
 // line is visible to every user of the machine. Neither is ever printed,
