@@ -96,6 +96,9 @@ import (
 
 const shutdownTimeout = 10 * time.Second
 
+// clusterReload is how often the Cluster client reloads the slot map.
+const clusterReload = time.Second
+
 // sessionCounts is the map "sessions" at /debug/vars.
 var sessionCounts = expvar.NewMap("sessions")
 
@@ -188,6 +191,11 @@ func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rdb redis.Un
 	case cfg.clusterOpts != nil:
 		opts := *cfg.clusterOpts
 		opts.ContextTimeoutEnabled = true // the store requires it: deadlines bound every call
+		// go-redis learns of a promoted replica from MOVED, ASK or
+		// READONLY, or from its periodic reload (60 s by default), not from
+		// a master that stopped answering: without this, the users of a
+		// failed master wait up to a minute after the failover.
+		opts.ClusterStateReloadInterval = clusterReload
 		rdb, where = redis.NewClusterClient(&opts), "cluster "+strings.Join(opts.Addrs, ",")
 	case cfg.redisOpts != nil:
 		opts := *cfg.redisOpts

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"expvar"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -240,5 +242,24 @@ func TestReplicaAckUnmet(t *testing.T) {
 	stop()
 	if code := <-exited; code != 0 {
 		t.Errorf("exit %d, want 0", code)
+	}
+}
+
+// TestClusterReload: the server's Cluster client reloads the slot map every
+// clusterReload, so that it finds a promoted replica soon after a master
+// fails (go-redis's own default waits a minute).
+func TestClusterReload(t *testing.T) {
+	addrs, _ := clusterAddrs(t)
+	cfg, err := parseConfig([]string{"-redis-cluster", strings.Join(addrs, ",")}, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, _, closeRedis, err := openRedis(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRedis()
+	if got := rdb.(*redis.ClusterClient).Options().ClusterStateReloadInterval; got != clusterReload {
+		t.Errorf("slot map reloaded every %v, want %v", got, clusterReload)
 	}
 }

@@ -1,0 +1,253 @@
+package failover
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Bounds of a run's phases, for a broken run, not expectations.
+const (
+	warmupLimit   = 2 * time.Minute
+	recoveryLimit = 2 * time.Minute
+	afterLimit    = 3 * time.Minute
+)
+
+// execute runs the phases: warm-up, revocations, the kill, the counting
+// while the endpoints hold the clients, and the clients' refreshes after
+// it.
+func (r *run) execute(ctx context.Context) (outcome, error) {
+	var out outcome
+	wctx, stopWorkers := context.WithCancel(ctx)
+	var workers sync.WaitGroup
+	defer func() { // also when a phase fails: no client outlives the run
+		stopWorkers()
+		r.srv.thaw()
+		workers.Wait()
+	}()
+	for w := range r.p.workers {
+		var mine []*session
+		for i := w; i < len(r.clients); i += r.p.workers {
+			mine = append(mine, r.clients[i])
+		}
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			r.work(wctx, mine)
+		}()
+	}
+	// Warm-up: two refreshes per session on average.
+	if !waitFor(ctx, warmupLimit, func() bool { return r.rotations.Load() >= int64(2*len(r.clients)) }) {
+		return out, fmt.Errorf("warm-up: %d rotations in %v", r.rotations.Load(), warmupLimit)
+	}
+	if err := r.killDuringRevocations(ctx); err != nil {
+		return out, err
+	}
+	var err error
+	if out.recovery, err = r.probe(ctx); err != nil {
+		return out, err
+	}
+	if err := r.count(ctx, &out); err != nil {
+		return out, err
+	}
+	r.thawedAt.Store(time.Now().UnixNano())
+	r.srv.thaw()
+	if !waitFor(ctx, afterLimit, r.allFinished) {
+		return out, fmt.Errorf("the clients did not make %d refreshes each within %v of the thaw", r.p.after, afterLimit)
+	}
+	for _, s := range r.clients {
+		if !s.thief && s.loggedOut() {
+			out.spurious++
+		}
+	}
+	out.rotations, out.transientErrors = r.rotations.Load(), r.transient.Load()
+	return out, nil
+}
+
+// work refreshes its sessions in turn until each has made p.after
+// refreshes after the thaw or is logged out, or ctx ends.
+func (r *run) work(ctx context.Context, mine []*session) {
+	for ctx.Err() == nil {
+		busy := false
+		for _, s := range mine {
+			if ctx.Err() != nil || s.loggedOut() || r.finished(s) {
+				continue
+			}
+			busy = true
+			r.request(ctx, s)
+		}
+		if !busy {
+			return
+		}
+	}
+}
+
+// allFinished reports whether every session has made its refreshes after
+// the thaw or is logged out.
+func (r *run) allFinished() bool {
+	for _, s := range r.clients {
+		if !s.loggedOut() && !r.finished(s) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *run) finished(s *session) bool {
+	thawed := r.thawedAt.Load()
+	return thawed != 0 && s.since(time.Unix(0, thawed)) >= r.p.after
+}
+
+// request fetches the resource with the session's client: every request
+// but the first refreshes.
+func (r *run) request(ctx context.Context, s *session) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.srv.URL+"/resource", nil)
+	if err != nil {
+		panic(err) // a constant, valid URL
+	}
+	resp, err := s.client.Do(req)
+	switch {
+	case err == nil:
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			r.transient.Add(1)
+		}
+	case loggedOut(err):
+		s.logOut()
+	case ctx.Err() == nil: // the store is failing over: try again soon
+		r.transient.Add(1)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// killDuringRevocations revokes the revocable sessions one after the other
+// and, once half are acknowledged, freezes the endpoints and kills the
+// primary. Revocations held by the freeze are abandoned.
+func (r *run) killDuringRevocations(ctx context.Context) error {
+	rctx, stop := context.WithCancel(ctx)
+	half, exited := make(chan struct{}), make(chan struct{})
+	defer func() {
+		stop() // ends a revocation held by the freeze
+		<-exited
+	}()
+	go func() {
+		defer close(exited)
+		acked := 0
+		for _, d := range r.revoked {
+			status, _, err := r.post(rctx, revokePath, url.Values{"token": {d.rt}}, "", false)
+			if err != nil || status != http.StatusOK {
+				return // frozen, then abandoned
+			}
+			d.ackAt = time.Now()
+			if acked++; acked == len(r.revoked)/2 {
+				close(half)
+			}
+		}
+	}()
+	select {
+	case <-half:
+	case <-time.After(time.Minute):
+		return fmt.Errorf("half of %d revocations not acknowledged within a minute", len(r.revoked))
+	}
+	resume := func() {}
+	if r.p.lag > 0 {
+		resume = r.topo.lag(r.t, r.p.lag)
+	}
+	r.srv.freeze()
+	r.killAt = time.Now()
+	r.topo.kill()
+	resume()
+	return nil
+}
+
+// probe refreshes every probe session (spread over every shard) until
+// each has been refreshed once, and returns the time from the kill to the
+// last first success.
+func (r *run) probe(ctx context.Context) (time.Duration, error) {
+	pending := r.probes
+	var last time.Time
+	for len(pending) > 0 {
+		if time.Since(r.killAt) > recoveryLimit {
+			return 0, fmt.Errorf("%d of %d probe sessions not refreshed within %v of the kill", len(pending), len(r.probes), recoveryLimit)
+		}
+		statuses := make([]int, len(pending))
+		var wg sync.WaitGroup
+		for i, d := range pending {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {d.rt}}
+				statuses[i], _, _ = r.post(ctx, refreshPath, form, d.key, true)
+			}()
+		}
+		wg.Wait()
+		var next []*direct
+		for i, d := range pending {
+			switch statuses[i] {
+			case http.StatusOK:
+				last = time.Now()
+			case http.StatusBadRequest:
+				return 0, fmt.Errorf("a probe session, logged in before the kill and untouched since, was refused")
+			default:
+				next = append(next, d)
+			}
+		}
+		pending = next
+		time.Sleep(20 * time.Millisecond)
+	}
+	return last.Sub(r.killAt), nil
+}
+
+// count counts, while the clients are held, the lost writes, the thief's
+// wins and the undone revocations.
+func (r *run) count(ctx context.Context, out *outcome) error {
+	for _, s := range r.clients {
+		// The client's first: a request held since before the freeze may
+		// still rotate on the new primary, and the client then saves.
+		held := s.generation()
+		gen, err := r.svc.generation(ctx, s.subject)
+		if err != nil {
+			return fmt.Errorf("reading %s's session on the new primary: %w", s.subject, err)
+		}
+		if gen < held {
+			out.lostWrites++
+			if s.thief {
+				out.lostThief++
+			}
+		}
+	}
+	for _, s := range r.clients {
+		rt, ok := s.spentBefore(r.killAt)
+		if !s.thief || !ok {
+			continue
+		}
+		out.thiefTries++
+		status, _, err := r.settle(ctx, rt, rand.Text())
+		if err != nil {
+			return fmt.Errorf("the thief's replay: %w", err)
+		}
+		if status == http.StatusOK {
+			out.thiefWins++
+		}
+	}
+	for _, d := range r.revoked {
+		if d.ackAt.IsZero() || !d.ackAt.Before(r.killAt) {
+			continue
+		}
+		out.revokedBefore++
+		status, _, err := r.settle(ctx, d.rt, rand.Text())
+		if err != nil {
+			return fmt.Errorf("refreshing a revoked session: %w", err)
+		}
+		if status == http.StatusOK {
+			out.undone++
+		}
+	}
+	return nil
+}
