@@ -33,8 +33,8 @@ type outcome struct {
 	lostWrites      int // acknowledged rotations missing on the new primary
 	lostThief       int // … of them, on the thief's targets
 	spurious        int // sessions (not the thief's targets) logged out
-	thiefTries      int // spent tokens the thief replayed
-	thiefWins       int
+	thiefTries      int // sessions whose spent tokens the thief replayed
+	thiefWins       int // … of them, where a replay was answered 200
 	revokedBefore   int // revocations acknowledged before the kill
 	undone          int
 	recovery        time.Duration
@@ -78,17 +78,18 @@ func (s *session) generation() uint64 {
 	return uint64(len(s.tokens))
 }
 
-// spentBefore returns the newest refresh token whose rotation the client
-// had acknowledged (saved its child) before t.
-func (s *session) spentBefore(t time.Time) (string, bool) {
+// spentBefore returns the refresh tokens whose rotation the client had
+// acknowledged (saved the child) before t, newest first.
+func (s *session) spentBefore(t time.Time) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var spent []string
 	for i := len(s.tokens) - 1; i > 0; i-- {
 		if s.tokens[i].at.Before(t) {
-			return s.tokens[i-1].rt, true
+			spent = append(spent, s.tokens[i-1].rt)
 		}
 	}
-	return "", false
+	return spent
 }
 
 // since counts the client's rotations after t.
