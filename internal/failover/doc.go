@@ -14,8 +14,9 @@
 //     kill (strict one-time use: each must be refused);
 //   - undone revocations: sessions whose revocation was acknowledged before
 //     the kill and whose refresh token works again after it;
-//   - recovery: the time from the kill until every probe session (fresh
-//     ones, spread over every shard) has been refreshed again.
+//   - recovery: the time from the kill until refreshes work again: until
+//     every probe session (sessions of their own, spread over every shard)
+//     is refreshed in every round for a second.
 //
 // Configurations: a Sentinel-managed primary and a 3-master Cluster, each
 // with and without redisstore.WithReplicaAck(1, …). TestFailover kills the

@@ -3,6 +3,8 @@ package failover
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -166,42 +168,87 @@ func (r *run) killDuringRevocations(ctx context.Context) error {
 	return nil
 }
 
-// probe refreshes every probe session (spread over every shard) until
-// each has been refreshed once, and returns the time from the kill to the
-// last first success.
+// stableFor is how long every probe must keep working before the store
+// counts as recovered: in a Cluster, the masters that survived refuse
+// every request (CLUSTERDOWN) from when they agree that a master failed
+// until they learn of its replica's promotion, after the dead master's
+// probes failed first.
+const stableFor = time.Second
+
+// probe refreshes every probe session (they are spread over every shard)
+// in rounds until all have succeeded in every round for stableFor, and
+// returns the time from the kill to the first round of that run.
 func (r *run) probe(ctx context.Context) (time.Duration, error) {
-	pending := r.probes
-	var last time.Time
-	for len(pending) > 0 {
+	var okSince time.Time // start of the run of rounds without a failure
+	for {
 		if time.Since(r.killAt) > recoveryLimit {
-			return 0, fmt.Errorf("%d of %d probe sessions not refreshed within %v of the kill", len(pending), len(r.probes), recoveryLimit)
+			return 0, fmt.Errorf("the probe sessions did not all work for %v within %v of the kill", stableFor, recoveryLimit)
 		}
-		statuses := make([]int, len(pending))
-		var wg sync.WaitGroup
-		for i, d := range pending {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {d.rt}}
-				statuses[i], _, _ = r.post(ctx, refreshPath, form, d.key, true)
-			}()
+		start := time.Now()
+		failed, err := r.probeRound(ctx)
+		switch {
+		case err != nil:
+			return 0, err
+		case failed > 0:
+			okSince = time.Time{}
+		case okSince.IsZero():
+			okSince = start
+		case time.Since(okSince) >= stableFor:
+			return okSince.Sub(r.killAt), nil
 		}
-		wg.Wait()
-		var next []*direct
-		for i, d := range pending {
-			switch statuses[i] {
-			case http.StatusOK:
-				last = time.Now()
-			case http.StatusBadRequest:
-				return 0, fmt.Errorf("a probe session, logged in before the kill and untouched since, was refused")
-			default:
-				next = append(next, d)
-			}
-		}
-		pending = next
 		time.Sleep(20 * time.Millisecond)
 	}
-	return last.Sub(r.killAt), nil
+}
+
+// probeRound refreshes every probe session once, concurrently, and returns
+// how many failed for now. A failed refresh is repeated in the next round
+// with the same idempotency key.
+func (r *run) probeRound(ctx context.Context) (failed int, err error) {
+	errs := make([]error, len(r.probes))
+	var wg sync.WaitGroup
+	for i, d := range r.probes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {d.rt}}
+			status, body, err := r.post(ctx, refreshPath, form, d.key, true)
+			var tok struct {
+				RefreshToken string `json:"refresh_token"`
+			}
+			switch {
+			case err != nil || status >= 500:
+				errs[i] = errRetry
+			case status != http.StatusOK || json.Unmarshal([]byte(body), &tok) != nil || tok.RefreshToken == "":
+				errs[i] = fmt.Errorf("a probe session, untouched by the kill, was refused: %d %s", status, body)
+			default:
+				d.rt, d.key = tok.RefreshToken, rand.Text()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		switch {
+		case e == errRetry:
+			failed++
+		case e != nil:
+			return 0, e
+		}
+	}
+	return failed, nil
+}
+
+var errRetry = errors.New("no definite answer")
+
+// retry calls f until it succeeds, for up to 10 s.
+func retry(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // steal replays the session's tokens spent before the kill, newest first,
@@ -236,7 +283,8 @@ func (r *run) count(ctx context.Context, out *outcome) error {
 		// The client's first: a request held since before the freeze may
 		// still rotate on the new primary, and the client then saves.
 		held := s.generation()
-		gen, err := r.svc.generation(ctx, s.subject)
+		var gen uint64
+		err := retry(ctx, func() (err error) { gen, err = r.svc.generation(ctx, s.subject); return err })
 		if err != nil {
 			return fmt.Errorf("reading %s's session on the new primary: %w", s.subject, err)
 		}
