@@ -38,17 +38,15 @@ func TestFileStoreRefusesUnsafeFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "not a regular file"},
-		{"other owner", func(t *testing.T, path string) {
-			writeToken(t, path, 0o600)
-			uid := geteuid()
-			geteuid = func() int { return uid + 1 }
-			t.Cleanup(func() { geteuid = os.Geteuid })
-		}, "owned by uid"},
+		{"other owner", func(t *testing.T, path string) { writeToken(t, path, 0o600) }, "owned by uid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(privateDir(t), "token.json")
 			tc.prepare(t, path)
-			store, _ := NewFileStore(path)
+			store, _ := newFileStore(path)
+			if tc.name == "other owner" {
+				setEUID(t, store, os.Geteuid()+1)
+			}
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -88,7 +86,7 @@ func TestFileStoreKeepsExistingDirectoryMode(t *testing.T) {
 	dir := filepath.Join(privateDir(t), "shared")
 	os.Mkdir(dir, 0o755)
 	os.Chmod(dir, 0o755)
-	store, _ := NewFileStore(filepath.Join(dir, "token.json"))
+	store, _ := newFileStore(filepath.Join(dir, "token.json"))
 	if err := store.Save(context.Background(), &Token{AccessToken: "a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +117,7 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := privateDir(t)
 			path := filepath.Join(dir, "token.json")
-			store, _ := NewFileStore(path)
+			store, _ := newFileStore(path)
 			if err := store.Save(ctx, &Token{AccessToken: "a", RefreshToken: "r"}); err != nil {
 				t.Fatal(err)
 			}
@@ -127,14 +125,13 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.owner {
-				if uid := geteuid(); uid == 0 {
+				if uid := os.Geteuid(); uid == 0 {
 					// Root-owned directories are allowed; give it away.
 					if err := os.Chown(dir, 4242, 4242); err != nil {
 						t.Fatal(err)
 					}
 				} else {
-					geteuid = func() int { return uid + 1 }
-					defer func() { geteuid = os.Geteuid }()
+					setEUID(t, store, uid+1)
 				}
 			}
 			_, err := store.Load(ctx)
@@ -165,7 +162,7 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 		dir := filepath.Join(privateDir(t), "d")
 		os.Mkdir(dir, mode)
 		os.Chmod(dir, mode)
-		store, _ := NewFileStore(filepath.Join(dir, "token.json"))
+		store, _ := newFileStore(filepath.Join(dir, "token.json"))
 		if err := store.Save(ctx, &Token{AccessToken: "a"}); err != nil {
 			t.Errorf("mode %#o: %v", mode, err)
 		}
@@ -183,7 +180,7 @@ func TestFileStoreCreatesNothingInUnsafeDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(dir, 0o700) })
-	store, err := NewFileStore(filepath.Join(dir, "t.json"))
+	store, err := newFileStore(filepath.Join(dir, "t.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +196,7 @@ func TestFileStoreCreatesNothingInUnsafeDirectory(t *testing.T) {
 	}{
 		{"Save", func() error { return store.Save(ctx, login) }, false},
 		{"Lock", func() error {
-			unlock, err := store.Lock(ctx)
+			_, unlock, err := store.Lock(ctx)
 			if err == nil {
 				unlock()
 			}
@@ -256,9 +253,9 @@ func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
 			if err := os.Chmod(shared, tc.mode); err != nil {
 				t.Fatal(err)
 			}
+			pretend := false
 			if tc.owner {
-				uid := geteuid()
-				if uid == 0 {
+				if os.Geteuid() == 0 {
 					if err := os.Chown(shared, 4242, 4242); err != nil {
 						t.Fatal(err)
 					}
@@ -266,16 +263,18 @@ func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
 					// Without root nothing can be given away: pretend to be
 					// another user, so that "mine" (checked first) is
 					// refused for its owner instead; see the check below.
-					geteuid = func() int { return uid + 1 }
-					defer func() { geteuid = os.Geteuid }()
+					pretend = true
 				}
 			}
 			for _, sub := range []string{"", "new"} { // an existing and a missing token directory
 				dir := filepath.Join(mine, sub)
 				path := filepath.Join(dir, "token.json")
-				store, err := NewFileStore(path)
+				store, err := newFileStore(path)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if pretend {
+					setEUID(t, store, os.Geteuid()+1)
 				}
 				err = store.Save(ctx, &Token{AccessToken: "a", RefreshToken: "r"})
 				if tc.ok {
@@ -285,7 +284,7 @@ func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
 					continue
 				}
 				if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), "directory "+shared+", above the token file") {
-					if !(tc.owner && geteuid() != 0 && strings.Contains(err.Error(), "directory "+mine)) {
+					if !(tc.owner && os.Geteuid() != 0 && strings.Contains(err.Error(), "directory "+mine)) {
 						t.Fatalf("%s: Save: %v; want ErrUnsafeTokenFile naming %s", path, err, shared)
 					}
 				}

@@ -142,7 +142,7 @@ func TestRefreshUnavailable(t *testing.T) {
 		dead := "http://" + lis.Addr().String() + "/auth/token"
 		lis.Close()
 		tr, err := New(dead, f.store, WithOrigins(f.srv.URL), WithClock(f.clock.Now),
-			WithRefreshRetries(2, time.Millisecond, time.Millisecond))
+			withRefreshRetries(2, time.Millisecond, time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,20 +201,48 @@ func TestRefreshRequestBypassesTransport(t *testing.T) {
 }
 
 type failingStore struct {
-	*MemoryStore
+	*memoryStore
 	ok    atomic.Int64
 	saves atomic.Int64
 }
 
 func (s *failingStore) Save(ctx context.Context, tok *Token) error {
+	if err := s.fail(); err != nil {
+		return err
+	}
+	return s.memoryStore.Save(ctx, tok)
+}
+
+func (s *failingStore) fail() error {
 	if s.saves.Add(1) > s.ok.Load() {
 		return errors.New("disk full")
 	}
-	return s.MemoryStore.Save(ctx, tok)
+	return nil
+}
+
+// Lock forwards the lock, with the failing Save under it.
+func (s *failingStore) Lock(ctx context.Context) (Store, func(), error) {
+	held, unlock, err := s.memoryStore.Lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &failingHeld{Store: held, s: s}, unlock, nil
+}
+
+type failingHeld struct {
+	Store
+	s *failingStore
+}
+
+func (h *failingHeld) Save(ctx context.Context, tok *Token) error {
+	if err := h.s.fail(); err != nil {
+		return err
+	}
+	return h.Store.Save(ctx, tok)
 }
 
 func TestSaveFailureNeverResendsOldRefreshToken(t *testing.T) {
-	store := &failingStore{MemoryStore: &MemoryStore{}}
+	store := &failingStore{memoryStore: &memoryStore{}}
 	store.ok.Store(1) // the login's save
 	f := newFixture(t, func(s *authServer) { s.opaque = true }, store)
 	for round := 1; round <= 3; round++ {
@@ -244,12 +272,17 @@ func TestSaveFailureNeverResendsOldRefreshToken(t *testing.T) {
 // lockingStore is a Store and Locker that cannot tell the Transport it
 // changed: only the re-read under the lock at a refresh notices a peer's
 // rotation.
-type lockingStore struct{ m MemoryStore }
+type lockingStore struct{ m memoryStore }
 
 func (s *lockingStore) Load(ctx context.Context) (*Token, error)   { return s.m.Load(ctx) }
 func (s *lockingStore) Save(ctx context.Context, tok *Token) error { return s.m.Save(ctx, tok) }
 func (s *lockingStore) Clear(ctx context.Context) error            { return s.m.Clear(ctx) }
-func (s *lockingStore) Lock(ctx context.Context) (func(), error)   { return s.m.Lock(ctx) }
+func (s *lockingStore) inner() Store                               { return &s.m }
+
+func (s *lockingStore) Lock(ctx context.Context) (Store, func(), error) {
+	held, unlock, err := s.m.Lock(ctx)
+	return struct{ Store }{held}, unlock, err // without its Version
+}
 
 func TestTransportsSharingAStoreAdopt(t *testing.T) {
 	f := newFixture(t, func(s *authServer) { s.opaque = true }, &lockingStore{})
@@ -323,7 +356,7 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 			}
 			return false
 		}
-	}, nil, WithLogger(logger))
+	}, nil, logTo(logger))
 	f.expire()
 	f.mustGet("/api/me", 200) // a failed attempt, a retry, a refresh
 	f.srv.revokeAll()
@@ -460,7 +493,7 @@ func TestServerEchoedSecretsScrubbed(t *testing.T) {
 					oauthError(w, tc.status, tc.code, desc)
 					return true
 				}
-			}, nil, WithLogger(logger))
+			}, nil, logTo(logger))
 			f.srv.shape = func(resp map[string]any) { resp["refresh_token"] = "rt/with+chars=" + resp["refresh_token"].(string) }
 			f.srv.expireAccess()
 			f.first.RefreshToken = "rt/with+" + "chars=" + f.first.RefreshToken
@@ -533,7 +566,7 @@ func TestRefreshResponseShapes(t *testing.T) {
 // firstRT, the login's, is set) blocks, ignoring its context, until stall
 // is closed.
 type stallingStore struct {
-	*MemoryStore
+	*memoryStore
 	firstRT          string
 	stall, stalled   chan struct{}
 	returned         chan struct{}
@@ -541,14 +574,36 @@ type stallingStore struct {
 }
 
 func (s *stallingStore) Save(ctx context.Context, tok *Token) error {
+	return s.save(ctx, tok, s.memoryStore.Save)
+}
+
+func (s *stallingStore) save(ctx context.Context, tok *Token, save func(context.Context, *Token) error) error {
 	if s.firstRT == "" || tok.RefreshToken == s.firstRT || tok.IdempotencyKey != "" {
-		return s.MemoryStore.Save(ctx, tok)
+		return save(ctx, tok)
 	}
 	s.stalledOnce.Do(func() { close(s.stalled) })
 	<-s.stall
-	err := s.MemoryStore.Save(ctx, tok)
+	err := save(ctx, tok)
 	s.ret.Do(func() { close(s.returned) })
 	return err
+}
+
+// Lock forwards the lock, with the stalling Save under it.
+func (s *stallingStore) Lock(ctx context.Context) (Store, func(), error) {
+	held, unlock, err := s.memoryStore.Lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &stallingHeld{Store: held, s: s}, unlock, nil
+}
+
+type stallingHeld struct {
+	Store
+	s *stallingStore
+}
+
+func (h *stallingHeld) Save(ctx context.Context, tok *Token) error {
+	return h.s.save(ctx, tok, h.Store.Save)
 }
 
 // TestStalledStoreSaveDoesNotHangTheRefresh: a Save that never returns on
@@ -556,7 +611,7 @@ func (s *stallingStore) Save(ctx context.Context, tok *Token) error {
 // the new tokens from memory, and the store's lock stays held until the
 // Save returns, so nothing can overwrite what it writes late.
 func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
-	store := &stallingStore{MemoryStore: &MemoryStore{},
+	store := &stallingStore{memoryStore: &memoryStore{},
 		stall: make(chan struct{}), stalled: make(chan struct{}), returned: make(chan struct{})}
 	defer func() {
 		select {
@@ -565,7 +620,7 @@ func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
 			close(store.stall)
 		}
 	}()
-	f := newFixture(t, func(s *authServer) { s.opaque = true }, store, WithRefreshTimeout(2*time.Second))
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, store, withRefreshTimeout(2*time.Second))
 	store.firstRT = f.first.RefreshToken
 	f.expire()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -579,7 +634,7 @@ func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
 		t.Errorf("SaveFailed hook called %d times, want 1", got)
 	}
 	lctx, lcancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	if unlock, err := store.Lock(lctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, unlock, err := store.Lock(lctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the store's lock was free while a Save was still running: %v", err)
 		if err == nil {
 			unlock()
@@ -590,7 +645,7 @@ func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
 
 	close(store.stall)
 	<-store.returned
-	unlock, err := store.Lock(ctx) // released once the Save has returned
+	_, unlock, err := store.Lock(ctx) // released once the Save has returned
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +673,7 @@ func TestUnusableStoredToken(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(privateDir(t), "token.json")
-			store, _ := NewFileStore(path)
+			store, _ := newFileStore(path)
 			if tc.tok != nil {
 				if err := store.Save(context.Background(), tc.tok); err != nil {
 					t.Fatal(err)
@@ -675,10 +730,7 @@ func TestRefreshTransportAndClientID(t *testing.T) {
 		t.Run("client_id="+clientID, func(t *testing.T) {
 			base := &countingRoundTripper{base: http.DefaultTransport}
 			refresh := &countingRoundTripper{base: http.DefaultTransport}
-			opts := []Option{WithBase(base), WithRefreshTransport(refresh)}
-			if clientID != "" {
-				opts = append(opts, WithClientID(clientID))
-			}
+			opts := []Option{WithBase(base), WithEndpoint(Endpoint{Transport: refresh, ClientID: clientID})}
 			f := newFixture(t, func(s *authServer) { s.opaque = true }, nil, opts...)
 			f.expire()
 			f.mustGet("/api/me", 200)
