@@ -309,3 +309,80 @@ func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
 		})
 	}
 }
+
+// TestFileStoreRefusesUnsafeLockFile: the lock file is opened without
+// following a symbolic link or blocking on a FIFO, and anything but a
+// regular file of the user's that nobody else can open is refused. A FIFO
+// planted at the lock path used to make Save block past its deadline.
+func TestFileStoreRefusesUnsafeLockFile(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, lockPath string) (euid int)
+		mention string
+	}{
+		{"fifo", func(t *testing.T, lockPath string) int {
+			if err := syscall.Mkfifo(lockPath, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return os.Geteuid()
+		}, "not a regular file"},
+		{"symlink", func(t *testing.T, lockPath string) int {
+			writeToken(t, lockPath+".target", 0o600)
+			if err := os.Symlink(lockPath+".target", lockPath); err != nil {
+				t.Fatal(err)
+			}
+			return os.Geteuid()
+		}, "symbolic link"},
+		{"directory", func(t *testing.T, lockPath string) int {
+			if err := os.Mkdir(lockPath, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return os.Geteuid()
+		}, "not a regular file"},
+		{"world readable", func(t *testing.T, lockPath string) int {
+			writeToken(t, lockPath, 0o644)
+			return os.Geteuid()
+		}, "chmod 600"},
+		{"other owner", func(t *testing.T, lockPath string) int {
+			writeToken(t, lockPath, 0o600)
+			return os.Geteuid() + 1
+		}, "owned by uid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			path := filepath.Join(privateDir(t), "token.json")
+			store, _ := newFileStore(path)
+			if euid := tc.prepare(t, path+".lock"); euid != os.Geteuid() {
+				setEUID(t, store, euid)
+			}
+			tr, err := New("https://auth.example.com/token", store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, call := range map[string]func() error{
+				"Save":            func() error { return store.Save(ctx, &Token{AccessToken: "a", RefreshToken: "r"}) },
+				"Lock":            func() error { _, _, err := store.Lock(ctx); return err },
+				"Transport.Login": func() error { return tr.Login(ctx, &Token{AccessToken: "a", RefreshToken: "r"}) },
+			} {
+				done := make(chan error, 1)
+				go func() { done <- call() }()
+				var err error
+				select {
+				case err = <-done:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("%s blocked", name) // an open(2) of a FIFO does not return
+				}
+				if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), tc.mention) {
+					t.Errorf("%s: %v; want ErrUnsafeTokenFile mentioning %q", name, err, tc.mention)
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("%s waited until the deadline", name)
+				}
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("token file written despite the lock file: %v", err)
+			}
+		})
+	}
+}

@@ -54,11 +54,11 @@ type pass struct {
 func (p *pass) run(ctx context.Context, used *session) (*session, error) {
 	// Re-read under the lock: a peer may have rotated the tokens already,
 	// or the application logged out or in.
-	stored, err := p.read(ctx)
+	stored, err := p.load(ctx)
 	if err != nil && !errors.Is(err, ErrLoginRequired) {
 		return nil, err
 	}
-	d := decide(p.view(used.tok, stored, err, false))
+	d := decide(p.viewOf(used.tok, stored, err, false))
 	switch d.action {
 	case adopt:
 		return p.adopt(d.tok, 0), nil
@@ -78,9 +78,9 @@ func (p *pass) run(ctx context.Context, used *session) (*session, error) {
 	return p.finish(sctx, tok, *next, attempts, d.action == resume)
 }
 
-// view is what decide needs, from the tokens the pass works from and what
+// viewOf is what decide needs, from the tokens the pass works from and what
 // the store holds.
-func (p *pass) view(from Token, stored *Token, err error, settled bool) view {
+func (p *pass) viewOf(from Token, stored *Token, err error, settled bool) view {
 	v := view{from: from, stored: stored, err: err, settled: settled, fromSpent: p.r.isSpent(from.RefreshToken)}
 	if stored != nil {
 		v.storedSpent = p.r.isSpent(stored.RefreshToken)
@@ -118,8 +118,8 @@ func (p *pass) begin(ctx context.Context, d decision) Token {
 // lock (someone deleting the token file, a program of its own) may have
 // logged out or in while the refresh was at the server.
 func (p *pass) finish(ctx context.Context, tok, next Token, attempts int, resumed bool) (*session, error) {
-	stored, err := p.reread(ctx, tok)
-	d := decide(p.view(tok, stored, err, true))
+	stored, err := p.loadAgain(ctx, tok)
+	d := decide(p.viewOf(tok, stored, err, true))
 	switch d.action {
 	case adopt:
 		return p.adopt(d.tok, attempts), nil
@@ -127,7 +127,7 @@ func (p *pass) finish(ctx context.Context, tok, next Token, attempts int, resume
 		return nil, p.giveUp(d.err)
 	}
 	p.save(ctx, &next)
-	s := p.r.session(next, p.version)
+	s := p.r.sessionAt(next, p.version)
 	p.r.install(s, p.epoch)
 	p.r.log.Debug("transport: tokens refreshed", "attempts", attempts, "resumed", resumed, "proactive", p.proactive)
 	p.ev.refreshed = &RefreshInfo{Resumed: resumed, Attempts: attempts, Proactive: p.proactive}
@@ -147,8 +147,8 @@ func (p *pass) failed(ctx context.Context, tok Token, attempts int, cause error)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.r.cfg.timeout)
 	defer cancel()
-	stored, err := p.reread(ctx, tok)
-	d := decide(p.view(tok, stored, err, true))
+	stored, err := p.loadAgain(ctx, tok)
+	d := decide(p.viewOf(tok, stored, err, true))
 	switch d.action {
 	case adopt:
 		return p.adopt(d.tok, attempts), nil
@@ -173,10 +173,10 @@ func (p *pass) versionNow() uint64 {
 	return p.r.version(p.r.store)
 }
 
-// read loads the store, and remembers what it held at which version.
-func (p *pass) read(ctx context.Context) (*Token, error) {
+// load loads the store, and remembers what it held at which version.
+func (p *pass) load(ctx context.Context) (*Token, error) {
 	version := p.versionNow()
-	tok, err := p.r.read(ctx, p.held)
+	tok, err := p.r.loadToken(ctx, p.held)
 	p.known, p.version = nil, version
 	if err == nil {
 		c := *tok
@@ -185,14 +185,14 @@ func (p *pass) read(ctx context.Context) (*Token, error) {
 	return tok, err
 }
 
-// reread returns what the store holds now, expecting tok: without loading
+// loadAgain returns what the store holds now, expecting tok: without loading
 // it when the store can tell that it holds tok still. An error that is not
 // about the token (the store failed) counts as tok.
-func (p *pass) reread(ctx context.Context, tok Token) (*Token, error) {
+func (p *pass) loadAgain(ctx context.Context, tok Token) (*Token, error) {
 	if p.watch != nil && p.known != nil && p.known.same(&tok) && p.watch.Version() == p.version {
 		return &tok, nil
 	}
-	stored, err := p.read(ctx)
+	stored, err := p.load(ctx)
 	if err != nil && !errors.Is(err, ErrLoginRequired) {
 		return &tok, nil
 	}
@@ -215,7 +215,7 @@ func (p *pass) save(ctx context.Context, tok *Token) {
 
 // adopt makes tok, which the store holds, the session in use.
 func (p *pass) adopt(tok Token, attempts int) *session {
-	s := p.r.session(tok, p.version)
+	s := p.r.sessionAt(tok, p.version)
 	p.r.install(s, p.epoch)
 	p.r.log.Debug("transport: adopted the tokens in the store, rotated by a peer")
 	p.ev.refreshed = &RefreshInfo{Adopted: true, Attempts: attempts, Proactive: p.proactive}

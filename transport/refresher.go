@@ -96,7 +96,7 @@ func (r *refresher) loadOnce(parent context.Context, old *session, epoch uint64)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.cfg.timeout)
 	defer cancel()
 	version := r.version(r.store)
-	tok, err := r.read(ctx, r.store)
+	tok, err := r.loadToken(ctx, r.store)
 	switch {
 	case err == nil:
 	case r.cfg.anonymous && errors.Is(err, ErrNoToken):
@@ -117,7 +117,7 @@ func (r *refresher) loadOnce(parent context.Context, old *session, epoch uint64)
 			return cur, nil
 		}
 	}
-	s := r.session(*tok, version)
+	s := r.sessionAt(*tok, version)
 	r.install(s, epoch)
 	return s, nil
 }
@@ -134,8 +134,8 @@ func (r *refresher) anonymousSession(version, epoch uint64) *session {
 	return s
 }
 
-// session makes a session of tok, read or saved at version.
-func (r *refresher) session(tok Token, version uint64) *session {
+// sessionAt makes a session of tok, read or saved at version.
+func (r *refresher) sessionAt(tok Token, version uint64) *session {
 	s := newSession(tok, r.cfg.now(), r.cfg.skew)
 	s.version.Store(version)
 	return s
@@ -173,9 +173,9 @@ func (r *refresher) version(s Store) uint64 {
 	return 0
 }
 
-// read loads and checks the token s holds. An empty store, or a token that
+// loadToken loads and checks the token s holds. An empty store, or a token that
 // cannot be used or belongs to another endpoint, is ErrLoginRequired.
-func (r *refresher) read(ctx context.Context, s Store) (*Token, error) {
+func (r *refresher) loadToken(ctx context.Context, s Store) (*Token, error) {
 	var tok *Token
 	err := r.calls.run(ctx, func(ctx context.Context) (err error) {
 		tok, err = s.Load(ctx)
