@@ -44,8 +44,8 @@ type env struct {
 // cli is one invocation: its environment and resolved global flags.
 type cli struct {
 	env
-	server string   // base URL, no trailing slash
-	url    *url.URL // server, parsed
+	server string          // base URL, no trailing slash
+	url    *url.URL        // server, parsed
 	store  transport.Store // the token file's
 	file   string          // its absolute path
 }
