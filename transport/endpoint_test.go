@@ -44,6 +44,14 @@ func TestEndpointOnItsOwn(t *testing.T) {
 	if !errors.As(err, &re) || re.Code != "invalid_grant" {
 		t.Errorf("a used refresh token: %v; want invalid_grant", err)
 	}
+}
+
+// TestEndpointRefusesBadInput: Redeem refuses what it cannot send, before
+// it sends anything.
+func TestEndpointRefusesBadInput(t *testing.T) {
+	srv := newAuthServer(t, time.Now)
+	login := srv.login()
+	ep := &Endpoint{URL: srv.tokenURL()}
 	for name, tc := range map[string]struct {
 		ep  *Endpoint
 		tok *Token
@@ -52,9 +60,11 @@ func TestEndpointOnItsOwn(t *testing.T) {
 		"no refresh token": {ep, &Token{AccessToken: "a"}},
 		"plain http":       {&Endpoint{URL: "http://auth.example.com/token"}, login},
 		"no URL":           {&Endpoint{}, login},
+		"fragment":         {&Endpoint{URL: srv.tokenURL() + "#x"}, login},
 	} {
-		if _, err := tc.ep.Redeem(ctx, tc.tok, ""); err == nil {
+		if _, err := tc.ep.Redeem(context.Background(), tc.tok, ""); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
+	wantStats(t, srv.Stats(), serverStats{})
 }

@@ -55,7 +55,14 @@ func TestFileStore(t *testing.T) {
 	if _, err := store.Load(ctx); !errors.Is(err, ErrNoToken) {
 		t.Errorf("after Clear: %v", err)
 	}
-	cancelled, cancel := context.WithCancel(ctx)
+	wantCancelledRefused(t, store, tok)
+}
+
+// wantCancelledRefused checks that store's Load and Save refuse an ended
+// context.
+func wantCancelledRefused(t *testing.T, store Store, tok *Token) {
+	t.Helper()
+	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := store.Load(cancelled); !errors.Is(err, context.Canceled) {
 		t.Errorf("Load with a cancelled context: %v", err)

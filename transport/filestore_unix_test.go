@@ -125,27 +125,13 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.owner {
-				if uid := os.Geteuid(); uid == 0 {
-					// Root-owned directories are allowed; give it away.
-					if err := os.Chown(dir, 4242, 4242); err != nil {
-						t.Fatal(err)
-					}
-				} else {
-					setEUID(t, store, uid+1)
-				}
+				giveAway(t, store, dir)
 			}
 			_, err := store.Load(ctx)
 			if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), "directory "+dir) {
 				t.Fatalf("Load: %v; want ErrUnsafeTokenFile naming the directory", err)
 			}
-			for _, m := range tc.mention {
-				if !strings.Contains(err.Error(), m) {
-					t.Errorf("Load: %v; want it to say %q", err, m)
-				}
-			}
-			if tc.never != "" && strings.Contains(err.Error(), tc.never) {
-				t.Errorf("Load: %v; must not say %q", err, tc.never)
-			}
+			wantMentions(t, "Load", err, tc.mention, tc.never)
 			if err := store.Save(ctx, &Token{AccessToken: "b"}); !errors.Is(err, ErrUnsafeTokenFile) {
 				t.Errorf("Save: %v; want ErrUnsafeTokenFile", err)
 			}
@@ -166,6 +152,32 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 		if err := store.Save(ctx, &Token{AccessToken: "a"}); err != nil {
 			t.Errorf("mode %#o: %v", mode, err)
 		}
+	}
+}
+
+// giveAway makes another user than the caller own dir, as store sees it:
+// root gives it away; anyone else pretends to be another user.
+func giveAway(t *testing.T, store *fileStore, dir string) {
+	if uid := os.Geteuid(); uid != 0 {
+		setEUID(t, store, uid+1)
+		return
+	}
+	// Root-owned directories are allowed; give it away.
+	if err := os.Chown(dir, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantMentions checks that err says everything in mention and not never.
+func wantMentions(t *testing.T, what string, err error, mention []string, never string) {
+	t.Helper()
+	for _, m := range mention {
+		if !strings.Contains(err.Error(), m) {
+			t.Errorf("%s: %v; want it to say %q", what, err, m)
+		}
+	}
+	if never != "" && strings.Contains(err.Error(), never) {
+		t.Errorf("%s: %v; must not say %q", what, err, never)
 	}
 }
 
@@ -231,7 +243,6 @@ func TestFileStoreCreatesNothingInUnsafeDirectory(t *testing.T) {
 // token directory and put their own in its place. A sticky directory such as
 // /tmp above it is fine. Nothing is created before the refusal.
 func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
-	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
 		mode  os.FileMode
@@ -267,46 +278,60 @@ func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
 				}
 			}
 			for _, sub := range []string{"", "new"} { // an existing and a missing token directory
-				dir := filepath.Join(mine, sub)
-				path := filepath.Join(dir, "token.json")
-				store, err := newFileStore(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if pretend {
-					setEUID(t, store, os.Geteuid()+1)
-				}
-				err = store.Save(ctx, &Token{AccessToken: "a", RefreshToken: "r"})
-				if tc.ok {
-					if err != nil {
-						t.Fatalf("%s: Save: %v", path, err)
-					}
-					continue
-				}
-				if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), "directory "+shared+", above the token file") {
-					if !(tc.owner && os.Geteuid() != 0 && strings.Contains(err.Error(), "directory "+mine)) {
-						t.Fatalf("%s: Save: %v; want ErrUnsafeTokenFile naming %s", path, err, shared)
-					}
-				}
-				if !strings.Contains(err.Error(), "os.UserConfigDir()") || strings.Contains(err.Error(), "chmod") {
-					t.Errorf("Save: %v; want the advice of a directory of one's own, no chmod", err)
-				}
-				if _, err := store.Load(ctx); !errors.Is(err, ErrUnsafeTokenFile) {
-					t.Errorf("Load: %v; want ErrUnsafeTokenFile", err)
-				}
-				if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-					t.Errorf("token file created: %v", err)
-				}
-				if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
-					t.Errorf("lock file created: %v", err)
-				}
-				if sub != "" {
-					if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-						t.Errorf("token directory created: %v", err)
-					}
-				}
+				wantAncestorRefused(t, shared, mine, sub, tc.ok, tc.owner, pretend)
 			}
 		})
+	}
+}
+
+// wantAncestorRefused checks that a store in mine/sub, below shared, saves
+// (ok) or refuses saying why, creating nothing.
+func wantAncestorRefused(t *testing.T, shared, mine, sub string, ok, owner, pretend bool) {
+	t.Helper()
+	dir := filepath.Join(mine, sub)
+	path := filepath.Join(dir, "token.json")
+	store, err := newFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pretend {
+		setEUID(t, store, os.Geteuid()+1)
+	}
+	err = store.Save(context.Background(), &Token{AccessToken: "a", RefreshToken: "r"})
+	if ok {
+		if err != nil {
+			t.Fatalf("%s: Save: %v", path, err)
+		}
+		return
+	}
+	if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), "directory "+shared+", above the token file") {
+		if !(owner && os.Geteuid() != 0 && strings.Contains(err.Error(), "directory "+mine)) {
+			t.Fatalf("%s: Save: %v; want ErrUnsafeTokenFile naming %s", path, err, shared)
+		}
+	}
+	if !strings.Contains(err.Error(), "os.UserConfigDir()") || strings.Contains(err.Error(), "chmod") {
+		t.Errorf("Save: %v; want the advice of a directory of one's own, no chmod", err)
+	}
+	wantNothingCreated(t, store, sub != "")
+}
+
+// wantNothingCreated checks that store refuses to load and has created
+// neither its file nor its lock file, nor (dirToo) its directory.
+func wantNothingCreated(t *testing.T, store *fileStore, dirToo bool) {
+	t.Helper()
+	if _, err := store.Load(context.Background()); !errors.Is(err, ErrUnsafeTokenFile) {
+		t.Errorf("Load: %v; want ErrUnsafeTokenFile", err)
+	}
+	if _, err := os.Stat(store.path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("token file created: %v", err)
+	}
+	if _, err := os.Stat(store.path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file created: %v", err)
+	}
+	if dirToo {
+		if _, err := os.Stat(filepath.Dir(store.path)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("token directory created: %v", err)
+		}
 	}
 }
 

@@ -68,19 +68,7 @@ func TestForeignTokenIsNeverSent(t *testing.T) {
 			wantForeign(t, "GET", get())
 			f.clock.Advance(10 * time.Minute) // due for a refresh
 			wantForeign(t, "GET after expiry", get())
-			const n = 50
-			errs := make(chan error, n)
-			var wg sync.WaitGroup
-			for range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs <- get()
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
+			for _, err := range concurrently(50, get) {
 				wantForeign(t, "concurrent GET", err)
 			}
 			_, err = foreign.Token(ctx)
@@ -113,6 +101,21 @@ func TestForeignTokenIsNeverSent(t *testing.T) {
 			wantStats(t, other.Stats(), serverStats{})
 		})
 	}
+}
+
+// concurrently calls f n times at once and returns its errors.
+func concurrently(n int, f func() error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f()
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 func mustParse(t *testing.T, raw string) *url.URL {

@@ -51,109 +51,117 @@ func TestInvalidGrant(t *testing.T) {
 }
 
 func TestRefreshUnavailable(t *testing.T) {
-	t.Run("5xx retried with the same key", func(t *testing.T) {
-		var failures atomic.Int64
-		f := newFixture(t, func(s *authServer) {
-			s.opaque = true
-			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
-				if failures.Add(1) <= 2 {
-					oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
-					return true
-				}
-				return false
-			}
-		}, nil)
-		f.expire()
-		f.mustGet("/api/me", 200)
-		wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 3, Rotations: 1, Unauthorized: 1})
-		keys := f.srv.Keys()
-		if len(keys) != 3 || keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] {
-			t.Errorf("attempts carried keys %q; want one non-empty key", keys)
-		}
-	})
-	t.Run("503 with a long Retry-After", func(t *testing.T) {
-		down := atomic.Bool{}
-		down.Store(true)
-		f := newFixture(t, func(s *authServer) {
-			s.opaque = true
-			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
-				if down.Load() {
-					w.Header().Set("Retry-After", "120")
-					oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "store down")
-					return true
-				}
-				return false
-			}
-		}, nil)
-		f.expire()
-		_, _, err := f.get("/api/me")
-		var re *ResponseError
-		if !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) ||
-			!errors.As(err, &re) || re.RetryAfter != 120*time.Second {
-			t.Fatalf("got %v, want ErrRefreshUnavailable with Retry-After 120s", err)
-		}
-		if got := f.stored(); got.RefreshToken != f.first.RefreshToken || got.IdempotencyKey == "" {
-			t.Errorf("tokens not kept, or key not saved: %v", got)
-		}
-		// Within Retry-After nothing is sent.
-		if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) {
-			t.Fatalf("got %v", err)
-		}
-		if got := f.srv.Stats().RefreshRequests; got != 1 {
-			t.Errorf("%d refresh requests within Retry-After, want 1", got)
-		}
-		down.Store(false)
-		f.clock.Advance(121 * time.Second)
-		f.mustGet("/api/me", 200)
-		keys := f.srv.Keys()
-		if len(keys) != 2 || keys[0] != keys[1] {
-			t.Errorf("keys %q; the later refresh must resume with the saved key", keys)
-		}
-		if f.counts.resumed.Load() != 1 {
-			t.Errorf("refresh not reported as resumed")
-		}
-	})
-	t.Run("5xx saying invalid_grant", func(t *testing.T) {
-		f := newFixture(t, func(s *authServer) {
-			s.opaque = true
-			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
-				oauthError(w, http.StatusInternalServerError, "invalid_grant", "confused proxy")
+	t.Run("5xx retried with the same key", testRefresh5xxRetried)
+	t.Run("503 with a long Retry-After", testRefreshLongRetryAfter)
+	t.Run("5xx saying invalid_grant", testRefresh5xxInvalidGrant)
+	t.Run("unreachable", testRefreshUnreachable)
+}
+
+func testRefresh5xxRetried(t *testing.T) {
+	var failures atomic.Int64
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			if failures.Add(1) <= 2 {
+				oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
 				return true
 			}
-		}, nil)
-		f.expire()
-		if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) {
-			t.Fatalf("got %v, want ErrRefreshUnavailable only", err)
+			return false
 		}
-		if f.stored().RefreshToken != f.first.RefreshToken {
-			t.Error("an outage cleared the session")
+	}, nil)
+	f.expire()
+	f.mustGet("/api/me", 200)
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 3, Rotations: 1, Unauthorized: 1})
+	keys := f.srv.Keys()
+	if len(keys) != 3 || keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] {
+		t.Errorf("attempts carried keys %q; want one non-empty key", keys)
+	}
+}
+
+func testRefreshLongRetryAfter(t *testing.T) {
+	down := atomic.Bool{}
+	down.Store(true)
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			if down.Load() {
+				w.Header().Set("Retry-After", "120")
+				oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "store down")
+				return true
+			}
+			return false
 		}
-		if got := f.srv.Stats().RefreshRequests; got != 4 {
-			t.Errorf("%d attempts, want 4", got)
+	}, nil)
+	f.expire()
+	_, _, err := f.get("/api/me")
+	var re *ResponseError
+	if !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) ||
+		!errors.As(err, &re) || re.RetryAfter != 120*time.Second {
+		t.Fatalf("got %v, want ErrRefreshUnavailable with Retry-After 120s", err)
+	}
+	if got := f.stored(); got.RefreshToken != f.first.RefreshToken || got.IdempotencyKey == "" {
+		t.Errorf("tokens not kept, or key not saved: %v", got)
+	}
+	// Within Retry-After nothing is sent.
+	if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+	if got := f.srv.Stats().RefreshRequests; got != 1 {
+		t.Errorf("%d refresh requests within Retry-After, want 1", got)
+	}
+	down.Store(false)
+	f.clock.Advance(121 * time.Second)
+	f.mustGet("/api/me", 200)
+	keys := f.srv.Keys()
+	if len(keys) != 2 || keys[0] != keys[1] {
+		t.Errorf("keys %q; the later refresh must resume with the saved key", keys)
+	}
+	if f.counts.resumed.Load() != 1 {
+		t.Errorf("refresh not reported as resumed")
+	}
+}
+
+func testRefresh5xxInvalidGrant(t *testing.T) {
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			oauthError(w, http.StatusInternalServerError, "invalid_grant", "confused proxy")
+			return true
 		}
-	})
-	t.Run("unreachable", func(t *testing.T) {
-		f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
-		f.expire()
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dead := "http://" + lis.Addr().String() + "/auth/token"
-		lis.Close()
-		tr, err := New(dead, f.store, WithOrigins(f.srv.URL), WithClock(f.clock.Now),
-			withRefreshRetries(2, time.Millisecond, time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = (&http.Client{Transport: tr}).Get(f.srv.URL + "/api/me")
-		if !errors.Is(err, ErrRefreshUnavailable) {
-			t.Fatalf("got %v", err)
-		}
-		if f.stored().RefreshToken != f.first.RefreshToken {
-			t.Error("tokens not kept")
-		}
-	})
+	}, nil)
+	f.expire()
+	if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) {
+		t.Fatalf("got %v, want ErrRefreshUnavailable only", err)
+	}
+	if f.stored().RefreshToken != f.first.RefreshToken {
+		t.Error("an outage cleared the session")
+	}
+	if got := f.srv.Stats().RefreshRequests; got != 4 {
+		t.Errorf("%d attempts, want 4", got)
+	}
+}
+
+func testRefreshUnreachable(t *testing.T) {
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	f.expire()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + lis.Addr().String() + "/auth/token"
+	lis.Close()
+	tr, err := New(dead, f.store, WithOrigins(f.srv.URL), WithClock(f.clock.Now),
+		withRefreshRetries(2, time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&http.Client{Transport: tr}).Get(f.srv.URL + "/api/me")
+	if !errors.Is(err, ErrRefreshUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+	if f.stored().RefreshToken != f.first.RefreshToken {
+		t.Error("tokens not kept")
+	}
 }
 
 func TestLostRefreshResponse(t *testing.T) {

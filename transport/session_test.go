@@ -301,13 +301,7 @@ func TestAnonymous(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range 3 {
-				status, _, err := f.get("/api/me")
-				switch {
-				case anonymous && (err != nil || status != http.StatusUnauthorized):
-					t.Fatalf("got %d %v, want the server's 401", status, err)
-				case !anonymous && !errors.Is(err, ErrLoginRequired):
-					t.Fatalf("got %d %v, want ErrLoginRequired", status, err)
-				}
+				wantEmptyStoreRequest(t, f, anonymous)
 			}
 			if _, err := f.tr.Token(ctx); !errors.Is(err, ErrLoginRequired) {
 				t.Errorf("Token with an empty store: %v", err)
@@ -326,6 +320,19 @@ func TestAnonymous(t *testing.T) {
 			f.mustGet("/api/me", 200)
 			wantStats(t, f.srv.Stats(), serverStats{Unauthorized: want})
 		})
+	}
+}
+
+// wantEmptyStoreRequest checks a request with an empty store: the
+// server's 401 (anonymous), or ErrLoginRequired.
+func wantEmptyStoreRequest(t *testing.T, f *fixture, anonymous bool) {
+	t.Helper()
+	status, _, err := f.get("/api/me")
+	switch {
+	case anonymous && (err != nil || status != http.StatusUnauthorized):
+		t.Fatalf("got %d %v, want the server's 401", status, err)
+	case !anonymous && !errors.Is(err, ErrLoginRequired):
+		t.Fatalf("got %d %v, want ErrLoginRequired", status, err)
 	}
 }
 
@@ -361,6 +368,48 @@ func TestToken(t *testing.T) {
 	}
 }
 
+// writeIgnoringTheLock removes the token file at path ("rm") or replaces
+// it with bob, as a program that ignores the lock would.
+func writeIgnoringTheLock(t *testing.T, path, action string, bob *Token) {
+	if action == "rm" {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	data, _ := json.Marshal(bob)
+	if err := os.WriteFile(path+".new", data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantWriteStood checks the outcome of writeIgnoringTheLock during a
+// refresh: the request's error, what the store holds, and the token the
+// last request carried.
+func wantWriteStood(t *testing.T, action string, err error, tok *Token, lerr error, bob *Token, lastSent string) {
+	t.Helper()
+	switch action {
+	case "rm":
+		if !errors.Is(err, ErrLoginRequired) || !errors.Is(lerr, ErrNoToken) {
+			t.Errorf("request: %v; store: %v, %v; want the logout to stand", err, tok, lerr)
+		}
+	case "replace":
+		if err != nil || lerr != nil || tok.RefreshToken != bob.RefreshToken || lastSent != "Bearer "+bob.AccessToken {
+			t.Errorf("request: %v; store: %v, %v; want the new login kept and used", err, tok, lerr)
+		}
+	case "replace-foreign":
+		if !errors.Is(err, ErrForeignToken) || lerr != nil || tok.RefreshToken != bob.RefreshToken || tok.RefreshURL != bob.RefreshURL {
+			t.Errorf("request: %v; store: %v, %v; want ErrForeignToken and the other login kept", err, tok, lerr)
+		}
+		if lastSent == "Bearer "+bob.AccessToken {
+			t.Errorf("the other server's token was sent")
+		}
+	}
+}
+
 // TestRefreshKeepsALogoutThatIgnoredTheLock: a token file deleted (or
 // replaced, also by another server's session) without the lock while a
 // refresh is at the server stays deleted (or replaced): the refresh does
@@ -384,39 +433,11 @@ func TestRefreshKeepsALogoutThatIgnoredTheLock(t *testing.T) {
 			if action == "replace-foreign" {
 				bob.RefreshURL = "https://other.example/auth/token"
 			}
-			if action == "rm" {
-				if err := os.Remove(store.Path()); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				data, _ := json.Marshal(bob)
-				if err := os.WriteFile(store.Path()+".new", data, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Rename(store.Path()+".new", store.Path()); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeIgnoringTheLock(t, store.Path(), action, bob)
 			close(release)
 			err := <-result
 			tok, lerr := store.Load(ctx)
-			switch action {
-			case "rm":
-				if !errors.Is(err, ErrLoginRequired) || !errors.Is(lerr, ErrNoToken) {
-					t.Errorf("request: %v; store: %v, %v; want the logout to stand", err, tok, lerr)
-				}
-			case "replace":
-				if err != nil || lerr != nil || tok.RefreshToken != bob.RefreshToken || last(seen()) != "Bearer "+bob.AccessToken {
-					t.Errorf("request: %v; store: %v, %v; want the new login kept and used", err, tok, lerr)
-				}
-			case "replace-foreign":
-				if !errors.Is(err, ErrForeignToken) || lerr != nil || tok.RefreshToken != bob.RefreshToken || tok.RefreshURL != bob.RefreshURL {
-					t.Errorf("request: %v; store: %v, %v; want ErrForeignToken and the other login kept", err, tok, lerr)
-				}
-				if got := last(seen()); got == "Bearer "+bob.AccessToken {
-					t.Errorf("the other server's token was sent")
-				}
-			}
+			wantWriteStood(t, action, err, tok, lerr, bob, last(seen()))
 			wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
 		})
 	}
