@@ -87,21 +87,13 @@ func (rt *panicRT) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // getConcurrently sends n requests at once and returns their errors.
 func (f *fixture) getConcurrently(n int) []error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			status, _, err := f.get("/api/me")
-			if err == nil && status != http.StatusOK {
-				err = errors.New(http.StatusText(status))
-			}
-			errs[i] = err
-		}()
-	}
-	wg.Wait()
-	return errs
+	return concurrently(n, func() error {
+		status, _, err := f.get("/api/me")
+		if err == nil && status != http.StatusOK {
+			err = errors.New(http.StatusText(status))
+		}
+		return err
+	})
 }
 
 // wantPanicErrors checks that every request failed with ErrPanic (and

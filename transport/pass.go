@@ -118,13 +118,8 @@ func (p *pass) begin(ctx context.Context, d decision) Token {
 // lock (someone deleting the token file, a program of its own) may have
 // logged out or in while the refresh was at the server.
 func (p *pass) finish(ctx context.Context, tok, next Token, attempts int, resumed bool) (*session, error) {
-	stored, err := p.loadAgain(ctx, tok)
-	d := decide(p.viewOf(tok, stored, err, true))
-	switch d.action {
-	case adopt:
-		return p.adopt(d.tok, attempts), nil
-	case giveUp:
-		return nil, p.giveUp(d.err)
+	if s, done, err := p.recheck(ctx, tok, attempts, nil); done {
+		return s, err
 	}
 	p.save(ctx, &next)
 	s := p.r.sessionAt(next, p.version)
@@ -147,13 +142,8 @@ func (p *pass) failed(ctx context.Context, tok Token, attempts int, cause error)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.r.cfg.timeout)
 	defer cancel()
-	stored, err := p.loadAgain(ctx, tok)
-	d := decide(p.viewOf(tok, stored, err, true))
-	switch d.action {
-	case adopt:
-		return p.adopt(d.tok, attempts), nil
-	case giveUp:
-		return nil, p.giveUp(errorf("%w: %w", d.err, cause))
+	if s, done, err := p.recheck(ctx, tok, attempts, cause); done {
+		return s, err
 	}
 	if err := p.r.calls.run(ctx, p.held.Clear); err != nil {
 		p.r.log.Warn("transport: clearing the token store failed", logError(err))
@@ -171,6 +161,25 @@ func (p *pass) versionNow() uint64 {
 		return p.watch.Version()
 	}
 	return p.r.version(p.r.store)
+}
+
+// recheck looks at the store again once tok, what the pass redeemed, is
+// settled (see decide). Adopted tokens, or an ended session (its error
+// wrapping cause, if any), end the pass: done is then true. Otherwise the
+// store still holds tok.
+func (p *pass) recheck(ctx context.Context, tok Token, attempts int, cause error) (s *session, done bool, err error) {
+	stored, err := p.loadAgain(ctx, tok)
+	d := decide(p.viewOf(tok, stored, err, true))
+	switch d.action {
+	case adopt:
+		return p.adopt(d.tok, attempts), true, nil
+	case giveUp:
+		if cause != nil {
+			d.err = errorf("%w: %w", d.err, cause)
+		}
+		return nil, true, p.giveUp(d.err)
+	}
+	return nil, false, nil
 }
 
 // load loads the store, and remembers what it held at which version.
