@@ -20,7 +20,7 @@ import (
 // The benchmarks send GET requests with a valid token to a loopback server
 // through four clients: the floor (a bare http.Client, the header set by
 // hand), golang.org/x/oauth2's Transport with a static token source, and
-// this package's Transport with a MemoryStore and with a FileStore. Compare
+// this package's Transport with a memory store and with a file store. Compare
 // with:
 //
 //	go test -run '^$' -bench . -benchmem -count 10 ./transport > bench.txt
@@ -51,7 +51,7 @@ func benchClients(b *testing.B, base http.RoundTripper, url string) []benchClien
 		}
 		return (&http.Client{Transport: tr}).Do
 	}
-	// A FileStore adds its check, once a second, whether the file changed.
+	// A file store adds its check, once a second, whether the file changed.
 	file, err := transport.NewFileStore(filepath.Join(b.TempDir(), "token.json"))
 	if err != nil {
 		b.Fatal(err)
@@ -202,8 +202,8 @@ func get(b *testing.B, c *http.Client, url string) {
 
 // BenchmarkRefresh measures a request that refreshes its token first (the
 // clock moves past the token's expiry before each one): the refresh, its
-// saves, and the request, over loopback, with a MemoryStore and a
-// FileStore.
+// saves, and the request, over loopback, with a memory store and a file
+// store.
 func BenchmarkRefresh(b *testing.B) {
 	srv := newBenchAuthServer(b)
 	base := &http.Transport{MaxIdleConnsPerHost: 64}
@@ -250,7 +250,7 @@ const herdSize = 500
 // BenchmarkHerd measures herdSize requests sent at once by a client whose
 // access token has expired, and knows it: exactly one refresh, then every
 // request. The clients, a new one for each herd, are this package's
-// Transport on a MemoryStore and golang.org/x/oauth2's Config.Client
+// Transport on a memory store and golang.org/x/oauth2's Config.Client
 // (a ReuseTokenSource), against the same server in the same run.
 func BenchmarkHerd(b *testing.B) {
 	srv := newBenchAuthServer(b)

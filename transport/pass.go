@@ -17,7 +17,7 @@ func (r *refresher) refreshOnce(parent context.Context, used *session, proactive
 	if wait := r.blocked(); wait > 0 {
 		return nil, errorf("%w: next attempt in %s", ErrRefreshUnavailable, wait.Round(time.Millisecond))
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.cfg.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.timeout)
 	defer cancel()
 	p := &pass{r: r, proactive: proactive, epoch: r.currentEpoch()}
 	defer r.emit(&p.ev) // last: after the unlock
@@ -73,7 +73,7 @@ func (p *pass) run(ctx context.Context, used *session) (*session, error) {
 	p.r.redeemed(tok.RefreshToken, next.RefreshToken)
 	// Persist before use. No cancellation may lose a rotation, so the rest
 	// gets a timeout of its own: the refresh's may be nearly spent.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.r.cfg.timeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.r.timeout)
 	defer cancel()
 	return p.finish(sctx, tok, *next, attempts, d.action == resume)
 }
@@ -84,7 +84,7 @@ func (p *pass) viewOf(from Token, stored *Token, err error, settled bool) view {
 	v := view{from: from, stored: stored, err: err, settled: settled, fromSpent: p.r.isSpent(from.RefreshToken)}
 	if stored != nil {
 		v.storedSpent = p.r.isSpent(stored.RefreshToken)
-		v.storedDue = newSession(*stored, p.r.cfg.now(), p.r.cfg.skew).due(p.r.cfg.now())
+		v.storedDue = newSession(*stored, p.r.now(), p.r.skew).due(p.r.now())
 	}
 	p.r.mu.Lock()
 	v.pending = p.r.pending
@@ -140,7 +140,7 @@ func (p *pass) failed(ctx context.Context, tok Token, attempts int, cause error)
 		p.r.log.Warn("transport: token refresh failed", "attempts", attempts, logError(cause))
 		return nil, cause
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.r.cfg.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.r.timeout)
 	defer cancel()
 	if s, done, err := p.recheck(ctx, tok, attempts, cause); done {
 		return s, err

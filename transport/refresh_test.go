@@ -570,7 +570,7 @@ func TestRefreshResponseShapes(t *testing.T) {
 	}
 }
 
-// stallingStore is a MemoryStore whose Save of refreshed tokens (once
+// stallingStore is a memory store whose Save of refreshed tokens (once
 // firstRT, the login's, is set) blocks, ignoring its context, until stall
 // is closed.
 type stallingStore struct {

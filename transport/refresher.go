@@ -19,12 +19,17 @@ import (
 // refreshes it once at a time, detached from the requests that wait, under
 // the store's lock (see pass).
 type refresher struct {
-	store    Store
-	watch    Versioner // store, when it can tell it changed
-	endpoint Endpoint
-	stamp    string // the endpoint as Token.RefreshURL records it
-	cfg      *config
-	log      *slog.Logger
+	store     Store
+	watch     Versioner // store, when it can tell it changed
+	endpoint  Endpoint
+	stamp     string // the endpoint as Token.RefreshURL records it
+	anonymous bool   // an empty store is a session without a token
+	skew      time.Duration
+	timeout   time.Duration // of a refresh, and of each store call
+	retry     retryPolicy
+	hooks     Hooks // Refreshed, LoginRequired, SaveFailed
+	log       *slog.Logger
+	now       func() time.Time
 
 	cur   atomic.Pointer[session] // the session in use; nil until loaded, and after it ended
 	group singleflight.Group
@@ -38,7 +43,8 @@ type refresher struct {
 }
 
 func newRefresher(store Store, ep Endpoint, stamp string, c *config, log *slog.Logger) *refresher {
-	r := &refresher{store: store, endpoint: ep, stamp: stamp, cfg: c, log: log}
+	r := &refresher{store: store, endpoint: ep, stamp: stamp, anonymous: c.anonymous, skew: c.skew,
+		timeout: c.timeout, retry: c.retry, hooks: c.hooks, log: log, now: c.now}
 	r.watch, _ = store.(Versioner)
 	r.calls = storeCalls{busy: make(chan struct{}, 1), guard: r.guard}
 	return r
@@ -48,7 +54,7 @@ func newRefresher(store Store, ep Endpoint, stamp string, c *config, log *slog.L
 // the store has changed, refreshed first when it is due.
 func (r *refresher) use(ctx context.Context) (*session, error) {
 	s, err := r.current(ctx)
-	if err != nil || !s.due(r.cfg.now()) {
+	if err != nil || !s.due(r.now()) {
 		return s, err
 	}
 	next, _, err := r.refresh(ctx, s, true)
@@ -57,7 +63,7 @@ func (r *refresher) use(ctx context.Context) (*session, error) {
 	}
 	// A token that has not expired yet is still good: send it, and let a
 	// later request try the refresh again.
-	if errors.Is(err, ErrLoginRequired) || ctx.Err() != nil || !r.cfg.now().Before(s.expiry) {
+	if errors.Is(err, ErrLoginRequired) || ctx.Err() != nil || !r.now().Before(s.expiry) {
 		return nil, err
 	}
 	r.log.Debug("transport: proactive refresh failed; using the current access token until it expires", logError(err))
@@ -93,13 +99,13 @@ func (r *refresher) loadOnce(parent context.Context, old *session, epoch uint64)
 	if cur != nil && cur != old && (r.watch == nil || cur.version.Load() == r.watch.Version()) {
 		return cur, nil // loaded meanwhile
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.cfg.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.timeout)
 	defer cancel()
 	version := r.version(r.store)
 	tok, err := r.loadToken(ctx, r.store)
 	switch {
 	case err == nil:
-	case r.cfg.anonymous && errors.Is(err, ErrNoToken):
+	case r.anonymous && errors.Is(err, ErrNoToken):
 		return r.anonymousSession(version, epoch), nil
 	case errors.Is(err, ErrLoginRequired):
 		r.cur.Store(nil)
@@ -136,7 +142,7 @@ func (r *refresher) anonymousSession(version, epoch uint64) *session {
 
 // sessionAt makes a session of tok, read or saved at version.
 func (r *refresher) sessionAt(tok Token, version uint64) *session {
-	s := newSession(tok, r.cfg.now(), r.cfg.skew)
+	s := newSession(tok, r.now(), r.skew)
 	s.version.Store(version)
 	return s
 }
@@ -301,7 +307,7 @@ type events struct {
 }
 
 func (r *refresher) emit(ev *events) {
-	h := r.cfg.hooks
+	h := r.hooks
 	if h.SaveFailed != nil {
 		for _, err := range ev.saveFailed {
 			h.SaveFailed(err)
@@ -318,7 +324,7 @@ func (r *refresher) emit(ev *events) {
 // loginRequired reports err, which wraps ErrLoginRequired, at once.
 func (r *refresher) loginRequired(err error) {
 	r.log.Info("transport: login required", logError(err))
-	if h := r.cfg.hooks.LoginRequired; h != nil {
+	if h := r.hooks.LoginRequired; h != nil {
 		h(err)
 	}
 }

@@ -63,7 +63,7 @@ func (p retryPolicy) wait(attempt int, err error) (time.Duration, bool) {
 // outcome is unknown or temporary. Each attempt gets an equal share of the
 // refresh timeout. It returns the number of attempts made.
 func (r *refresher) redeem(ctx context.Context, tok *Token) (*Token, int, error) {
-	perAttempt := r.cfg.timeout / time.Duration(r.cfg.retry.attempts)
+	perAttempt := r.timeout / time.Duration(r.retry.attempts)
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, perAttempt)
 		next, err := r.endpoint.Redeem(actx, tok, tok.IdempotencyKey)
@@ -71,7 +71,7 @@ func (r *refresher) redeem(ctx context.Context, tok *Token) (*Token, int, error)
 		if err == nil {
 			return next, attempt, nil
 		}
-		wait, again := r.cfg.retry.wait(attempt, err)
+		wait, again := r.retry.wait(attempt, err)
 		if !again || ctx.Err() != nil {
 			return nil, attempt, unavailable(err)
 		}
@@ -112,18 +112,18 @@ func (r *refresher) redeemed(rt, next string) {
 func (r *refresher) blocked() time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.retryAt.Sub(r.cfg.now())
+	return r.retryAt.Sub(r.now())
 }
 
 // backOff suspends refreshes for the server's Retry-After, or at least the
 // maximum backoff, so an outage is not hammered by every request.
 func (r *refresher) backOff(err error) {
-	wait := r.cfg.retry.maxBackoff
+	wait := r.retry.maxBackoff
 	var re *ResponseError
 	if errors.As(err, &re) {
 		wait = max(wait, re.RetryAfter)
 	}
 	r.mu.Lock()
-	r.retryAt = r.cfg.now().Add(wait)
+	r.retryAt = r.now().Add(wait)
 	r.mu.Unlock()
 }

@@ -39,7 +39,8 @@ type Transport struct {
 	base            http.RoundTripper
 	origins         []origin
 	anyUnauthorized bool
-	hooks           Hooks // Unauthorized and Retried; the refresher reports the rest
+	unauthorized    func(*http.Request)       // Hooks.Unauthorized
+	retried         func(*http.Request, bool) // Hooks.Retried
 	log             *slog.Logger
 	now             func() time.Time
 	r               *refresher // the session: loaded, refreshed and saved
@@ -76,8 +77,8 @@ func (t *Transport) retry(req *http.Request, s *session, resp *http.Response) (*
 	if t.refused(s) {
 		return resp, nil
 	}
-	if h := t.hooks.Unauthorized; h != nil {
-		h(req)
+	if t.unauthorized != nil {
+		t.unauthorized(req)
 	}
 	next, stale, err := t.r.refresh(req.Context(), s, false)
 	if err != nil {
@@ -95,8 +96,8 @@ func (t *Transport) retry(req *http.Request, s *session, resp *http.Response) (*
 		}
 	}
 	drainClose(resp)
-	if h := t.hooks.Retried; h != nil {
-		h(req, stale)
+	if t.retried != nil {
+		t.retried(req, stale)
 	}
 	resp, err = t.base.RoundTrip(next.authorize(req, body))
 	if err == nil && !stale && resp.StatusCode == http.StatusUnauthorized && t.shouldRefresh(resp) &&
