@@ -28,6 +28,9 @@ type Endpoint struct {
 
 	insecureHTTP bool             // set by New with WithInsecureHTTP
 	now          func() time.Time // nil: time.Now; a test seam
+	// target and stamp are URL as parsed by New, checked already; empty
+	// for an Endpoint on its own, which Redeem checks each time.
+	target, stamp string
 }
 
 // errBadEndpoint: Redeem was given an unusable URL.
@@ -44,9 +47,12 @@ func (e *Endpoint) Redeem(ctx context.Context, tok *Token, key string) (*Token, 
 	if tok == nil || tok.RefreshToken == "" {
 		return nil, errors.New("transport: Redeem: no refresh token")
 	}
-	u, stamp, err := parseEndpoint(e.URL, e.insecureHTTP)
-	if err != nil {
-		return nil, errorf("%w: %w", errBadEndpoint, err)
+	u, stamp := e.target, e.stamp
+	if u == "" {
+		var err error
+		if u, stamp, err = parseEndpoint(e.URL, e.insecureHTTP); err != nil {
+			return nil, errorf("%w: %w", errBadEndpoint, err)
+		}
 	}
 	req, err := e.request(ctx, u, tok, key)
 	if err != nil {

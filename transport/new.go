@@ -85,7 +85,7 @@ func (c *config) endpointAt(refreshURL string) (Endpoint, string, error) {
 			return Endpoint{}, "", configError("WithEndpoint names another URL than the refresh URL")
 		}
 	}
-	ep.URL, ep.insecureHTTP, ep.now = u, c.insecureHTTP, c.now
+	ep.URL, ep.insecureHTTP, ep.now, ep.target, ep.stamp = u, c.insecureHTTP, c.now, u, stamp
 	if ep.Transport == nil {
 		ep.Transport = c.base
 	}

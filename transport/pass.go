@@ -45,9 +45,10 @@ type pass struct {
 	proactive bool
 	epoch     uint64
 	ev        events
-	// known is what the store held at version, as this pass last read or
-	// saved it; nil when unknown (a save failed).
-	known   *Token
+	// known is what the store held at version, as this pass last loaded
+	// or saved it, if isKnown (a save failed: unknown).
+	known   Token
+	isKnown bool
 	version uint64
 }
 
@@ -84,7 +85,8 @@ func (p *pass) viewOf(from Token, stored *Token, err error, settled bool) view {
 	v := view{from: from, stored: stored, err: err, settled: settled, fromSpent: p.r.isSpent(from.RefreshToken)}
 	if stored != nil {
 		v.storedSpent = p.r.isSpent(stored.RefreshToken)
-		v.storedDue = newSession(*stored, p.r.now(), p.r.skew).due(p.r.now())
+		now := p.r.now()
+		v.storedDue = due(refreshAt(stored, now, p.r.skew), now)
 	}
 	p.r.mu.Lock()
 	v.pending = p.r.pending
@@ -105,7 +107,7 @@ func (p *pass) begin(ctx context.Context, d decision) Token {
 	p.r.mu.Lock()
 	p.r.pending = pendingKey{refreshToken: tok.RefreshToken, key: tok.IdempotencyKey}
 	p.r.mu.Unlock()
-	if p.known == nil || !p.known.same(&tok) {
+	if !p.isKnown || !p.known.same(&tok) {
 		// If this fails, go on: the key lives on in memory, and a refresh
 		// that cannot be saved beats no refresh at all.
 		p.save(ctx, &tok)
@@ -186,10 +188,9 @@ func (p *pass) recheck(ctx context.Context, tok Token, attempts int, cause error
 func (p *pass) load(ctx context.Context) (*Token, error) {
 	version := p.versionNow()
 	tok, err := p.r.loadToken(ctx, p.held)
-	p.known, p.version = nil, version
+	p.isKnown, p.version = err == nil, version
 	if err == nil {
-		c := *tok
-		p.known = &c
+		p.known = *tok
 	}
 	return tok, err
 }
@@ -198,7 +199,7 @@ func (p *pass) load(ctx context.Context) (*Token, error) {
 // it when the store can tell that it holds tok still. An error that is not
 // about the token (the store failed) counts as tok.
 func (p *pass) loadAgain(ctx context.Context, tok Token) (*Token, error) {
-	if p.watch != nil && p.known != nil && p.known.same(&tok) && p.watch.Version() == p.version {
+	if p.watch != nil && p.isKnown && p.known.same(&tok) && p.watch.Version() == p.version {
 		return &tok, nil
 	}
 	stored, err := p.load(ctx)
@@ -214,11 +215,10 @@ func (p *pass) save(ctx context.Context, tok *Token) {
 	if err := p.r.calls.run(ctx, func(ctx context.Context) error { return p.held.Save(ctx, tok) }); err != nil {
 		p.r.log.Error("transport: saving tokens failed; using them from memory", logError(err))
 		p.ev.saveFailed = append(p.ev.saveFailed, err)
-		p.known = nil
+		p.isKnown = false
 		return
 	}
-	c := *tok
-	p.known = &c
+	p.known, p.isKnown = *tok, true
 	p.version = p.versionNow()
 }
 

@@ -54,7 +54,7 @@ func newRefresher(store Store, ep Endpoint, stamp string, c *config, log *slog.L
 // the store has changed, refreshed first when it is due.
 func (r *refresher) use(ctx context.Context) (*session, error) {
 	s, err := r.current(ctx)
-	if err != nil || !s.due(r.now()) {
+	if err != nil || !due(s.refreshAt, r.now()) {
 		return s, err
 	}
 	next, _, err := r.refresh(ctx, s, true)

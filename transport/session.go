@@ -30,29 +30,41 @@ type session struct {
 }
 
 // newSession derives what RoundTrip needs from tok at now: the header value
-// and when to refresh. The expiry comes from the token, else from a JWT's
-// exp claim unless that has passed already (then it says more about our
-// clock, or an old token, than about when to refresh: the 401 will tell);
-// the lifetime from expires_in, else from the JWT's exp - iat.
+// and when to refresh (see refreshAt).
 func newSession(tok Token, now time.Time, skew time.Duration) *session {
-	s := &session{tok: tok, header: "Bearer " + tok.AccessToken, expiry: tok.Expiry}
+	s := &session{tok: tok, header: "Bearer " + tok.AccessToken}
+	s.expiry, s.refreshAt = times(&tok, now, skew)
+	return s
+}
+
+// refreshAt returns when tok is to be refreshed at the latest.
+func refreshAt(tok *Token, now time.Time, skew time.Duration) time.Time {
+	_, at := times(tok, now, skew)
+	return at
+}
+
+// times returns when tok's access token expires and when to refresh it
+// (zero: unknown, never proactively). The expiry comes from the token, else
+// from a JWT's exp claim unless that has passed already (then it says more
+// about our clock, or an old token, than about when to refresh: the 401
+// will tell); the lifetime, which caps the skew, from expires_in, else from
+// the JWT's exp - iat.
+func times(tok *Token, now time.Time, skew time.Duration) (expiry, refreshAt time.Time) {
 	if tok.AccessToken == "" {
 		// Only a refresh token: redeem it before the first request.
-		s.expiry = time.Unix(0, 0)
-		s.refreshAt = s.expiry
-		return s
+		return time.Unix(0, 0), time.Unix(0, 0)
 	}
+	expiry = tok.Expiry
 	exp, iat := jwtTimes(tok.AccessToken)
-	if s.expiry.IsZero() && exp.After(now) {
-		s.expiry = exp
+	if expiry.IsZero() && exp.After(now) {
+		expiry = exp
 	}
-	if s.expiry.IsZero() {
-		return s
-	}
-	if tok.RefreshToken == "" {
+	switch {
+	case expiry.IsZero():
+		return expiry, time.Time{}
+	case tok.RefreshToken == "":
 		// Nothing to refresh with: use the token until it expires.
-		s.refreshAt = s.expiry
-		return s
+		return expiry, expiry
 	}
 	lifetime := time.Duration(tok.ExpiresIn) * time.Second
 	if lifetime <= 0 && !iat.IsZero() && exp.After(iat) {
@@ -61,13 +73,12 @@ func newSession(tok Token, now time.Time, skew time.Duration) *session {
 	if lifetime > 0 {
 		skew = min(skew, lifetime/maxSkewFraction)
 	}
-	s.refreshAt = s.expiry.Add(-skew)
-	return s
+	return expiry, expiry.Add(-skew)
 }
 
-// due reports whether s is to be refreshed before it is sent at now.
-func (s *session) due(now time.Time) bool {
-	return !s.refreshAt.IsZero() && !now.Before(s.refreshAt)
+// due reports whether a token to be refreshed at is due at now.
+func due(at, now time.Time) bool {
+	return !at.IsZero() && !now.Before(at)
 }
 
 // authorize returns a shallow copy of req with its own header map carrying
