@@ -152,7 +152,7 @@ func signingKeys(ks []versionedKey) (*keys.Set, error) {
 			return nil, fmt.Errorf("signing key version %d: %w", k.version, err)
 		}
 	}
-	return keys.NewSet(set[0], set[1:]...)
+	return keys.NewSet(set...)
 }
 
 // event counts and logs a session event. Events carry no token.
