@@ -175,6 +175,11 @@ func (r *run) killDuringRevocations(ctx context.Context) error {
 // probes failed first.
 const stableFor = time.Second
 
+// probeInterval is the pause between two rounds of probes: the resolution
+// of the recovery time, kept coarse enough that probing does not load the
+// machine more than the clients do.
+const probeInterval = 100 * time.Millisecond
+
 // probe refreshes every probe session (they are spread over every shard)
 // in rounds until all have succeeded in every round for stableFor, and
 // returns the time from the kill to the first round of that run.
@@ -196,7 +201,7 @@ func (r *run) probe(ctx context.Context) (time.Duration, error) {
 		case time.Since(okSince) >= stableFor:
 			return okSince.Sub(r.killAt), nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(probeInterval)
 	}
 }
 
