@@ -23,7 +23,7 @@ const SentinelMaster = "redistest"
 // memory only, so a killed primary comes back empty: never restart one
 // before its Sentinels have promoted a replica.
 type SentinelSet struct {
-	Primary   *Server // the primary at start; after a failover, a replica is
+	Primary   *Server // the primary at start (after a failover, one of Replicas is)
 	Replicas  []*Server
 	Sentinels []*Server
 }
