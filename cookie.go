@@ -10,7 +10,7 @@ import (
 // RefreshCookie configures the refresh-token cookie for browser front
 // ends (see [WithRefreshCookie]).
 type RefreshCookie struct {
-	// Name of the cookie (default DefaultRefreshCookieName). The
+	// Name of the cookie (default "__Secure-refresh_token"). The
 	// "__Secure-" prefix makes browsers refuse it unless it is Secure
 	// (it always is). The "__Host-" prefix also makes them refuse it with
 	// a Domain attribute (never set) or a Path other than "/", so Path
@@ -28,8 +28,8 @@ type RefreshCookie struct {
 	AllowedOrigins []string
 }
 
-// DefaultRefreshCookieName is the name of the refresh cookie.
-const DefaultRefreshCookieName = "__Secure-refresh_token"
+// defaultRefreshCookieName is the name of the refresh cookie.
+const defaultRefreshCookieName = "__Secure-refresh_token"
 
 // WithRefreshCookie lets browser front ends keep the refresh token in an
 // HttpOnly; Secure; SameSite=Strict cookie scoped to c.Path, out of reach of
@@ -86,7 +86,7 @@ type refreshCookie struct {
 
 func newRefreshCookie(c RefreshCookie) (*refreshCookie, error) {
 	if c.Name == "" {
-		c.Name = DefaultRefreshCookieName
+		c.Name = defaultRefreshCookieName
 	}
 	if (&http.Cookie{Name: c.Name, Value: "x"}).Valid() != nil {
 		return nil, configError("WithRefreshCookie: invalid cookie name %q", c.Name)

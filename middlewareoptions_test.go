@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 // TestMiddlewareOptionsRefused: options under which the session endpoints
@@ -40,7 +41,7 @@ func TestMiddlewareOptionsRefused(t *testing.T) {
 			if tc.audience != nil {
 				opts = append(opts, jwtrefresh.WithAudience(tc.audience...))
 			}
-			svc, err := jwtrefresh.NewService(store, set, testIssuer, opts...)
+			svc, err := jwtrefresh.NewService(store, newSecrets(t), set, testIssuer, opts...)
 			if !errors.Is(err, jwtrefresh.ErrInvalidConfig) || svc != nil {
 				t.Fatalf("NewService: (%v, %v), want ErrInvalidConfig", svc, err)
 			}
@@ -91,8 +92,8 @@ func TestMiddlewareOptionsAccepted(t *testing.T) {
 
 	t.Run("AudienceNotWidened", func(t *testing.T) {
 		// Same issuer and keys, audience "billing" only.
-		other := must(jwtrefresh.NewService(e.store, e.keys, testIssuer, jwtrefresh.WithAudience("billing")))
-		billing := must(other.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice"}))
+		other := must(jwtrefresh.NewService(e.store, e.secrets, e.keys, testIssuer, jwtrefresh.WithAudience("billing")))
+		billing := must(other.Login(t.Context(), session.NewSession{Subject: "alice"}))
 		if r := sessions(billing.AccessToken); r.status != 401 {
 			t.Fatalf("a token for another audience: %d %s", r.status, r.body)
 		}

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-		"strings"
+	"strings"
 	"testing"
 	"time"
 

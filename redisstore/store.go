@@ -205,7 +205,9 @@ func (s *store) Rotate(ctx context.Context, r session.Rotation) (session.Result,
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}
-	return decodeOutcome(res)
+	r2, err := decodeOutcome(res)
+	r2.Policy = s.cfg.policy
+	return r2, err
 }
 
 // Lookup implements session.Store: one read-only script.

@@ -35,6 +35,9 @@ func indexKeyName(v uint32) string { return "index-key:" + strconv.FormatUint(ui
 // instances started afterwards derive a new one (from their oldest
 // secret): sessions made before are then no longer listed per subject.
 func (s *Secrets) Index(ctx context.Context, store Store) (*Index, error) {
+	if s == nil || s.current == nil {
+		return nil, errNoSecrets
+	}
 	cur := s.current
 	key, err := cur.loadIndexKey(ctx, store, nil)
 	if err != nil || key != nil {

@@ -35,6 +35,9 @@ func (s *Secrets) Rotation(t Token, idempotencyKey string) (Rotation, error) {
 	if err := checkIdempotencyKey(idempotencyKey); err != nil {
 		return Rotation{}, err
 	}
+	if s == nil || s.current == nil {
+		return Rotation{}, errNoSecrets
+	}
 	child, err := s.Child(t, s.current.version)
 	if err != nil {
 		return Rotation{}, err

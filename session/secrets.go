@@ -123,6 +123,9 @@ func oneByte(b []byte) bool {
 	return true
 }
 
+// errNoSecrets refuses a Secrets not made by NewSecrets.
+var errNoSecrets = fmt.Errorf("%w: no secrets (build them with NewSecrets)", ErrInvalidSecret)
+
 func (s *Secrets) secret(version uint32) *derived {
 	if s == nil {
 		return nil

@@ -96,8 +96,11 @@ type Result struct {
 	// Expires is when the session's current token stops working unless
 	// used (Create, Rotated, Replayed).
 	Expires time.Time
-	Version uint32   // Replayed: the secret version of the current token
-	Ended   int      // Reused: active sessions revoked
+	Version uint32 // Replayed: the secret version of the current token
+	Ended   int    // Reused: active sessions revoked
+	// Policy, of Reused, says what was revoked: every session of the
+	// subject or only this one.
+	Policy  ReusePolicy
 	Evicted []string // Create: session ids ended to stay within the cap
 }
 

@@ -193,7 +193,7 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 	case p == g-1 && (f.keyHash == r.KeyHash || now.Sub(f.used) < m.cfg.ReuseGrace):
 		res.Outcome, res.Expires, res.Version = session.Replayed, f.deadline(), f.cur.version
 	default:
-		res.Outcome, res.Claims, res.Ended = session.Reused, nil, m.revoke(f, r.Presented.SessionID(), now)
+		res.Outcome, res.Claims, res.Ended, res.Policy = session.Reused, nil, m.revoke(f, r.Presented.SessionID(), now), m.cfg.ReusePolicy
 	}
 	return res, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/keys"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -43,6 +44,7 @@ var counterNames = map[jwtrefresh.EventKind]string{
 	jwtrefresh.EventRevoke:        "revoke",
 	jwtrefresh.EventRevokeAll:     "revoke_all",
 	jwtrefresh.EventEvict:         "evict",
+	jwtrefresh.EventTampered:      "tampered",
 }
 
 // user is a demo account.
@@ -76,15 +78,14 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	for _, name := range counterNames {
 		counts.Add(name, 0) // listed from the start
 	}
-	ring, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: cfg.refreshKey})
+	secrets, err := session.NewSecrets(session.Secret{Version: 1, Value: cfg.refreshKey})
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := redisstore.New(rdb, ring,
+	store, err := redisstore.New(rdb,
 		redisstore.WithKeyPrefix(cfg.keyPrefix),
 		redisstore.WithReuseGrace(cfg.reuseGrace),
 		redisstore.WithReusePolicy(cfg.reusePolicy),
-		redisstore.WithEvents(a.event),
 	)
 	if err != nil {
 		return nil, nil, err
@@ -97,10 +98,11 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	if err != nil {
 		return nil, nil, err
 	}
-	a.svc, err = jwtrefresh.NewService(store, signing, issuer,
+	a.svc, err = jwtrefresh.NewService(store, secrets, signing, issuer,
 		jwtrefresh.WithAudience(audience),
 		jwtrefresh.WithAccessTokenTTL(cfg.accessTTL),
-		jwtrefresh.WithLogger(log),
+		jwtrefresh.WithLogger(log), // session events and refused requests
+		jwtrefresh.WithEvents(a.event),
 	)
 	if err != nil {
 		return nil, nil, err
@@ -121,20 +123,9 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	return a, mux, nil
 }
 
-// event counts and logs a session event. Events carry no token.
-func (a *app) event(ctx context.Context, e jwtrefresh.Event) {
+// event counts a session event (the service logs it).
+func (a *app) event(_ context.Context, e jwtrefresh.Event) {
 	a.counts.Add(counterNames[e.Kind], 1)
-	level := slog.LevelInfo
-	if e.Kind == jwtrefresh.EventReuseDetected {
-		level = slog.LevelWarn // a refresh token was probably stolen
-	}
-	var attrs []slog.Attr
-	for _, at := range e.LogValue().Group() {
-		if at.Key != "kind" {
-			attrs = append(attrs, at)
-		}
-	}
-	a.log.LogAttrs(ctx, level, "session "+e.Kind.String(), attrs...)
 }
 
 // login checks a demo user's password and starts a session. It takes
@@ -167,7 +158,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_grant", "unknown user or wrong password")
 		return
 	}
-	tr, err := a.svc.Login(r.Context(), jwtrefresh.NewSession{
+	tr, err := a.svc.Login(r.Context(), session.NewSession{
 		Subject: name,
 		Claims:  u.claims,
 		Client:  jwtrefresh.ClientInfoFrom(r),
