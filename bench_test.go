@@ -144,7 +144,9 @@ func refreshImpls(e *env, floor *floorEndpoint, client *http.Client) []refreshIm
 			}
 			return nextToken(b, w.Body.Bytes())
 		}},
-		{"http", func(b *testing.B, rt string) string { return postRefresh(b, client, e.srv.URL+"/auth/refresh", rt, key) }},
+		{"http", func(b *testing.B, rt string) string {
+			return postRefresh(b, client, e.srv.URL+"/auth/refresh", rt, key)
+		}},
 		{"floor", func(b *testing.B, rt string) string { return postRefresh(b, client, floor.srv.URL, rt, key) }},
 	}
 }

@@ -83,7 +83,7 @@ func TestRevokeEndpoint(t *testing.T) {
 		}
 	})
 	for name, tok := range map[string]string{
-		"Unknown":     session.TokenPrefix + strings.Repeat("A", 144) /* a format-1 token's length */,
+		"Unknown":     session.TokenPrefix + strings.Repeat("A", 144), /* a format-1 token's length */
 		"Garbage":     "garbage",
 		"JWTShaped":   "a.b.c",
 		"OtherFormat": "jwtrt9_abc",

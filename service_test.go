@@ -34,8 +34,8 @@ func TestNewServiceRefusesBadConfig(t *testing.T) {
 		store   session.Store
 		secrets *session.Secrets
 		set     *keys.Set
-		issuer string
-		opts   []jwtrefresh.Option
+		issuer  string
+		opts    []jwtrefresh.Option
 	}{
 		{"NilStore", nil, secrets, set, testIssuer, nil},
 		{"TypedNilStore", (*countingStore)(nil), secrets, set, testIssuer, nil},
