@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -95,14 +96,17 @@ type refreshImpl struct {
 
 func refreshImpls(e *env, floor *floorEndpoint, client *http.Client) []refreshImpl {
 	ctx := context.Background()
-	const key = "bench-idempotency-key"
+	// A new key for each refresh, as clients send (a repeated one is
+	// refused); unique rather than random, to keep the client's cost low.
+	var keys atomic.Int64
+	newKey := func() string { return "bench-idempotency-" + strconv.FormatInt(keys.Add(1), 10) }
 	handler := e.svc.Handler()
 	nop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	newRequest := func(rt string) *http.Request {
 		r := httptest.NewRequest(http.MethodPost, "/refresh",
 			strings.NewReader("grant_type=refresh_token&refresh_token="+rt))
 		r.Header.Set("Content-Type", formType)
-		r.Header.Set("Idempotency-Key", key)
+		r.Header.Set("Idempotency-Key", newKey())
 		return r
 	}
 	return []refreshImpl{
@@ -111,7 +115,7 @@ func refreshImpls(e *env, floor *floorEndpoint, client *http.Client) []refreshIm
 			if err != nil {
 				b.Fatal(err)
 			}
-			rot, err := e.secrets.Rotation(tok, key)
+			rot, err := e.secrets.Rotation(tok, newKey())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -125,7 +129,7 @@ func refreshImpls(e *env, floor *floorEndpoint, client *http.Client) []refreshIm
 			return next
 		}},
 		{"service", func(b *testing.B, rt string) string {
-			tr, err := e.svc.Refresh(ctx, rt, key)
+			tr, err := e.svc.Refresh(ctx, rt, newKey())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -145,9 +149,9 @@ func refreshImpls(e *env, floor *floorEndpoint, client *http.Client) []refreshIm
 			return nextToken(b, w.Body.Bytes())
 		}},
 		{"http", func(b *testing.B, rt string) string {
-			return postRefresh(b, client, e.srv.URL+"/auth/refresh", rt, key)
+			return postRefresh(b, client, e.srv.URL+"/auth/refresh", rt, newKey())
 		}},
-		{"floor", func(b *testing.B, rt string) string { return postRefresh(b, client, floor.srv.URL, rt, key) }},
+		{"floor", func(b *testing.B, rt string) string { return postRefresh(b, client, floor.srv.URL, rt, newKey()) }},
 	}
 }
 
@@ -277,8 +281,10 @@ func BenchmarkRefreshClaimsLoader(b *testing.B) {
 			}
 			rt := tr.RefreshToken
 			b.ReportAllocs()
+			n := 0
 			for b.Loop() {
-				tr, err := e.svc.Refresh(ctx, rt, "bench-idempotency-key")
+				n++
+				tr, err := e.svc.Refresh(ctx, rt, "bench-idempotency-"+strconv.Itoa(n))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -207,7 +207,7 @@ func TestTamperedRecord(t *testing.T) {
 			"Claims":      func() { b.Client.HSet(ctx, fam, "sc", `3:bob{"role":"admin"}`) },
 			"NoClaims":    func() { b.Client.HSet(ctx, fam, "sc", `3:bob`) },
 			"SealDeleted": func() { b.Client.HDel(ctx, fam, "sl") },
-			"SealVersion": func() { b.Client.HSet(ctx, fam, "sv", "7") },
+			"SealEdited":  func() { b.Client.HSet(ctx, fam, "sl", strings.Repeat("a", 40)) },
 		} {
 			t.Run(name, func(t *testing.T) {
 				edit()
@@ -254,7 +254,7 @@ func TestOldFormatRefused(t *testing.T) {
 	s := newClient(t, b, newSecrets(t), prefix)
 	g := login(t, s, "alice")
 	fam := prefix + s.tag("alice") + ":f:" + g.SessionID
-	b.Client.HDel(ctx, fam, "sl", "sv")
+	b.Client.HDel(ctx, fam, "sl")
 	b.Client.HSet(ctx, fam, "v", "2")
 	if _, err := s.Rotate(ctx, g.RefreshToken, ""); !errors.Is(err, session.ErrInvalidToken) {
 		t.Fatalf("an unsealed record: %v, want invalid", err)

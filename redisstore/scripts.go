@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jwtrefresh/jwtrefresh/session"
@@ -52,24 +53,24 @@ local function deadline(key)
 end
 `
 
-// luaSeal defines seal(key, sc), the record seal of session.SealKey.Seal
-// for this family (its session id ends KEYS[1]) and the stored "sc" field
-// ("<len(subject)>:<subject><claims>").
-const luaSeal = `
-local function seal(k, sc)
-  return redis.sha1hex('o' .. k .. redis.sha1hex('i' .. k .. string.sub(KEYS[1], -SIDLEN) .. sc))
+// luaSealed sets sk to the seal key that opens the record (sc its "sc"
+// field, sl its seal), trying ARGV[i] and then ARGV[i+1] ("" when it is the
+// same key): the record seal of session.SealKey.Seal over the family key,
+// computed with redis.sha1hex. sk stays nil when neither does.
+const luaSealed = `
+local sk = ARGV[I]
+if redis.sha1hex('o' .. sk .. redis.sha1hex('i' .. sk .. KEYS[1] .. SC)) ~= SL then
+  sk = ARGV[I + 1]
+  if sk == '' or redis.sha1hex('o' .. sk .. redis.sha1hex('i' .. sk .. KEYS[1] .. SC)) ~= SL then sk = nil end
 end
 `
 
-// luaSealKey picks the seal key for the version v a record was sealed
-// under from ARGV[i..i+3] (version, key, version, key), or nil.
-const luaSealKey = `
-local function sealkey(v, i)
-  if v == ARGV[i] then return ARGV[i + 1] end
-  if v == ARGV[i + 2] then return ARGV[i + 3] end
-  return nil
-end
-`
+// sealed is luaSealed reading the record from fields sc and sl of f, and
+// the keys from ARGV[i], ARGV[i+1].
+func sealed(sc, sl string, i int) string {
+	return strings.NewReplacer("ARGV[I]", fmt.Sprintf("ARGV[%d]", i), "ARGV[I + 1]", fmt.Sprintf("ARGV[%d]", i+1),
+		"SC", sc, "SL", sl).Replace(luaSealed)
+}
 
 // Outcome codes of the rotation and lookup scripts: session.Outcome.
 const (
@@ -82,7 +83,7 @@ const (
 	outFound    = int64(session.Found)
 )
 
-// createBody: ARGV now, c, sc, ci, sl, sv. Header: IDLE, IDLES (the same
+// createBody: ARGV now, c, sc, ci, sl. Header: IDLE, IDLES (the same
 // as a string), ABS (0: none), SLACK, MAX, SIDLEN. Drops index entries
 // past their gc, evicts the sessions closest to expiry beyond MAX-1,
 // stores the family. Returns {deadline, evicted ids}.
@@ -125,7 +126,7 @@ local G = string.format('%.0f', gc)
 local ttl = string.format('%.0f', gc - now)
 redis.call('HSET', KEYS[1], 'c', ARGV[2], 'lu', N, 'id', IDLES,
   'abs', string.format('%.0f', abs), 'gc', G, 'sc', ARGV[3],
-  'ct', N, 'ci', ARGV[4], 'sl', ARGV[5], 'sv', ARGV[6], 'v', '3')
+  'ct', N, 'ci', ARGV[4], 'sl', ARGV[5], 'v', '3')
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], G, sid)
 if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], ttl) end
@@ -133,20 +134,21 @@ return {exp, evicted}
 `
 
 // rotateBody: ARGV now, presented token (as field c), its child
-// (likewise), key hash, then seal version and key under the current
-// secret and under the presented token's. Header: IDLE, IDLES, GRACE,
+// (likewise), key hash, the seal key under the current secret and under
+// the presented token's ("" when the same). Header: IDLE, IDLES, GRACE,
 // SLACK, FAMILY (reuse revokes only the family), SIDLEN.
 //
 // Returns {0} invalid; {1, deadline, sc} rotated; {2, deadline, sc, kv}
 // replay of the current child (made under secret version kv); {3, sc,
 // active sessions revoked} reuse; {4} key repeated; {5} tampered.
 //
-// The hot path (the current token) reads nine fields of one hash and
-// writes four; the parent's are read only when the current token was not
-// presented.
-const rotateBody = luaNow + luaSeal + luaSealKey + `
-local f = redis.call('HMGET', KEYS[1], 'c', 'lu', 'id', 'abs', 'gc', 'sc', 'ik', 'sl', 'sv')
-if not f[1] then return {0} end
+// The hot path (the current token) reads eight fields of one hash,
+// checks the seal and writes four fields; the parent's are read only when
+// the current token was not presented. A record without a seal (of an
+// older format, or stripped of it) is invalid.
+var rotateBody = luaNow + `
+local f = redis.call('HMGET', KEYS[1], 'c', 'lu', 'id', 'abs', 'gc', 'sc', 'ik', 'sl')
+if not f[8] then return {0} end
 local exp = f[2] + f[3]
 local abs = tonumber(f[4])
 if abs > 0 and abs < exp then exp = abs end
@@ -155,27 +157,24 @@ if now >= exp then
   redis.call('ZREM', KEYS[2], string.sub(KEYS[1], -SIDLEN))
   return {0}
 end
-local sk = sealkey(f[9], 5)
-if not sk then return {0} end
-if seal(sk, f[6]) ~= f[8] then return {5} end
+` + sealed("f[6]", "f[8]", 5) + `
+if not sk then return {5} end
 if f[1] == ARGV[2] then
   if f[7] == ARGV[4] then return {4} end
+  if sk ~= ARGV[5] then
+    redis.call('HSET', KEYS[1], 'sl', redis.sha1hex('o' .. ARGV[5] .. redis.sha1hex('i' .. ARGV[5] .. KEYS[1] .. f[6])))
+  end
   exp = now + IDLE
   if abs > 0 and abs < exp then exp = abs end
-  local w = {'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N}
-  if f[9] ~= ARGV[5] then
-    w[9], w[10], w[11], w[12] = 'sl', seal(ARGV[6], f[6]), 'sv', ARGV[5]
-  end
   local gc = tonumber(f[5])
   if gc >= exp and f[3] == IDLES then
-    redis.call('HSET', KEYS[1], unpack(w))
+    redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N)
     return {1, exp, f[6]}
   end
   local ext = gc < exp
   if ext then gc = exp + SLACK end
   local G = string.format('%.0f', gc)
-  w[#w + 1], w[#w + 2], w[#w + 3], w[#w + 4] = 'id', IDLES, 'gc', G
-  redis.call('HSET', KEYS[1], unpack(w))
+  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N, 'id', IDLES, 'gc', G)
   if ext then
     local ttl = string.format('%.0f', gc - now)
     redis.call('PEXPIRE', KEYS[1], ttl)
@@ -213,20 +212,19 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return {3, f[6], n}
 `
 
-// lookupBody: KEYS[1] the family; ARGV now, seal versions and keys as for
+// lookupBody: KEYS[1] the family; ARGV now and the seal keys as for
 // rotateBody. Read-only. Returns {6, sc} when the family is active and
 // sealed, {5} tampered, else {0}.
-const lookupBody = luaSeal + luaSealKey + `
-local f = redis.call('HMGET', KEYS[1], 'sc', 'lu', 'id', 'abs', 'sl', 'sv')
-if not f[1] then return {0} end
+var lookupBody = `
+local f = redis.call('HMGET', KEYS[1], 'sc', 'lu', 'id', 'abs', 'sl')
+if not f[5] then return {0} end
 ` + luaNow + `
 local exp = f[2] + f[3]
 local abs = tonumber(f[4])
 if abs > 0 and abs < exp then exp = abs end
 if now >= exp then return {0} end
-local sk = sealkey(f[6], 2)
-if not sk then return {0} end
-if seal(sk, f[1]) ~= f[5] then return {5} end
+` + sealed("f[1]", "f[5]", 2) + `
+if not sk then return {5} end
 return {6, f[1]}
 `
 

@@ -145,7 +145,7 @@ func (s *store) Create(ctx context.Context, t session.Token, ns session.NewSessi
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	res, err := s.write(ctx, s.sc.create, []string{fam, index}, s.now(), stateValue(nil, t),
-		record(ns.Subject, ns.Claims), client, seal.Seal(sid, ns.Subject, ns.Claims), version(seal.Version)).Slice()
+		record(ns.Subject, ns.Claims), client, seal.Seal(fam, ns.Subject, ns.Claims)).Slice()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}
@@ -181,27 +181,21 @@ func stateValue(dst []byte, t session.Token) []byte {
 // stateMax is the longest stateValue.
 const stateMax = sha256.Size + 20 + 1 + 10
 
-// version is a secret version as a script argument.
-func version(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
-
 // Rotate implements session.Store: one script (EVALSHA).
 func (s *store) Rotate(ctx context.Context, r session.Rotation) (session.Result, error) {
 	// The two states, the key hash and the seal keys, in one allocation.
-	buf := make([]byte, 0, 2*stateMax+len(r.KeyHash)+2*len(r.Seal[0].Key))
+	buf := make([]byte, 0, 2*stateMax+len(r.KeyHash)+2*len(r.Seal[0]))
 	buf = stateValue(buf, r.Presented)
 	presented := buf
 	buf = stateValue(buf, r.Child)
 	next := buf[len(presented):]
 	n := len(buf)
 	buf = append(buf, r.KeyHash[:]...)
-	buf = append(buf, r.Seal[0].Key[:]...)
-	buf = append(buf, r.Seal[1].Key[:]...)
-	ik, k0, k1 := buf[n:n+16], buf[n+16:n+48], buf[n+48:]
+	k0, k1 := sealArgs(buf[n+16:], r.Seal)
 	fam, index := s.keys(r.Presented.Subject, r.Presented.SessionID())
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	res, err := s.write(ctx, s.sc.rotate, []string{fam, index}, s.now(), presented, next, ik,
-		version(r.Seal[0].Version), k0, version(r.Seal[1].Version), k1).Result()
+	res, err := s.write(ctx, s.sc.rotate, []string{fam, index}, s.now(), presented, next, buf[n:n+16], k0, k1).Result()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}
@@ -210,13 +204,24 @@ func (s *store) Rotate(ctx context.Context, r session.Rotation) (session.Result,
 	return r2, err
 }
 
+// sealArgs appends the seal keys to buf (capacity for both) and returns
+// them as script arguments: the second empty when it is the first.
+func sealArgs(buf []byte, seal [2]session.SealKey) (k0, k1 []byte) {
+	buf = append(buf, seal[0][:]...)
+	if seal[1] == seal[0] {
+		return buf, buf[:0]
+	}
+	buf = append(buf, seal[1][:]...)
+	return buf[:len(seal[0])], buf[len(seal[0]):]
+}
+
 // Lookup implements session.Store: one read-only script.
 func (s *store) Lookup(ctx context.Context, r session.Rotation) (session.Result, error) {
 	fam, _ := s.keys(r.Presented.Subject, r.Presented.SessionID())
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	res, err := s.sc.lookup.Run(ctx, s.rdb, []string{fam}, s.now(),
-		version(r.Seal[0].Version), r.Seal[0].Key[:], version(r.Seal[1].Version), r.Seal[1].Key[:]).Result()
+	k0, k1 := sealArgs(make([]byte, 0, 2*len(r.Seal[0])), r.Seal)
+	res, err := s.sc.lookup.Run(ctx, s.rdb, []string{fam}, s.now(), k0, k1).Result()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}

@@ -43,9 +43,9 @@
 //     family, or a proof that is not the family's: Invalid, no change.
 //
 // Before any of these, the store checks the record's seal (see [SealKey])
-// with the seal key of the version it was sealed under, and answers
-// Tampered, changing nothing, when it does not match. A rotation under a
-// new secret version re-seals the record under it. Concurrent
+// with the rotation's seal keys, and answers Tampered, changing nothing,
+// when neither matches. A rotation whose record matched only the
+// presented token's key re-seals it under the current one. Concurrent
 // presentations of one token make exactly one rotation.
 //
 // Expiry is sliding: a session unused for the idle timeout ends, and an

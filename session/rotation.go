@@ -22,8 +22,8 @@ type Rotation struct {
 	KeyHash [16]byte
 	// Seal holds the session's seal keys under the current secret and
 	// under Presented's version (the same key twice when they are equal).
-	// A store checks the record against the one of the version it was
-	// sealed under before deciding anything.
+	// A store checks the record with them before deciding anything, and
+	// re-seals it under the first when only the second matched.
 	Seal [2]SealKey
 }
 
@@ -53,35 +53,34 @@ func (s *Secrets) Rotation(t Token, idempotencyKey string) (Rotation, error) {
 	return r, nil
 }
 
-// SealKey is the key of one session's record seal under one secret
-// version: a MAC over the session id, the subject and the stored claims,
-// kept with the record, so that a store edited behind the service's back
-// cannot make one user's refresh token mint another's access tokens.
-type SealKey struct {
-	Version uint32   // the secret version it derives from
-	Key     [32]byte // HMAC of the family id under that secret's seal subkey
-}
+// SealKey is the key of one session's record seal under one secret: an
+// HMAC of the family id under that secret. The seal, a MAC over the
+// record's name, its subject and its claims, is kept with the record, so
+// that a store edited behind the service's back cannot make one user's
+// refresh token mint another's access tokens.
+type SealKey [32]byte
 
 func (k *derived) sealKey(family [16]byte) SealKey {
-	sk := SealKey{Version: k.version}
+	var sk SealKey
 	var sum [sha256.Size]byte
-	copy(sk.Key[:], k.seal.sum(sum[:0], family[:]))
+	copy(sk[:], k.seal.sum(sum[:0], family[:]))
 	return sk
 }
 
 // Seal returns the record seal, in lowercase hex:
 //
-//	hex(SHA-1("o" ‖ key ‖ hex(SHA-1("i" ‖ key ‖ sessionID ‖ len(subject) ‖ ":" ‖ subject ‖ claims))))
+//	hex(SHA-1("o" ‖ key ‖ hex(SHA-1("i" ‖ key ‖ name ‖ len(subject) ‖ ":" ‖ subject ‖ claims))))
 //
-// where len is decimal. It is an HMAC-like construction over SHA-1 because
-// Redis scripts can compute SHA-1 (redis.sha1hex): a store checks it
-// inside the operation that would change the record, so a mismatch leaves
-// the record untouched.
-func (k SealKey) Seal(sessionID, subject string, claims []byte) string {
+// where len is decimal and name is the record's name in the store: its
+// session id, or a key that contains it. It is an HMAC-like construction
+// over SHA-1 because Redis scripts compute SHA-1 (redis.sha1hex): a store
+// checks it inside the operation that would change the record, so that a
+// mismatch leaves the record untouched.
+func (k SealKey) Seal(name, subject string, claims []byte) string {
 	inner := sha1.New()
 	inner.Write([]byte{'i'})
-	inner.Write(k.Key[:])
-	inner.Write([]byte(sessionID))
+	inner.Write(k[:])
+	inner.Write([]byte(name))
 	inner.Write(strconv.AppendInt(nil, int64(len(subject)), 10))
 	inner.Write([]byte{':'})
 	inner.Write([]byte(subject))
@@ -89,7 +88,7 @@ func (k SealKey) Seal(sessionID, subject string, claims []byte) string {
 	var in [sha1.Size]byte
 	outer := sha1.New()
 	outer.Write([]byte{'o'})
-	outer.Write(k.Key[:])
+	outer.Write(k[:])
 	outer.Write([]byte(hex.EncodeToString(inner.Sum(in[:0]))))
 	return hex.EncodeToString(outer.Sum(in[:0]))
 }

@@ -19,8 +19,9 @@ import (
 // safe for concurrent use, and two Store values on one backend act as one.
 type Store interface {
 	// Create stores a new session whose first token is t, sealed with
-	// seal, and returns its Expires and Evicted: the subject's sessions
-	// closest to expiry that it ended to stay within the store's cap.
+	// seal (see SealKey.Seal), and returns its Expires and Evicted: the
+	// subject's sessions closest to expiry that it ended to stay within
+	// the store's cap.
 	Create(ctx context.Context, t Token, s NewSession, seal SealKey) (Result, error)
 
 	// Rotate redeems r.Presented: Rotated, Replayed, Reused (sessions

@@ -62,7 +62,6 @@ type family struct {
 	idle          time.Duration // in force since used
 	absolute      time.Time     // zero: none
 	seal          string
-	sealVersion   uint32
 }
 
 func (f *family) deadline() time.Time {
@@ -112,7 +111,7 @@ func (m *memory) Create(ctx context.Context, t session.Token, ns session.NewSess
 	defer m.mu.Unlock()
 	sid := t.SessionID()
 	f := &family{id: t.Subject, subject: ns.Subject, claims: ns.Claims, client: ns.Client, cur: stateOf(t),
-		created: now, used: now, idle: m.cfg.IdleTimeout, seal: seal.Seal(sid, ns.Subject, ns.Claims), sealVersion: seal.Version}
+		created: now, used: now, idle: m.cfg.IdleTimeout, seal: seal.Seal(sid, ns.Subject, ns.Claims)}
 	if m.cfg.AbsoluteLifetime > 0 {
 		f.absolute = now.Add(m.cfg.AbsoluteLifetime)
 	}
@@ -148,22 +147,20 @@ func (m *memory) makeRoom(id session.SubjectID, now time.Time) []string {
 	return evicted
 }
 
-// checked returns the active family of r.Presented with its seal verified,
-// or the outcome that refuses it.
-func (m *memory) checked(r session.Rotation, now time.Time) (*family, session.Outcome) {
-	f := m.live(r.Presented.SessionID(), now)
-	if f == nil || f.id != r.Presented.Subject {
-		return nil, session.Invalid
+// checked returns the active family of r.Presented with its seal verified
+// (reseal: by the presented token's key only), or the outcome refusing it.
+func (m *memory) checked(r session.Rotation, now time.Time) (f *family, reseal bool, out session.Outcome) {
+	sid := r.Presented.SessionID()
+	if f = m.live(sid, now); f == nil || f.id != r.Presented.Subject {
+		return nil, false, session.Invalid
 	}
-	for _, k := range r.Seal {
-		if k.Version == f.sealVersion {
-			if k.Seal(r.Presented.SessionID(), f.subject, f.claims) != f.seal {
-				return nil, session.Tampered
-			}
-			return f, session.Found
-		}
+	switch f.seal {
+	case r.Seal[0].Seal(sid, f.subject, f.claims):
+		return f, false, session.Found
+	case r.Seal[1].Seal(sid, f.subject, f.claims):
+		return f, true, session.Found
 	}
-	return nil, session.Invalid
+	return nil, false, session.Tampered
 }
 
 func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result, error) {
@@ -172,7 +169,7 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 		return session.Result{}, err
 	}
 	defer m.mu.Unlock()
-	f, out := m.checked(r, now)
+	f, reseal, out := m.checked(r, now)
 	if f == nil {
 		return session.Result{Outcome: out}, nil
 	}
@@ -184,8 +181,8 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 			return session.Result{Outcome: session.KeyRepeated}, nil
 		}
 		f.prev, f.cur, f.keyHash, f.rotated, f.used, f.idle = f.cur, stateOf(r.Child), r.KeyHash, true, now, m.cfg.IdleTimeout
-		if f.sealVersion != r.Seal[0].Version {
-			f.seal, f.sealVersion = r.Seal[0].Seal(r.Presented.SessionID(), f.subject, f.claims), r.Seal[0].Version
+		if reseal {
+			f.seal = r.Seal[0].Seal(r.Presented.SessionID(), f.subject, f.claims)
 		}
 		res.Outcome, res.Expires = session.Rotated, f.deadline()
 	case p >= g, p == g-1 && stateOf(r.Presented) != f.prev:
@@ -221,7 +218,7 @@ func (m *memory) Lookup(ctx context.Context, r session.Rotation) (session.Result
 		return session.Result{}, err
 	}
 	defer m.mu.Unlock()
-	f, out := m.checked(r, now)
+	f, _, out := m.checked(r, now)
 	if f == nil {
 		return session.Result{Outcome: out}, nil
 	}

@@ -26,7 +26,7 @@ func testSealMismatch(t *testing.T, nb NewBackend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rot.Seal[0].Key[0] ^= 1
+		rot.Seal[0][0] ^= 1
 		rot.Seal[1] = rot.Seal[0]
 		res, err := e.store.Rotate(e.ctx, rot)
 		if err != nil || res.Outcome != session.Tampered || res.Subject != "" || res.Claims != nil {
