@@ -131,6 +131,33 @@
 // snapshot it receives is the claims given at login, which stay as they
 // were.
 //
+// # Refresh cookie
+//
+// With [WithRefreshCookie], browser front ends keep the refresh token in a
+// cookie. Clients that send no Origin (a CLI, a Go service) keep using
+// bodies. Refused refresh tokens get their cookie cleared.
+//
+// A cookie is sent by the browser whatever page caused the request, so a
+// request whose token comes from the cookie must carry an Origin header
+// from the allowlist, or it is refused with 403 (cross-site request
+// forgery defence in addition to SameSite=Strict).
+//
+// Cookie tossing: a page on another host of the same site (a sibling
+// subdomain, the parent domain; over https for a "__Secure-" name, over
+// plain http too for a name without a prefix) can set a cookie of the same
+// name for the whole domain, e.g. holding the attacker's own refresh
+// token, and the browser then sends it along with the real one. A request
+// carrying the cookie more than once is therefore refused with 400
+// invalid_request instead of one being picked: nothing is rotated or
+// revoked, and the front end asks the user to log in again. This cannot
+// help when the browser holds only the tossed cookie (after a logout, say):
+// the service would then rotate the attacker's session, logging the user
+// in as the attacker. A "__Host-" name (with Path "/") closes that door,
+// since browsers refuse a "__Host-" cookie set with a Domain attribute; it
+// costs sending the cookie (HttpOnly, SameSite=Strict) to every path of
+// the host rather than only to the endpoints. Choose it unless every host
+// of the site is trusted.
+//
 // # Session records
 //
 // The store keeps, with each session, a seal: a MAC under the
