@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jwtrefresh/jwtrefresh/internal/mwclock"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 )
 
@@ -34,7 +35,7 @@ func (s *Service) sessionMiddleware() (*middleware.Middleware, error) {
 		middleware.WithIssuer(s.issuer),
 		middleware.WithTokenType(AccessTokenType),
 		middleware.WithSessionCheck(s.SessionCheck(), s.cfg.retryAfter),
-		middleware.WithClock(s.cfg.now),
+		middlewareClock(s.cfg.now),
 	}
 	if len(s.cfg.audience) > 0 {
 		own = append(own, middleware.WithAudience(s.cfg.audience...))
@@ -48,9 +49,9 @@ func (s *Service) sessionMiddleware() (*middleware.Middleware, error) {
 	}
 	probe, err := s.Middleware(append(user[:len(user):len(user)],
 		middleware.WithSessionCheck(func(context.Context, *middleware.Claims) error { return nil }, 0),
-		middleware.WithClock(s.cfg.now),
-		middleware.WithEvents(nil), middleware.WithLogger(nil), middleware.WithErrorHandler(nil),
-		middleware.WithoutCache())...)
+		middlewareClock(s.cfg.now),
+		middleware.WithEvents(nil), middleware.WithErrorHandler(nil),
+		middleware.WithCache(0, 0))...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: middleware: %w", ErrInvalidConfig, err)
 	}
@@ -70,6 +71,12 @@ func (s *Service) sessionMiddleware() (*middleware.Middleware, error) {
 		return nil, configError("WithMiddlewareOptions: the options make the session endpoints refuse the service's own access tokens: %v", err)
 	}
 	return mw, nil
+}
+
+// middlewareClock makes a middleware read the time from now, as the
+// service does.
+func middlewareClock(now func() time.Time) middleware.Option {
+	return mwclock.Option(now).(middleware.Option)
 }
 
 // discardWriter is a ResponseWriter that keeps nothing. (net/http/httptest
@@ -211,7 +218,7 @@ func (c *jwksCache) current(s *Service) (*jwksDoc, error) {
 	}
 	d := &jwksDoc{gen: gen}
 	for _, k := range s.keys.Keys() {
-		if !k.Symmetric() {
+		if _, asymmetric := k.Public(); asymmetric {
 			body, err := s.keys.JWKS()
 			if err != nil {
 				return nil, err

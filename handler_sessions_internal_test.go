@@ -41,9 +41,9 @@ func (s *callsStore) LoadOrStore(context.Context, string, []byte) ([]byte, error
 }
 
 // TestSessionEndpointsWithoutClaims: should the session endpoints ever run
-// behind a middleware that lets anonymous requests through (NewService
-// refuses such options), they answer 401 with the Bearer challenge and
-// touch nothing, instead of dereferencing absent claims.
+// without the middleware's claims (a middleware cannot be built to let
+// anonymous requests through to them), they answer 401 with the Bearer
+// challenge and touch nothing, instead of dereferencing absent claims.
 func TestSessionEndpointsWithoutClaims(t *testing.T) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
@@ -64,20 +64,22 @@ func TestSessionEndpointsWithoutClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What NewService refuses to build, built by hand.
-	if s.mw, err = s.Middleware(middleware.WithOptional(), middleware.WithRealm("accounts")); err != nil {
-		t.Fatal(err)
-	}
-	s.handler = s.newHandler()
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
-
-	for _, tc := range []struct{ method, path string }{
-		{http.MethodPost, "/logout-all"},
-		{http.MethodGet, "/sessions"},
-		{http.MethodDelete, "/sessions/some-id"},
+	// What NewService cannot build: the endpoints reached without the
+	// middleware in front.
+	for _, tc := range []struct {
+		method, path string
+		h            http.HandlerFunc
+	}{
+		{http.MethodPost, "/logout-all", s.serveLogoutAll},
+		{http.MethodGet, "/sessions", s.serveSessions},
+		{http.MethodDelete, "/sessions/some-id", s.serveDeleteSession},
 	} {
 		t.Run(tc.method+tc.path, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				r.SetPathValue("id", "some-id")
+				tc.h(w, r)
+			}))
+			defer srv.Close()
 			req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -89,9 +91,6 @@ func TestSessionEndpointsWithoutClaims(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Bearer realm="accounts"` {
 				t.Fatalf("%d %q, want 401 with the Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
-			}
-			if resp.Header.Get("Cache-Control") != "no-store" {
-				t.Fatalf("Cache-Control %q", resp.Header.Get("Cache-Control"))
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package jwtrefresh_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -29,6 +30,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// logRefusals logs the middleware's refusals the way its documentation
+// suggests.
+func logRefusals(l *slog.Logger) func(context.Context, middleware.Event) {
+	return func(ctx context.Context, e middleware.Event) {
+		if e.Err != nil {
+			l.LogAttrs(ctx, slog.LevelDebug, "access token refused",
+				slog.String("reason", e.Err.Reason), slog.String("error", e.Err.Error()))
+		}
+	}
+}
+
 // TestLogsHoldNoSecrets runs logins, refreshes with idempotency keys,
 // replays, reuse and refused requests with every logger at Debug, and
 // looks for any token or idempotency key in the output.
@@ -37,8 +49,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newEnv(t, envConfig{
 		svcOpts: []jwtrefresh.Option{jwtrefresh.WithLogger(logger),
-			jwtrefresh.WithMiddlewareOptions(middleware.WithLogger(logger))},
-		apiMWOpts: []middleware.Option{middleware.WithLogger(logger)},
+			jwtrefresh.WithMiddlewareOptions(middleware.WithEvents(logRefusals(logger)))},
+		apiMWOpts: []middleware.Option{middleware.WithEvents(logRefusals(logger))},
 	})
 	var secrets []string
 	keep := func(s ...string) { secrets = append(secrets, s...) }

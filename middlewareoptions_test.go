@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 	"github.com/jwtrefresh/jwtrefresh/session"
@@ -16,8 +15,7 @@ import (
 
 // TestMiddlewareOptionsRefused: options under which the session endpoints
 // could not work are refused by NewService with ErrInvalidConfig, instead
-// of a nil-pointer panic (WithOptional) or endpoints that refuse every
-// token of the service.
+// of endpoints that refuse every token of the service.
 func TestMiddlewareOptionsRefused(t *testing.T) {
 	store := newEnv(t, envConfig{}).store
 	set := hsKeys(t)
@@ -26,13 +24,10 @@ func TestMiddlewareOptionsRefused(t *testing.T) {
 		audience []string
 		opt      middleware.Option
 	}{
-		{"Optional", nil, middleware.WithOptional()},
 		{"OtherIssuer", nil, middleware.WithIssuer("https://other.example.test")},
 		{"AudienceTheTokensLack", nil, middleware.WithAudience("api")},
 		{"OtherAudience", []string{"auth"}, middleware.WithAudience("api")},
 		{"OtherTokenType", nil, middleware.WithTokenType("JWT")},
-		{"TokenLimitTooSmall", nil, middleware.WithMaxTokenLength(64)},
-		{"Keyfunc", nil, middleware.WithKeyfunc(func(*jwt.Token) (any, error) { return nil, errors.New("no") }, nil, "HS256")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var events atomic.Int64

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/internal/mwclock"
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
 	"github.com/jwtrefresh/jwtrefresh/keys"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
@@ -23,6 +24,11 @@ import (
 )
 
 const testIssuer = "https://auth.example.test"
+
+// mwClock makes a middleware read the time from now (the tests' clock).
+func mwClock(now func() time.Time) middleware.Option {
+	return mwclock.Option(now).(middleware.Option)
+}
 
 // must is for test setup that cannot fail unless the test itself is wrong.
 func must[T any](v T, err error) T {
@@ -130,7 +136,7 @@ func newEnv(t testing.TB, c envConfig) *env {
 		t.Fatal(err)
 	}
 	api, err := e.svc.Middleware(append([]middleware.Option{
-		middleware.WithClock(e.clock.Now),
+		mwClock(e.clock.Now),
 		middleware.WithSessionCheck(e.svc.SessionCheck(), 0),
 	}, c.apiMWOpts...)...)
 	if err != nil {

@@ -126,12 +126,12 @@ func TestAccessTokenEndToEnd(t *testing.T) {
 					t.Fatalf("JWKS: %d %s", r.status, r.header)
 				}
 				pub := must(keys.ParseJWKS([]byte(r.body)))
-				verifyKeys = must(keys.NewSet(pub[0], pub[1:]...))
+				verifyKeys = must(keys.NewSet(pub...))
 			}
-			rs := must(middleware.New(verifyKeys, middleware.WithClock(e.clock.Now),
+			rs := must(middleware.New(verifyKeys, mwClock(e.clock.Now),
 				middleware.WithIssuer(testIssuer), middleware.WithAudience("api"),
 				middleware.WithTokenType(jwtrefresh.AccessTokenType)))
-			own := must(e.svc.Middleware(middleware.WithClock(e.clock.Now)))
+			own := must(e.svc.Middleware(mwClock(e.clock.Now)))
 			for name, m := range map[string]*middleware.Middleware{"resource server": rs, "svc.Middleware": own} {
 				c, err := m.Verify(t.Context(), tr.AccessToken)
 				if err != nil {
@@ -194,7 +194,7 @@ func (nopWriter) WriteHeader(int)             {}
 
 // TestClockSkew: a resource server whose clock lags the issuer's accepts a
 // fresh token thanks to the backdated nbf/iat, and refuses it without. The
-// middleware's own tolerance (middleware.WithFutureLeeway) is turned off so
+// middleware's own tolerance (the future leeway of middleware.WithLeeway) is turned off so
 // that only the backdating is measured.
 func TestClockSkew(t *testing.T) {
 	for _, tc := range []struct {
@@ -213,7 +213,7 @@ func TestClockSkew(t *testing.T) {
 			e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithClockSkew(tc.skew)}})
 			tr := must(e.svc.Login(t.Context(), session.NewSession{Subject: "alice"}))
 			lagging := func() time.Time { return e.clock.Now().Add(-tc.behind) }
-			rs := must(e.svc.Middleware(middleware.WithClock(lagging), middleware.WithFutureLeeway(0)))
+			rs := must(e.svc.Middleware(mwClock(lagging), middleware.WithLeeway(0, 0)))
 			_, err := rs.Verify(t.Context(), tr.AccessToken)
 			if tc.ok != (err == nil) {
 				t.Fatalf("Verify on a clock %v behind: %v, want ok=%v", tc.behind, err, tc.ok)
@@ -263,7 +263,7 @@ func (l *loader) load(_ context.Context, subject, sessionID string, snapshot jso
 func TestClaimsLoader(t *testing.T) {
 	l := new(loader)
 	e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithClaimsLoader(l.load)}})
-	rs := must(e.svc.Middleware(middleware.WithClock(e.clock.Now)))
+	rs := must(e.svc.Middleware(mwClock(e.clock.Now)))
 	role := func(at string) string {
 		t.Helper()
 		var c appClaims

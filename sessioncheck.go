@@ -24,7 +24,9 @@ import (
 // session.ErrUnavailable when the store cannot answer (503 with
 // Retry-After, never 401: an outage must not send every client to
 // refresh). It is safe for concurrent use.
-func (s *Service) SessionCheck() middleware.SessionCheck { return s.sessions.check }
+func (s *Service) SessionCheck() func(context.Context, *middleware.Claims) error {
+	return s.sessions.check
+}
 
 // sessionCache answers "is this session active?" for the session check.
 type sessionCache struct {

@@ -80,7 +80,7 @@ func TestKeyMaterialIsCopied(t *testing.T) {
 			if signer == nil {
 				signer = k
 			}
-			tok, err := signer.Sign(claims())
+			tok, err := signer.signClaims(claims())
 			if err != nil {
 				t.Fatalf("Sign after the caller wiped its key: %v", err)
 			}

@@ -34,7 +34,7 @@ func ExampleSet() {
 	_ = set.Replace(k2, k1) // rotate: k2 signs, k1 still verifies
 
 	var c jwt.RegisteredClaims
-	_, err = jwt.NewParser(jwt.WithValidMethods(set.Algorithms())).ParseWithClaims(tok, &c, set.Keyfunc)
+	_, err = jwt.ParseWithClaims(tok, &c, set.Keyfunc) // Keyfunc pins the algorithm to the key
 	fmt.Println(c.Subject, err, set.Generation(), set.Current().KID())
 	// Output: alice <nil> 2 2026-02
 }

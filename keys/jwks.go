@@ -71,26 +71,25 @@ func (k *Key) jwk() (jwk, bool) {
 
 // ParseJWKS reads a JSON Web Key Set (RFC 7517 §5) into verification-only
 // keys, in document order, for a resource server that fetches its issuer's
-// keys: pass them to [Set.ReplaceKeys] or [NewSetFromKeys]. Keys meant for
-// encryption (`use` other than "sig"), symmetric keys, and key types or
-// algorithms this package does not support are skipped; a supported key
-// that is malformed, lacks a `kid`, repeats one, or is too weak fails the
-// whole set with [ErrMalformedJWKS] or the constructor's error. A set with
-// no usable key left fails with [ErrNoKeys]: on success there is at least
-// one key. A key without `alg` gets the algorithm its type implies (RS256
-// for RSA).
+// keys: pass them to [Set.Replace] or [NewSet]. Keys meant for encryption
+// (`use` other than "sig"), symmetric keys, and key types or algorithms
+// this package does not support are skipped; a supported key that is
+// malformed, lacks a `kid`, repeats one, or is too weak fails the whole set
+// with [ErrInvalidKey]. A set with no usable key left fails with
+// [ErrNoKeys]: on success there is at least one key. A key without `alg`
+// gets the algorithm its type implies (RS256 for RSA).
 func ParseJWKS(data []byte) ([]*Key, error) {
 	if len(data) > maxJWKS {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformedJWKS, len(data), maxJWKS)
+		return nil, invalidKey("JWKS: %d bytes, at most %d", len(data), maxJWKS)
 	}
 	var set struct {
 		Keys []jwk `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &set); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedJWKS, err)
+		return nil, invalidKey("JWKS: %v", err)
 	}
 	if set.Keys == nil {
-		return nil, fmt.Errorf("%w: no \"keys\" member", ErrMalformedJWKS)
+		return nil, invalidKey("JWKS: no \"keys\" member")
 	}
 	var out []*Key
 	seen := make(map[string]bool)
@@ -106,7 +105,7 @@ func ParseJWKS(data []byte) ([]*Key, error) {
 			continue
 		}
 		if seen[k.kid] {
-			return nil, fmt.Errorf("%w: kid %q used twice", ErrMalformedJWKS, k.kid)
+			return nil, invalidKey("JWKS: kid %q used twice", k.kid)
 		}
 		seen[k.kid] = true
 		out = append(out, k)
@@ -122,7 +121,7 @@ func (j jwk) key() (*Key, error) {
 	dec := func(s string) ([]byte, error) {
 		b, err := base64.RawURLEncoding.DecodeString(s)
 		if err != nil || len(b) == 0 {
-			return nil, fmt.Errorf("%w: bad base64url member", ErrMalformedJWKS)
+			return nil, invalidKey("JWKS: bad base64url member")
 		}
 		return b, nil
 	}
@@ -143,7 +142,7 @@ func (j jwk) key() (*Key, error) {
 			return nil, err
 		}
 		if len(x) != 32 || len(y) != 32 {
-			return nil, fmt.Errorf("%w: P-256 coordinates must be 32 bytes", ErrMalformedJWKS)
+			return nil, invalidKey("JWKS: P-256 coordinates must be 32 bytes")
 		}
 		pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
 		return NewES256(j.Kid, pub)
@@ -157,7 +156,7 @@ func (j jwk) key() (*Key, error) {
 			return nil, err
 		}
 		if len(e) > 4 {
-			return nil, fmt.Errorf("%w: RSA exponent too large", ErrMalformedJWKS)
+			return nil, invalidKey("JWKS: RSA exponent too large")
 		}
 		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
 		return NewRS256(j.Kid, pub)

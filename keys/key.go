@@ -27,11 +27,11 @@ const (
 
 // Limits enforced by the constructors.
 const (
-	// MinHMACSecret is the shortest HMAC secret accepted: RFC 7518 §3.2
+	// minHMACSecret is the shortest HMAC secret accepted: RFC 7518 §3.2
 	// requires a key at least as long as the hash output.
-	MinHMACSecret = 32
-	// MinRSABits is the smallest RSA modulus accepted (RFC 7518 §3.3).
-	MinRSABits = 2048
+	minHMACSecret = 32
+	// minRSABits is the smallest RSA modulus accepted (RFC 7518 §3.3).
+	minRSABits = 2048
 	// maxRSABits bounds the cost of one verification an attacker can cause
 	// through a published key.
 	maxRSABits = 16384
@@ -61,23 +61,23 @@ type Key struct {
 }
 
 // NewHS256 returns an HMAC-SHA256 key. The secret is copied; it must be at
-// least [MinHMACSecret] bytes, because a short secret can be brute-forced
-// offline from any token, and not one byte repeated (all zeros, an unset
-// buffer): both are [ErrWeakKey]. Use bytes from crypto/rand. An HMAC key both signs and verifies, so every
-// verifier holding it can mint tokens: prefer an asymmetric key when
-// several services verify.
+// least 32 bytes, because a short secret can be brute-forced offline from
+// any token, and not one byte repeated (all zeros, an unset buffer): both
+// are [ErrInvalidKey]. Use bytes from crypto/rand. An HMAC key both signs
+// and verifies, so every verifier holding it can mint tokens: prefer an
+// asymmetric key when several services verify.
 func NewHS256(kid string, secret []byte) (*Key, error) {
 	if err := checkKID(kid); err != nil {
 		return nil, err
 	}
-	if len(secret) < MinHMACSecret {
-		return nil, fmt.Errorf("%w: HMAC secret of %d bytes, need at least %d", ErrWeakKey, len(secret), MinHMACSecret)
+	if len(secret) < minHMACSecret {
+		return nil, invalidKey("HMAC secret of %d bytes, need at least %d", len(secret), minHMACSecret)
 	}
 	// All zeros (an unset buffer) or one byte repeated is a placeholder, not
 	// a secret. Nothing subtler can be told from the bytes: a password or
 	// forgotten base64 text passes this check and is still weak.
 	if bytes.Count(secret, secret[:1]) == len(secret) {
-		return nil, fmt.Errorf("%w: HMAC secret is one byte repeated %d times, not a random secret", ErrWeakKey, len(secret))
+		return nil, invalidKey("HMAC secret is one byte repeated %d times, not a random secret", len(secret))
 	}
 	s := append([]byte(nil), secret...)
 	macs := &sync.Pool{New: func() any { return hmac.New(sha256.New, s) }}
@@ -94,22 +94,22 @@ func NewEdDSA(kid string, key any) (*Key, error) {
 	switch k := key.(type) {
 	case ed25519.PrivateKey:
 		if len(k) != ed25519.PrivateKeySize {
-			return nil, fmt.Errorf("%w: Ed25519 private key of %d bytes", ErrInvalidKey, len(k))
+			return nil, invalidKey("Ed25519 private key of %d bytes", len(k))
 		}
 		priv := append(ed25519.PrivateKey(nil), k...)
 		// A key whose public half does not match its seed would sign tokens
 		// nobody can verify.
 		if !ed25519.NewKeyFromSeed(priv.Seed()).Equal(priv) {
-			return nil, fmt.Errorf("%w: Ed25519 private key does not match its public half", ErrInvalidKey)
+			return nil, invalidKey("Ed25519 private key does not match its public half")
 		}
 		return &Key{kid: kid, method: jwt.SigningMethodEdDSA, sign: priv, verify: priv.Public().(ed25519.PublicKey)}, nil
 	case ed25519.PublicKey:
 		if len(k) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("%w: Ed25519 public key of %d bytes", ErrInvalidKey, len(k))
+			return nil, invalidKey("Ed25519 public key of %d bytes", len(k))
 		}
 		return &Key{kid: kid, method: jwt.SigningMethodEdDSA, verify: append(ed25519.PublicKey(nil), k...)}, nil
 	}
-	return nil, fmt.Errorf("%w: EdDSA needs an ed25519.PrivateKey or ed25519.PublicKey, got %T", ErrInvalidKey, key)
+	return nil, invalidKey("EdDSA needs an ed25519.PrivateKey or ed25519.PublicKey, got %T", key)
 }
 
 // NewES256 returns an ECDSA P-256 key. key is an *ecdsa.PrivateKey (signs
@@ -135,23 +135,23 @@ func NewES256(kid string, key any) (*Key, error) {
 		}
 	}
 	if pub == nil || pub.X == nil || pub.Y == nil {
-		return nil, fmt.Errorf("%w: ES256 needs an *ecdsa.PrivateKey or *ecdsa.PublicKey, got %T", ErrInvalidKey, key)
+		return nil, invalidKey("ES256 needs an *ecdsa.PrivateKey or *ecdsa.PublicKey, got %T", key)
 	}
 	if pub.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("%w: ES256 needs curve P-256", ErrInvalidKey)
+		return nil, invalidKey("ES256 needs curve P-256")
 	}
 	if _, err := pub.ECDH(); err != nil { // validates the point
-		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+		return nil, invalidKey("%v", err)
 	}
 	if priv != nil {
 		sk, err := priv.ECDH()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+			return nil, invalidKey("%v", err)
 		}
 		// A public half that does not match D would sign tokens that
 		// verify nowhere, as for Ed25519.
 		if pk, _ := pub.ECDH(); !sk.PublicKey().Equal(pk) {
-			return nil, fmt.Errorf("%w: ES256 public key does not match the private key", ErrInvalidKey)
+			return nil, invalidKey("ES256 public key does not match the private key")
 		}
 		return &Key{kid: kid, method: jwt.SigningMethodES256, sign: priv, verify: pub}, nil
 	}
@@ -160,7 +160,7 @@ func NewES256(kid string, key any) (*Key, error) {
 
 // NewRS256 returns an RSASSA-PKCS1-v1_5 SHA-256 key. key is an
 // *rsa.PrivateKey (signs and verifies) or an *rsa.PublicKey (verifies
-// only); it is copied. Moduli shorter than [MinRSABits] are refused as
+// only); it is copied. Moduli shorter than 2048 bits are refused as
 // breakable.
 func NewRS256(kid string, key any) (*Key, error) {
 	if err := checkKID(kid); err != nil {
@@ -180,7 +180,7 @@ func NewRS256(kid string, key any) (*Key, error) {
 		// The copy gets its own CRT values; Validate checks them too.
 		priv.Precompute()
 		if err := priv.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+			return nil, invalidKey("%v", err)
 		}
 		pub = &priv.PublicKey
 	case *rsa.PublicKey:
@@ -190,15 +190,15 @@ func NewRS256(kid string, key any) (*Key, error) {
 		}
 	}
 	if pub == nil || pub.N == nil {
-		return nil, fmt.Errorf("%w: RS256 needs an *rsa.PrivateKey or *rsa.PublicKey, got %T", ErrInvalidKey, key)
+		return nil, invalidKey("RS256 needs an *rsa.PrivateKey or *rsa.PublicKey, got %T", key)
 	}
-	if bits := pub.N.BitLen(); bits < MinRSABits {
-		return nil, fmt.Errorf("%w: RSA modulus of %d bits, need at least %d", ErrWeakKey, bits, MinRSABits)
+	if bits := pub.N.BitLen(); bits < minRSABits {
+		return nil, invalidKey("RSA modulus of %d bits, need at least %d", bits, minRSABits)
 	} else if bits > maxRSABits {
-		return nil, fmt.Errorf("%w: RSA modulus of %d bits, at most %d", ErrInvalidKey, bits, maxRSABits)
+		return nil, invalidKey("RSA modulus of %d bits, at most %d", bits, maxRSABits)
 	}
 	if pub.E < 3 || pub.E%2 == 0 {
-		return nil, fmt.Errorf("%w: RSA public exponent %d", ErrInvalidKey, pub.E)
+		return nil, invalidKey("RSA public exponent %d", pub.E)
 	}
 	k := &Key{kid: kid, method: jwt.SigningMethodRS256, verify: pub}
 	if priv != nil {
@@ -225,7 +225,7 @@ func copyRSA(k *rsa.PublicKey) rsa.PublicKey {
 
 func checkKID(kid string) error {
 	if kid == "" || len(kid) > maxKIDLen {
-		return fmt.Errorf("%w: %d bytes (want 1 to %d)", ErrInvalidKID, len(kid), maxKIDLen)
+		return invalidKey("%d bytes (want 1 to %d)", len(kid), maxKIDLen)
 	}
 	return nil
 }
@@ -240,14 +240,14 @@ func (k *Key) Algorithm() string { return k.method.Alg() }
 // CanSign reports whether the key holds private (or secret) material.
 func (k *Key) CanSign() bool { return k.sign != nil }
 
-// Symmetric reports whether the key is an HMAC secret, which never appears
+// symmetric reports whether the key is an HMAC secret, which never appears
 // in a public view or a JWKS.
-func (k *Key) Symmetric() bool { return k.method == jwt.SigningMethodHS256 }
+func (k *Key) symmetric() bool { return k.method == jwt.SigningMethodHS256 }
 
 // Public returns the verification-only form of an asymmetric key, and false
-// for an HMAC key, which has no public form.
+// for an HMAC key, which has no public form (nor a place in a JWKS).
 func (k *Key) Public() (*Key, bool) {
-	if k.Symmetric() {
+	if k.symmetric() {
 		return nil, false
 	}
 	if k.sign == nil {
@@ -288,10 +288,8 @@ func (k *Key) verifyMAC(signingInput string, sig []byte) error {
 	return nil
 }
 
-// Sign returns the compact serialisation of a JWT carrying claims, signed
-// with this key, with `alg` and `kid` headers set from the key. It fails
-// with [ErrCannotSign] for a verification-only key.
-func (k *Key) Sign(claims jwt.Claims) (string, error) {
+// signClaims is [Set.Sign] with this key.
+func (k *Key) signClaims(claims jwt.Claims) (string, error) {
 	if k.sign == nil {
 		return "", fmt.Errorf("%w: key %q is verification-only", ErrCannotSign, k.kid)
 	}

@@ -42,12 +42,12 @@ func TestConstructorsRefuseBadInput(t *testing.T) {
 		new  func() (*Key, error)
 		want error
 	}{
-		{"hmac 31 bytes", func() (*Key, error) { return NewHS256("k", secret32[:31]) }, ErrWeakKey},
-		{"hmac nil", func() (*Key, error) { return NewHS256("k", nil) }, ErrWeakKey},
-		{"hmac all zeros", func() (*Key, error) { return NewHS256("k", make([]byte, 32)) }, ErrWeakKey},
-		{"hmac one byte repeated", func() (*Key, error) { return NewHS256("k", bytes.Repeat([]byte{'a'}, 64)) }, ErrWeakKey},
-		{"empty kid", func() (*Key, error) { return NewHS256("", secret32) }, ErrInvalidKID},
-		{"huge kid", func() (*Key, error) { return NewHS256(strings.Repeat("k", 257), secret32) }, ErrInvalidKID},
+		{"hmac 31 bytes", func() (*Key, error) { return NewHS256("k", secret32[:31]) }, ErrInvalidKey},
+		{"hmac nil", func() (*Key, error) { return NewHS256("k", nil) }, ErrInvalidKey},
+		{"hmac all zeros", func() (*Key, error) { return NewHS256("k", make([]byte, 32)) }, ErrInvalidKey},
+		{"hmac one byte repeated", func() (*Key, error) { return NewHS256("k", bytes.Repeat([]byte{'a'}, 64)) }, ErrInvalidKey},
+		{"empty kid", func() (*Key, error) { return NewHS256("", secret32) }, ErrInvalidKey},
+		{"huge kid", func() (*Key, error) { return NewHS256(strings.Repeat("k", 257), secret32) }, ErrInvalidKey},
 		{"eddsa wrong type", func() (*Key, error) { return NewEdDSA("k", ecKey()) }, ErrInvalidKey},
 		{"eddsa short public", func() (*Key, error) { return NewEdDSA("k", ed25519.PublicKey{1, 2}) }, ErrInvalidKey},
 		{"eddsa short private", func() (*Key, error) { return NewEdDSA("k", ed25519.PrivateKey{1, 2}) }, ErrInvalidKey},
@@ -58,8 +58,8 @@ func TestConstructorsRefuseBadInput(t *testing.T) {
 		{"es256 off curve", func() (*Key, error) { return NewES256("k", offCurve) }, ErrInvalidKey},
 		{"es256 nil", func() (*Key, error) { return NewES256("k", (*ecdsa.PrivateKey)(nil)) }, ErrInvalidKey},
 		{"es256 rsa key", func() (*Key, error) { return NewES256("k", rsaKey()) }, ErrInvalidKey},
-		{"rs256 1024 bits", func() (*Key, error) { return NewRS256("k", small) }, ErrWeakKey},
-		{"rs256 1024 bits public", func() (*Key, error) { return NewRS256("k", &small.PublicKey) }, ErrWeakKey},
+		{"rs256 1024 bits", func() (*Key, error) { return NewRS256("k", small) }, ErrInvalidKey},
+		{"rs256 1024 bits public", func() (*Key, error) { return NewRS256("k", &small.PublicKey) }, ErrInvalidKey},
 		{"rs256 even exponent", func() (*Key, error) { return NewRS256("k", evenE) }, ErrInvalidKey},
 		{"rs256 nil", func() (*Key, error) { return NewRS256("k", (*rsa.PublicKey)(nil)) }, ErrInvalidKey},
 		{"rs256 empty public", func() (*Key, error) { return NewRS256("k", &rsa.PublicKey{}) }, ErrInvalidKey},
@@ -71,6 +71,10 @@ func TestConstructorsRefuseBadInput(t *testing.T) {
 			if !errors.Is(err, tt.want) || k != nil {
 				t.Fatalf("got (%v, %v), want error %v", k, err, tt.want)
 			}
+			// ErrInvalidKey is golang-jwt's, not another value of that name.
+			if !errors.Is(err, jwt.ErrInvalidKey) {
+				t.Fatalf("%v does not match jwt.ErrInvalidKey", err)
+			}
 		})
 	}
 }
@@ -81,17 +85,17 @@ func TestKeysSignAndVerifyEachAlgorithm(t *testing.T) {
 			if !priv.CanSign() {
 				t.Fatal("private key cannot sign")
 			}
-			tok := must(priv.Sign(claims()))
+			tok := must(priv.signClaims(claims()))
 			verifier := priv
 			if pub, ok := priv.Public(); ok {
 				if pub.CanSign() || pub.KID() != priv.KID() || pub.Algorithm() != priv.Algorithm() {
 					t.Fatalf("public view: CanSign=%v kid=%q alg=%q", pub.CanSign(), pub.KID(), pub.Algorithm())
 				}
-				if _, err := pub.Sign(claims()); !errors.Is(err, ErrCannotSign) {
+				if _, err := pub.signClaims(claims()); !errors.Is(err, ErrCannotSign) {
 					t.Fatalf("public key signed: %v", err)
 				}
 				verifier = pub
-			} else if !priv.Symmetric() {
+			} else if !priv.symmetric() {
 				t.Fatal("asymmetric key has no public view")
 			}
 			if err := parse(must(NewSet(verifier)), tok); err != nil {
@@ -104,7 +108,7 @@ func TestKeysSignAndVerifyEachAlgorithm(t *testing.T) {
 func TestHMACSecretIsCopied(t *testing.T) {
 	sec := append([]byte(nil), secret32...)
 	k := must(NewHS256("k", sec))
-	tok := must(k.Sign(claims()))
+	tok := must(k.signClaims(claims()))
 	sec[0] ^= 1
 	if err := parse(must(NewSet(k)), tok); err != nil {
 		t.Fatalf("caller's later change to the secret affected the key: %v", err)
@@ -139,7 +143,7 @@ func TestHS256Verify(t *testing.T) {
 			}
 		}
 	}
-	tok := must(k.Sign(claims()))
+	tok := must(k.signClaims(claims()))
 	sig := must(b64decode(tok))
 	var wg sync.WaitGroup
 	var failed atomic.Int64

@@ -54,7 +54,7 @@ func TestParsePEM(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ParsePEM("", enc("PUBLIC KEY", pkix(edKey().Public()))); !errors.Is(err, ErrInvalidKID) {
+	if _, err := ParsePEM("", enc("PUBLIC KEY", pkix(edKey().Public()))); !errors.Is(err, ErrInvalidKey) {
 		t.Fatalf("empty kid: %v", err)
 	}
 }

@@ -26,51 +26,31 @@ type snapshot struct {
 	gen   uint64
 	keys  []*Key // keys[0] is the current key
 	byKID map[string]*Key
-	algs  []string
 }
 
-// NewSet returns a set whose current key is current, with older keys that
-// still verify tokens. Key ids must be distinct.
-func NewSet(current *Key, older ...*Key) (*Set, error) {
+// NewSet returns a set holding ks, the current key (the one that signs)
+// first, then older keys that still verify: the shape [ParseJWKS] returns.
+// Key ids must be distinct. No keys is [ErrNoKeys].
+func NewSet(ks ...*Key) (*Set, error) {
 	s := new(Set)
-	if err := s.Replace(current, older...); err != nil {
+	if err := s.Replace(ks...); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// NewSetFromKeys is [NewSet] with the keys in one slice, the current key
-// first: the shape [ParseJWKS] returns. An empty slice fails with
-// [ErrNoKeys].
-func NewSetFromKeys(ks []*Key) (*Set, error) {
-	s := new(Set)
-	if err := s.ReplaceKeys(ks); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// Replace atomically swaps in a new current key and older keys. Requests
-// already verifying keep the snapshot they started with. On error the set
+// Replace atomically swaps in ks, the current key first, e.g. straight from
+// [ParseJWKS]. Requests already verifying keep the snapshot they started
+// with. The set does not keep ks. On error (no keys is [ErrNoKeys]) the set
 // is unchanged.
 //
 // [Set.Generation] advances only if the keys differ from the current ones
 // (by key id, algorithm, key material, order, or ability to sign), so a
 // caller that polls its issuer's JWKS and replaces the keys each time does
 // not make the middleware forget the tokens it has verified.
-func (s *Set) Replace(current *Key, older ...*Key) error {
-	all := make([]*Key, 0, 1+len(older))
-	all = append(all, current)
-	all = append(all, older...)
-	return s.replace(all)
-}
-
-// ReplaceKeys is [Set.Replace] with the keys in one slice, the current key
-// first, e.g. straight from [ParseJWKS]. The set does not keep ks. An empty
-// slice fails with [ErrNoKeys] and leaves the set unchanged.
-func (s *Set) ReplaceKeys(ks []*Key) error {
+func (s *Set) Replace(ks ...*Key) error {
 	if len(ks) == 0 {
-		return fmt.Errorf("%w: ReplaceKeys with an empty slice", ErrNoKeys)
+		return fmt.Errorf("%w: Replace without keys", ErrNoKeys)
 	}
 	return s.replace(slices.Clone(ks))
 }
@@ -80,15 +60,12 @@ func (s *Set) replace(all []*Key) error {
 	next := &snapshot{keys: all, byKID: make(map[string]*Key, len(all))}
 	for _, k := range all {
 		if k == nil || k.method == nil {
-			return fmt.Errorf("%w: nil or zero Key", ErrInvalidKey)
+			return invalidKey("nil or zero Key")
 		}
 		if _, dup := next.byKID[k.kid]; dup {
-			return fmt.Errorf("%w: %q used twice", ErrInvalidKID, k.kid)
+			return invalidKey("key id %q used twice", k.kid)
 		}
 		next.byKID[k.kid] = k
-		if alg := k.Algorithm(); !slices.Contains(next.algs, alg) {
-			next.algs = append(next.algs, alg)
-		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,6 +84,10 @@ func (s *Set) replace(all []*Key) error {
 
 var empty = &snapshot{}
 
+// errKIDRequired is the ErrUnknownKID of a token without a `kid` header
+// while the set holds several keys.
+var errKIDRequired = fmt.Errorf("%w: the token has no key id and the set holds several keys", ErrUnknownKID)
+
 func (s *Set) load() *snapshot {
 	if p := s.snap.Load(); p != nil {
 		return p
@@ -115,8 +96,8 @@ func (s *Set) load() *snapshot {
 }
 
 // Generation returns a number that grows on every [Set.Replace] that
-// changes the keys; 0 for a set that never held keys. Caches of verified tokens record it and
-// drop their entries when it moves.
+// changes the keys; 0 for a set that never held keys. Caches of verified
+// tokens record it and drop their entries when it moves.
 func (s *Set) Generation() uint64 { return s.load().gen }
 
 // Current returns the key that signs, or nil if the set is empty.
@@ -130,16 +111,6 @@ func (s *Set) Current() *Key {
 // Keys returns the keys of the current snapshot, the current key first. The
 // slice is a copy.
 func (s *Set) Keys() []*Key { return append([]*Key(nil), s.load().keys...) }
-
-// Lookup returns the key with the given id.
-func (s *Set) Lookup(kid string) (*Key, bool) {
-	k, ok := s.load().byKID[kid]
-	return k, ok
-}
-
-// Algorithms returns the algorithms of the keys in the current snapshot, in
-// key order, without repeats. The slice is a copy.
-func (s *Set) Algorithms() []string { return append([]string(nil), s.load().algs...) }
 
 // Keyfunc is a [jwt.Keyfunc]: it picks the key named by the token's `kid`
 // header and returns its verification key, after checking that the token's
@@ -168,7 +139,7 @@ func (s *Set) Keyfunc(t *jwt.Token) (any, error) {
 // and `alg` headers ("" for an absent kid). A token without a kid is
 // matched to the only key of a one-key set and refused when the set holds
 // several. The alg must be the one the key is bound to. Errors:
-// [ErrNoKeys], [ErrUnknownKID], [ErrKIDRequired], [ErrAlgorithmMismatch].
+// [ErrNoKeys], [ErrUnknownKID], [ErrAlgorithmMismatch].
 func (s *Set) Resolve(kid, alg string) (*Key, error) {
 	p := s.load()
 	var k *Key
@@ -183,7 +154,7 @@ func (s *Set) Resolve(kid, alg string) (*Key, error) {
 	case len(p.keys) == 1:
 		k = p.keys[0]
 	default:
-		return nil, ErrKIDRequired
+		return nil, errKIDRequired
 	}
 	if alg != k.method.Alg() {
 		return nil, ErrAlgorithmMismatch
@@ -198,7 +169,7 @@ func (s *Set) Sign(claims jwt.Claims) (string, error) {
 	if k == nil {
 		return "", ErrNoKeys
 	}
-	return k.Sign(claims)
+	return k.signClaims(claims)
 }
 
 // Public returns a new, independent set holding the public form of every
@@ -215,5 +186,5 @@ func (s *Set) Public() (*Set, error) {
 	if len(pubs) == 0 {
 		return nil, fmt.Errorf("%w: no asymmetric keys to publish", ErrNoKeys)
 	}
-	return NewSetFromKeys(pubs)
+	return NewSet(pubs...)
 }

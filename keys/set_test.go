@@ -47,8 +47,8 @@ func TestKeyfunc(t *testing.T) {
 		tok  string
 		want error // nil: accepted
 	}{
-		{"kid of each key", several, must(ed.Sign(claims())), nil},
-		{"older key still verifies", several, must(hs.Sign(claims())), nil},
+		{"kid of each key", several, must(ed.signClaims(claims())), nil},
+		{"older key still verifies", several, must(hs.signClaims(claims())), nil},
 		{"alg none", several, signRaw(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, map[string]any{"kid": "ed"}), ErrAlgorithmMismatch},
 		{"alg none without kid on one key", single, signRaw(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, nil), ErrAlgorithmMismatch},
 		{"HS256 with the RSA public key's bytes", single, signRaw(t, jwt.SigningMethodHS256, rsPubPEM, map[string]any{"kid": "rs"}), ErrAlgorithmMismatch},
@@ -57,8 +57,8 @@ func TestKeyfunc(t *testing.T) {
 		{"unknown kid", several, signRaw(t, jwt.SigningMethodEdDSA, edKey(), map[string]any{"kid": "nope"}), ErrUnknownKID},
 		{"kid not a string", several, signRaw(t, jwt.SigningMethodEdDSA, edKey(), map[string]any{"kid": 7}), ErrUnknownKID},
 		{"no kid, one key: accepted", single, signRaw(t, jwt.SigningMethodRS256, rsaKey(), nil), nil},
-		{"no kid, several keys: refused", several, signRaw(t, jwt.SigningMethodEdDSA, edKey(), nil), ErrKIDRequired},
-		{"empty set", new(Set), must(ed.Sign(claims())), ErrNoKeys},
+		{"no kid, several keys: refused", several, signRaw(t, jwt.SigningMethodEdDSA, edKey(), nil), errKIDRequired},
+		{"empty set", new(Set), must(ed.signClaims(claims())), ErrNoKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,24 +123,21 @@ func TestSetReplace(t *testing.T) {
 		"nil key":       {es, nil},
 		"zero key":      {es, {}},
 	} {
-		if err := s.Replace(args[0], args[1:]...); err == nil {
+		if err := s.Replace(args...); err == nil {
 			t.Fatalf("%s accepted", name)
 		}
 	}
 	if s.Generation() != g || s.Current() != ed || len(s.Keys()) != 1 {
 		t.Fatal("failed Replace changed the set")
 	}
-	if got := must(NewSet(ed, hs, es)).Algorithms(); len(got) != 3 || got[0] != EdDSA || got[1] != HS256 || got[2] != ES256 {
-		t.Fatalf("Algorithms() = %v", got)
-	}
-	if k, ok := s.Lookup("ed"); !ok || k != ed {
-		t.Fatal("Lookup(ed) failed")
+	if k, err := s.Resolve("ed", EdDSA); err != nil || k != ed {
+		t.Fatalf("Resolve(ed) = %v, %v", k, err)
 	}
 }
 
 func TestSetPublic(t *testing.T) {
 	ks := privateKeys()
-	s := must(NewSet(ks[0], ks[1:]...))
+	s := must(NewSet(ks...))
 	pub, err := s.Public()
 	if err != nil {
 		t.Fatal(err)
@@ -149,12 +146,12 @@ func TestSetPublic(t *testing.T) {
 		t.Fatalf("public view has %d keys, want 3 (HMAC left out)", n)
 	}
 	for _, k := range pub.Keys() {
-		if k.CanSign() || k.Symmetric() {
+		if k.CanSign() || k.symmetric() {
 			t.Fatalf("public view holds signing key %q", k.KID())
 		}
 	}
 	for _, k := range ks[1:] {
-		if err := parse(pub, must(k.Sign(claims()))); err != nil {
+		if err := parse(pub, must(k.signClaims(claims()))); err != nil {
 			t.Fatalf("%s: %v", k.KID(), err)
 		}
 	}
@@ -225,7 +222,7 @@ func TestResolveAndVerify(t *testing.T) {
 	}{
 		{"by kid", two, "hs", HS256, hs, nil},
 		{"no kid, one key", one, "", EdDSA, ed, nil},
-		{"no kid, two keys", two, "", EdDSA, nil, ErrKIDRequired},
+		{"no kid, two keys", two, "", EdDSA, nil, errKIDRequired},
 		{"unknown kid", two, "zz", EdDSA, nil, ErrUnknownKID},
 		{"alg of another key", two, "hs", EdDSA, nil, ErrAlgorithmMismatch},
 		{"alg none", one, "", "none", nil, ErrAlgorithmMismatch},
@@ -239,7 +236,7 @@ func TestResolveAndVerify(t *testing.T) {
 			}
 		})
 	}
-	tok := must(ed.Sign(claims()))
+	tok := must(ed.signClaims(claims()))
 	dot := strings.LastIndexByte(tok, '.')
 	sig := must(base64.RawURLEncoding.DecodeString(tok[dot+1:]))
 	if err := ed.Verify(tok[:dot], sig); err != nil {
@@ -289,7 +286,7 @@ func TestReplaceWithSameKeys(t *testing.T) {
 	}
 	want := start
 	for _, tt := range tests {
-		if err := s.ReplaceKeys(tt.keys); err != nil {
+		if err := s.Replace(tt.keys...); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		if tt.changed {
@@ -307,10 +304,10 @@ func TestReplaceWithSameKeys(t *testing.T) {
 	// Key values.
 	issuer := must(NewSet(ed, es, hs))
 	doc := must(issuer.JWKS())
-	rs := must(NewSetFromKeys(must(ParseJWKS(doc))))
+	rs := must(NewSet(must(ParseJWKS(doc))...))
 	g := rs.Generation()
 	for range 3 {
-		if err := rs.ReplaceKeys(must(ParseJWKS(doc))); err != nil {
+		if err := rs.Replace(must(ParseJWKS(doc))...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -320,16 +317,16 @@ func TestReplaceWithSameKeys(t *testing.T) {
 	if err := issuer.Replace(es, ed); err != nil {
 		t.Fatal(err)
 	}
-	if err := rs.ReplaceKeys(must(ParseJWKS(must(issuer.JWKS())))); err != nil || rs.Generation() != g+1 {
+	if err := rs.Replace(must(ParseJWKS(must(issuer.JWKS())))...); err != nil || rs.Generation() != g+1 {
 		t.Fatalf("rotated JWKS: generation %d (want %d), %v", rs.Generation(), g+1, err)
 	}
 }
 
-func TestSliceConstructors(t *testing.T) {
+func TestNewSetFromSlice(t *testing.T) {
 	ks := privateKeys()
-	s := must(NewSetFromKeys(ks))
+	s := must(NewSet(ks...))
 	if got := s.Keys(); !slices.Equal(got, ks) || s.Current() != ks[0] {
-		t.Fatalf("NewSetFromKeys holds %v", got)
+		t.Fatalf("NewSet(ks...) holds %v", got)
 	}
 	// The set keeps its own slice.
 	ks[0] = ks[1]
@@ -338,17 +335,17 @@ func TestSliceConstructors(t *testing.T) {
 	}
 	g := s.Generation()
 	for _, empty := range [][]*Key{nil, {}} {
-		if err := s.ReplaceKeys(empty); !errors.Is(err, ErrNoKeys) {
-			t.Fatalf("ReplaceKeys(%v): %v, want ErrNoKeys", empty, err)
+		if err := s.Replace(empty...); !errors.Is(err, ErrNoKeys) {
+			t.Fatalf("Replace(%v...): %v, want ErrNoKeys", empty, err)
 		}
-		if _, err := NewSetFromKeys(empty); !errors.Is(err, ErrNoKeys) {
-			t.Fatalf("NewSetFromKeys(%v): %v, want ErrNoKeys", empty, err)
+		if _, err := NewSet(empty...); !errors.Is(err, ErrNoKeys) {
+			t.Fatalf("NewSet(%v...): %v, want ErrNoKeys", empty, err)
 		}
 	}
-	if err := s.ReplaceKeys([]*Key{ks[2], nil}); !errors.Is(err, ErrInvalidKey) {
-		t.Fatalf("ReplaceKeys with a nil key: %v", err)
+	if err := s.Replace(ks[2], nil); !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("Replace with a nil key: %v", err)
 	}
 	if s.Generation() != g || len(s.Keys()) != 4 {
-		t.Fatal("a failed ReplaceKeys changed the set")
+		t.Fatal("a failed Replace changed the set")
 	}
 }

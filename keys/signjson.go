@@ -11,12 +11,12 @@ import (
 // SignJSON returns the compact serialisation (RFC 7515 §7.1) of a JWT whose
 // claims are payload, signed by the current key, with the protected header
 // {"alg","kid","typ"} (`typ` left out when typ is ""). Errors: [ErrNoKeys],
-// [ErrCannotSign].
+// [ErrCannotSign], [ErrInvalidPayload].
 //
 // It is for issuers that encode their claims themselves, such as the token
 // service, which merges the application's claims into each access token
-// without a round trip through maps. payload must be a JSON object; it is
-// not checked. typ names the token's media type (RFC 7515 §4.1.9), e.g.
+// without a round trip through maps. payload must be a JSON object; only
+// its braces are checked. typ names the token's media type (RFC 7515 §4.1.9), e.g.
 // "at+jwt" for OAuth access tokens (RFC 9068 §2.1): explicit typing stops a
 // verifier from taking another kind of JWT signed by the same key for an
 // access token (RFC 8725 §3.11).
@@ -25,11 +25,11 @@ func (s *Set) SignJSON(typ string, payload []byte) (string, error) {
 	if k == nil {
 		return "", ErrNoKeys
 	}
-	return k.SignJSON(typ, payload)
+	return k.signJSON(typ, payload)
 }
 
-// SignJSON is [Set.SignJSON] with this key.
-func (k *Key) SignJSON(typ string, payload []byte) (string, error) {
+// signJSON is [Set.SignJSON] with this key.
+func (k *Key) signJSON(typ string, payload []byte) (string, error) {
 	if k.sign == nil {
 		return "", fmt.Errorf("%w: key %q is verification-only", ErrCannotSign, k.kid)
 	}

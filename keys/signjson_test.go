@@ -59,7 +59,7 @@ func TestSignJSONRefuses(t *testing.T) {
 	}
 	// A kid needing JSON escapes stays one string in the header.
 	k := must(NewHS256(`a"b\c`, secret32))
-	tok, err := k.SignJSON("", []byte(`{"exp":4102444800}`))
+	tok, err := k.signJSON("", []byte(`{"exp":4102444800}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +73,11 @@ func TestSignJSONRefuses(t *testing.T) {
 func TestSignJSONRefusesNonObjects(t *testing.T) {
 	k := must(NewHS256("k", secret32))
 	for _, p := range []string{"", "{", "null", "[]", `"x"`, "1"} {
-		if tok, err := k.SignJSON("at+jwt", []byte(p)); !errors.Is(err, ErrInvalidPayload) || tok != "" {
+		if tok, err := k.signJSON("at+jwt", []byte(p)); !errors.Is(err, ErrInvalidPayload) || tok != "" {
 			t.Errorf("SignJSON(%q) = %q, %v; want ErrInvalidPayload", p, tok, err)
 		}
 	}
-	if _, err := k.SignJSON("at+jwt", []byte(`{}`)); err != nil {
+	if _, err := k.signJSON("at+jwt", []byte(`{}`)); err != nil {
 		t.Errorf("SignJSON({}): %v", err)
 	}
 }

@@ -82,7 +82,7 @@ func TestAttacks(t *testing.T) {
 		{name: "unknown kid", req: a(bearer(forge(t, jwt.SigningMethodRS256, rsaPriv(), map[string]any{"kid": "other"}, claimsAt()))),
 			status: 401, want: ErrTokenInvalid, cause: keys.ErrUnknownKID},
 		{name: "no kid, several keys", req: a(bearer(forge(t, jwt.SigningMethodRS256, rsaPriv(), nil, claimsAt()))),
-			status: 401, want: ErrTokenInvalid, cause: keys.ErrKIDRequired},
+			status: 401, want: ErrTokenInvalid, cause: keys.ErrUnknownKID},
 		{name: "tampered payload", req: a(bearer(tamperPayload(t, good, func(m map[string]any) { m["sub"] = "mallory" }))),
 			status: 401, want: ErrTokenInvalid, cause: jwt.ErrTokenSignatureInvalid},
 		{name: "tampered signature", req: a(bearer(good[:len(good)-6] + "AAAAAA")),
@@ -93,9 +93,9 @@ func TestAttacks(t *testing.T) {
 			status: 401, want: ErrTokenInvalid},
 		{name: "expired and wrong aud is not 'expired'", req: a(bearer(sign(rsKey(), with(func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(t0); c.Audience = jwt.ClaimStrings{"x"} })))),
 			status: 401, want: ErrTokenInvalid, cause: errAudience},
-		{name: "nbf in the future", req: a(bearer(sign(rsKey(), with(func(c *Claims) { c.NotBefore = jwt.NewNumericDate(t0.Add(DefaultFutureLeeway + time.Second)) })))),
+		{name: "nbf in the future", req: a(bearer(sign(rsKey(), with(func(c *Claims) { c.NotBefore = jwt.NewNumericDate(t0.Add(defaultFutureLeeway + time.Second)) })))),
 			status: 401, want: ErrTokenInvalid, cause: errNotBefore},
-		{name: "iat in the future", req: a(bearer(sign(rsKey(), with(func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(t0.Add(DefaultFutureLeeway + time.Second)) })))),
+		{name: "iat in the future", req: a(bearer(sign(rsKey(), with(func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(t0.Add(defaultFutureLeeway + time.Second)) })))),
 			status: 401, want: ErrTokenInvalid, cause: errIssuedAt},
 		{name: "wrong iss", req: a(bearer(sign(rsKey(), with(func(c *Claims) { c.Issuer = "https://evil.example" })))),
 			status: 401, want: ErrTokenInvalid, cause: errIssuer},
@@ -105,8 +105,8 @@ func TestAttacks(t *testing.T) {
 			status: 401, want: ErrTokenInvalid, cause: errAudience},
 		{name: "missing exp", req: a(bearer(sign(rsKey(), with(func(c *Claims) { c.ExpiresAt = nil })))),
 			status: 401, want: ErrTokenInvalid, cause: errNoExp},
-		{name: "1 MiB token", req: a(bearer(strings.Repeat("A", 1<<20))), status: 401, want: ErrTokenTooLarge},
-		{name: "100,000 dots", req: a(bearer(strings.Repeat(".", 100000))), status: 401, want: ErrTokenTooLarge},
+		{name: "1 MiB token", req: a(bearer(strings.Repeat("A", 1<<20))), status: 401, want: errTooLarge},
+		{name: "100,000 dots", req: a(bearer(strings.Repeat(".", 100000))), status: 401, want: errTooLarge},
 		{name: "unknown crit", req: a(bearer(forge(t, jwt.SigningMethodRS256, rsaPriv(), map[string]any{"kid": "rs", "crit": []string{"exp2"}, "exp2": 1}, claimsAt()))),
 			status: 401, want: ErrTokenInvalid, cause: errCrit},
 		{name: "duplicate headers", req: a(bearer(good), addHeader("Bearer "+good)), status: 400, want: ErrInvalidRequest},
@@ -162,57 +162,6 @@ func TestEveryAlgorithm(t *testing.T) {
 				if w := serve(m.Handler(okHandler), bearer(tok)); w.Code != 200 {
 					t.Fatalf("request %d: %d %s", i, w.Code, w.Body)
 				}
-			}
-		})
-	}
-}
-
-// TestKeyfuncPath covers the WithKeyfunc escape hatch: the algorithm list
-// is enforced before the Keyfunc runs, the Keyfunc sees the full header and
-// the claims, and a jwt.VerificationKeySet is tried key by key.
-func TestKeyfuncPath(t *testing.T) {
-	edPub := edPriv.Public()
-	var sawHeader map[string]any
-	var sawSub string
-	kf := func(tk *jwt.Token) (any, error) {
-		sawHeader = tk.Header
-		sawSub, _ = tk.Claims.GetSubject()
-		switch tk.Header["kid"] {
-		case "ed":
-			return edPub, nil
-		case "set":
-			return jwt.VerificationKeySet{Keys: []jwt.VerificationKey{hsSecret, edPub}}, nil
-		}
-		return nil, errors.New("no such key")
-	}
-	m := newMW(t, nil, nil, WithKeyfunc(kf, nil, "EdDSA"))
-	tests := []struct {
-		name string
-		tok  string
-		want error
-	}{
-		{"accepted", forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "ed", "x5t": "abc"}, claimsAt()), nil},
-		{"key set", forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "set"}, claimsAt()), nil},
-		{"alg not listed", forge(t, jwt.SigningMethodHS256, hsSecret, map[string]any{"kid": "ed"}, claimsAt()), jwt.ErrTokenSignatureInvalid},
-		{"alg none", forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, map[string]any{"kid": "ed"}, claimsAt()), jwt.ErrTokenSignatureInvalid},
-		{"keyfunc refuses", forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "x"}, claimsAt()), jwt.ErrTokenUnverifiable},
-		{"crit", forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "ed", "crit": []string{"b64"}}, claimsAt()), errCrit},
-		{"tampered", tamperPayload(t, forge(t, jwt.SigningMethodEdDSA, edPriv, map[string]any{"kid": "ed"}, claimsAt()), func(m map[string]any) { m["sub"] = "x" }), jwt.ErrTokenSignatureInvalid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := m.Verify(t.Context(), tt.tok)
-			if tt.want == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if sawHeader["x5t"] != nil && sawHeader["x5t"] != "abc" || sawSub != "alice" {
-					t.Fatalf("keyfunc saw header %v, sub %q", sawHeader, sawSub)
-				}
-				return
-			}
-			if !errors.Is(err, ErrTokenInvalid) || !errors.Is(err, tt.want) {
-				t.Fatalf("got %v, want %v", err, tt.want)
 			}
 		})
 	}

@@ -67,7 +67,7 @@ var benchSink int
 
 // touch is the protected handler: it reads the claims like a real one.
 var touch = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	if r.Context().Value(ctxKey{}) != nil || r.Context().Value(floorKey{}) != nil {
+	if r.Context().Value(ctxClaims{}) != nil || r.Context().Value(floorKey{}) != nil {
 		benchSink++
 	}
 })
@@ -153,7 +153,7 @@ type benchPath struct {
 // its load drifts, so paths compared with each other run close together in
 // time.
 var benchPaths = []benchPath{
-	{"first", benchPool, false, 200, a(WithCache(benchCache, DefaultCacheBytes))},
+	{"first", benchPool, false, 200, a(WithCache(benchCache, defaultCacheBytes))},
 	{"expired", benchPool, true, 401, nil},
 	{"cached", 1, false, 200, nil},
 }
@@ -175,7 +175,7 @@ func forEachPath(b *testing.B, f func(name string, reqs []*http.Request, impls [
 		set := must(keys.NewSet(alg.verifier))
 		for _, p := range benchPaths {
 			reqs := requestPool(b, alg, p.expired, p.n)
-			ours := must(New(set, append(p.opts, WithClock(fixed))...))
+			ours := must(New(set, append(p.opts, withClock(fixed))...))
 			impls := []impl{
 				{"harness", passthrough(touch), 200},
 				{"floor", floorMiddleware(alg.raw, alg.name, fixed)(touch), p.want},
@@ -299,7 +299,7 @@ func bareParse(alg benchAlg, r *http.Request) http.Handler {
 // CVE-2025-30204: a header full of dots), which never reach a parser.
 func BenchmarkHostile(b *testing.B) {
 	fixed := func() time.Time { return t0 }
-	ours := must(New(must(keys.NewSet(hsKey)), WithClock(fixed)))
+	ours := must(New(must(keys.NewSet(hsKey)), withClock(fixed)))
 	for _, tc := range []struct{ name, tok string }{
 		{"dots100k", strings.Repeat(".", 100000)},
 		{"1MiB", strings.Repeat("A", 1<<20)},

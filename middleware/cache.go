@@ -17,14 +17,16 @@ const entryOverhead = 320
 // entrySize is what an entry for tok counts against the byte bound.
 func entrySize(tok string) int { return 2*len(tok) + entryOverhead }
 
-type cacheKey uint64
+// tokenHash is the verified-token cache's key for a token: a seeded hash,
+// named apart from the signing keys of package keys.
+type tokenHash uint64
 
-// hashToken keys the cache with a per-process random seed: no one outside
+// hashToken indexes the cache with a per-process random seed: no one outside
 // can aim two tokens at one slot, and a hit is confirmed by comparing the
 // whole token, so a collision only ever costs a miss. (SHA-256 would cost
 // ten times as much on every request.)
-func hashToken(seed maphash.Seed, tok string) cacheKey {
-	return cacheKey(maphash.String(seed, tok))
+func hashToken(seed maphash.Seed, tok string) tokenHash {
+	return tokenHash(maphash.String(seed, tok))
 }
 
 // entry is a verified token's claims. Everything but the list links is
@@ -33,7 +35,7 @@ type entry struct {
 	claims Claims
 	dates  [3]jwt.NumericDate // what claims' date pointers point to
 	token  string
-	key    cacheKey
+	hash   tokenHash
 	gen    uint64
 	dropAt time.Time // exp + leeway: from then on the token is expired
 	size   int
@@ -51,23 +53,23 @@ type cache struct {
 	seed maphash.Seed
 
 	mu    sync.RWMutex
-	gen   uint64              // key-set generation of every entry; guarded by mu
-	items map[cacheKey]*entry // guarded by mu
-	root  entry               // sentinel of the insertion-order ring; guarded by mu
-	bytes int                 // guarded by mu
+	gen   uint64               // key-set generation of every entry; guarded by mu
+	items map[tokenHash]*entry // guarded by mu
+	root  entry                // sentinel of the insertion-order ring; guarded by mu
+	bytes int                  // guarded by mu
 }
 
 func newCache(maxEntries, maxBytes int) *cache {
-	c := &cache{maxEntries: maxEntries, maxBytes: maxBytes, seed: maphash.MakeSeed(), items: make(map[cacheKey]*entry)}
+	c := &cache{maxEntries: maxEntries, maxBytes: maxBytes, seed: maphash.MakeSeed(), items: make(map[tokenHash]*entry)}
 	c.root.prev, c.root.next = &c.root, &c.root
 	return c
 }
 
-// get returns the live entry for tok (hashed to key) under key-set
+// get returns the live entry for tok (hashed to hash) under key-set
 // generation gen, or nil.
-func (c *cache) get(key cacheKey, tok string, gen uint64, now time.Time) *entry {
+func (c *cache) get(hash tokenHash, tok string, gen uint64, now time.Time) *entry {
 	c.mu.RLock()
-	e := c.items[key]
+	e := c.items[hash]
 	stale := c.gen != gen
 	c.mu.RUnlock()
 	if stale {
@@ -83,7 +85,7 @@ func (c *cache) get(key cacheKey, tok string, gen uint64, now time.Time) *entry 
 	}
 	if !now.Before(e.dropAt) {
 		c.mu.Lock()
-		if c.items[key] == e {
+		if c.items[hash] == e {
 			c.removeLocked(e)
 		}
 		c.mu.Unlock()
@@ -92,7 +94,7 @@ func (c *cache) get(key cacheKey, tok string, gen uint64, now time.Time) *entry 
 	return e
 }
 
-// put inserts e (with token, key, gen, dropAt and size set), evicting the oldest
+// put inserts e (with token, hash, gen, dropAt and size set), evicting the oldest
 // entries to stay within both bounds.
 func (c *cache) put(e *entry) {
 	if e.size > c.maxBytes {
@@ -103,13 +105,13 @@ func (c *cache) put(e *entry) {
 	if c.gen != e.gen {
 		c.clearLocked(e.gen)
 	}
-	if old := c.items[e.key]; old != nil {
+	if old := c.items[e.hash]; old != nil {
 		c.removeLocked(old)
 	}
 	for len(c.items) >= c.maxEntries || c.bytes+e.size > c.maxBytes {
 		c.removeLocked(c.root.next)
 	}
-	c.items[e.key] = e
+	c.items[e.hash] = e
 	e.prev, e.next = c.root.prev, &c.root
 	c.root.prev.next = e
 	c.root.prev = e
@@ -117,7 +119,7 @@ func (c *cache) put(e *entry) {
 }
 
 func (c *cache) removeLocked(e *entry) {
-	delete(c.items, e.key)
+	delete(c.items, e.hash)
 	e.prev.next, e.next.prev = e.next, e.prev
 	e.prev, e.next = nil, nil
 	c.bytes -= e.size
@@ -130,14 +132,14 @@ func (c *cache) clearLocked(gen uint64) {
 	c.gen = gen
 }
 
-// CacheStats is a snapshot of the verified-token cache.
-type CacheStats struct {
+// cacheStats is a snapshot of the verified-token cache, for tests.
+type cacheStats struct {
 	Entries int // tokens held
 	Bytes   int // their accounted size
 }
 
-func (c *cache) stats() CacheStats {
+func (c *cache) stats() cacheStats {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return CacheStats{Entries: len(c.items), Bytes: c.bytes}
+	return cacheStats{Entries: len(c.items), Bytes: c.bytes}
 }

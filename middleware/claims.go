@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -31,14 +30,6 @@ type Claims struct {
 	SessionID string `json:"sid,omitempty"`
 	// Scope is the `scope` claim.
 	Scope Scopes `json:"scope,omitempty"`
-}
-
-// Expiry returns the `exp` claim, or the zero time if there is none.
-func (c *Claims) Expiry() time.Time {
-	if c.ExpiresAt == nil {
-		return time.Time{}
-	}
-	return c.ExpiresAt.Time
 }
 
 // HasScope reports whether the token grants scope s.
@@ -80,7 +71,8 @@ func (s *Scopes) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type ctxKey struct{}
+// ctxClaims is the context key of the verified claims.
+type ctxClaims struct{}
 
 // verified is what the middleware puts in the request context: the
 // request's own copy of the claims, with storage for the dates so the copy
@@ -92,11 +84,11 @@ type verified struct {
 }
 
 // ClaimsFrom returns the verified claims of the request whose context is
-// ctx, and false if the middleware did not authenticate it (optional mode
+// ctx, and false if the middleware did not authenticate it (Optional
 // without a token, or a handler not behind the middleware). The pointer is
 // to this request's own copy.
 func ClaimsFrom(ctx context.Context) (*Claims, bool) {
-	v, ok := ctx.Value(ctxKey{}).(*verified)
+	v, ok := ctx.Value(ctxClaims{}).(*verified)
 	if !ok {
 		return nil, false
 	}
@@ -115,7 +107,7 @@ func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 // T are the ones [ClaimsFrom] returns.
 func ClaimsAs[T any](ctx context.Context) (T, error) {
 	var out T
-	v, ok := ctx.Value(ctxKey{}).(*verified)
+	v, ok := ctx.Value(ctxClaims{}).(*verified)
 	if !ok {
 		return out, ErrTokenMissing
 	}

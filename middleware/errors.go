@@ -6,30 +6,35 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
-// Sentinel errors carried by [Error]; test them with errors.Is. The cause
-// (for example a [keys.ErrUnknownKID] or a jwt error) is wrapped too.
+// Sentinel errors; test them with errors.Is. A refusal is an [*Error]
+// that wraps one of them and its cause (for example [keys.ErrUnknownKID]
+// or a golang-jwt error).
 var (
+	// ErrInvalidConfig: a bad argument to [New] or to an option, or a nil
+	// option.
+	ErrInvalidConfig = errors.New("middleware: invalid configuration")
 	// ErrTokenMissing: no bearer token in the request (401, no error code).
 	ErrTokenMissing = errors.New("middleware: no access token")
 	// ErrInvalidRequest: a malformed request, such as two Authorization
 	// headers, "Bearer" without a token, or a token both in the header and
 	// in the cookie (400 invalid_request).
 	ErrInvalidRequest = errors.New("middleware: malformed request")
-	// ErrTokenTooLarge: the token is longer than the configured maximum
-	// (401 invalid_token); it was not parsed.
-	ErrTokenTooLarge = errors.New("middleware: access token too large")
-	// ErrTokenMalformed: the token is not a decodable compact JWS
-	// (401 invalid_token).
-	ErrTokenMalformed = errors.New("middleware: malformed access token")
-	// ErrTokenInvalid: the signature, key, algorithm, `crit` header or a
-	// claim (`iss`, `aud`, `nbf`, `iat`, missing `exp`) is wrong
-	// (401 invalid_token).
+	// ErrTokenMalformed is golang-jwt's jwt.ErrTokenMalformed: the token is
+	// too large, or not a decodable compact JWS (401 invalid_token).
+	ErrTokenMalformed = jwt.ErrTokenMalformed
+	// ErrTokenInvalid: the signature, key, algorithm, `crit` or `typ`
+	// header or a claim (`iss`, `aud`, `nbf`, `iat`, missing `exp`) is
+	// wrong (401 invalid_token). Claim failures also wrap golang-jwt's
+	// error for them, such as jwt.ErrTokenInvalidAudience.
 	ErrTokenInvalid = errors.New("middleware: invalid access token")
-	// ErrTokenExpired: a token whose signature and other claims verified,
-	// past its `exp` (401 invalid_token, "the access token expired").
-	ErrTokenExpired = errors.New("middleware: access token expired")
+	// ErrTokenExpired is golang-jwt's jwt.ErrTokenExpired: a token whose
+	// signature and other claims verified, past its `exp` (401
+	// invalid_token, "the access token expired").
+	ErrTokenExpired = jwt.ErrTokenExpired
 	// ErrSessionRevoked is what a session check returns (wrapped or not)
 	// for a session that no longer exists (401 invalid_token).
 	ErrSessionRevoked = errors.New("middleware: session revoked")
@@ -41,9 +46,13 @@ var (
 	ErrInsufficientScope = errors.New("middleware: insufficient scope")
 )
 
+func configError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+}
+
 // Error is how the middleware reports a refused request: to the error
 // handler (see [WithErrorHandler]), from [Middleware.Verify], and in
-// [Event.Err]. It unwraps to one of the sentinel errors above and to the
+// [Event]. It unwraps to one of the sentinel errors above and to the
 // underlying cause. Description never contains token contents or key
 // material.
 type Error struct {
@@ -62,8 +71,10 @@ type Error struct {
 	Scope string
 	// RetryAfter is the Retry-After of a 503, zero otherwise.
 	RetryAfter time.Duration
-	// Reason is the short label also reported in [Event.Reason].
-	Reason Reason
+	// Reason is a short, stable label, fit for a metric: "missing",
+	// "invalid_request", "too_large", "malformed", "invalid", "expired",
+	// "revoked", "unavailable" or "insufficient_scope".
+	Reason string
 	// Err wraps the sentinel and the cause.
 	Err error
 
@@ -84,6 +95,18 @@ var (
 	errBadHeader   = fmt.Errorf("%w: %s", ErrInvalidRequest, descBadHeader)
 	errBadCookie   = fmt.Errorf("%w: %s", ErrInvalidRequest, descBadCookie)
 	errTwoMethods  = fmt.Errorf("%w: %s", ErrInvalidRequest, descTwoMethods)
+)
+
+// Causes of ErrTokenInvalid found in the claims, each also wrapping
+// golang-jwt's error for the same fault; built once, as refusals are
+// frequent.
+var (
+	errNoExp     = fmt.Errorf("%w: %w: exp", ErrTokenInvalid, jwt.ErrTokenRequiredClaimMissing)
+	errIssuer    = fmt.Errorf("%w: %w", ErrTokenInvalid, jwt.ErrTokenInvalidIssuer)
+	errAudience  = fmt.Errorf("%w: %w", ErrTokenInvalid, jwt.ErrTokenInvalidAudience)
+	errNotBefore = fmt.Errorf("%w: %w", ErrTokenInvalid, jwt.ErrTokenNotValidYet)
+	errIssuedAt  = fmt.Errorf("%w: %w", ErrTokenInvalid, jwt.ErrTokenUsedBeforeIssued)
+	errTooLarge  = fmt.Errorf("%w: too large", ErrTokenMalformed)
 )
 
 var jsonContentType = []string{"application/json"}

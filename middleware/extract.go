@@ -5,13 +5,13 @@ import (
 	"strings"
 )
 
-// ExtractBearer returns the token of a request's Authorization header
-// values (RFC 6750 §2.1). It returns "", nil when there is no header or the
-// scheme is not Bearer (matched case-insensitively): another scheme is not
-// a bearer token. It fails with [ErrInvalidRequest] for two headers,
-// "Bearer" without a token, or a token with characters outside RFC 6750's
-// b64token. It does not check the length.
-func ExtractBearer(values []string) (string, error) {
+// extractBearer returns the token of a request's Authorization header
+// values (RFC 6750 §2.1): "", nil when there is no header or the scheme is
+// not Bearer (matched case-insensitively), since another scheme is not a
+// bearer token; ErrInvalidRequest for two headers, "Bearer" without a
+// token, or a token with characters outside RFC 6750's b64token. It does
+// not check the length.
+func extractBearer(values []string) (string, error) {
 	tok, err := splitBearer(values)
 	if err == nil && tok != "" && !isB64Token(tok) {
 		return "", errBadHeader
@@ -19,7 +19,7 @@ func ExtractBearer(values []string) (string, error) {
 	return tok, err
 }
 
-// splitBearer is ExtractBearer without the character check, which the
+// splitBearer is extractBearer without the character check, which the
 // middleware defers until a token misses the cache: a token equal to one
 // already verified needs no scan.
 func splitBearer(values []string) (string, error) {
@@ -77,12 +77,12 @@ func (m *Middleware) extract(r *http.Request) (tok string, badChars, e *Error) {
 	switch err {
 	case nil:
 	case errDuplicate:
-		return "", nil, fail(m.tmplDuplicate, err)
+		return "", nil, fail(m.t.duplicate, err)
 	default:
-		return "", nil, fail(m.tmplEmptyBearer, err)
+		return "", nil, fail(m.t.emptyBearer, err)
 	}
 	if m.cookie == "" {
-		return tok, m.tmplBadHeader, nil
+		return tok, m.t.badHeader, nil
 	}
 	cookies := r.CookiesNamed(m.cookie)
 	if len(cookies) == 1 && cookies[0].Value == "" {
@@ -90,11 +90,11 @@ func (m *Middleware) extract(r *http.Request) (tok string, badChars, e *Error) {
 	}
 	switch {
 	case len(cookies) == 0:
-		return tok, m.tmplBadHeader, nil
+		return tok, m.t.badHeader, nil
 	case len(cookies) > 1:
-		return "", nil, fail(m.tmplBadCookie, errBadCookie)
+		return "", nil, fail(m.t.badCookie, errBadCookie)
 	case tok != "":
-		return "", nil, fail(m.tmplTwoMethods, errTwoMethods)
+		return "", nil, fail(m.t.twoMethods, errTwoMethods)
 	}
-	return cookies[0].Value, m.tmplBadCookie, nil
+	return cookies[0].Value, m.t.badCookie, nil
 }

@@ -38,7 +38,7 @@ func TestExtractBearer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.in, "|"), func(t *testing.T) {
-			got, err := ExtractBearer(tt.in)
+			got, err := extractBearer(tt.in)
 			if got != tt.want || !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
 				t.Fatalf("got (%q, %v), want (%q, %v)", got, err, tt.want, tt.err)
 			}
@@ -56,7 +56,7 @@ func FuzzExtractBearer(f *testing.F) {
 		if v2 != "" {
 			values = append(values, v2)
 		}
-		tok, err := ExtractBearer(values)
+		tok, err := extractBearer(values)
 		if err != nil {
 			if tok != "" || !errors.Is(err, ErrInvalidRequest) {
 				t.Fatalf("(%q, %v)", tok, err)
@@ -83,7 +83,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add("", "", good)
 	f.Add("Bearer "+good, "Bearer "+good, "")
 	f.Add("Bearer "+good, "", good)
-	m, err := New(set, WithClock(newClock().Now), WithCookie("at"), WithIssuer("https://issuer.example"))
+	m, err := New(set, withClock(newClock().Now), WithCookie("at"), WithIssuer("https://issuer.example"))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func FuzzVerify(f *testing.F) {
 	for _, s := range []string{good, good + "x", "a.b.c", "..", "e30.e30.", "eyJhbGciOiJub25lIn0.e30.", strings.Repeat("a.", 5000)} {
 		f.Add(s)
 	}
-	m, err := New(set, WithClock(newClock().Now))
+	m, err := New(set, withClock(newClock().Now))
 	if err != nil {
 		f.Fatal(err)
 	}

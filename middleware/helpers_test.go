@@ -21,7 +21,7 @@ import (
 // t0 is the fixed "now" of the tests; tokens are minted around it.
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// testClock is a settable clock for WithClock.
+// testClock is a settable clock for withClock.
 type testClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -87,7 +87,8 @@ func claimsAt() *Claims {
 	}
 }
 
-func sign(k *keys.Key, c jwt.Claims) string { return must(k.Sign(c)) }
+// sign mints a token with k, through a set of that one key.
+func sign(k *keys.Key, c jwt.Claims) string { return must(must(keys.NewSet(k)).Sign(c)) }
 
 // okHandler answers 200 with the subject it saw.
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +105,7 @@ func newMW(t testing.TB, set *keys.Set, clock *testClock, opts ...Option) *Middl
 	if clock == nil {
 		clock = newClock()
 	}
-	m, err := New(set, append([]Option{WithClock(clock.Now)}, opts...)...)
+	m, err := New(set, append([]Option{withClock(clock.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

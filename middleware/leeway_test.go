@@ -11,7 +11,7 @@ import (
 
 // TestFutureLeeway: `nbf` and `iat` a little in this server's future (an
 // issuer whose clock runs ahead) are accepted by default; `exp` gets no
-// such tolerance; both tolerances are settable.
+// such tolerance; both tolerances are settable, independently.
 func TestFutureLeeway(t *testing.T) {
 	set := must(keys.NewSet(edKey))
 	nbf := func(d time.Duration) *Claims { c := claimsAt(); c.NotBefore = jwt.NewNumericDate(t0.Add(d)); return c }
@@ -25,20 +25,21 @@ func TestFutureLeeway(t *testing.T) {
 	}{
 		{"nbf 1s ahead, default", nil, nbf(time.Second), nil},
 		{"iat 1s ahead, default", nil, iat(time.Second), nil},
-		{"nbf at the default tolerance", nil, nbf(DefaultFutureLeeway), nil},
-		{"nbf past the default tolerance", nil, nbf(DefaultFutureLeeway + time.Second), errNotBefore},
-		{"iat past the default tolerance", nil, iat(DefaultFutureLeeway + time.Second), errIssuedAt},
+		{"nbf at the default tolerance", nil, nbf(defaultFutureLeeway), nil},
+		{"nbf past the default tolerance", nil, nbf(defaultFutureLeeway + time.Second), errNotBefore},
+		{"iat past the default tolerance", nil, iat(defaultFutureLeeway + time.Second), errIssuedAt},
 		{"exp 1s ago, default", nil, exp(-time.Second), ErrTokenExpired},
 		{"exp now, default", nil, exp(0), ErrTokenExpired},
-		{"strict: nbf 1s ahead", a(WithFutureLeeway(0)), nbf(time.Second), errNotBefore},
-		{"strict: iat 1s ahead", a(WithFutureLeeway(0)), iat(time.Second), errIssuedAt},
-		{"strict: nbf now", a(WithFutureLeeway(0)), nbf(0), nil},
-		{"strict with leeway: nbf within it", a(WithFutureLeeway(0), WithLeeway(5*time.Second)), nbf(5 * time.Second), nil},
-		{"strict with leeway: nbf past it", a(WithFutureLeeway(0), WithLeeway(5*time.Second)), nbf(6 * time.Second), errNotBefore},
-		{"leeway larger than the tolerance", a(WithLeeway(2 * time.Minute)), nbf(2 * time.Minute), nil},
-		{"wider tolerance", a(WithFutureLeeway(5 * time.Minute)), iat(5 * time.Minute), nil},
-		{"wider tolerance leaves exp alone", a(WithFutureLeeway(5 * time.Minute)), exp(-time.Second), ErrTokenExpired},
-		{"leeway on exp", a(WithLeeway(2 * time.Second)), exp(-time.Second), nil},
+		{"strict: nbf 1s ahead", a(WithLeeway(0, 0)), nbf(time.Second), errNotBefore},
+		{"strict: iat 1s ahead", a(WithLeeway(0, 0)), iat(time.Second), errIssuedAt},
+		{"strict: nbf now", a(WithLeeway(0, 0)), nbf(0), nil},
+		{"exp leeway only: nbf 1s ahead", a(WithLeeway(5*time.Second, 0)), nbf(time.Second), errNotBefore},
+		{"small tolerance: nbf within it", a(WithLeeway(0, 5*time.Second)), nbf(5 * time.Second), nil},
+		{"small tolerance: nbf past it", a(WithLeeway(0, 5*time.Second)), nbf(6 * time.Second), errNotBefore},
+		{"wider tolerance", a(WithLeeway(0, 5*time.Minute)), iat(5 * time.Minute), nil},
+		{"wider tolerance leaves exp alone", a(WithLeeway(0, 5*time.Minute)), exp(-time.Second), ErrTokenExpired},
+		{"leeway on exp", a(WithLeeway(2*time.Second, defaultFutureLeeway)), exp(-time.Second), nil},
+		{"leeway on exp, at its end", a(WithLeeway(2*time.Second, defaultFutureLeeway)), exp(-2 * time.Second), ErrTokenExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,7 +56,7 @@ func TestFutureLeeway(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(set, WithFutureLeeway(-time.Second)); err == nil {
-		t.Fatal("negative WithFutureLeeway accepted")
+	if _, err := New(set, WithLeeway(0, -time.Second)); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("negative future leeway: %v", err)
 	}
 }

@@ -4,133 +4,98 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/jwtrefresh/jwtrefresh/keys"
 )
 
 // Middleware verifies access tokens. Build it with [New]; it is immutable
 // and safe for concurrent use (the key set it reads may rotate).
 type Middleware struct {
-	set          *keys.Set     // nil with WithKeyfunc
-	keyfunc      jwt.Keyfunc   // WithKeyfunc only
-	algs         []string      // WithKeyfunc only
-	generation   func() uint64 // nil: no cache
-	cache        *cache        // nil: off
-	issuer       string
-	audience     []string
-	leeway       time.Duration // for exp
-	nbfLeeway    time.Duration // for nbf and iat: the larger of leeway and WithFutureLeeway
-	maxLen       int
-	cookie       string
-	optional     bool
-	now          func() time.Time
-	session      SessionCheck
-	retryAfter   time.Duration
-	errorHandler func(http.ResponseWriter, *http.Request, *Error)
-	events       func(context.Context, Event)
-	logger       *slog.Logger
-	quotedRealm  string
-	typ          string // required `typ` header; "" for any
+	config
+	set         *keys.Set
+	cache       *cache // nil: off
+	quotedRealm string
+	t           templates
+}
 
-	// Precomputed responses.
-	tmplMissing, tmplDuplicate, tmplEmptyBearer, tmplBadHeader, tmplBadCookie, tmplTwoMethods,
-	tmplTooLarge, tmplMalformed, tmplInvalid, tmplExpired, tmplRevoked, tmplUnavailable *Error
+// templates are the precomputed refusals (see fail).
+type templates struct {
+	missing, duplicate, emptyBearer, badHeader, badCookie, twoMethods,
+	tooLarge, malformed, invalid, expired, revoked, unavailable *Error
 }
 
 // New returns a middleware verifying tokens against set: the key named by
-// a token's `kid` decides the algorithm (see [keys.Set.Keyfunc]), and
+// a token's `kid` decides the algorithm (see [keys.Set.Resolve]), and
 // rotating set takes effect on the next request, also dropping cached
-// verdicts. set may be nil only with [WithKeyfunc]. Options default to:
-// realm "api", no iss/aud check, no leeway on `exp`, `nbf` and `iat` up to
-// one minute in the future, 8 KiB token limit, header-only, token
-// required, any `typ`, no session check, a cache of 10,000 tokens / 8 MiB.
+// verdicts. Options default to: realm "api", no iss/aud/typ check, no
+// leeway on `exp`, `nbf` and `iat` up to one minute ahead, header only, no
+// session check, a cache of 10,000 tokens / 8 MiB. Tokens over 8 KiB are
+// refused unread. A nil set or option, or a bad option value, is an error
+// wrapping [ErrInvalidConfig].
 func New(set *keys.Set, opts ...Option) (*Middleware, error) {
-	c := config{
-		realm:        DefaultRealm,
-		maxLen:       DefaultMaxTokenLength,
-		now:          time.Now,
-		cacheEntries: DefaultCacheEntries,
-		cacheBytes:   DefaultCacheBytes,
-		retryAfter:   DefaultRetryAfter,
-		futureLeeway: DefaultFutureLeeway,
+	if set == nil {
+		return nil, configError("nil key set")
 	}
-	for _, o := range opts {
-		if err := o(&c); err != nil {
+	m := &Middleware{config: defaultConfig(), set: set}
+	for i, o := range opts {
+		if o == nil {
+			return nil, configError("option %d is nil", i)
+		}
+		if err := o(&m.config); err != nil {
 			return nil, err
 		}
 	}
-	switch {
-	case set != nil && c.keyfunc != nil:
-		return nil, errors.New("middleware: both a key set and WithKeyfunc given")
-	case set != nil:
-		c.generation = set.Generation
-	case c.keyfunc == nil:
-		return nil, errors.New("middleware: no key set and no WithKeyfunc")
+	if m.cacheEntries > 0 {
+		m.cache = newCache(m.cacheEntries, m.cacheBytes)
 	}
-	m := &Middleware{
-		set:          set,
-		keyfunc:      c.keyfunc,
-		algs:         c.algs,
-		issuer:       c.issuer,
-		audience:     c.audience,
-		leeway:       c.leeway,
-		nbfLeeway:    max(c.leeway, c.futureLeeway),
-		maxLen:       c.maxLen,
-		cookie:       c.cookie,
-		optional:     c.optional,
-		now:          c.now,
-		session:      c.session,
-		retryAfter:   c.retryAfter,
-		errorHandler: c.errorHandler,
-		events:       c.events,
-		logger:       c.logger,
-		quotedRealm:  quote(c.realm),
-		typ:          c.typ,
-	}
-	if c.generation != nil && c.cacheEntries > 0 {
-		m.generation = c.generation
-		m.cache = newCache(c.cacheEntries, c.cacheBytes)
-	}
-	const (
-		s400, s401, s503 = http.StatusBadRequest, http.StatusUnauthorized, http.StatusServiceUnavailable
-	)
-	m.tmplMissing = m.template(s401, codeUnauthorized, descMissing, ReasonMissing)
-	m.tmplDuplicate = m.template(s400, codeInvalidReq, descDuplicate, ReasonInvalidRequest)
-	m.tmplEmptyBearer = m.template(s400, codeInvalidReq, descEmptyBearer, ReasonInvalidRequest)
-	m.tmplBadHeader = m.template(s400, codeInvalidReq, descBadHeader, ReasonInvalidRequest)
-	m.tmplBadCookie = m.template(s400, codeInvalidReq, descBadCookie, ReasonInvalidRequest)
-	// The two refusals verify gives for bad characters carry their cause.
-	m.tmplBadHeader.Err, m.tmplBadCookie.Err = errBadHeader, errBadCookie
-	m.tmplTwoMethods = m.template(s400, codeInvalidReq, descTwoMethods, ReasonInvalidRequest)
-	m.tmplTooLarge = m.template(s401, codeInvalidToken, descTooLarge, ReasonTooLarge)
-	m.tmplMalformed = m.template(s401, codeInvalidToken, descMalformed, ReasonMalformed)
-	m.tmplInvalid = m.template(s401, codeInvalidToken, descInvalid, ReasonInvalid)
-	m.tmplExpired = m.template(s401, codeInvalidToken, descExpired, ReasonExpired)
-	m.tmplRevoked = m.template(s401, codeInvalidToken, descRevoked, ReasonRevoked)
-	m.tmplUnavailable = m.template(s503, codeUnavailable, descUnavailable, ReasonUnavailable)
+	m.quotedRealm = quote(m.realm)
+	m.t = m.templates()
 	return m, nil
+}
+
+func (m *Middleware) templates() templates {
+	const s400, s401, s503 = http.StatusBadRequest, http.StatusUnauthorized, http.StatusServiceUnavailable
+	t := templates{
+		missing:     m.template(s401, codeUnauthorized, descMissing, reasonMissing),
+		duplicate:   m.template(s400, codeInvalidReq, descDuplicate, reasonInvalidRequest),
+		emptyBearer: m.template(s400, codeInvalidReq, descEmptyBearer, reasonInvalidRequest),
+		badHeader:   m.template(s400, codeInvalidReq, descBadHeader, reasonInvalidRequest),
+		badCookie:   m.template(s400, codeInvalidReq, descBadCookie, reasonInvalidRequest),
+		twoMethods:  m.template(s400, codeInvalidReq, descTwoMethods, reasonInvalidRequest),
+		tooLarge:    m.template(s401, codeInvalidToken, descTooLarge, reasonTooLarge),
+		malformed:   m.template(s401, codeInvalidToken, descMalformed, reasonMalformed),
+		invalid:     m.template(s401, codeInvalidToken, descInvalid, reasonInvalid),
+		expired:     m.template(s401, codeInvalidToken, descExpired, reasonExpired),
+		revoked:     m.template(s401, codeInvalidToken, descRevoked, reasonRevoked),
+		unavailable: m.template(s503, codeUnavailable, descUnavailable, reasonUnavailable),
+	}
+	// The two refusals verify gives for bad characters carry their cause.
+	t.badHeader.Err, t.badCookie.Err = errBadHeader, errBadCookie
+	return t
 }
 
 // Handler wraps next: a request with a valid token reaches next with its
 // claims in the context ([ClaimsFrom], [ClaimsAs]); others are answered
-// here, following RFC 6750 §3:
+// here (RFC 6750 §3), with a JSON body {"error","error_description"}
+// unless an error handler is set:
 //
-//   - no token: 401, WWW-Authenticate: Bearer realm="<realm>" (in optional
-//     mode the request reaches next unauthenticated instead);
+//   - no token: 401, WWW-Authenticate: Bearer realm="<realm>";
 //   - expired: 401, Bearer realm="<realm>", error="invalid_token",
 //     error_description="the access token expired";
 //   - any other bad token: 401 with error="invalid_token";
 //   - malformed request: 400 with error="invalid_request";
 //   - session check unavailable: 503 with Retry-After.
-//
-// Bodies are JSON {"error","error_description"} with Content-Type
-// application/json, unless an error handler is set.
-func (m *Middleware) Handler(next http.Handler) http.Handler {
+func (m *Middleware) Handler(next http.Handler) http.Handler { return m.handler(next, false) }
+
+// Optional is [Middleware.Handler] for routes open to anonymous callers: a
+// request without any token reaches next unauthenticated (ClaimsFrom
+// reports false), while a present but bad token is still refused.
+func (m *Middleware) Optional(next http.Handler) http.Handler { return m.handler(next, true) }
+
+func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, badChars, e := m.extract(r)
 		if e != nil {
@@ -139,12 +104,12 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		}
 		ctx := r.Context()
 		if tok == "" {
-			if m.optional {
-				m.observe(ctx, Event{Outcome: OutcomeAnonymous})
+			if optional {
+				m.observe(ctx, Event{})
 				next.ServeHTTP(w, r)
 				return
 			}
-			m.reject(w, r, fail(m.tmplMissing, ErrTokenMissing))
+			m.reject(w, r, fail(m.t.missing, ErrTokenMissing))
 			return
 		}
 		v, cached, e := m.verify(ctx, tok, badChars)
@@ -153,9 +118,9 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if m.events != nil {
-			m.events(ctx, Event{Outcome: OutcomeAccepted, Cached: cached, Claims: &v.claims})
+			m.events(ctx, Event{Cached: cached, Claims: &v.claims})
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, v)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxClaims{}, v)))
 	})
 }
 
@@ -170,57 +135,42 @@ func (m *Middleware) Verify(ctx context.Context, token string) (*Claims, error) 
 		e      *Error
 	)
 	if token == "" {
-		e = fail(m.tmplMissing, ErrTokenMissing)
+		e = fail(m.t.missing, ErrTokenMissing)
 	} else {
 		v, cached, e = m.verify(ctx, token, nil)
 	}
 	if e != nil {
-		m.observe(ctx, Event{Outcome: OutcomeRejected, Reason: e.Reason, Err: e})
+		m.observe(ctx, Event{Err: e})
 		return nil, e
 	}
-	m.observe(ctx, Event{Outcome: OutcomeAccepted, Cached: cached, Claims: &v.claims})
+	m.observe(ctx, Event{Cached: cached, Claims: &v.claims})
 	return &v.claims, nil
-}
-
-// CacheStats reports the verified-token cache (zero when it is off).
-func (m *Middleware) CacheStats() CacheStats {
-	if m.cache == nil {
-		return CacheStats{}
-	}
-	return m.cache.stats()
 }
 
 // verify checks tok. badChars, if not nil, is the refusal for a token
 // with characters outside b64token (checked only on a cache miss);
 // otherwise such a token is simply malformed.
 func (m *Middleware) verify(ctx context.Context, tok string, badChars *Error) (v *verified, cached bool, e *Error) {
-	if len(tok) > m.maxLen {
-		return nil, false, fail(m.tmplTooLarge, ErrTokenTooLarge)
+	if len(tok) > maxTokenLength {
+		return nil, false, fail(m.t.tooLarge, errTooLarge)
 	}
 	now := m.now()
 	var (
-		key cacheKey
-		gen uint64
-		ent *entry
+		hash tokenHash
+		gen  uint64
+		ent  *entry
 	)
 	if m.cache != nil {
 		// Read the generation before verifying: an entry is then never
 		// tagged newer than the keys that verified it.
-		gen = m.generation()
-		key = hashToken(m.cache.seed, tok)
-		ent = m.cache.get(key, tok, gen, now)
+		gen = m.set.Generation()
+		hash = hashToken(m.cache.seed, tok)
+		ent = m.cache.get(hash, tok, gen, now)
 		cached = ent != nil
 	}
 	if ent == nil {
-		if badChars != nil && !isB64Token(tok) {
-			return nil, false, fail(badChars, badChars.Err)
-		}
-		ent = new(entry)
-		if err := m.parse(tok, &ent.claims, &ent.dates); err != nil {
-			if errors.Is(err, ErrTokenMalformed) {
-				return nil, false, fail(m.tmplMalformed, err)
-			}
-			return nil, false, fail(m.tmplInvalid, err)
+		if ent, e = m.verifyNew(tok, badChars); e != nil {
+			return nil, false, e
 		}
 	}
 	// Claims are validated here for both paths, so "expired" is only said
@@ -229,7 +179,7 @@ func (m *Middleware) verify(ctx context.Context, tok string, badChars *Error) (v
 		return nil, false, e
 	}
 	if m.cache != nil && !cached {
-		ent.token, ent.key, ent.gen, ent.size = tok, key, gen, entrySize(tok)
+		ent.token, ent.hash, ent.gen, ent.size = tok, hash, gen, entrySize(tok)
 		ent.dropAt = ent.claims.ExpiresAt.Add(m.leeway)
 		m.cache.put(ent)
 	}
@@ -238,22 +188,32 @@ func (m *Middleware) verify(ctx context.Context, tok string, badChars *Error) (v
 	if m.session != nil {
 		if err := m.session(ctx, &v.claims); err != nil {
 			if errors.Is(err, ErrSessionRevoked) {
-				return nil, false, fail(m.tmplRevoked, err)
+				return nil, false, fail(m.t.revoked, err)
 			}
-			return nil, false, fail(m.tmplUnavailable, fmt.Errorf("%w: %w", ErrSessionUnavailable, err))
+			return nil, false, fail(m.t.unavailable, fmt.Errorf("%w: %w", ErrSessionUnavailable, err))
 		}
 	}
 	return v, cached, nil
 }
 
-// Claim failures that are not expiry.
-var (
-	errNoExp     = errors.New("exp claim missing")
-	errIssuer    = errors.New("iss claim not accepted")
-	errAudience  = errors.New("aud claim not accepted")
-	errNotBefore = errors.New("token not valid yet (nbf)")
-	errIssuedAt  = errors.New("token issued in the future (iat)")
-)
+// verifyNew checks the signature of a token the cache does not hold and
+// decodes its claims.
+func (m *Middleware) verifyNew(tok string, badChars *Error) (*entry, *Error) {
+	if badChars != nil && !isB64Token(tok) {
+		return nil, fail(badChars, badChars.Err)
+	}
+	if m.parsed != nil {
+		m.parsed()
+	}
+	ent := new(entry)
+	if err := m.parse(tok, &ent.claims, &ent.dates); err != nil {
+		if errors.Is(err, ErrTokenMalformed) {
+			return nil, fail(m.t.malformed, err)
+		}
+		return nil, fail(m.t.invalid, err)
+	}
+	return ent, nil
+}
 
 // validate checks the claims of a token whose signature verified, on
 // every request. Permanent faults are checked first, so a token is only
@@ -267,14 +227,14 @@ func (m *Middleware) validate(c *Claims, now time.Time) *Error {
 		cause = errIssuer
 	case m.audience != nil && !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(m.audience, a) }):
 		cause = errAudience
-	case c.NotBefore != nil && now.Add(m.nbfLeeway).Before(c.NotBefore.Time):
+	case c.NotBefore != nil && now.Add(m.futureLeeway).Before(c.NotBefore.Time):
 		cause = errNotBefore
-	case c.IssuedAt != nil && now.Add(m.nbfLeeway).Before(c.IssuedAt.Time):
+	case c.IssuedAt != nil && now.Add(m.futureLeeway).Before(c.IssuedAt.Time):
 		cause = errIssuedAt
 	case !now.Before(c.ExpiresAt.Add(m.leeway)):
-		return fail(m.tmplExpired, ErrTokenExpired)
+		return fail(m.t.expired, ErrTokenExpired)
 	default:
 		return nil
 	}
-	return fail(m.tmplInvalid, fmt.Errorf("%w: %w", ErrTokenInvalid, cause))
+	return fail(m.t.invalid, cause)
 }

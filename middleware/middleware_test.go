@@ -32,6 +32,7 @@ func TestResponses(t *testing.T) {
 	tests := []struct {
 		name       string
 		opts       []Option
+		optional   bool     // Optional instead of Handler
 		scope      []string // wrap with RequireScope
 		req        []func(*http.Request)
 		status     int
@@ -59,7 +60,7 @@ func TestResponses(t *testing.T) {
 		{name: "malformed", req: a(bearer("not-a-jwt")), status: 401,
 			challenge: invalidToken + `"the access token is malformed"`,
 			body:      body("invalid_token", "the access token is malformed")},
-		{name: "too large", req: a(bearer(strings.Repeat("a", DefaultMaxTokenLength+1))), status: 401,
+		{name: "too large", req: a(bearer(strings.Repeat("a", maxTokenLength+1))), status: 401,
 			challenge: invalidToken + `"the access token is too large"`,
 			body:      body("invalid_token", "the access token is too large")},
 		{name: "two Authorization headers", req: a(header("Bearer "+good), addHeader("Bearer "+good)), status: 400,
@@ -88,12 +89,12 @@ func TestResponses(t *testing.T) {
 		{name: "cookie with bad characters", opts: a(WithCookie("at")), req: a(func(r *http.Request) { r.Header.Set("Cookie", "at=a,b") }),
 			status: 400, challenge: invalidReq + `"the access token cookie is malformed or repeated"`,
 			body: body("invalid_request", "the access token cookie is malformed or repeated")},
-		{name: "optional, no token", opts: a(WithOptional()), status: 200, body: "anonymous"},
-		{name: "optional, valid token", opts: a(WithOptional()), req: a(bearer(good)), status: 200, body: "hello alice"},
-		{name: "optional, expired token still refused", opts: a(WithOptional()), req: a(bearer(expired)), status: 401,
+		{name: "optional, no token", optional: true, status: 200, body: "anonymous"},
+		{name: "optional, valid token", optional: true, req: a(bearer(good)), status: 200, body: "hello alice"},
+		{name: "optional, expired token still refused", optional: true, req: a(bearer(expired)), status: 401,
 			challenge: invalidToken + `"the access token expired"`,
 			body:      body("invalid_token", "the access token expired")},
-		{name: "optional, malformed request still refused", opts: a(WithOptional()), req: a(header("Bearer")), status: 400,
+		{name: "optional, malformed request still refused", optional: true, req: a(header("Bearer")), status: 400,
 			challenge: invalidReq + `"the Bearer scheme has no token"`,
 			body:      body("invalid_request", "the Bearer scheme has no token")},
 		{name: "session revoked", opts: a(WithSessionCheck(revoked, 0)), req: a(bearer(good)), status: 401,
@@ -107,7 +108,7 @@ func TestResponses(t *testing.T) {
 		{name: "scope missing", scope: a("read", "admin"), req: a(bearer(good)), status: 403,
 			challenge: `Bearer realm="api", error="insufficient_scope", error_description="the access token lacks a required scope", scope="read admin"`,
 			body:      body("insufficient_scope", "the access token lacks a required scope")},
-		{name: "scope on an anonymous request", opts: a(WithOptional()), scope: a("read"), status: 401, challenge: realm,
+		{name: "scope on an anonymous request", optional: true, scope: a("read"), status: 401, challenge: realm,
 			body: body("unauthorized", "an access token is required")},
 		{name: "realm escaped", opts: a(WithRealm(`my "api" \ v2`)), status: 401, challenge: `Bearer realm="my \"api\" \\ v2"`,
 			body: body("unauthorized", "an access token is required")},
@@ -119,7 +120,11 @@ func TestResponses(t *testing.T) {
 			if tt.scope != nil {
 				h = m.RequireScope(tt.scope...)(h)
 			}
-			w := serve(m.Handler(h), tt.req...)
+			wrap := m.Handler
+			if tt.optional {
+				wrap = m.Optional
+			}
+			w := serve(wrap(h), tt.req...)
 			if w.Code != tt.status {
 				t.Errorf("status %d, want %d", w.Code, tt.status)
 			}

@@ -16,17 +16,32 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/keys"
 )
 
-// TestEventsAndLogs: every decision is reported with its reason, and the
-// log never contains a token or any part of one.
+// logEvents is the logging hook the package documentation suggests.
+func logEvents(l *slog.Logger) func(context.Context, Event) {
+	return func(ctx context.Context, e Event) {
+		if e.Err == nil {
+			return
+		}
+		level := slog.LevelDebug
+		if e.Err.Status == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		l.LogAttrs(ctx, level, "access token refused", slog.String("reason", e.Err.Reason),
+			slog.Int("status", e.Err.Status), slog.String("error", e.Err.Error()))
+	}
+}
+
+// TestEventsAndLogs: every decision is reported with its reason, and a log
+// of the events never contains a token or any part of one.
 func TestEventsAndLogs(t *testing.T) {
 	set := must(keys.NewSet(edKey))
 	var buf bytes.Buffer
 	var log eventLog
+	logHook := logEvents(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	down := errors.New("store down")
 	var sessionErr error
 	m := newMW(t, set, nil,
-		WithEvents(log.hook),
-		WithLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		WithEvents(func(ctx context.Context, e Event) { log.hook(ctx, e); logHook(ctx, e) }),
 		WithSessionCheck(func(context.Context, *Claims) error { return sessionErr }, 0))
 	good := sign(edKey, claimsAt())
 	exp := claimsAt()
@@ -37,42 +52,47 @@ func TestEventsAndLogs(t *testing.T) {
 	adminOnly := m.RequireScope("admin")(okHandler)
 
 	steps := []struct {
-		h       http.Handler
-		req     func(*http.Request)
-		session error
-		outcome Outcome
-		reason  Reason
-		cached  bool
+		h        http.Handler
+		req      func(*http.Request)
+		session  error
+		accepted bool
+		reason   string
+		cached   bool
 	}{
-		{h, bearer(good), nil, OutcomeAccepted, "", false},
-		{h, bearer(good), nil, OutcomeAccepted, "", true},
-		{h, func(*http.Request) {}, nil, OutcomeRejected, ReasonMissing, false},
-		{h, header("Bearer"), nil, OutcomeRejected, ReasonInvalidRequest, false},
-		{h, bearer(strings.Repeat("a", 9000)), nil, OutcomeRejected, ReasonTooLarge, false},
-		{h, bearer("x.y.z"), nil, OutcomeRejected, ReasonMalformed, false},
-		{h, bearer(forged), nil, OutcomeRejected, ReasonInvalid, false},
-		{h, bearer(expired), nil, OutcomeRejected, ReasonExpired, false},
-		{h, bearer(good), ErrSessionRevoked, OutcomeRejected, ReasonRevoked, false},
-		{h, bearer(good), down, OutcomeRejected, ReasonUnavailable, false},
-		{adminOnly, bearer(good), nil, OutcomeAccepted, "", true}, // the middleware accepts ...
+		{h, bearer(good), nil, true, "", false},
+		{h, bearer(good), nil, true, "", true},
+		{h, func(*http.Request) {}, nil, false, "missing", false},
+		{h, header("Bearer"), nil, false, "invalid_request", false},
+		{h, bearer(strings.Repeat("a", 9000)), nil, false, "too_large", false},
+		{h, bearer("x.y.z"), nil, false, "malformed", false},
+		{h, bearer(forged), nil, false, "invalid", false},
+		{h, bearer(expired), nil, false, "expired", false},
+		{h, bearer(good), ErrSessionRevoked, false, "revoked", false},
+		{h, bearer(good), down, false, "unavailable", false},
+		{adminOnly, bearer(good), nil, true, "", true}, // the middleware accepts ...
 	}
 	for i, s := range steps {
 		sessionErr = s.session
 		serve(m.Handler(s.h), s.req)
 		e := log.events[i]
-		if e.Outcome != s.outcome || e.Reason != s.reason || e.Cached != s.cached {
-			t.Fatalf("step %d: event %+v, want %s/%s cached=%v", i, e, s.outcome, s.reason, s.cached)
+		if (e.Err == nil) != s.accepted || e.Cached != s.cached {
+			t.Fatalf("step %d: event %+v, want accepted=%v cached=%v", i, e, s.accepted, s.cached)
 		}
-		if e.Outcome == OutcomeRejected && (e.Err == nil || e.Err.Reason != s.reason) {
-			t.Fatalf("step %d: Err %v", i, e.Err)
+		if !s.accepted && e.Err.Reason != s.reason {
+			t.Fatalf("step %d: Err %v, reason %q; want %q", i, e.Err, e.Err.Reason, s.reason)
 		}
-		if e.Outcome == OutcomeAccepted && (e.Claims == nil || e.Claims.Subject != "alice") {
+		if s.accepted && (e.Claims == nil || e.Claims.Subject != "alice") {
 			t.Fatalf("step %d: claims %v", i, e.Claims)
 		}
 	}
 	// ... and the scope check refuses.
-	if e := log.last(); e.Reason != ReasonInsufficientScope || !errors.Is(e.Err, ErrInsufficientScope) {
+	if e := log.last(); e.Err == nil || e.Err.Reason != "insufficient_scope" || !errors.Is(e.Err, ErrInsufficientScope) {
 		t.Fatalf("scope event %+v", e)
+	}
+	// Optional reports an anonymous request with neither claims nor error.
+	serve(m.Optional(okHandler))
+	if e := log.last(); e.Err != nil || e.Claims != nil || e.Cached {
+		t.Fatalf("anonymous event %+v", e)
 	}
 	out := buf.String()
 	for _, tok := range []string{good, expired, forged} {

@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 )
@@ -10,26 +9,38 @@ import (
 // Fixed descriptions: they say what went wrong without echoing the token,
 // the key id or any internal detail.
 const (
-	descMissing       = "an access token is required"
-	descDuplicate     = "more than one Authorization header"
-	descEmptyBearer   = "the Bearer scheme has no token"
-	descBadHeader     = "the Authorization header is malformed"
-	descBadCookie     = "the access token cookie is malformed or repeated"
-	descTwoMethods    = "an access token in both the Authorization header and a cookie"
-	descTooLarge      = "the access token is too large"
-	descMalformed     = "the access token is malformed"
-	descInvalid       = "the access token is invalid"
-	descExpired       = "the access token expired"
-	descRevoked       = "the session of the access token has ended"
-	descUnavailable   = "the session could not be checked; retry later"
-	descInsufficient  = "the access token lacks a required scope"
-	codeInvalidReq    = "invalid_request"
-	codeInvalidToken  = "invalid_token"
-	codeInsufficient  = "insufficient_scope"
-	codeUnauthorized  = "unauthorized"
-	codeUnavailable   = "temporarily_unavailable"
-	maxRealmLength    = 256
-	retryAfterDefault = 1
+	descMissing      = "an access token is required"
+	descDuplicate    = "more than one Authorization header"
+	descEmptyBearer  = "the Bearer scheme has no token"
+	descBadHeader    = "the Authorization header is malformed"
+	descBadCookie    = "the access token cookie is malformed or repeated"
+	descTwoMethods   = "an access token in both the Authorization header and a cookie"
+	descTooLarge     = "the access token is too large"
+	descMalformed    = "the access token is malformed"
+	descInvalid      = "the access token is invalid"
+	descExpired      = "the access token expired"
+	descRevoked      = "the session of the access token has ended"
+	descUnavailable  = "the session could not be checked; retry later"
+	descInsufficient = "the access token lacks a required scope"
+	codeInvalidReq   = "invalid_request"
+	codeInvalidToken = "invalid_token"
+	codeInsufficient = "insufficient_scope"
+	codeUnauthorized = "unauthorized"
+	codeUnavailable  = "temporarily_unavailable"
+	maxRealmLength   = 256
+)
+
+// Values of Error.Reason.
+const (
+	reasonMissing           = "missing"
+	reasonInvalidRequest    = "invalid_request"
+	reasonTooLarge          = "too_large"
+	reasonMalformed         = "malformed"
+	reasonInvalid           = "invalid"
+	reasonExpired           = "expired"
+	reasonRevoked           = "revoked"
+	reasonUnavailable       = "unavailable"
+	reasonInsufficientScope = "insufficient_scope"
 )
 
 // quote returns s as an RFC 9110 §5.6.4 quoted-string.
@@ -51,11 +62,11 @@ func quote(s string) string {
 // other than tab, DEL) and realms that would bloat every response.
 func checkRealm(realm string) error {
 	if len(realm) > maxRealmLength {
-		return fmt.Errorf("middleware: realm longer than %d bytes", maxRealmLength)
+		return configError("WithRealm: realm longer than %d bytes", maxRealmLength)
 	}
 	for i := 0; i < len(realm); i++ {
 		if c := realm[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return fmt.Errorf("middleware: realm contains control character %#x", c)
+			return configError("WithRealm: realm contains control character %#x", c)
 		}
 	}
 	return nil
@@ -98,7 +109,7 @@ func jsonBody(code, desc string) []byte {
 
 // template is a precomputed response; fail copies it and adds the cause,
 // so a refusal costs one allocation.
-func (m *Middleware) template(status int, code, desc string, reason Reason) *Error {
+func (m *Middleware) template(status int, code, desc, reason string) *Error {
 	e := &Error{Status: status, Code: code, Description: desc, Reason: reason}
 	switch status {
 	case http.StatusServiceUnavailable:
@@ -122,7 +133,7 @@ func fail(tmpl *Error, cause error) *Error {
 
 // reject reports and answers a refused request.
 func (m *Middleware) reject(w http.ResponseWriter, r *http.Request, e *Error) {
-	m.observe(r.Context(), Event{Outcome: OutcomeRejected, Reason: e.Reason, Err: e})
+	m.observe(r.Context(), Event{Err: e})
 	if m.errorHandler != nil {
 		m.errorHandler(w, r, e)
 		return

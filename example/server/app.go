@@ -223,7 +223,7 @@ func (a *app) me(w http.ResponseWriter, r *http.Request) {
 		SID     string    `json:"sid"`
 		Name    string    `json:"name,omitempty"`
 		Expires time.Time `json:"expires"`
-	}{c.Subject, c.SessionID, c.Name, c.Expiry().UTC()})
+	}{c.Subject, c.SessionID, c.Name, c.ExpiresAt.UTC()})
 }
 
 // echo answers with the request body (up to 1 MiB) and its Content-Type.
