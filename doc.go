@@ -88,9 +88,14 @@
 // invalid tokens (RFC 7009 §2.2); 503 when the store is down; the request
 // errors above otherwise.
 //
-// The session endpoints need the caller's access token (Authorization:
-// Bearer), checked by the service's middleware with its session check:
-// its refusals are RFC 6750 answers (401 with WWW-Authenticate, or 503).
+// The session endpoints need the caller's access token in the
+// Authorization header (Bearer), checked by a middleware the service
+// builds from its own settings (issuer, audience, token type, session
+// check) and that nothing else configures: its refusals are RFC 6750
+// answers (401 with WWW-Authenticate, or 503). A token in a cookie is not
+// taken there, even when the application's own routes take one
+// (middleware.WithCookie): browsers attach cookies to cross-site requests,
+// and a cross-site POST /logout-all must not end the user's sessions.
 // Logout-all answers 200 {"revoked":n}; sessions answers 200
 // {"sessions":[{"id","current","created","last_used","expires",
 // "user_agent","ip","device"}]}; deleting a session answers 204, or 404

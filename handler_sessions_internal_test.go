@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/jwtrefresh/jwtrefresh/keys"
-	"github.com/jwtrefresh/jwtrefresh/middleware"
 	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
@@ -60,7 +59,7 @@ func TestSessionEndpointsWithoutClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewService(store, secrets, set, "https://auth.example.test", WithMiddlewareOptions(middleware.WithRealm("accounts")))
+	s, err := NewService(store, secrets, set, "https://auth.example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +88,7 @@ func TestSessionEndpointsWithoutClaims(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Bearer realm="accounts"` {
+			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Bearer realm="api"` {
 				t.Fatalf("%d %q, want 401 with the Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 			}
 		})

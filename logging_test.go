@@ -48,8 +48,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newEnv(t, envConfig{
-		svcOpts: []jwtrefresh.Option{jwtrefresh.WithLogger(logger),
-			jwtrefresh.WithMiddlewareOptions(middleware.WithEvents(logRefusals(logger)))},
+		svcOpts:   []jwtrefresh.Option{jwtrefresh.WithLogger(logger)}, // also the session endpoints' refusals
 		apiMWOpts: []middleware.Option{middleware.WithEvents(logRefusals(logger))},
 	})
 	var secrets []string

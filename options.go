@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/jwtrefresh/jwtrefresh/middleware"
 )
 
 // Option configures a [Service]. Options report bad values as errors
@@ -28,7 +26,6 @@ type config struct {
 	logger     *slog.Logger
 	events     func(context.Context, Event)
 	now        func() time.Time
-	mwOpts     []middleware.Option
 }
 
 type claimsLoader func(ctx context.Context, subject, sessionID string, snapshot json.RawMessage) (json.RawMessage, error)
@@ -163,22 +160,6 @@ func WithEvents(hook func(ctx context.Context, e Event)) Option {
 			return configError("WithEvents: nil hook")
 		}
 		c.events = hook
-		return nil
-	}
-}
-
-// WithMiddlewareOptions adds options to the middleware that authenticates
-// the session endpoints (logout everywhere, list and revoke sessions).
-// The service's own settings are applied after them; options that would
-// leave the endpoints unusable are refused with [ErrInvalidConfig].
-func WithMiddlewareOptions(opts ...middleware.Option) Option {
-	return func(c *config) error {
-		for i, o := range opts {
-			if o == nil {
-				return configError("WithMiddlewareOptions: option %d is nil", i)
-			}
-		}
-		c.mwOpts = append(c.mwOpts, opts...)
 		return nil
 	}
 }

@@ -81,8 +81,8 @@ func NewService(store session.Store, secrets *session.Secrets, signing *keys.Set
 	}
 	s.sessions = newSessionCache(s.active, cfg)
 	mw, err := s.sessionMiddleware()
-	if err != nil {
-		return nil, err
+	if err != nil { // the service's own settings: the issuer, say
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	s.mw = mw
 	s.handler = s.newHandler()

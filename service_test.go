@@ -40,7 +40,6 @@ func TestNewServiceRefusesBadConfig(t *testing.T) {
 		{"NilStore", nil, secrets, set, testIssuer, nil},
 		{"TypedNilStore", (*countingStore)(nil), secrets, set, testIssuer, nil},
 		{"NilOption", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRetryAfter(time.Second), nil}},
-		{"NilMiddlewareOption", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithMiddlewareOptions(nil)}},
 		{"NilSecrets", store, nil, set, testIssuer, nil},
 		{"ZeroSecrets", store, new(session.Secrets), set, testIssuer, nil},
 		{"NilKeys", store, secrets, nil, testIssuer, nil},
@@ -72,7 +71,6 @@ func TestNewServiceRefusesBadConfig(t *testing.T) {
 			Path: "/auth", AllowedOrigins: []string{"https://app.example/app"}})}},
 		{"CookieOriginScheme", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
 			Path: "/auth", AllowedOrigins: []string{"ftp://app.example"}})}},
-		{"BadMiddlewareOption", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithMiddlewareOptions(middleware.WithRealm("a\nb"))}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc, err := jwtrefresh.NewService(tc.store, tc.secrets, tc.set, tc.issuer, tc.opts...)
