@@ -66,6 +66,9 @@ func (k EventKind) level() slog.Level {
 // the message and the boxed event cost allocations per rotation that a
 // logger dropping the level should not pay.
 func (s *Service) emit(ctx context.Context, e Event) {
+	if s.cfg.events == nil && s.cfg.logger == nil {
+		return
+	}
 	e.Time = s.cfg.now()
 	if s.cfg.events != nil {
 		s.cfg.events(ctx, e)
