@@ -293,3 +293,40 @@ func BenchmarkRefreshClaimsLoader(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRefreshInterleaved alternates a refresh at the floor endpoint
+// and one at the service's endpoint, over loopback HTTP on one client, and
+// times each, so that both come from the same moments: on a shared, noisy
+// machine the separate runs of BenchmarkRefresh drift apart. It reports
+// floor-µs/op, http-µs/op and their quotient x-floor, the endpoint's
+// sequential throughput as a fraction of the floor's. (With concurrent
+// callers alternating, queueing would make both latencies alike: the
+// parallel comparison is BenchmarkRefresh's.)
+func BenchmarkRefreshInterleaved(b *testing.B) {
+	be := redistest.NewStandalone(b)
+	e := newEnv(b, envConfig{backend: be})
+	floor := newFloorEndpoint(b, be.Client, be.Prefix(b))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.Cleanup(client.CloseIdleConnections)
+	tr, err := e.svc.Login(context.Background(), session.NewSession{Subject: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ours, bare := tr.RefreshToken, floor.login(b)
+	var floorT, oursT time.Duration
+	n := 0
+	for b.Loop() {
+		n++
+		key := "bench-idempotency-" + strconv.Itoa(n)
+		t0 := time.Now()
+		bare = postRefresh(b, client, floor.srv.URL, bare, key)
+		t1 := time.Now()
+		ours = postRefresh(b, client, e.srv.URL+"/auth/refresh", ours, key)
+		oursT += time.Since(t1)
+		floorT += t1.Sub(t0)
+	}
+	us := float64(b.N) * float64(time.Microsecond)
+	b.ReportMetric(float64(floorT)/us, "floor-µs/op")
+	b.ReportMetric(float64(oursT)/us, "http-µs/op")
+	b.ReportMetric(float64(floorT)/float64(oursT), "x-floor")
+}

@@ -105,12 +105,14 @@ func BenchmarkRotate(b *testing.B) {
 	})
 }
 
-// BenchmarkRotateInterleaved alternates a bare EVALSHA and a rotation on one
-// client and times each, so that both latencies come from the same moments:
-// on a shared, noisy machine the sequential floor and Rotate of
-// BenchmarkRotate run seconds apart and drift apart. It reports floor-µs/op,
-// rotate-µs/op and their quotient x-floor, Rotate's sequential throughput as
-// a fraction of the floor's.
+// BenchmarkRotateInterleaved alternates a bare EVALSHA and a rotation on
+// one client and times each, so that both latencies come from the same
+// moments: on a shared, noisy machine the floor and Rotate of
+// BenchmarkRotate run seconds apart and drift apart. It reports
+// floor-µs/op, rotate-µs/op and their quotient x-floor, Rotate's
+// sequential throughput as a fraction of the floor's. (With concurrent
+// callers alternating, queueing would make both latencies alike: the
+// parallel comparison is BenchmarkRotate's.)
 func BenchmarkRotateInterleaved(b *testing.B) {
 	be := redistest.NewStandalone(b)
 	s := newStore(b, be)

@@ -60,5 +60,12 @@
 // refresh-token secret does: [Secrets.Index] keeps it in the store,
 // wrapped under each secret version, so that logging out everywhere and
 // listing sessions find every live session whatever secret it began
-// under.
+// under. To retire a secret, first run every instance with the new secret
+// current and the old one beside it: they store the index key under the
+// new secret too.
+//
+// The index key only hides which subject a store entry belongs to; refresh
+// tokens and seals do not depend on it. Whoever removes the stored keys
+// makes instances started afterwards derive a new one (from their oldest
+// secret): sessions made before are then no longer listed per subject.
 package session

@@ -26,14 +26,8 @@ func indexKeyName(v uint32) string { return "index-key:" + strconv.FormatUint(ui
 // under the current version if it is not there yet. At first use the key
 // is derived from the oldest secret given, so that instances starting
 // together agree on it. Its errors wrap [ErrUnavailable] (the store) or
-// [ErrInvalidSecret] (a stored key that does not open).
-//
-// # Security
-//
-// The key only hides which subject a store entry belongs to; refresh
-// tokens do not depend on it. Whoever removes the stored keys makes
-// instances started afterwards derive a new one (from their oldest
-// secret): sessions made before are then no longer listed per subject.
+// [ErrInvalidSecret] (a stored key that does not open). The package
+// documentation's "Subject index" section says what the key protects.
 func (s *Secrets) Index(ctx context.Context, store Store) (*Index, error) {
 	if s == nil || s.current == nil {
 		return nil, errNoSecrets
