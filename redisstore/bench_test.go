@@ -65,6 +65,7 @@ func BenchmarkRotate(b *testing.B) {
 	b.Run("Sequential", func(b *testing.B) {
 		b.Run("op=Floor", func(b *testing.B) {
 			defer serverTime(b, be)()
+			defer be.StartCPU(b).Stop()
 			b.ReportAllocs()
 			for b.Loop() {
 				floor(b, prefix+"floor")
@@ -73,6 +74,7 @@ func BenchmarkRotate(b *testing.B) {
 		b.Run("op=Rotate", func(b *testing.B) {
 			tok := newChain(b)
 			defer serverTime(b, be)()
+			defer be.StartCPU(b).Stop()
 			b.ReportAllocs()
 			for b.Loop() {
 				tok = rotate(b, tok)
@@ -82,6 +84,7 @@ func BenchmarkRotate(b *testing.B) {
 	b.Run("Parallel", func(b *testing.B) {
 		b.Run("op=Floor", func(b *testing.B) {
 			defer serverTime(b, be)()
+			defer be.StartCPU(b).Stop()
 			b.ReportAllocs()
 			b.SetParallelism(25)
 			b.RunParallel(func(pb *testing.PB) {
@@ -93,6 +96,7 @@ func BenchmarkRotate(b *testing.B) {
 		})
 		b.Run("op=Rotate", func(b *testing.B) {
 			defer serverTime(b, be)()
+			defer be.StartCPU(b).Stop()
 			b.ReportAllocs()
 			b.SetParallelism(25)
 			b.RunParallel(func(pb *testing.PB) {
