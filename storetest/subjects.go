@@ -45,6 +45,7 @@ func testSharedSlotTag(t *testing.T, nb NewBackend) {
 	if n := e.revokeAll(a); n != 1 {
 		t.Fatalf("RevokeAll(%s) = %d; want 1", a, n)
 	}
+	e.active(a, ga.sid(), false)
 	e.active(b, gb.sid(), true)
 
 	gb2 := e.rotate(gb.tok, "")
