@@ -16,6 +16,11 @@ import (
 // are matched exactly, and a document is refused when its names are
 // ambiguous (see checkNames). Values of the members the middleware reads
 // are decoded here too, which is also faster than reflection.
+//
+// FuzzDecodeClaims and FuzzDecodeHeader compare this reader with
+// encoding/json; FuzzVerifyMatchesGolangJWT checks, on signed tokens, that
+// every token the middleware accepts golang-jwt accepts too, with equal
+// claims.
 
 // maxDepth is encoding/json's nesting limit: both accept the same
 // documents.
