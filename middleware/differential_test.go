@@ -173,15 +173,26 @@ func withRequired(claims string) string {
 	return body + fmt.Sprintf(`"iss":%q,"aud":"api","exp":%d}`, diffIssuer, t0.Add(time.Minute).Unix())
 }
 
+// nested makes doc the value of an extra member of the object good (a
+// header or claims set both configurations accept), so that any valid JSON
+// value, or members spliced in after one, makes a token that can be
+// accepted, and the handling of nested values is compared too.
+func nested(good, doc string) string {
+	return good[:len(good)-1] + `,"x":` + doc + `}`
+}
+
 // FuzzVerifyMatchesGolangJWT signs each mutated header and claims set with
 // the test key, so that inputs get past the signature, and checks that a
 // token the middleware accepts is accepted by golang-jwt's parser with the
 // same settings (algorithm, key set, clock, leeway, exp required, iat
 // checked; issuer, audience and type in the strict configuration) and
-// decodes to equal claims. Each input makes four tokens: its header with
-// its claims, and with its claims plus the required claims appended; and
-// the same two claims sets under a header both configurations accept, so
-// that a mutation in one part does not keep the other from being compared.
+// decodes to equal claims. Each input makes five tokens: its own header
+// and claims; its header with the required claims appended to its claims;
+// the latter under a header both configurations accept; and its header, and
+// its claims, each nested as a member's value in a document both
+// configurations accept, next to the other part accepted as well. So a
+// mutation in one part does not keep the other from being compared, and
+// any valid JSON value makes an acceptable token.
 func FuzzVerifyMatchesGolangJWT(f *testing.F) {
 	for _, s := range diffSeeds {
 		f.Add(s[0], s[1])
@@ -198,8 +209,11 @@ func FuzzVerifyMatchesGolangJWT(f *testing.F) {
 		}
 	})
 	f.Fuzz(func(t *testing.T, header, claims string) {
-		full := withRequired(claims)
-		for i, hc := range [...][2]string{{header, claims}, {header, full}, {diffHeader, claims}, {diffHeader, full}} {
+		full, good := withRequired(claims), withRequired("{}")
+		for i, hc := range [...][2]string{
+			{header, claims}, {header, full}, {diffHeader, full},
+			{nested(diffHeader, header), good}, {diffHeader, nested(good, claims)},
+		} {
 			tok := rawHS256(hc[0], hc[1])
 			s := strict.check(t, tok, hc[0], hc[1])
 			l := lax.check(t, tok, hc[0], hc[1])
@@ -213,7 +227,7 @@ func FuzzVerifyMatchesGolangJWT(f *testing.F) {
 				diffCount.raw.Add(1)
 			}
 		}
-		diffCount.tokens.Add(4)
+		diffCount.tokens.Add(5)
 		if n := diffCount.inputs.Add(1); n%4096 == 0 {
 			reportDiff()
 		}
