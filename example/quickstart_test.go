@@ -236,7 +236,7 @@ func Example_goClient() {
 // process, which finds the session in a file.
 type mytool struct {
 	apiURL string
-	store  *transport.FileStore
+	store  transport.Store
 }
 
 func newMytool(apiURL, configDir string) (*mytool, error) {

@@ -1,6 +1,7 @@
 // Package transport is the client half of jwtrefresh: an http.RoundTripper
 // that makes access-token expiry invisible to the code using an
-// http.Client, and the token stores it keeps sessions in.
+// http.Client, the token stores it keeps sessions in, and a client of the
+// token endpoint.
 //
 // It works with any OAuth 2.0 server: it sends RFC 6750 §2.1 bearer tokens,
 // reads RFC 6750 §3 / RFC 9110 §11.6.1 WWW-Authenticate challenges, and
@@ -8,8 +9,7 @@
 // RFC 6749 §5.1 token responses and §5.2 error responses. With a server
 // that rotates refresh tokens (RFC 9700 §4.14) and honours an
 // Idempotency-Key header, as jwtrefresh's token endpoint does, a lost
-// response or a crash mid-refresh costs nothing: the refresh is repeated
-// with the same key and the server answers with the same new tokens.
+// response or a crash mid-refresh costs nothing.
 //
 // A Go service wraps its client:
 //
@@ -20,7 +20,7 @@
 //		transport.WithOrigins("https://api.example.com", "https://files.example.com"))
 //	client := &http.Client{Transport: rt}
 //
-// A command-line tool keeps the session in a FileStore, which several
+// A command-line tool keeps the session in a file, which several
 // invocations running at once can share:
 //
 //	store, err := transport.NewFileStore(filepath.Join(dir, "token.json"))
@@ -33,11 +33,102 @@
 //		// ask the user to log in again
 //	}
 //
-// Login records the refresh endpoint in the stored token
-// (Token.RefreshURL), and a Transport of another endpoint refuses to send
-// it, so a session saved for one server never reaches another.
+// # Requests
 //
-// See Transport for the exact behaviour: which requests get the token,
-// which 401s start a refresh, how concurrent requests and processes share
-// one refresh, and what each outcome does to the stored session.
+// A request to one of the origins (see WithOrigins) that carries no
+// Authorization header of its own is sent as a clone with
+// "Authorization: Bearer <access token>"; any other request, and a
+// redirect to another origin, goes out untouched. The caller's request is
+// never modified, and its body is always closed, also on errors. With an
+// empty store, a request to an origin fails with ErrLoginRequired before
+// it is sent (or goes out without a token, with WithAnonymous).
+//
+// # Refresh
+//
+// An access token within 30 s of its expiry (at most a quarter of its
+// lifetime) is refreshed before the request is sent, lazily: there are no
+// timers. A 401 whose Bearer challenge says the token is missing or
+// invalid (any 401, with WithAnyUnauthorized) is handled once: if it
+// answered tokens a refresh has replaced since, the request is sent again
+// with the current ones (a stale 401); otherwise it joins the one refresh
+// in flight, however many requests wait for it, and is sent again with
+// the new token. A 401 to that second request is returned as is, and for
+// a minute a 401 to those freshly refreshed tokens starts no refresh: a
+// server that refuses them for another reason (a wrong audience, an
+// unknown key) costs one refresh a minute, not one per request. A request
+// whose body cannot be replayed (no Request.GetBody) is not sent again: its
+// 401 is returned, and the next request uses the new token.
+//
+// A refresh is an RFC 6749 §6 refresh_token grant POSTed through the
+// Endpoint (see WithEndpoint), never through the Transport itself. It runs
+// detached from the requests waiting for it, bounded by its own timeout
+// (30 s): a request whose context ends stops waiting, but the refresh,
+// which the server may already have performed, completes and is saved.
+//
+// Each refresh carries a random Idempotency-Key, saved in the store with
+// the tokens before the request is sent. An attempt whose outcome is
+// unknown (a network error, a timeout, 5xx, 408, 429) is repeated with the
+// same refresh token and key, with jittered backoff (4 attempts, 100 ms to
+// 3 s, Retry-After honoured), and so is a refresh that a process killed
+// mid-refresh left behind: a rotating server that honours the key answers
+// with the same new tokens instead of detecting reuse.
+//
+// # Stores
+//
+// A Store keeps one session. A Store that is a Locker is locked across
+// re-read → redeem → save, so that several Transports or processes
+// sharing it redeem a refresh token once: a refresh that finds the store
+// rotated by a peer adopts the peer's tokens, and one that finds it empty
+// (a logout) ends the session. Login and Logout take the lock too, as do
+// the Save and Clear of the stores this package makes, so that a login or
+// a logout made while a refresh is in flight stands. A refresh reads the
+// store once under the lock, saves the idempotency key, and saves the new
+// tokens; a store that is a Versioner spares it a second read, made only
+// when the store changed meanwhile (a writer that ignores the lock, such
+// as someone deleting the token file, may have logged out or in).
+//
+// A Versioner also tells the Transport on every request whether the store
+// changed, so that a login or logout saved elsewhere takes effect at the
+// next request (within a second, for a file store). Custom stores, backed
+// by the OS keyring for instance, may implement Locker and Versioner too.
+//
+// # Outcomes
+//
+// invalid_grant clears the store (unless a peer has rotated it meanwhile,
+// whose tokens are adopted) and fails the request with an error wrapping
+// ErrLoginRequired and the *ResponseError. So does a stored token that
+// cannot be used. A session without a refresh token is used until its
+// access token expires, then fails with ErrLoginRequired and is left as
+// it is. Other failures keep the tokens: temporary ones wrap
+// ErrRefreshUnavailable, no refresh is tried again before the server's
+// Retry-After (or the maximum backoff) has passed, and a token that is not
+// yet expired is still used meanwhile.
+//
+// Rotated tokens are saved before the new access token is used. If saving
+// fails, or a Store does not answer within the refresh timeout, the
+// Transport goes on with the new tokens from memory, never sends the old
+// refresh token again, and reports the error (Hooks.SaveFailed and the
+// logger). A Store call that does not return holds the store's lock until
+// it does, so that nothing it writes late overwrites a later save.
+//
+// # Sessions belong to their endpoint
+//
+// Login records the refresh endpoint in the stored token (Token.RefreshURL),
+// and so does every save after a refresh. A Transport of another endpoint
+// refuses such a token with ErrForeignToken: no request carries it and no
+// refresh sends it, so a session saved for one server never reaches
+// another (a command-line tool given another -server, say).
+//
+// # Panics
+//
+// The store is loaded, and tokens refreshed, on goroutines the Transport
+// owns, where a panic would end the process. A panic there (in a Store, a
+// hook, or the refresh RoundTripper) is recovered and logged with its
+// stack, every request waiting for that load or refresh fails with an
+// error wrapping ErrPanic, and the next request tries again. A panicking
+// Save counts as a failed save.
+//
+// Nothing secret is logged: Token redacts itself in fmt and log/slog, and
+// the package never writes a token, an idempotency key, or a token
+// endpoint's error_description into a log line.
 package transport

@@ -14,61 +14,51 @@ var (
 	// ErrLoginRequired means there is no usable session: the store holds no
 	// token or one that cannot be used, the token cannot be refreshed, or
 	// the refresh endpoint rejected the refresh token (invalid_grant). The
-	// application must log the user in again; retrying the request will not
-	// help.
+	// application must log the user in again; retrying will not help.
 	ErrLoginRequired = errors.New("transport: login required")
 
 	// ErrForeignToken means the stored token records another refresh
-	// endpoint than the Transport's (Token.RefreshURL): it was issued by,
-	// or refreshed at, another server, and this Transport does not send it
-	// anywhere, neither as an access token nor to its token endpoint. The
-	// error wraps ErrLoginRequired too, since a login to this server is
-	// what replaces it; test for ErrForeignToken first to tell the user
-	// that the session belongs elsewhere. The stored token is left as it
-	// is.
+	// endpoint than the Transport's (Token.RefreshURL), and the Transport
+	// sends it nowhere. It comes wrapped with ErrLoginRequired, since a
+	// login to this server replaces it; test for it first to tell the user
+	// that the session belongs elsewhere. The store is left as it is.
 	ErrForeignToken = errors.New("transport: the stored token belongs to another refresh endpoint")
 
-	// ErrNoToken is returned by Store.Load when the store holds no token
-	// (for a FileStore: no file, or one holding "{}" or nothing). The
-	// Transport turns it into ErrLoginRequired, or sends requests without a
-	// token (WithAnonymous).
+	// ErrNoToken is what Store.Load returns when the store holds no token.
+	// The Transport turns it into ErrLoginRequired, or sends requests
+	// without a token (WithAnonymous).
 	ErrNoToken = errors.New("transport: no token stored")
 
 	// ErrRefreshUnavailable means a refresh could not be completed for now:
-	// the refresh endpoint was unreachable, timed out, or answered 5xx, 408
-	// or 429 on every attempt, or asked the client to wait (Retry-After).
-	// The stored tokens are kept and a later request tries again.
+	// the endpoint was unreachable, timed out, or answered 5xx, 408 or 429
+	// on every attempt, or asked the client to wait (Retry-After). The
+	// tokens are kept and a later request tries again.
 	ErrRefreshUnavailable = errors.New("transport: token refresh temporarily unavailable")
 
-	// ErrInvalidResponse means a token endpoint answered 200 with a body that
-	// is not a usable RFC 6749 §5.1 token response: not JSON, too large, no
-	// access token, a token type other than Bearer, or a token with
-	// characters that cannot go into an Authorization header.
+	// ErrInvalidResponse means a token endpoint answered 200 with a body
+	// that is not a usable RFC 6749 §5.1 token response: not JSON, too
+	// large, no access token, not a Bearer token, or a token that cannot
+	// go into an Authorization header.
 	ErrInvalidResponse = errors.New("transport: invalid token response")
 
-	// ErrPanic means that code the Transport called on a goroutine of its
-	// own (a Store or Locker method, a Hooks function, or the refresh
-	// RoundTripper, while loading or refreshing the tokens) panicked. The
-	// panic is recovered, logged with its stack (WithLogger), and every
+	// ErrPanic means code the Transport ran on a goroutine of its own (a
+	// Store, a hook, the refresh RoundTripper, while loading or refreshing)
+	// panicked. The panic is recovered and logged with its stack, and every
 	// request waiting for that load or refresh fails with an error wrapping
-	// ErrPanic and, when the panic value is an error, that error. The
-	// tokens in memory and in the store are left as the panic left them;
-	// the next request tries again. A panic on the caller's goroutine (in
-	// the base RoundTripper, or in Hooks.Unauthorized or Hooks.Retried)
-	// is not recovered: it reaches the caller, who can.
+	// ErrPanic (and the panic value, if it is an error).
 	ErrPanic = errors.New("transport: recovered a panic")
 
-	// ErrUnsafeTokenFile means a FileStore refused its file: it is a
-	// symbolic link or not a regular file, group or others can access it,
-	// or another user owns it; or group or others can write to its
-	// directory, or another user than the caller or root owns that.
+	// ErrUnsafeTokenFile means a file store refused its file or its lock
+	// file: a symbolic link or not a regular file, one that group or others
+	// can access or another user owns, or a directory that group or others
+	// can write to or another user than the caller or root owns.
 	ErrUnsafeTokenFile = errors.New("transport: unsafe token file")
 )
 
 // ResponseError is a non-200 answer from a token endpoint, usually an
 // RFC 6749 §5.2 error response. Refresh failures wrap it together with
-// ErrLoginRequired (invalid_grant), ErrRefreshUnavailable (5xx, 408, 429), or
-// alone (any other status); use errors.As to read its fields.
+// ErrLoginRequired (invalid_grant), ErrRefreshUnavailable (5xx, 408, 429),
+// or alone (any other status); use errors.As to read its fields.
 type ResponseError struct {
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
@@ -76,9 +66,8 @@ type ResponseError struct {
 	// when the body was not an RFC 6749 error object.
 	Code string
 	// Description is the "error_description" member, cut to a few hundred
-	// printable characters. The Transport removes from it the refresh
-	// token, access token and idempotency key it presented, should the
-	// server echo them.
+	// printable characters, with any refresh token, access token or
+	// idempotency key the request presented replaced by [REDACTED].
 	Description string
 	// RetryAfter is the delay the Retry-After header asked for; zero when
 	// there was none.
@@ -112,6 +101,14 @@ func (e *ResponseError) temporary() bool {
 	return e.StatusCode >= 500 || e.StatusCode == 408 || e.StatusCode == 429
 }
 
+// rejected reports whether err is the endpoint's definite refusal of the
+// refresh token: invalid_grant, and not from a 5xx, which is an outage
+// whatever its body says.
+func rejected(err error) bool {
+	var re *ResponseError
+	return errors.As(err, &re) && re.Code == "invalid_grant" && !re.temporary()
+}
+
 // prefix starts every error message of the package.
 const prefix = "transport: "
 
@@ -131,6 +128,11 @@ func errorf(format string, args ...any) error {
 		return err
 	}
 	return &prefixedError{msg: prefix + strings.TrimPrefix(err.Error(), prefix), err: err}
+}
+
+// configError is an error of New: the configuration cannot be used.
+func configError(format string, args ...any) error {
+	return errorf("transport: "+format, args...)
 }
 
 // unprefixed is an error of the package, wrapped by another one, without

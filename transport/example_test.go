@@ -57,7 +57,7 @@ func ExampleNew() {
 	rt, err := transport.New(srv.URL+"/auth/refresh", store, transport.WithHooks(transport.Hooks{
 		Unauthorized: func(*http.Request) { unauthorized.Add(1) },
 		Refreshed:    func(transport.RefreshInfo) { refreshes.Add(1) },
-		Retried:      func(transport.RetryInfo) { retries.Add(1) },
+		Retried:      func(*http.Request, bool) { retries.Add(1) },
 	}))
 	if err != nil {
 		log.Fatal(err)
@@ -85,7 +85,7 @@ func ExampleNew() {
 // through the Transport, which records its refresh endpoint in it; "get"
 // sends requests through the Transport, and when the session has ended it
 // tells the user to log in again.
-func ExampleFileStore() {
+func ExampleNewFileStore() {
 	revoked := new(atomic.Bool)
 	srv := demoServer(revoked)
 	defer srv.Close()

@@ -11,75 +11,32 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // maxFileBytes bounds what Load reads of a token file.
 const maxFileBytes = 1 << 20
 
-// statInterval is how often a Transport's requests check whether the token
-// file changed (see FileStore).
+// statInterval is how often Version looks at the token file.
 const statInterval = time.Second
 
-var (
-	_ Store     = (*FileStore)(nil)
-	_ Locker    = (*FileStore)(nil)
-	_ versioned = (*FileStore)(nil)
-)
-
-// FileStore is a Store in a file, for command-line tools: every invocation
-// is a new process that finds the session where the last one left it, and
-// parallel invocations share it safely.
+// NewFileStore returns a Store in the file at path (made absolute, so that
+// a later change of working directory does not move it), for command-line
+// tools: each invocation finds the session where the last one left it, and
+// parallel invocations share it safely. It does not touch the file system.
 //
-// The file is created with mode 0600 (and its directory with 0700 when
-// missing) and replaced atomically: written to a temporary file in the same
-// directory, synced, renamed over the old one, and the directory synced, so
-// a crash at any point leaves either the old or the new content. Load and
-// Save refuse (ErrUnsafeTokenFile) a file that is a symbolic link or not
-// a regular file and, on Unix, one that group or others can access or that
-// another user owns: the tokens are as good as a password. Like ssh, they
-// also refuse, on Unix, a token file whose directory group or others can
-// write to, or that belongs to another user than the caller or root: whoever
-// can write to the directory can replace the file, or hold its lock file
-// forever. The directories above it are checked the same way (symbolic
-// links resolved), except that a sticky one such as /tmp is fine there:
-// whoever can write to one of them can rename the token directory and put
-// their own in its place. They refuse before creating anything, the lock file
-// included; the error suggests chmod go-w only for a directory of the
-// caller's own, and otherwise (for /tmp, say) a directory of one's own,
-// such as one under os.UserConfigDir. Clear works regardless, without the
-// lock in such a directory, so that a logout always succeeds.
+// The file is created 0600 (its directory 0700 when missing) and replaced
+// atomically (temporary file, fsync, rename, directory fsync). Like ssh, the
+// store refuses (ErrUnsafeTokenFile) a symbolic link or non-regular file, on
+// Unix one that group or others can access or another user owns, and one
+// in a directory that group or others can write to or another user than
+// the caller or root owns, or below such a directory unless it is sticky
+// (such as /tmp); it refuses before creating anything. Clear works anyway.
 //
-// Lock takes an OS lock (flock(2), LockFileEx on Windows) on a separate file
-// beside it, path + ".lock", which is never renamed or removed: a lock on
-// the token file itself would be lost by every atomic replacement. The
-// Transport holds it across re-read → redeem → persist. Save and Clear take
-// it too, unless the caller already holds it, so that a login or a logout
-// in one process waits for a refresh in flight in another (at most its
-// timeout) instead of being undone by it. Load does not need it: the file
-// is only ever replaced whole.
-//
-// A Transport using a FileStore checks, at most once a second, whether the
-// file changed (by its inode, size and modification time), and reloads it:
-// a logout or a login in another process takes effect in a long-running one
-// within a second, without waiting for a refresh.
-//
-// A FileStore is safe for concurrent use by goroutines and processes.
-type FileStore struct {
-	path, lockPath string
-	lock           storeLock // serializes Lock within the process
-
-	// stamp identifies the file's last seen state (0: no file); nextStat
-	// is when, in Unix nanoseconds, version looks at the file again.
-	stamp    atomic.Uint64
-	nextStat atomic.Int64
-}
-
-// NewFileStore returns a FileStore for the file at path, made absolute so
-// that a later change of working directory does not move it. It does not
-// touch the file system.
-func NewFileStore(path string) (*FileStore, error) {
+// It is a Locker: the lock is an OS lock (flock(2), LockFileEx on Windows)
+// on path + ".lock", which is never renamed or removed, and its Save and
+// Clear take it too. It is a Versioner, looking at the file's inode, size
+// and modification time at most once a second.
+func NewFileStore(path string) (Store, error) {
 	if path == "" {
 		return nil, errors.New("transport: empty token file path")
 	}
@@ -90,21 +47,40 @@ func NewFileStore(path string) (*FileStore, error) {
 	if filepath.Base(abs) == string(filepath.Separator) {
 		return nil, errorf("transport: token file path %q names no file", path)
 	}
-	return &FileStore{path: abs, lockPath: abs + ".lock"}, nil
+	return &fileStore{path: abs, lockPath: abs + ".lock"}, nil
 }
 
-// Path returns the absolute path of the token file.
-func (s *FileStore) Path() string { return s.path }
+var (
+	_ Locker    = (*fileStore)(nil)
+	_ Versioner = (*fileStore)(nil)
+	_ Versioner = heldFile{}
+)
+
+// fileStore is the store of NewFileStore.
+type fileStore struct {
+	path, lockPath string
+	lock           storeLock // serializes Lock within the process
+
+	// version identifies the file's last seen state (0: no file);
+	// nextStat is when, in Unix nanoseconds, Version looks again.
+	version  atomic.Uint64
+	nextStat atomic.Int64
+
+	// Test seams, set from export_test.go; nil means the real thing.
+	now      func() time.Time
+	geteuid  func() int
+	saveHook func(saveStep) error
+}
 
 // Load reads the token file. A missing file, or one that holds no token
 // (empty, "{}" or "null"), is ErrNoToken; an unsafe one is
 // ErrUnsafeTokenFile; a file that is not a stored token is an error naming
 // the file.
-func (s *FileStore) Load(ctx context.Context) (*Token, error) {
+func (s *fileStore) Load(ctx context.Context) (*Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkDir(filepath.Dir(s.path)); err != nil {
+	if err := s.checkDir(filepath.Dir(s.path)); err != nil {
 		return nil, err
 	}
 	// Lstat explains a refusal; on Unix, O_NOFOLLOW then closes the window
@@ -120,13 +96,13 @@ func (s *FileStore) Load(ctx context.Context) (*Token, error) {
 		return nil, errorf("transport: token file: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, errorf("transport: token file: %w", err)
-	}
-	if err := s.checkInfo(fi); err != nil {
+	if err := s.checkFile(f, s.path); err != nil {
 		return nil, err
 	}
+	return s.decode(f)
+}
+
+func (s *fileStore) decode(f io.Reader) (*Token, error) {
 	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
 	if err != nil {
 		return nil, errorf("transport: reading token file %s: %w", s.path, err)
@@ -146,68 +122,75 @@ func (s *FileStore) Load(ctx context.Context) (*Token, error) {
 	return &tok, nil
 }
 
-// Save replaces the token file atomically with tok. It refuses to replace an
-// unsafe file (see FileStore). Unless the caller holds the store's lock, it
-// takes it first, and returns ctx's error if ctx ends while it waits. Once
-// the new file is being written, ctx no longer interrupts it: a rotated
-// refresh token must not be lost to a cancellation.
-func (s *FileStore) Save(ctx context.Context, tok *Token) error {
+// Save replaces the token file atomically with tok once it holds the
+// store's lock. Once the new file is being written, ctx no longer
+// interrupts it: a rotated refresh token must not be lost to a
+// cancellation.
+func (s *fileStore) Save(ctx context.Context, tok *Token) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	data, err := encodeToken(tok)
+	if err != nil {
+		return err
+	}
+	_, unlock, err := s.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.write(data)
+}
+
+// encodeToken is tok as a token file holds it.
+func encodeToken(tok *Token) ([]byte, error) {
 	if tok == nil { // would write "null": use Clear to empty the store
-		return errorf("transport: saving a nil token (Clear empties the store)")
+		return nil, errorf("transport: saving a nil token (Clear empties the store)")
 	}
 	data, err := json.Marshal(tok)
 	if err != nil {
-		return errorf("transport: encoding token: %w", err)
+		return nil, errorf("transport: encoding token: %w", err)
 	}
 	if len(data) > maxFileBytes { // Load would refuse the file, and the session with it
-		return errorf("transport: token of %d bytes encoded, more than a token file holds (%d)", len(data), maxFileBytes)
+		return nil, errorf("transport: token of %d bytes encoded, more than a token file holds (%d)", len(data), maxFileBytes)
 	}
-	if !s.lock.heldBy(ctx) {
-		unlock, err := s.Lock(ctx)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
-	dir := filepath.Dir(s.path)
-	if err := checkDir(dir); err != nil { // before anything is created
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return errorf("transport: token directory: %w", err)
-	}
-	if err := checkDir(dir); err != nil {
+	return data, nil
+}
+
+// write replaces the token file with data; the caller holds the lock.
+func (s *fileStore) write(data []byte) error {
+	if err := s.prepareDir(); err != nil {
 		return err
 	}
 	if err := s.checkPath(); err != nil {
 		return err
 	}
-	err = writeAtomic(s.path, data)
+	err := s.writeAtomic(data)
 	s.restat()
 	return err
 }
 
-// Clear removes the token file. Unless the caller holds the store's lock, it
-// takes it first, and returns ctx's error if ctx ends while it waits. The
-// lock file stays: removing it would let two processes lock two different
-// files of the same name.
-func (s *FileStore) Clear(ctx context.Context) error {
+// Clear removes the token file once it holds the store's lock. The lock
+// file stays: removing it would let two processes lock two different files
+// of the same name.
+func (s *fileStore) Clear(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	// In a directory Lock refuses, remove the file without the lock, so
 	// that a logout succeeds and creates nothing there: no Load or Save
 	// succeeds in it for a refresh to race with.
-	if !s.lock.heldBy(ctx) && checkDir(filepath.Dir(s.path)) == nil {
-		unlock, err := s.Lock(ctx)
+	if s.checkDir(filepath.Dir(s.path)) == nil {
+		_, unlock, err := s.Lock(ctx)
 		if err != nil {
 			return err
 		}
 		defer unlock()
 	}
+	return s.remove()
+}
+
+func (s *fileStore) remove() error {
 	defer s.restat()
 	if err := os.Remove(s.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -218,87 +201,149 @@ func (s *FileStore) Clear(ctx context.Context) error {
 	return syncDir(filepath.Dir(s.path))
 }
 
-// Lock takes the exclusive OS lock on path + ".lock", polling until it is
-// free or ctx is done, and returns its release. It creates the directory
-// (mode 0700) when it is missing. In a directory that Load and Save refuse
-// (see FileStore) it fails with ErrUnsafeTokenFile before creating the lock
-// file.
-func (s *FileStore) Lock(ctx context.Context) (func(), error) {
+// Lock takes the exclusive OS lock on the lock file, polling until it is
+// free or ctx is done. It creates the directory (mode 0700) when it is
+// missing; in a directory that Load and Save refuse it fails with
+// ErrUnsafeTokenFile before creating anything. The lock file is opened
+// without following a symbolic link or blocking on a FIFO, and refused
+// unless it is a regular file of the caller's that nobody else can open.
+func (s *fileStore) Lock(ctx context.Context) (Store, func(), error) {
 	release, err := s.lock.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := s.lockFile(ctx)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return heldFile{s}, func() { unlockFile(f); f.Close(); release() }, nil
+}
+
+// lockFile opens the lock file and takes its OS lock. flock(2) cannot wait
+// for a context, so it polls: a refresh holds the lock for one round trip,
+// so waiters are few and short-lived.
+func (s *fileStore) lockFile(ctx context.Context) (*os.File, error) {
+	if err := s.prepareDir(); err != nil {
+		return nil, err
+	}
+	f, err := s.openLockFile()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(s.lockPath)
-	if err := checkDir(dir); err != nil { // before anything is created
-		release()
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		release()
-		return nil, errorf("transport: token directory: %w", err)
-	}
-	// Before the lock file is created: nothing goes into a directory the
-	// store refuses.
-	if err := checkDir(dir); err != nil {
-		release()
-		return nil, err
-	}
-	fl := flock.New(s.lockPath, flock.SetFlag(lockFlags), flock.SetPermissions(0o600))
-	// flock(2) cannot wait for a context, so poll: a refresh holds the
-	// lock for one round trip, so waiters are few and short-lived.
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		ok, err := fl.TryLock()
+		ok, err := tryLockFile(f)
 		if err != nil {
-			release()
+			f.Close()
 			return nil, errorf("transport: locking %s: %w", s.lockPath, err)
 		}
 		if ok {
-			return func() { _ = fl.Unlock(); release() }, nil
+			return f, nil
 		}
 		if delay == time.Millisecond {
-			lockWaiting()
+			s.lock.waiting()
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			release()
+			f.Close()
 			return nil, ctx.Err()
 		}
 	}
 }
 
-// version identifies the file's state, looking at the file at most once per
-// statInterval of now (the Transport's clock) and after each Save and Clear
-// through this FileStore.
-func (s *FileStore) version(now time.Time) uint64 {
-	n, next := now.UnixNano(), s.nextStat.Load()
+// openLockFile opens (creating it 0600) the lock file and checks it.
+func (s *fileStore) openLockFile() (*os.File, error) {
+	f, err := os.OpenFile(s.lockPath, os.O_CREATE|os.O_RDONLY|openFlags, 0o600)
+	if err != nil {
+		if fi, lerr := os.Lstat(s.lockPath); lerr == nil {
+			if cerr := s.checkInfo(fi, s.lockPath); cerr != nil {
+				return nil, cerr // explains O_NOFOLLOW's error
+			}
+		}
+		return nil, errorf("transport: lock file: %w", err)
+	}
+	if err := s.checkFile(f, s.lockPath); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// prepareDir checks the token directory, creates it (0700) when it is
+// missing, and checks it again: nothing goes into a directory the store
+// refuses.
+func (s *fileStore) prepareDir() error {
+	dir := filepath.Dir(s.path)
+	if err := s.checkDir(dir); err != nil { // before anything is created
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return errorf("transport: token directory: %w", err)
+	}
+	return s.checkDir(dir)
+}
+
+// Version identifies the file's state, looking at the file at most once
+// per statInterval and after each Save and Clear through this store.
+func (s *fileStore) Version() uint64 {
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	n, next := now().UnixNano(), s.nextStat.Load()
 	// A clock that went back more than an interval also looks again.
 	if (n >= next || n < next-int64(statInterval)) && s.nextStat.CompareAndSwap(next, n+int64(statInterval)) {
 		s.restat()
 	}
-	return s.stamp.Load()
+	return s.version.Load()
 }
 
 // restat records the file's current state.
-func (s *FileStore) restat() {
-	var stamp uint64
+func (s *fileStore) restat() {
+	var v uint64
 	fi, err := os.Lstat(s.path)
 	switch {
 	case err == nil:
-		stamp = fileStamp(fi)
+		v = fileVersion(fi)
 	case errors.Is(err, fs.ErrNotExist):
-		stamp = 0
+		v = 0
 	default:
-		stamp = 1 // unreadable: a Load will say why
+		v = 1 // unreadable: a Load will say why
 	}
-	s.stamp.Store(stamp)
+	s.version.Store(v)
+}
+
+// heldFile is a fileStore as the holder of its lock sees it: Save and
+// Clear do not lock, and Version looks at the file every time.
+type heldFile struct{ s *fileStore }
+
+func (h heldFile) Load(ctx context.Context) (*Token, error) { return h.s.Load(ctx) }
+func (h heldFile) Version() uint64                          { h.s.restat(); return h.s.version.Load() }
+
+func (h heldFile) Save(ctx context.Context, tok *Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := encodeToken(tok)
+	if err != nil {
+		return err
+	}
+	return h.s.write(data)
+}
+
+func (h heldFile) Clear(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return h.s.remove()
 }
 
 // checkPath refuses an existing token file that is a symbolic link, not a
-// regular file, or unsafe by checkInfo. A missing file is fine.
-func (s *FileStore) checkPath() error {
+// regular file, or unsafe by checkOwnerAndMode. A missing file is fine.
+func (s *fileStore) checkPath() error {
 	fi, err := os.Lstat(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -306,17 +351,26 @@ func (s *FileStore) checkPath() error {
 	if err != nil {
 		return errorf("transport: token file: %w", err)
 	}
-	return s.checkInfo(fi)
+	return s.checkInfo(fi, s.path)
 }
 
-func (s *FileStore) checkInfo(fi fs.FileInfo) error {
+// checkFile checks an open file by fstat.
+func (s *fileStore) checkFile(f *os.File, path string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return errorf("transport: %s: %w", path, err)
+	}
+	return s.checkInfo(fi, path)
+}
+
+func (s *fileStore) checkInfo(fi fs.FileInfo, path string) error {
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return errorf("%w: %s is a symbolic link; refusing to follow it", ErrUnsafeTokenFile, s.path)
+		return errorf("%w: %s is a symbolic link; refusing to follow it", ErrUnsafeTokenFile, path)
 	}
 	if !fi.Mode().IsRegular() {
-		return errorf("%w: %s is not a regular file", ErrUnsafeTokenFile, s.path)
+		return errorf("%w: %s is not a regular file", ErrUnsafeTokenFile, path)
 	}
-	return checkOwnerAndMode(s.path, fi)
+	return s.checkOwnerAndMode(path, fi)
 }
 
 // saveStep names the points of writeAtomic at which a test can interrupt it.
@@ -329,12 +383,15 @@ const (
 	stepRenamed                 // renamed over the old file, directory not synced
 )
 
-// saveHook, when set by a test, runs at each step of writeAtomic; an error
-// aborts the write there.
-var saveHook func(saveStep) error
+func (s *fileStore) step(st saveStep) error {
+	if s.saveHook != nil {
+		return s.saveHook(st)
+	}
+	return nil
+}
 
-func writeAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
+func (s *fileStore) writeAtomic(data []byte) (err error) {
+	dir, base := filepath.Split(s.path)
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*") // mode 0600
 	if err != nil {
 		return errorf("transport: writing token file: %w", err)
@@ -344,45 +401,39 @@ func writeAtomic(path string, data []byte) (err error) {
 		if err != nil {
 			f.Close()
 			os.Remove(tmp)
-			err = errorf("transport: writing token file %s: %w", path, err)
+			err = errorf("transport: writing token file %s: %w", s.path, err)
 		}
 	}()
-	step := func(s saveStep) error {
-		if saveHook != nil {
-			return saveHook(s)
-		}
-		return nil
-	}
-	if err := step(stepCreated); err != nil {
+	if err := s.step(stepCreated); err != nil {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := step(stepWritten); err != nil {
+	if err := s.step(stepWritten); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	if err := step(stepSynced); err != nil {
+	if err := s.step(stepSynced); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, s.path); err != nil {
 		return err
 	}
-	if err := step(stepRenamed); err != nil {
+	if err := s.step(stepRenamed); err != nil {
 		return err
 	}
 	return syncDir(dir)
 }
 
-// stampOf mixes values into a stamp that is neither 0 (no file) nor 1
+// versionOf mixes values into a version that is neither 0 (no file) nor 1
 // (unreadable).
-func stampOf(vs ...uint64) uint64 {
+func versionOf(vs ...uint64) uint64 {
 	h := uint64(14695981039346656037)
 	for _, v := range vs {
 		h ^= v

@@ -1,8 +1,9 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package transport
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 )
@@ -10,19 +11,19 @@ import (
 // openFlags: there is no O_NOFOLLOW; Load and Save check with Lstat.
 const openFlags = 0
 
-const lockFlags = os.O_CREATE | os.O_RDONLY
+// tryLockFile fails: this platform has no file locks the store can use.
+func tryLockFile(*os.File) (bool, error) {
+	return false, errors.New("file locks are not supported on this platform")
+}
 
-// checkOwnerAndMode has nothing to check where Unix permission bits do not
-// exist; the file inherits the ACL of the user's profile directory.
-func checkOwnerAndMode(string, fs.FileInfo) error { return nil }
+func unlockFile(*os.File) {}
 
-// syncDir is not possible on Windows; a rename there is durable on return.
+func (s *fileStore) checkOwnerAndMode(string, fs.FileInfo) error { return nil }
+
 func syncDir(string) error { return nil }
 
-// checkDir has nothing to check where Unix permission bits do not exist.
-func checkDir(string) error { return nil }
+func (s *fileStore) checkDir(string) error { return nil }
 
-// fileStamp condenses what changes when the token file is replaced.
-func fileStamp(fi fs.FileInfo) uint64 {
-	return stampOf(uint64(fi.ModTime().UnixNano()), uint64(fi.Size()))
+func fileVersion(fi fs.FileInfo) uint64 {
+	return versionOf(uint64(fi.ModTime().UnixNano()), uint64(fi.Size()))
 }

@@ -15,7 +15,7 @@ import (
 func TestFileStore(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(privateDir(t), "new", "dir")
-	store, err := NewFileStore(filepath.Join(dir, "token.json"))
+	store, err := newFileStore(filepath.Join(dir, "token.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,14 @@ func TestFileStore(t *testing.T) {
 	if _, err := store.Load(ctx); !errors.Is(err, ErrNoToken) {
 		t.Errorf("after Clear: %v", err)
 	}
-	cancelled, cancel := context.WithCancel(ctx)
+	wantCancelledRefused(t, store, tok)
+}
+
+// wantCancelledRefused checks that store's Load and Save refuse an ended
+// context.
+func wantCancelledRefused(t *testing.T, store Store, tok *Token) {
+	t.Helper()
+	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := store.Load(cancelled); !errors.Is(err, context.Canceled) {
 		t.Errorf("Load with a cancelled context: %v", err)
@@ -82,7 +89,7 @@ func TestFileStoreBadContent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(privateDir(t), "token.json")
 			os.WriteFile(path, []byte(tc.content), 0o600)
-			store, _ := NewFileStore(path)
+			store, _ := newFileStore(path)
 			_, err := store.Load(context.Background())
 			if err == nil || errors.Is(err, ErrNoToken) != tc.noToken || !strings.Contains(err.Error(), path) {
 				t.Errorf("got %v; want an error naming the file, ErrNoToken %v", err, tc.noToken)
@@ -100,16 +107,15 @@ func TestFileStoreInterruptedWrite(t *testing.T) {
 	for step := stepCreated; step <= stepRenamed; step++ {
 		t.Run(fmt.Sprint(step), func(t *testing.T) {
 			dir := privateDir(t)
-			store, _ := NewFileStore(filepath.Join(dir, "token.json"))
+			store, _ := newFileStore(filepath.Join(dir, "token.json"))
 			ctx := context.Background()
 			store.Save(ctx, &Token{AccessToken: "old"})
-			saveHook = func(s saveStep) error {
+			store.saveHook = func(s saveStep) error {
 				if s == step {
 					return errors.New("interrupted")
 				}
 				return nil
 			}
-			defer func() { saveHook = nil }()
 			if err := store.Save(ctx, &Token{AccessToken: "new"}); err == nil {
 				t.Fatal("interrupted Save reported success")
 			}
@@ -133,7 +139,7 @@ func TestFileStoreKilledMidWrite(t *testing.T) {
 	for step := stepCreated; step <= stepRenamed; step++ {
 		t.Run(fmt.Sprint(step), func(t *testing.T) {
 			file := filepath.Join(privateDir(t), "token.json")
-			store, _ := NewFileStore(file)
+			store, _ := newFileStore(file)
 			ctx := context.Background()
 			store.Save(ctx, &Token{AccessToken: "old", RefreshToken: "old-rt"})
 			cmd := child(t, "save-crash", "JT_FILE="+file, fmt.Sprintf("JT_STEP=%d", step))
@@ -152,21 +158,21 @@ func TestFileStoreKilledMidWrite(t *testing.T) {
 }
 
 func TestFileStoreLockHonoursContext(t *testing.T) {
-	store, _ := NewFileStore(filepath.Join(privateDir(t), "token.json"))
-	unlock, err := store.Lock(context.Background())
+	store, _ := newFileStore(filepath.Join(privateDir(t), "token.json"))
+	_, unlock, err := store.Lock(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := NewFileStore(store.Path()) // another handle: the OS lock, not the in-process one
-	for _, s := range []*FileStore{store, other} {
+	other, _ := newFileStore(store.Path()) // another handle: the OS lock, not the in-process one
+	for _, s := range []*fileStore{store, other} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		if _, err := s.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		if _, _, err := s.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("second Lock: %v", err)
 		}
 		cancel()
 	}
 	unlock()
-	unlock2, err := other.Lock(context.Background())
+	_, unlock2, err := other.Lock(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +192,7 @@ func (s saveStep) String() string {
 // a Login with a context that has ended.
 func TestStoresRefuseWhatWouldLoseTheSession(t *testing.T) {
 	ctx := context.Background()
-	file, err := NewFileStore(filepath.Join(privateDir(t), "token.json"))
+	file, err := newFileStore(filepath.Join(privateDir(t), "token.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,17 +38,15 @@ func TestFileStoreRefusesUnsafeFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "not a regular file"},
-		{"other owner", func(t *testing.T, path string) {
-			writeToken(t, path, 0o600)
-			uid := geteuid()
-			geteuid = func() int { return uid + 1 }
-			t.Cleanup(func() { geteuid = os.Geteuid })
-		}, "owned by uid"},
+		{"other owner", func(t *testing.T, path string) { writeToken(t, path, 0o600) }, "owned by uid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(privateDir(t), "token.json")
 			tc.prepare(t, path)
-			store, _ := NewFileStore(path)
+			store, _ := newFileStore(path)
+			if tc.name == "other owner" {
+				setEUID(t, store, os.Geteuid()+1)
+			}
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -88,7 +86,7 @@ func TestFileStoreKeepsExistingDirectoryMode(t *testing.T) {
 	dir := filepath.Join(privateDir(t), "shared")
 	os.Mkdir(dir, 0o755)
 	os.Chmod(dir, 0o755)
-	store, _ := NewFileStore(filepath.Join(dir, "token.json"))
+	store, _ := newFileStore(filepath.Join(dir, "token.json"))
 	if err := store.Save(context.Background(), &Token{AccessToken: "a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +117,7 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := privateDir(t)
 			path := filepath.Join(dir, "token.json")
-			store, _ := NewFileStore(path)
+			store, _ := newFileStore(path)
 			if err := store.Save(ctx, &Token{AccessToken: "a", RefreshToken: "r"}); err != nil {
 				t.Fatal(err)
 			}
@@ -127,28 +125,13 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.owner {
-				if uid := geteuid(); uid == 0 {
-					// Root-owned directories are allowed; give it away.
-					if err := os.Chown(dir, 4242, 4242); err != nil {
-						t.Fatal(err)
-					}
-				} else {
-					geteuid = func() int { return uid + 1 }
-					defer func() { geteuid = os.Geteuid }()
-				}
+				giveAway(t, store, dir)
 			}
 			_, err := store.Load(ctx)
 			if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), "directory "+dir) {
 				t.Fatalf("Load: %v; want ErrUnsafeTokenFile naming the directory", err)
 			}
-			for _, m := range tc.mention {
-				if !strings.Contains(err.Error(), m) {
-					t.Errorf("Load: %v; want it to say %q", err, m)
-				}
-			}
-			if tc.never != "" && strings.Contains(err.Error(), tc.never) {
-				t.Errorf("Load: %v; must not say %q", err, tc.never)
-			}
+			wantMentions(t, "Load", err, tc.mention, tc.never)
 			if err := store.Save(ctx, &Token{AccessToken: "b"}); !errors.Is(err, ErrUnsafeTokenFile) {
 				t.Errorf("Save: %v; want ErrUnsafeTokenFile", err)
 			}
@@ -165,10 +148,36 @@ func TestFileStoreRefusesUnsafeDirectory(t *testing.T) {
 		dir := filepath.Join(privateDir(t), "d")
 		os.Mkdir(dir, mode)
 		os.Chmod(dir, mode)
-		store, _ := NewFileStore(filepath.Join(dir, "token.json"))
+		store, _ := newFileStore(filepath.Join(dir, "token.json"))
 		if err := store.Save(ctx, &Token{AccessToken: "a"}); err != nil {
 			t.Errorf("mode %#o: %v", mode, err)
 		}
+	}
+}
+
+// giveAway makes another user than the caller own dir, as store sees it:
+// root gives it away; anyone else pretends to be another user.
+func giveAway(t *testing.T, store *fileStore, dir string) {
+	if uid := os.Geteuid(); uid != 0 {
+		setEUID(t, store, uid+1)
+		return
+	}
+	// Root-owned directories are allowed; give it away.
+	if err := os.Chown(dir, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantMentions checks that err says everything in mention and not never.
+func wantMentions(t *testing.T, what string, err error, mention []string, never string) {
+	t.Helper()
+	for _, m := range mention {
+		if !strings.Contains(err.Error(), m) {
+			t.Errorf("%s: %v; want it to say %q", what, err, m)
+		}
+	}
+	if never != "" && strings.Contains(err.Error(), never) {
+		t.Errorf("%s: %v; must not say %q", what, err, never)
 	}
 }
 
@@ -183,7 +192,7 @@ func TestFileStoreCreatesNothingInUnsafeDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(dir, 0o700) })
-	store, err := NewFileStore(filepath.Join(dir, "t.json"))
+	store, err := newFileStore(filepath.Join(dir, "t.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +208,7 @@ func TestFileStoreCreatesNothingInUnsafeDirectory(t *testing.T) {
 	}{
 		{"Save", func() error { return store.Save(ctx, login) }, false},
 		{"Lock", func() error {
-			unlock, err := store.Lock(ctx)
+			_, unlock, err := store.Lock(ctx)
 			if err == nil {
 				unlock()
 			}
@@ -234,7 +243,6 @@ func TestFileStoreCreatesNothingInUnsafeDirectory(t *testing.T) {
 // token directory and put their own in its place. A sticky directory such as
 // /tmp above it is fine. Nothing is created before the refusal.
 func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
-	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
 		mode  os.FileMode
@@ -256,9 +264,9 @@ func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
 			if err := os.Chmod(shared, tc.mode); err != nil {
 				t.Fatal(err)
 			}
+			pretend := false
 			if tc.owner {
-				uid := geteuid()
-				if uid == 0 {
+				if os.Geteuid() == 0 {
 					if err := os.Chown(shared, 4242, 4242); err != nil {
 						t.Fatal(err)
 					}
@@ -266,46 +274,139 @@ func TestFileStoreRefusesUnsafeAncestor(t *testing.T) {
 					// Without root nothing can be given away: pretend to be
 					// another user, so that "mine" (checked first) is
 					// refused for its owner instead; see the check below.
-					geteuid = func() int { return uid + 1 }
-					defer func() { geteuid = os.Geteuid }()
+					pretend = true
 				}
 			}
 			for _, sub := range []string{"", "new"} { // an existing and a missing token directory
-				dir := filepath.Join(mine, sub)
-				path := filepath.Join(dir, "token.json")
-				store, err := NewFileStore(path)
-				if err != nil {
-					t.Fatal(err)
+				wantAncestorRefused(t, shared, mine, sub, tc.ok, tc.owner, pretend)
+			}
+		})
+	}
+}
+
+// wantAncestorRefused checks that a store in mine/sub, below shared, saves
+// (ok) or refuses saying why, creating nothing.
+func wantAncestorRefused(t *testing.T, shared, mine, sub string, ok, owner, pretend bool) {
+	t.Helper()
+	dir := filepath.Join(mine, sub)
+	path := filepath.Join(dir, "token.json")
+	store, err := newFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pretend {
+		setEUID(t, store, os.Geteuid()+1)
+	}
+	err = store.Save(context.Background(), &Token{AccessToken: "a", RefreshToken: "r"})
+	if ok {
+		if err != nil {
+			t.Fatalf("%s: Save: %v", path, err)
+		}
+		return
+	}
+	if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), "directory "+shared+", above the token file") {
+		if !(owner && os.Geteuid() != 0 && strings.Contains(err.Error(), "directory "+mine)) {
+			t.Fatalf("%s: Save: %v; want ErrUnsafeTokenFile naming %s", path, err, shared)
+		}
+	}
+	if !strings.Contains(err.Error(), "os.UserConfigDir()") || strings.Contains(err.Error(), "chmod") {
+		t.Errorf("Save: %v; want the advice of a directory of one's own, no chmod", err)
+	}
+	wantNothingCreated(t, store, sub != "")
+}
+
+// wantNothingCreated checks that store refuses to load and has created
+// neither its file nor its lock file, nor (dirToo) its directory.
+func wantNothingCreated(t *testing.T, store *fileStore, dirToo bool) {
+	t.Helper()
+	if _, err := store.Load(context.Background()); !errors.Is(err, ErrUnsafeTokenFile) {
+		t.Errorf("Load: %v; want ErrUnsafeTokenFile", err)
+	}
+	if _, err := os.Stat(store.path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("token file created: %v", err)
+	}
+	if _, err := os.Stat(store.path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file created: %v", err)
+	}
+	if dirToo {
+		if _, err := os.Stat(filepath.Dir(store.path)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("token directory created: %v", err)
+		}
+	}
+}
+
+// TestFileStoreRefusesUnsafeLockFile: the lock file is opened without
+// following a symbolic link or blocking on a FIFO, and anything but a
+// regular file of the user's that nobody else can open is refused. A FIFO
+// planted at the lock path used to make Save block past its deadline.
+func TestFileStoreRefusesUnsafeLockFile(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, lockPath string) (euid int)
+		mention string
+	}{
+		{"fifo", func(t *testing.T, lockPath string) int {
+			if err := syscall.Mkfifo(lockPath, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return os.Geteuid()
+		}, "not a regular file"},
+		{"symlink", func(t *testing.T, lockPath string) int {
+			writeToken(t, lockPath+".target", 0o600)
+			if err := os.Symlink(lockPath+".target", lockPath); err != nil {
+				t.Fatal(err)
+			}
+			return os.Geteuid()
+		}, "symbolic link"},
+		{"directory", func(t *testing.T, lockPath string) int {
+			if err := os.Mkdir(lockPath, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return os.Geteuid()
+		}, "not a regular file"},
+		{"world readable", func(t *testing.T, lockPath string) int {
+			writeToken(t, lockPath, 0o644)
+			return os.Geteuid()
+		}, "chmod 600"},
+		{"other owner", func(t *testing.T, lockPath string) int {
+			writeToken(t, lockPath, 0o600)
+			return os.Geteuid() + 1
+		}, "owned by uid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			path := filepath.Join(privateDir(t), "token.json")
+			store, _ := newFileStore(path)
+			if euid := tc.prepare(t, path+".lock"); euid != os.Geteuid() {
+				setEUID(t, store, euid)
+			}
+			tr, err := New("https://auth.example.com/token", store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, call := range map[string]func() error{
+				"Save":            func() error { return store.Save(ctx, &Token{AccessToken: "a", RefreshToken: "r"}) },
+				"Lock":            func() error { _, _, err := store.Lock(ctx); return err },
+				"Transport.Login": func() error { return tr.Login(ctx, &Token{AccessToken: "a", RefreshToken: "r"}) },
+			} {
+				done := make(chan error, 1)
+				go func() { done <- call() }()
+				var err error
+				select {
+				case err = <-done:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("%s blocked", name) // an open(2) of a FIFO does not return
 				}
-				err = store.Save(ctx, &Token{AccessToken: "a", RefreshToken: "r"})
-				if tc.ok {
-					if err != nil {
-						t.Fatalf("%s: Save: %v", path, err)
-					}
-					continue
+				if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), tc.mention) {
+					t.Errorf("%s: %v; want ErrUnsafeTokenFile mentioning %q", name, err, tc.mention)
 				}
-				if !errors.Is(err, ErrUnsafeTokenFile) || !strings.Contains(err.Error(), "directory "+shared+", above the token file") {
-					if !(tc.owner && geteuid() != 0 && strings.Contains(err.Error(), "directory "+mine)) {
-						t.Fatalf("%s: Save: %v; want ErrUnsafeTokenFile naming %s", path, err, shared)
-					}
+				if ctx.Err() != nil {
+					t.Fatalf("%s waited until the deadline", name)
 				}
-				if !strings.Contains(err.Error(), "os.UserConfigDir()") || strings.Contains(err.Error(), "chmod") {
-					t.Errorf("Save: %v; want the advice of a directory of one's own, no chmod", err)
-				}
-				if _, err := store.Load(ctx); !errors.Is(err, ErrUnsafeTokenFile) {
-					t.Errorf("Load: %v; want ErrUnsafeTokenFile", err)
-				}
-				if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-					t.Errorf("token file created: %v", err)
-				}
-				if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
-					t.Errorf("lock file created: %v", err)
-				}
-				if sub != "" {
-					if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-						t.Errorf("token directory created: %v", err)
-					}
-				}
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("token file written despite the lock file: %v", err)
 			}
 		})
 	}

@@ -68,19 +68,7 @@ func TestForeignTokenIsNeverSent(t *testing.T) {
 			wantForeign(t, "GET", get())
 			f.clock.Advance(10 * time.Minute) // due for a refresh
 			wantForeign(t, "GET after expiry", get())
-			const n = 50
-			errs := make(chan error, n)
-			var wg sync.WaitGroup
-			for range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs <- get()
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
+			for _, err := range concurrently(50, get) {
 				wantForeign(t, "concurrent GET", err)
 			}
 			_, err = foreign.Token(ctx)
@@ -115,6 +103,21 @@ func TestForeignTokenIsNeverSent(t *testing.T) {
 	}
 }
 
+// concurrently calls f n times at once and returns its errors.
+func concurrently(n int, f func() error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f()
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
 func mustParse(t *testing.T, raw string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(raw)
@@ -129,7 +132,7 @@ func mustParse(t *testing.T, raw string) *url.URL {
 // be used, or that records another endpoint, leaves the store alone.
 func TestLogin(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, nil, &MemoryStore{})
+	f := newFixture(t, nil, &memoryStore{})
 	seen := authorizations(f)
 	f.mustGet("/api/me", 200) // the fixture's login, saved without a record: accepted
 	home := canonicalURL(mustParse(t, f.srv.tokenURL()))
@@ -308,7 +311,7 @@ func TestRefreshURLSpellings(t *testing.T) {
 // without refreshing; after Logout it fails like a request.
 func TestSession(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, nil, &MemoryStore{})
+	f := newFixture(t, nil, &memoryStore{})
 	f.clock.Advance(10 * time.Minute) // expired: a request would refresh first
 	tok, err := f.tr.Session(ctx)
 	if err != nil || *tok != *f.first {
@@ -321,7 +324,7 @@ func TestSession(t *testing.T) {
 	if _, err := f.tr.Session(ctx); !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrNoToken) {
 		t.Errorf("Session after Logout: %v; want ErrLoginRequired and ErrNoToken", err)
 	}
-	anon, err := New(f.srv.tokenURL(), &MemoryStore{}, WithAnonymous())
+	anon, err := New(f.srv.tokenURL(), &memoryStore{}, WithAnonymous())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,29 +345,29 @@ func FuzzRefreshURL(f *testing.F) {
 		"https://ex%41mple.com/", "/auth/token", "%zz", "https://h:443", "http://%250"} {
 		f.Add(s)
 	}
-	store := &MemoryStore{}
+	store := &memoryStore{}
 	tr, err := New("https://api.example.com/auth/token", store)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		_ = tr.owns(&Token{RefreshURL: s})
+		_ = tr.r.owns(&Token{RefreshURL: s})
 		own, err := New(s, store, WithInsecureHTTP())
 		if err != nil {
 			return
 		}
-		if err := own.owns(&Token{RefreshURL: s}); err != nil {
+		if err := own.r.owns(&Token{RefreshURL: s}); err != nil {
 			t.Fatalf("New(%q) refuses its own URL: %v", s, err)
 		}
-		if _, err := url.Parse(own.stamp); err != nil {
+		if _, err := url.Parse(own.r.stamp); err != nil {
 			return // a host no client can reach, such as "::"
 		}
-		again, err := New(own.stamp, store, WithInsecureHTTP())
+		again, err := New(own.r.stamp, store, WithInsecureHTTP())
 		if err != nil {
-			t.Fatalf("New(%q) records %q, which New refuses: %v", s, own.stamp, err)
+			t.Fatalf("New(%q) records %q, which New refuses: %v", s, own.r.stamp, err)
 		}
-		if again.stamp != own.stamp {
-			t.Fatalf("New(%q) records %q, and New of that records %q", s, own.stamp, again.stamp)
+		if again.r.stamp != own.r.stamp {
+			t.Fatalf("New(%q) records %q, and New of that records %q", s, own.r.stamp, again.r.stamp)
 		}
 	})
 }

@@ -31,9 +31,9 @@ func (c *hookCounts) hooks() Hooks {
 				c.refreshedCh <- info
 			}
 		},
-		Retried: func(info RetryInfo) {
+		Retried: func(_ *http.Request, stale bool) {
 			c.retried.Add(1)
-			if info.Stale {
+			if stale {
 				c.stale.Add(1)
 			}
 		},
@@ -67,12 +67,15 @@ func newFixture(t *testing.T, configure func(*authServer), store Store, opts ...
 		t.Fatal(err)
 	}
 	f.store = store
+	if fs, ok := store.(*fileStore); ok {
+		fs.now = f.clock.Now // it looks at its file once a second of this clock
+	}
 	base := &http.Transport{MaxIdleConnsPerHost: 64}
 	t.Cleanup(base.CloseIdleConnections)
 	opts = append([]Option{
 		WithBase(base),
 		WithClock(f.clock.Now),
-		WithRefreshRetries(4, time.Millisecond, 4*time.Millisecond),
+		withRefreshRetries(4, time.Millisecond, 4*time.Millisecond),
 		WithHooks(f.counts.hooks()),
 	}, opts...)
 	tr, err := New(f.srv.tokenURL(), store, opts...)
@@ -149,14 +152,16 @@ func privateDir(t testing.TB) string {
 	return dir
 }
 
-// onLockWait makes every Lock that has to wait close the returned channel,
-// until the test ends.
-func onLockWait(t testing.TB) <-chan struct{} {
+// onLockWait makes every Lock of store that has to wait close the returned
+// channel.
+func onLockWait(t testing.TB, store Store) <-chan struct{} {
 	waiting := make(chan struct{})
 	var once sync.Once
-	h := func() { once.Do(func() { close(waiting) }) }
-	lockWaitHook.Store(&h)
-	t.Cleanup(func() { lockWaitHook.Store(nil) })
+	l := lockOf(store)
+	if l == nil {
+		t.Fatalf("no lock in %T", store)
+	}
+	l.onWait = func() { once.Do(func() { close(waiting) }) }
 	return waiting
 }
 

@@ -18,7 +18,7 @@ import (
 // the value set in panicLoad or panicSave; with none set it is a plain
 // in-memory store. Lock panics with panicLock, when it is a Locker.
 type panicStore struct {
-	m                               MemoryStore
+	m                               memoryStore
 	panicLoad, panicSave, panicLock atomic.Pointer[any]
 }
 
@@ -37,10 +37,32 @@ func (s *panicStore) Clear(ctx context.Context) error { return s.m.Clear(ctx) }
 // panicLocker is a panicStore that is a Locker too.
 type panicLocker struct{ panicStore }
 
-func (s *panicLocker) Lock(ctx context.Context) (func(), error) {
+func (s *panicLocker) Lock(ctx context.Context) (Store, func(), error) {
 	mayPanic(&s.panicLock)
-	return s.m.Lock(ctx)
+	held, unlock, err := s.m.Lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &panicHeld{s: &s.panicStore, held: held}, unlock, nil
 }
+
+// panicHeld is a panicLocker as the holder of its lock sees it.
+type panicHeld struct {
+	s    *panicStore
+	held Store
+}
+
+func (h *panicHeld) Load(ctx context.Context) (*Token, error) {
+	mayPanic(&h.s.panicLoad)
+	return h.held.Load(ctx)
+}
+
+func (h *panicHeld) Save(ctx context.Context, tok *Token) error {
+	mayPanic(&h.s.panicSave)
+	return h.held.Save(ctx, tok)
+}
+
+func (h *panicHeld) Clear(ctx context.Context) error { return h.held.Clear(ctx) }
 
 func mayPanic(p *atomic.Pointer[any]) {
 	if v := p.Load(); v != nil {
@@ -65,21 +87,13 @@ func (rt *panicRT) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // getConcurrently sends n requests at once and returns their errors.
 func (f *fixture) getConcurrently(n int) []error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			status, _, err := f.get("/api/me")
-			if err == nil && status != http.StatusOK {
-				err = errors.New(http.StatusText(status))
-			}
-			errs[i] = err
-		}()
-	}
-	wg.Wait()
-	return errs
+	return concurrently(n, func() error {
+		status, _, err := f.get("/api/me")
+		if err == nil && status != http.StatusOK {
+			err = errors.New(http.StatusText(status))
+		}
+		return err
+	})
 }
 
 // wantPanicErrors checks that every request failed with ErrPanic (and
@@ -119,7 +133,7 @@ func TestPanicInStoreLoad(t *testing.T) {
 			var logs bytes.Buffer
 			store := &panicStore{}
 			f := newFixture(t, nil, store,
-				WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+				logTo(slog.New(slog.NewTextHandler(&logs, nil))))
 			setPanic(&store.panicLoad, tc.value)
 			wantPanicErrors(t, f.getConcurrently(n), tc.cause)
 			if !strings.Contains(logs.String(), "recovered a panic") || !strings.Contains(logs.String(), "panic_test.go") {
@@ -150,7 +164,7 @@ func TestPanicInRefresh(t *testing.T) {
 	const n = 32
 	t.Run("refresh RoundTripper", func(t *testing.T) {
 		rt := &panicRT{}
-		f := newFixture(t, nil, nil, WithRefreshTransport(rt))
+		f := newFixture(t, nil, nil, WithEndpoint(Endpoint{Transport: rt}))
 		setPanic(&rt.value, "refresh failed")
 		f.expire()
 		wantPanicErrors(t, f.getConcurrently(n), nil)
@@ -179,10 +193,10 @@ func TestPanicInRefresh(t *testing.T) {
 	})
 	t.Run("runtime error", func(t *testing.T) {
 		var nilMap map[string]int
-		f := newFixture(t, nil, nil, WithRefreshTransport(roundTripperFunc(func(*http.Request) (*http.Response, error) {
+		f := newFixture(t, nil, nil, WithEndpoint(Endpoint{Transport: roundTripperFunc(func(*http.Request) (*http.Response, error) {
 			nilMap["x"] = 1 // panics
 			return nil, nil
-		})))
+		})}))
 		f.expire()
 		_, _, err := f.get("/api/me")
 		var re runtime.Error

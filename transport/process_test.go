@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 
 func runChild(mode string) error {
 	ctx := context.Background()
-	store, err := NewFileStore(os.Getenv("JT_FILE"))
+	store, err := newFileStore(os.Getenv("JT_FILE"))
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func runChild(mode string) error {
 		fmt.Println("ok")
 	case "save-crash":
 		step, _ := strconv.Atoi(os.Getenv("JT_STEP"))
-		saveHook = func(s saveStep) error {
+		store.saveHook = func(s saveStep) error {
 			if s == saveStep(step) {
 				p, _ := os.FindProcess(os.Getpid())
 				p.Kill()
@@ -82,7 +82,7 @@ func runChild(mode string) error {
 		}
 		return store.Save(ctx, &Token{AccessToken: "new", RefreshToken: "new-rt"})
 	case "hold-lock":
-		unlock, err := store.Lock(ctx)
+		_, unlock, err := store.Lock(ctx)
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func TestProcessesShareOneRefresh(t *testing.T) {
 	first.Expiry = time.Now().Add(-time.Second)
 	dir := privateDir(t)
 	file := dir + "/cli/token.json"
-	store, err := NewFileStore(file)
+	store, err := newFileStore(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestCrashMidRefreshResumes(t *testing.T) {
 	first := srv.login()
 	srv.expireAccess()
 	file := privateDir(t) + "/token.json"
-	store, _ := NewFileStore(file)
+	store, _ := newFileStore(file)
 	if err := store.Save(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
@@ -247,14 +247,14 @@ func TestFileStoreLockAcrossProcesses(t *testing.T) {
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "locked\n" {
 		t.Fatalf("holder: %q %v %s", line, err, stderrOf(holder))
 	}
-	store, _ := NewFileStore(file)
+	store, _ := newFileStore(file)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := store.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, err := store.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("locked a file another process holds: %v", err)
 	}
 	stdin.Close()
-	unlock, err := store.Lock(context.Background())
+	_, unlock, err := store.Lock(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

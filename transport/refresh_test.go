@@ -51,109 +51,117 @@ func TestInvalidGrant(t *testing.T) {
 }
 
 func TestRefreshUnavailable(t *testing.T) {
-	t.Run("5xx retried with the same key", func(t *testing.T) {
-		var failures atomic.Int64
-		f := newFixture(t, func(s *authServer) {
-			s.opaque = true
-			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
-				if failures.Add(1) <= 2 {
-					oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
-					return true
-				}
-				return false
-			}
-		}, nil)
-		f.expire()
-		f.mustGet("/api/me", 200)
-		wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 3, Rotations: 1, Unauthorized: 1})
-		keys := f.srv.Keys()
-		if len(keys) != 3 || keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] {
-			t.Errorf("attempts carried keys %q; want one non-empty key", keys)
-		}
-	})
-	t.Run("503 with a long Retry-After", func(t *testing.T) {
-		down := atomic.Bool{}
-		down.Store(true)
-		f := newFixture(t, func(s *authServer) {
-			s.opaque = true
-			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
-				if down.Load() {
-					w.Header().Set("Retry-After", "120")
-					oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "store down")
-					return true
-				}
-				return false
-			}
-		}, nil)
-		f.expire()
-		_, _, err := f.get("/api/me")
-		var re *ResponseError
-		if !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) ||
-			!errors.As(err, &re) || re.RetryAfter != 120*time.Second {
-			t.Fatalf("got %v, want ErrRefreshUnavailable with Retry-After 120s", err)
-		}
-		if got := f.stored(); got.RefreshToken != f.first.RefreshToken || got.IdempotencyKey == "" {
-			t.Errorf("tokens not kept, or key not saved: %v", got)
-		}
-		// Within Retry-After nothing is sent.
-		if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) {
-			t.Fatalf("got %v", err)
-		}
-		if got := f.srv.Stats().RefreshRequests; got != 1 {
-			t.Errorf("%d refresh requests within Retry-After, want 1", got)
-		}
-		down.Store(false)
-		f.clock.Advance(121 * time.Second)
-		f.mustGet("/api/me", 200)
-		keys := f.srv.Keys()
-		if len(keys) != 2 || keys[0] != keys[1] {
-			t.Errorf("keys %q; the later refresh must resume with the saved key", keys)
-		}
-		if f.counts.resumed.Load() != 1 {
-			t.Errorf("refresh not reported as resumed")
-		}
-	})
-	t.Run("5xx saying invalid_grant", func(t *testing.T) {
-		f := newFixture(t, func(s *authServer) {
-			s.opaque = true
-			s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
-				oauthError(w, http.StatusInternalServerError, "invalid_grant", "confused proxy")
+	t.Run("5xx retried with the same key", testRefresh5xxRetried)
+	t.Run("503 with a long Retry-After", testRefreshLongRetryAfter)
+	t.Run("5xx saying invalid_grant", testRefresh5xxInvalidGrant)
+	t.Run("unreachable", testRefreshUnreachable)
+}
+
+func testRefresh5xxRetried(t *testing.T) {
+	var failures atomic.Int64
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			if failures.Add(1) <= 2 {
+				oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
 				return true
 			}
-		}, nil)
-		f.expire()
-		if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) {
-			t.Fatalf("got %v, want ErrRefreshUnavailable only", err)
+			return false
 		}
-		if f.stored().RefreshToken != f.first.RefreshToken {
-			t.Error("an outage cleared the session")
+	}, nil)
+	f.expire()
+	f.mustGet("/api/me", 200)
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 3, Rotations: 1, Unauthorized: 1})
+	keys := f.srv.Keys()
+	if len(keys) != 3 || keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] {
+		t.Errorf("attempts carried keys %q; want one non-empty key", keys)
+	}
+}
+
+func testRefreshLongRetryAfter(t *testing.T) {
+	down := atomic.Bool{}
+	down.Store(true)
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			if down.Load() {
+				w.Header().Set("Retry-After", "120")
+				oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "store down")
+				return true
+			}
+			return false
 		}
-		if got := f.srv.Stats().RefreshRequests; got != 4 {
-			t.Errorf("%d attempts, want 4", got)
+	}, nil)
+	f.expire()
+	_, _, err := f.get("/api/me")
+	var re *ResponseError
+	if !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) ||
+		!errors.As(err, &re) || re.RetryAfter != 120*time.Second {
+		t.Fatalf("got %v, want ErrRefreshUnavailable with Retry-After 120s", err)
+	}
+	if got := f.stored(); got.RefreshToken != f.first.RefreshToken || got.IdempotencyKey == "" {
+		t.Errorf("tokens not kept, or key not saved: %v", got)
+	}
+	// Within Retry-After nothing is sent.
+	if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+	if got := f.srv.Stats().RefreshRequests; got != 1 {
+		t.Errorf("%d refresh requests within Retry-After, want 1", got)
+	}
+	down.Store(false)
+	f.clock.Advance(121 * time.Second)
+	f.mustGet("/api/me", 200)
+	keys := f.srv.Keys()
+	if len(keys) != 2 || keys[0] != keys[1] {
+		t.Errorf("keys %q; the later refresh must resume with the saved key", keys)
+	}
+	if f.counts.resumed.Load() != 1 {
+		t.Errorf("refresh not reported as resumed")
+	}
+}
+
+func testRefresh5xxInvalidGrant(t *testing.T) {
+	f := newFixture(t, func(s *authServer) {
+		s.opaque = true
+		s.beforeRefresh = func(w http.ResponseWriter, r *http.Request) bool {
+			oauthError(w, http.StatusInternalServerError, "invalid_grant", "confused proxy")
+			return true
 		}
-	})
-	t.Run("unreachable", func(t *testing.T) {
-		f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
-		f.expire()
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dead := "http://" + lis.Addr().String() + "/auth/token"
-		lis.Close()
-		tr, err := New(dead, f.store, WithOrigins(f.srv.URL), WithClock(f.clock.Now),
-			WithRefreshRetries(2, time.Millisecond, time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = (&http.Client{Transport: tr}).Get(f.srv.URL + "/api/me")
-		if !errors.Is(err, ErrRefreshUnavailable) {
-			t.Fatalf("got %v", err)
-		}
-		if f.stored().RefreshToken != f.first.RefreshToken {
-			t.Error("tokens not kept")
-		}
-	})
+	}, nil)
+	f.expire()
+	if _, _, err := f.get("/api/me"); !errors.Is(err, ErrRefreshUnavailable) || errors.Is(err, ErrLoginRequired) {
+		t.Fatalf("got %v, want ErrRefreshUnavailable only", err)
+	}
+	if f.stored().RefreshToken != f.first.RefreshToken {
+		t.Error("an outage cleared the session")
+	}
+	if got := f.srv.Stats().RefreshRequests; got != 4 {
+		t.Errorf("%d attempts, want 4", got)
+	}
+}
+
+func testRefreshUnreachable(t *testing.T) {
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, nil)
+	f.expire()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + lis.Addr().String() + "/auth/token"
+	lis.Close()
+	tr, err := New(dead, f.store, WithOrigins(f.srv.URL), WithClock(f.clock.Now),
+		withRefreshRetries(2, time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&http.Client{Transport: tr}).Get(f.srv.URL + "/api/me")
+	if !errors.Is(err, ErrRefreshUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+	if f.stored().RefreshToken != f.first.RefreshToken {
+		t.Error("tokens not kept")
+	}
 }
 
 func TestLostRefreshResponse(t *testing.T) {
@@ -201,20 +209,48 @@ func TestRefreshRequestBypassesTransport(t *testing.T) {
 }
 
 type failingStore struct {
-	*MemoryStore
+	*memoryStore
 	ok    atomic.Int64
 	saves atomic.Int64
 }
 
 func (s *failingStore) Save(ctx context.Context, tok *Token) error {
+	if err := s.fail(); err != nil {
+		return err
+	}
+	return s.memoryStore.Save(ctx, tok)
+}
+
+func (s *failingStore) fail() error {
 	if s.saves.Add(1) > s.ok.Load() {
 		return errors.New("disk full")
 	}
-	return s.MemoryStore.Save(ctx, tok)
+	return nil
+}
+
+// Lock forwards the lock, with the failing Save under it.
+func (s *failingStore) Lock(ctx context.Context) (Store, func(), error) {
+	held, unlock, err := s.memoryStore.Lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &failingHeld{Store: held, s: s}, unlock, nil
+}
+
+type failingHeld struct {
+	Store
+	s *failingStore
+}
+
+func (h *failingHeld) Save(ctx context.Context, tok *Token) error {
+	if err := h.s.fail(); err != nil {
+		return err
+	}
+	return h.Store.Save(ctx, tok)
 }
 
 func TestSaveFailureNeverResendsOldRefreshToken(t *testing.T) {
-	store := &failingStore{MemoryStore: &MemoryStore{}}
+	store := &failingStore{memoryStore: &memoryStore{}}
 	store.ok.Store(1) // the login's save
 	f := newFixture(t, func(s *authServer) { s.opaque = true }, store)
 	for round := 1; round <= 3; round++ {
@@ -244,12 +280,17 @@ func TestSaveFailureNeverResendsOldRefreshToken(t *testing.T) {
 // lockingStore is a Store and Locker that cannot tell the Transport it
 // changed: only the re-read under the lock at a refresh notices a peer's
 // rotation.
-type lockingStore struct{ m MemoryStore }
+type lockingStore struct{ m memoryStore }
 
 func (s *lockingStore) Load(ctx context.Context) (*Token, error)   { return s.m.Load(ctx) }
 func (s *lockingStore) Save(ctx context.Context, tok *Token) error { return s.m.Save(ctx, tok) }
 func (s *lockingStore) Clear(ctx context.Context) error            { return s.m.Clear(ctx) }
-func (s *lockingStore) Lock(ctx context.Context) (func(), error)   { return s.m.Lock(ctx) }
+func (s *lockingStore) inner() Store                               { return &s.m }
+
+func (s *lockingStore) Lock(ctx context.Context) (Store, func(), error) {
+	held, unlock, err := s.m.Lock(ctx)
+	return struct{ Store }{held}, unlock, err // without its Version
+}
 
 func TestTransportsSharingAStoreAdopt(t *testing.T) {
 	f := newFixture(t, func(s *authServer) { s.opaque = true }, &lockingStore{})
@@ -323,7 +364,7 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 			}
 			return false
 		}
-	}, nil, WithLogger(logger))
+	}, nil, logTo(logger))
 	f.expire()
 	f.mustGet("/api/me", 200) // a failed attempt, a retry, a refresh
 	f.srv.revokeAll()
@@ -460,7 +501,7 @@ func TestServerEchoedSecretsScrubbed(t *testing.T) {
 					oauthError(w, tc.status, tc.code, desc)
 					return true
 				}
-			}, nil, WithLogger(logger))
+			}, nil, logTo(logger))
 			f.srv.shape = func(resp map[string]any) { resp["refresh_token"] = "rt/with+chars=" + resp["refresh_token"].(string) }
 			f.srv.expireAccess()
 			f.first.RefreshToken = "rt/with+" + "chars=" + f.first.RefreshToken
@@ -529,11 +570,11 @@ func TestRefreshResponseShapes(t *testing.T) {
 	}
 }
 
-// stallingStore is a MemoryStore whose Save of refreshed tokens (once
+// stallingStore is a memory store whose Save of refreshed tokens (once
 // firstRT, the login's, is set) blocks, ignoring its context, until stall
 // is closed.
 type stallingStore struct {
-	*MemoryStore
+	*memoryStore
 	firstRT          string
 	stall, stalled   chan struct{}
 	returned         chan struct{}
@@ -541,14 +582,36 @@ type stallingStore struct {
 }
 
 func (s *stallingStore) Save(ctx context.Context, tok *Token) error {
+	return s.save(ctx, tok, s.memoryStore.Save)
+}
+
+func (s *stallingStore) save(ctx context.Context, tok *Token, save func(context.Context, *Token) error) error {
 	if s.firstRT == "" || tok.RefreshToken == s.firstRT || tok.IdempotencyKey != "" {
-		return s.MemoryStore.Save(ctx, tok)
+		return save(ctx, tok)
 	}
 	s.stalledOnce.Do(func() { close(s.stalled) })
 	<-s.stall
-	err := s.MemoryStore.Save(ctx, tok)
+	err := save(ctx, tok)
 	s.ret.Do(func() { close(s.returned) })
 	return err
+}
+
+// Lock forwards the lock, with the stalling Save under it.
+func (s *stallingStore) Lock(ctx context.Context) (Store, func(), error) {
+	held, unlock, err := s.memoryStore.Lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &stallingHeld{Store: held, s: s}, unlock, nil
+}
+
+type stallingHeld struct {
+	Store
+	s *stallingStore
+}
+
+func (h *stallingHeld) Save(ctx context.Context, tok *Token) error {
+	return h.s.save(ctx, tok, h.Store.Save)
 }
 
 // TestStalledStoreSaveDoesNotHangTheRefresh: a Save that never returns on
@@ -556,7 +619,7 @@ func (s *stallingStore) Save(ctx context.Context, tok *Token) error {
 // the new tokens from memory, and the store's lock stays held until the
 // Save returns, so nothing can overwrite what it writes late.
 func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
-	store := &stallingStore{MemoryStore: &MemoryStore{},
+	store := &stallingStore{memoryStore: &memoryStore{},
 		stall: make(chan struct{}), stalled: make(chan struct{}), returned: make(chan struct{})}
 	defer func() {
 		select {
@@ -565,7 +628,7 @@ func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
 			close(store.stall)
 		}
 	}()
-	f := newFixture(t, func(s *authServer) { s.opaque = true }, store, WithRefreshTimeout(2*time.Second))
+	f := newFixture(t, func(s *authServer) { s.opaque = true }, store, withRefreshTimeout(2*time.Second))
 	store.firstRT = f.first.RefreshToken
 	f.expire()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -579,7 +642,7 @@ func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
 		t.Errorf("SaveFailed hook called %d times, want 1", got)
 	}
 	lctx, lcancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	if unlock, err := store.Lock(lctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, unlock, err := store.Lock(lctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the store's lock was free while a Save was still running: %v", err)
 		if err == nil {
 			unlock()
@@ -590,7 +653,7 @@ func TestStalledStoreSaveDoesNotHangTheRefresh(t *testing.T) {
 
 	close(store.stall)
 	<-store.returned
-	unlock, err := store.Lock(ctx) // released once the Save has returned
+	_, unlock, err := store.Lock(ctx) // released once the Save has returned
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +681,7 @@ func TestUnusableStoredToken(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(privateDir(t), "token.json")
-			store, _ := NewFileStore(path)
+			store, _ := newFileStore(path)
 			if tc.tok != nil {
 				if err := store.Save(context.Background(), tc.tok); err != nil {
 					t.Fatal(err)
@@ -675,10 +738,7 @@ func TestRefreshTransportAndClientID(t *testing.T) {
 		t.Run("client_id="+clientID, func(t *testing.T) {
 			base := &countingRoundTripper{base: http.DefaultTransport}
 			refresh := &countingRoundTripper{base: http.DefaultTransport}
-			opts := []Option{WithBase(base), WithRefreshTransport(refresh)}
-			if clientID != "" {
-				opts = append(opts, WithClientID(clientID))
-			}
+			opts := []Option{WithBase(base), WithEndpoint(Endpoint{Transport: refresh, ClientID: clientID})}
 			f := newFixture(t, func(s *authServer) { s.opaque = true }, nil, opts...)
 			f.expire()
 			f.mustGet("/api/me", 200)

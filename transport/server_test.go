@@ -210,31 +210,7 @@ func (s *authServer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "")
 		return
 	}
-	rt, key := r.PostForm.Get("refresh_token"), r.Header.Get("Idempotency-Key")
-
-	s.mu.Lock()
-	f := s.families[rt]
-	var body []byte
-	rotated := false
-	switch {
-	case f == nil || f.revoked:
-		s.stats.Rejected++
-	case rt == f.current:
-		s.stats.Rotations++
-		rotated = true
-		child := s.newRefreshToken()
-		s.families[child] = f
-		f.parent, f.parentKey, f.current = rt, key, child
-		body = s.tokenResponse(child)
-	case rt == f.parent && key != "" && key == f.parentKey:
-		s.stats.Replays++
-		body = s.tokenResponse(f.current)
-	default:
-		s.stats.Reuses++
-		f.revoked = true
-	}
-	s.mu.Unlock()
-
+	body, rotated := s.rotate(r.PostForm.Get("refresh_token"), r.Header.Get("Idempotency-Key"))
 	if body == nil {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid")
 		return
@@ -245,6 +221,31 @@ func (s *authServer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(body)
+}
+
+// rotate redeems rt presented with key: the token response, and whether rt
+// rotated; no response for invalid_grant.
+func (s *authServer) rotate(rt, key string) (body []byte, rotated bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.families[rt]
+	switch {
+	case f == nil || f.revoked:
+		s.stats.Rejected++
+	case rt == f.current:
+		s.stats.Rotations++
+		child := s.newRefreshToken()
+		s.families[child] = f
+		f.parent, f.parentKey, f.current = rt, key, child
+		return s.tokenResponse(child), true
+	case rt == f.parent && key != "" && key == f.parentKey:
+		s.stats.Replays++
+		return s.tokenResponse(f.current), false
+	default:
+		s.stats.Reuses++
+		f.revoked = true
+	}
+	return nil, false
 }
 
 func (s *authServer) unauthorized(w http.ResponseWriter, challenge string) {

@@ -18,15 +18,15 @@ import (
 func storePair(t *testing.T, kind string) (transportStore, appStore Store) {
 	t.Helper()
 	if kind == "memory" {
-		m := &MemoryStore{}
+		m := &memoryStore{}
 		return m, m
 	}
 	path := filepath.Join(privateDir(t), "token.json")
-	a, err := NewFileStore(path)
+	a, err := newFileStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewFileStore(path)
+	b, err := newFileStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestLogoutAndLoginDuringRefreshStand(t *testing.T) {
 				status := f.getAsync("/api/me")
 				<-arrived // the refresh holds the store's lock and waits at the server
 
-				waiting := onLockWait(t)
+				waiting := onLockWait(t, appStore)
 				bob := f.srv.login()
 				done := make(chan error, 1)
 				app, err := New(f.srv.tokenURL(), appStore)
@@ -182,32 +182,33 @@ func TestStoreChangesReachTheTransport(t *testing.T) {
 	}
 }
 
-// TestReset: with a Store that cannot tell the Transport it changed, Reset
-// makes the next request read it again; requests in flight are not
-// affected, and a refresh in flight does not bring the old session back.
-func TestReset(t *testing.T) {
+// TestForget: with a Store that cannot tell the Transport it changed,
+// forget (what Login and Logout do after their write) makes the next
+// request read it again; requests in flight are not affected, and a
+// refresh in flight does not bring the old session back.
+func TestForget(t *testing.T) {
 	arrived, release := make(chan struct{}), make(chan struct{})
 	f := newFixture(t, heldRefresh(arrived, release), &lockingStore{})
 	seen := authorizations(f)
 	f.mustGet("/api/me", 200)
 
-	// A refresh in flight when Reset is called saves its tokens but does
+	// A refresh in flight when forget is called saves its tokens but does
 	// not make them current.
 	f.expire()
 	status := f.getAsync("/api/me")
 	<-arrived
-	f.tr.Reset()
+	f.tr.r.forget()
 	close(release)
 	if r := <-status; r.err != nil || r.status != 200 {
 		t.Fatalf("the request in flight got %d, %v", r.status, r.err)
 	}
-	if cur := f.tr.cur.Load(); cur != nil {
-		t.Error("a refresh that began before Reset made its session current")
+	if cur := f.tr.r.cur.Load(); cur != nil {
+		t.Error("a refresh that began before forget made its session current")
 	}
 	rotated := f.stored()
 	f.mustGet("/api/me", 200)
 	if got := last(seen()); got != "Bearer "+rotated.AccessToken {
-		t.Errorf("after Reset the request carried %q, want the stored token", got)
+		t.Errorf("after forget the request carried %q, want the stored token", got)
 	}
 
 	// Another user's login, saved in a store that cannot tell.
@@ -215,10 +216,10 @@ func TestReset(t *testing.T) {
 	if err := f.store.Save(context.Background(), bob); err != nil {
 		t.Fatal(err)
 	}
-	f.tr.Reset()
+	f.tr.r.forget()
 	f.mustGet("/api/me", 200)
 	if got := last(seen()); got != "Bearer "+bob.AccessToken {
-		t.Errorf("after Reset the request carried %q, want the new login's", got)
+		t.Errorf("after forget the request carried %q, want the new login's", got)
 	}
 	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
 }
@@ -243,7 +244,7 @@ func TestLogout(t *testing.T) {
 			<-arrived
 			var waiting <-chan struct{}
 			if isLocker(store) {
-				waiting = onLockWait(t)
+				waiting = onLockWait(t, store)
 			}
 			done := make(chan error, 1)
 			go func() { done <- f.tr.Logout(ctx) }()
@@ -263,7 +264,7 @@ func TestLogout(t *testing.T) {
 			if err := store.Save(ctx, f.srv.login()); err != nil {
 				t.Fatal(err)
 			}
-			f.tr.Reset() // for the stores that cannot tell
+			f.tr.r.forget() // for the stores that cannot tell
 			f.mustGet("/api/me", 200)
 			wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
 		})
@@ -287,8 +288,8 @@ func TestAnonymous(t *testing.T) {
 		store Store
 		opts  []Option
 	}{
-		{"strict", &MemoryStore{}, nil},
-		{"anonymous", &MemoryStore{}, []Option{WithAnonymous()}},
+		{"strict", &memoryStore{}, nil},
+		{"anonymous", &memoryStore{}, []Option{WithAnonymous()}},
 		{"anonymous, store that cannot tell", &plainStore{}, []Option{WithAnonymous()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -300,13 +301,7 @@ func TestAnonymous(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range 3 {
-				status, _, err := f.get("/api/me")
-				switch {
-				case anonymous && (err != nil || status != http.StatusUnauthorized):
-					t.Fatalf("got %d %v, want the server's 401", status, err)
-				case !anonymous && !errors.Is(err, ErrLoginRequired):
-					t.Fatalf("got %d %v, want ErrLoginRequired", status, err)
-				}
+				wantEmptyStoreRequest(t, f, anonymous)
 			}
 			if _, err := f.tr.Token(ctx); !errors.Is(err, ErrLoginRequired) {
 				t.Errorf("Token with an empty store: %v", err)
@@ -325,6 +320,19 @@ func TestAnonymous(t *testing.T) {
 			f.mustGet("/api/me", 200)
 			wantStats(t, f.srv.Stats(), serverStats{Unauthorized: want})
 		})
+	}
+}
+
+// wantEmptyStoreRequest checks a request with an empty store: the
+// server's 401 (anonymous), or ErrLoginRequired.
+func wantEmptyStoreRequest(t *testing.T, f *fixture, anonymous bool) {
+	t.Helper()
+	status, _, err := f.get("/api/me")
+	switch {
+	case anonymous && (err != nil || status != http.StatusUnauthorized):
+		t.Fatalf("got %d %v, want the server's 401", status, err)
+	case !anonymous && !errors.Is(err, ErrLoginRequired):
+		t.Fatalf("got %d %v, want ErrLoginRequired", status, err)
 	}
 }
 
@@ -360,6 +368,48 @@ func TestToken(t *testing.T) {
 	}
 }
 
+// writeIgnoringTheLock removes the token file at path ("rm") or replaces
+// it with bob, as a program that ignores the lock would.
+func writeIgnoringTheLock(t *testing.T, path, action string, bob *Token) {
+	if action == "rm" {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	data, _ := json.Marshal(bob)
+	if err := os.WriteFile(path+".new", data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantWriteStood checks the outcome of writeIgnoringTheLock during a
+// refresh: the request's error, what the store holds, and the token the
+// last request carried.
+func wantWriteStood(t *testing.T, action string, err error, tok *Token, lerr error, bob *Token, lastSent string) {
+	t.Helper()
+	switch action {
+	case "rm":
+		if !errors.Is(err, ErrLoginRequired) || !errors.Is(lerr, ErrNoToken) {
+			t.Errorf("request: %v; store: %v, %v; want the logout to stand", err, tok, lerr)
+		}
+	case "replace":
+		if err != nil || lerr != nil || tok.RefreshToken != bob.RefreshToken || lastSent != "Bearer "+bob.AccessToken {
+			t.Errorf("request: %v; store: %v, %v; want the new login kept and used", err, tok, lerr)
+		}
+	case "replace-foreign":
+		if !errors.Is(err, ErrForeignToken) || lerr != nil || tok.RefreshToken != bob.RefreshToken || tok.RefreshURL != bob.RefreshURL {
+			t.Errorf("request: %v; store: %v, %v; want ErrForeignToken and the other login kept", err, tok, lerr)
+		}
+		if lastSent == "Bearer "+bob.AccessToken {
+			t.Errorf("the other server's token was sent")
+		}
+	}
+}
+
 // TestRefreshKeepsALogoutThatIgnoredTheLock: a token file deleted (or
 // replaced, also by another server's session) without the lock while a
 // refresh is at the server stays deleted (or replaced): the refresh does
@@ -368,7 +418,7 @@ func TestRefreshKeepsALogoutThatIgnoredTheLock(t *testing.T) {
 	for _, action := range []string{"rm", "replace", "replace-foreign"} {
 		t.Run(action, func(t *testing.T) {
 			ctx := context.Background()
-			store, _ := NewFileStore(filepath.Join(privateDir(t), "token.json"))
+			store, _ := newFileStore(filepath.Join(privateDir(t), "token.json"))
 			arrived, release := make(chan struct{}), make(chan struct{})
 			f := newFixture(t, heldRefresh(arrived, release), store)
 			seen := authorizations(f)
@@ -383,39 +433,11 @@ func TestRefreshKeepsALogoutThatIgnoredTheLock(t *testing.T) {
 			if action == "replace-foreign" {
 				bob.RefreshURL = "https://other.example/auth/token"
 			}
-			if action == "rm" {
-				if err := os.Remove(store.Path()); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				data, _ := json.Marshal(bob)
-				if err := os.WriteFile(store.Path()+".new", data, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Rename(store.Path()+".new", store.Path()); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeIgnoringTheLock(t, store.Path(), action, bob)
 			close(release)
 			err := <-result
 			tok, lerr := store.Load(ctx)
-			switch action {
-			case "rm":
-				if !errors.Is(err, ErrLoginRequired) || !errors.Is(lerr, ErrNoToken) {
-					t.Errorf("request: %v; store: %v, %v; want the logout to stand", err, tok, lerr)
-				}
-			case "replace":
-				if err != nil || lerr != nil || tok.RefreshToken != bob.RefreshToken || last(seen()) != "Bearer "+bob.AccessToken {
-					t.Errorf("request: %v; store: %v, %v; want the new login kept and used", err, tok, lerr)
-				}
-			case "replace-foreign":
-				if !errors.Is(err, ErrForeignToken) || lerr != nil || tok.RefreshToken != bob.RefreshToken || tok.RefreshURL != bob.RefreshURL {
-					t.Errorf("request: %v; store: %v, %v; want ErrForeignToken and the other login kept", err, tok, lerr)
-				}
-				if got := last(seen()); got == "Bearer "+bob.AccessToken {
-					t.Errorf("the other server's token was sent")
-				}
-			}
+			wantWriteStood(t, action, err, tok, lerr, bob, last(seen()))
 			wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 1})
 		})
 	}

@@ -1,16 +1,12 @@
 package transport
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +25,7 @@ const (
 // Token is what a Store holds: the tokens of one session and the state of a
 // refresh in progress. Its JSON form is a superset of the RFC 6749 §5.1
 // token response, so the body of a login or refresh response decodes into
-// it directly (see UnmarshalJSON) and the FileStore saves it as is.
+// it directly (see UnmarshalJSON) and the file store saves it as is.
 //
 // String, GoString and LogValue redact the tokens, so printing or logging a
 // Token never leaks one. A Token holds no pointers: copying it copies it.
@@ -60,21 +56,13 @@ type Token struct {
 	// mid-refresh repeats the same refresh instead of spending the refresh
 	// token twice. Applications leave it empty.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
-	// RefreshURL records where the tokens belong: the refresh endpoint of
-	// the Transport that stored them, in a canonical form (scheme and host
-	// in lower case, no default port). Transport.Login and every save
-	// after a refresh set it. A Transport refuses a stored token that
-	// names another refresh endpoint, with ErrForeignToken, and sends it
-	// nowhere, so that a session persisted for one server cannot reach
-	// another through a Transport built for that one (a command-line tool
-	// given another -server, say).
-	//
-	// Empty means unknown: a token saved before this field existed, or
-	// built by the application itself. Such a token is accepted by any
-	// Transport and records that Transport's endpoint at its next save
-	// (trust on first use). An application that takes the refresh URL from
-	// its user should store logins with Transport.Login, which records it
-	// at once. A token endpoint's response never sets it.
+	// RefreshURL records where the tokens belong: the refresh endpoint that
+	// stored them, in a canonical form (scheme and host in lower case, no
+	// default port). Transport.Login and every save after a refresh set it,
+	// and a Transport of another endpoint refuses the token with
+	// ErrForeignToken. Empty means unknown (a token the application built,
+	// or saved before the field existed): any Transport accepts it and
+	// records itself at the next save. A token response never sets it.
 	RefreshURL string `json:"refresh_url,omitempty"`
 }
 
@@ -165,6 +153,13 @@ func (t *Token) decode(data []byte, now time.Time, trustExpiry bool) error {
 	return nil
 }
 
+// same reports whether t and o are the same record.
+func (t *Token) same(o *Token) bool {
+	a, b := *t, *o
+	a.Expiry, b.Expiry = time.Time{}, time.Time{}
+	return a == b && t.Expiry.Equal(o.Expiry)
+}
+
 // String describes the token without revealing it.
 func (t Token) String() string {
 	exp := "unknown"
@@ -244,124 +239,6 @@ func isVisibleASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// ReadTokenResponse reads an RFC 6749 token endpoint response (from a
-// refresh, or from an application's own login endpoint that answers in the
-// same format) and closes its body. At most 1 MiB of the body is read.
-//
-// A 200 answer yields the validated Token, its Expiry computed from
-// expires_in against the current time; a malformed one yields an error
-// wrapping ErrInvalidResponse. Any other status yields a *ResponseError
-// carrying the RFC 6749 §5.2 error code and the Retry-After delay. An error
-// reading the body is returned as is. A nil resp is an error, and a nil
-// Body is read as an empty one.
-func ReadTokenResponse(resp *http.Response) (*Token, error) {
-	if resp == nil {
-		return nil, errors.New("transport: ReadTokenResponse: nil response")
-	}
-	return readTokenResponse(resp, time.Now(), nil)
-}
-
-// readTokenResponse is ReadTokenResponse at now. The server's error text is
-// scrubbed of secrets, the credentials the request presented.
-func readTokenResponse(resp *http.Response, now time.Time, secrets []string) (*Token, error) {
-	r := resp.Body
-	if r == nil {
-		r = http.NoBody
-	}
-	defer r.Close()
-	body, err := io.ReadAll(io.LimitReader(r, maxResponseBytes+1))
-	if err != nil {
-		return nil, errorf("transport: reading token response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, responseError(resp, body, now, secrets)
-	}
-	if len(body) > maxResponseBytes {
-		return nil, errorf("%w: larger than %d bytes", ErrInvalidResponse, maxResponseBytes)
-	}
-	var tok Token
-	if err := tok.decode(body, now, false); err != nil {
-		return nil, errorf("%w: %w", ErrInvalidResponse, err)
-	}
-	if err := tok.validate(true); err != nil {
-		return nil, errorf("%w: %w", ErrInvalidResponse, err)
-	}
-	return &tok, nil
-}
-
-// responseError builds the *ResponseError of a non-200 answer. A body that is
-// not an RFC 6749 error object leaves Code empty rather than failing: the
-// status alone still decides what the Transport does.
-func responseError(resp *http.Response, body []byte, now time.Time, secrets []string) *ResponseError {
-	e := &ResponseError{StatusCode: resp.StatusCode}
-	var f struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	if json.Unmarshal(bytes.TrimSpace(body), &f) == nil {
-		e.Code = scrub(f.Error, 64, secrets)
-		e.Description = scrub(f.Description, maxDescription, secrets)
-	}
-	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
-	return e
-}
-
-// redactedText replaces a secret in a server's text.
-const redactedText = "[REDACTED]"
-
-// minSecret is the length below which a string is not worth scrubbing: no
-// real token is that short, and replacing it could mangle the text.
-const minSecret = 8
-
-// scrub returns s as printable cuts it, with every secret removed: as is,
-// and form-encoded, as it went over the wire. A server may echo the token
-// it refuses ("refresh token ... has expired"); that text goes into error
-// messages, which applications log. It is scrubbed before it is cut, so no
-// prefix of a secret survives either.
-func scrub(s string, n int, secrets []string) string {
-	s = printable(s, len(s))
-	for _, secret := range secrets {
-		if len(secret) < minSecret {
-			continue
-		}
-		s = strings.ReplaceAll(s, secret, redactedText)
-		if q := url.QueryEscape(secret); q != secret {
-			s = strings.ReplaceAll(s, q, redactedText)
-		}
-	}
-	return printable(s, n)
-}
-
-// printable cuts s to n bytes of visible ASCII, so that a server's text can
-// neither forge log lines nor grow without bound.
-func printable(s string, n int) string {
-	var b strings.Builder
-	for i := 0; i < len(s) && b.Len() < n; i++ {
-		if c := s[i]; c >= 0x20 && c <= 0x7e {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-// maxRetryAfter bounds what a server can ask a client to wait.
-const maxRetryAfter = time.Hour
-
-// retryAfter parses RFC 9110 §10.2.3 Retry-After: delay-seconds or an
-// HTTP-date. It returns zero for an absent or malformed value.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return max(0, min(d, maxRetryAfter))
 }
 
 // secondsDuration converts seconds to a Duration without overflowing.

@@ -17,14 +17,14 @@ import (
 
 // plainStore is a Store without a Locker: only the Transport's own
 // single-flight keeps its requests from redeeming the token twice.
-type plainStore struct{ m MemoryStore }
+type plainStore struct{ m memoryStore }
 
 func (s *plainStore) Load(ctx context.Context) (*Token, error)   { return s.m.Load(ctx) }
 func (s *plainStore) Save(ctx context.Context, tok *Token) error { return s.m.Save(ctx, tok) }
 func (s *plainStore) Clear(ctx context.Context) error            { return s.m.Clear(ctx) }
 
 func TestConcurrent401sShareOneRefresh(t *testing.T) {
-	t.Run("locking store", func(t *testing.T) { testConcurrent401s(t, &MemoryStore{}) })
+	t.Run("locking store", func(t *testing.T) { testConcurrent401s(t, &memoryStore{}) })
 	t.Run("plain store", func(t *testing.T) { testConcurrent401s(t, &plainStore{}) })
 }
 
@@ -366,7 +366,7 @@ func TestRequestUnmodifiedAndBodyClosed(t *testing.T) {
 		wantErr error
 	}{
 		{name: "success", store: NewMemoryStore(tok), url: srv.URL + "/api/echo"},
-		{name: "no session", store: &MemoryStore{}, url: srv.URL + "/api/echo", wantErr: ErrLoginRequired},
+		{name: "no session", store: &memoryStore{}, url: srv.URL + "/api/echo", wantErr: ErrLoginRequired},
 		{name: "base fails", store: NewMemoryStore(tok), base: errRoundTripper{}, url: srv.URL + "/api/echo"},
 		{name: "other origin", store: NewMemoryStore(tok), url: "http://127.0.0.1:1/x"},
 		{name: "401 not replayable", store: NewMemoryStore(tok), url: srv.URL + "/api/always401"},
@@ -413,10 +413,11 @@ func TestOwnAuthorizationPassesThrough(t *testing.T) {
 
 func TestAnyUnauthorized(t *testing.T) {
 	for _, any := range []bool{false, true} {
-		f := newFixture(t, func(s *authServer) { s.opaque = true }, nil, func(t *Transport) {
+		f := newFixture(t, func(s *authServer) { s.opaque = true }, nil, func(c *config) error {
 			if any {
-				WithAnyUnauthorized()(t)
+				return WithAnyUnauthorized()(c)
 			}
+			return nil
 		})
 		f.srv.resource = func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/api/bare" && r.Header.Get("Authorization") == "Bearer "+f.first.AccessToken {
@@ -432,7 +433,7 @@ func TestAnyUnauthorized(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	store := &MemoryStore{}
+	store := &memoryStore{}
 	for _, tc := range []struct {
 		name string
 		url  string
@@ -451,11 +452,11 @@ func TestNew(t *testing.T) {
 		{"garbage", "https://[::1", nil, false},
 		{"bad origin", "https://example.com/token", []Option{WithOrigins("http://api.example.com")}, false},
 		{"origins", "https://example.com/token", []Option{WithOrigins("https://api.example.com", "https://b.example.com:8443")}, true},
-		{"negative skew", "https://example.com/token", []Option{WithExpirySkew(-1)}, false},
-		{"zero timeout", "https://example.com/token", []Option{WithRefreshTimeout(0)}, false},
-		{"zero attempts", "https://example.com/token", []Option{WithRefreshRetries(0, 0, 0)}, false},
-		{"backoff range", "https://example.com/token", []Option{WithRefreshRetries(2, time.Second, time.Millisecond)}, false},
-		{"nil option", "https://example.com/token", []Option{WithExpirySkew(0), nil}, false},
+		{"negative skew", "https://example.com/token", []Option{withExpirySkew(-1)}, false},
+		{"zero timeout", "https://example.com/token", []Option{withRefreshTimeout(0)}, false},
+		{"zero attempts", "https://example.com/token", []Option{withRefreshRetries(0, 0, 0)}, false},
+		{"backoff range", "https://example.com/token", []Option{withRefreshRetries(2, time.Second, time.Millisecond)}, false},
+		{"nil option", "https://example.com/token", []Option{withExpirySkew(0), nil}, false},
 		{"wildcard origin", "https://example.com/token", []Option{WithOrigins("https://*.example.com")}, false},
 		{"wildcard among origins", "https://example.com/token", []Option{WithOrigins("https://api.example.com", "https://*")}, false},
 		{"leading-dot origin", "https://example.com/token", []Option{WithOrigins("https://.example.com")}, false},
@@ -469,15 +470,16 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	for _, store := range []Store{nil, (*MemoryStore)(nil), (*FileStore)(nil), storeFunc(nil)} {
+	for _, store := range []Store{nil, (*memoryStore)(nil), (*fileStore)(nil), storeFunc(nil)} {
 		if _, err := New("https://example.com/token", store); err == nil {
 			t.Errorf("nil store %T accepted", store)
 		}
 	}
-	// The usual way to get one: the constructor's error ignored.
+	// The usual way to get one: the constructor's error ignored. The
+	// constructor returns a nil Store, and the error names the likely cause.
 	fileStore, _ := NewFileStore(os.Getenv("JWTREFRESH_TEST_UNSET_VARIABLE"))
-	if _, err := New("https://example.com/token", fileStore); err == nil || !strings.Contains(err.Error(), "*transport.FileStore") {
-		t.Errorf("New with the nil FileStore of a failed NewFileStore: %v; want an error naming the type", err)
+	if _, err := New("https://example.com/token", fileStore); err == nil || !strings.Contains(err.Error(), "constructor") {
+		t.Errorf("New with the nil Store of a failed NewFileStore: %v; want an error naming the constructor", err)
 	}
 	var zero Transport
 	if _, err := zero.RoundTrip(httptest.NewRequest("GET", "https://example.com/", nil)); err == nil {
@@ -486,7 +488,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestOrigins(t *testing.T) {
-	tr, err := New("https://auth.example.com/token", &MemoryStore{},
+	tr, err := New("https://auth.example.com/token", &memoryStore{},
 		WithOrigins("https://API.example.com", "https://b.example.com:8443", "http://[::1]:9000"))
 	if err != nil {
 		t.Fatal(err)
@@ -653,9 +655,9 @@ func TestNewErrorsShowNoCredentials(t *testing.T) {
 		"https://user:" + secret + "@[::1",
 	} {
 		for name, call := range map[string]func() error{
-			"refresh URL": func() error { _, err := New(raw, &MemoryStore{}); return err },
+			"refresh URL": func() error { _, err := New(raw, &memoryStore{}); return err },
 			"origin": func() error {
-				_, err := New("https://auth.example.com/token", &MemoryStore{}, WithOrigins(raw))
+				_, err := New("https://auth.example.com/token", &memoryStore{}, WithOrigins(raw))
 				return err
 			},
 		} {
@@ -679,7 +681,7 @@ func TestNewErrorsShowNoCredentials(t *testing.T) {
 // start with "transport:" once and still match their sentinels.
 func TestErrorsSayTransportOnce(t *testing.T) {
 	ctx := context.Background()
-	tr, err := New("https://auth.example.com/token", &MemoryStore{})
+	tr, err := New("https://auth.example.com/token", &memoryStore{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,9 +44,10 @@ type env struct {
 // cli is one invocation: its environment and resolved global flags.
 type cli struct {
 	env
-	server string   // base URL, no trailing slash
-	url    *url.URL // server, parsed
-	store  *transport.FileStore
+	server string          // base URL, no trailing slash
+	url    *url.URL        // server, parsed
+	store  transport.Store // the token file's
+	file   string          // its absolute path
 }
 
 // command is one subcommand.
@@ -190,7 +191,11 @@ func newCLI(e env, g globals) (*cli, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cli{env: e, server: strings.TrimSuffix(server, "/"), url: u, store: store}, nil
+	file, err := filepath.Abs(path) // as the store has it
+	if err != nil {
+		return nil, err
+	}
+	return &cli{env: e, server: strings.TrimSuffix(server, "/"), url: u, store: store, file: file}, nil
 }
 
 func first(values ...string) string {

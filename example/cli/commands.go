@@ -62,7 +62,7 @@ func loginCommand() *command {
 			if err := rt.Login(ctx, tok); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "logged in as %s at %s (session saved in %s)\n", user, serverOf(c.url), c.store.Path())
+			fmt.Fprintf(c.stdout, "logged in as %s at %s (session saved in %s)\n", user, serverOf(c.url), c.file)
 			return nil
 		},
 	}

@@ -1,7 +1,7 @@
 // Command cli is a command-line client of the demo server (example/server):
 // it logs in once, keeps the session in a token file, and makes the
 // access token's expiry invisible to every later command through
-// transport.Transport and transport.FileStore.
+// transport.Transport and a file store (transport.NewFileStore).
 //
 // Usage:
 //

@@ -57,7 +57,7 @@ func (c *cli) session(ctx context.Context) (*transport.Transport, *transport.Tok
 	case err != nil:
 		return nil, nil, err
 	case tok.RefreshURL == "":
-		return nil, nil, fmt.Errorf("%s: %w", c.store.Path(), errUnbound)
+		return nil, nil, fmt.Errorf("%s: %w", c.file, errUnbound)
 	}
 	return rt, tok, nil
 }
@@ -71,7 +71,7 @@ func (c *cli) otherServer(ctx context.Context) error {
 			recorded = serverOf(u)
 		}
 	}
-	return &otherServerError{file: c.store.Path(), recorded: recorded, given: serverOf(c.url)}
+	return &otherServerError{file: c.file, recorded: recorded, given: serverOf(c.url)}
 }
 
 // serverOf is the base URL of the server whose URL (base or token

@@ -47,7 +47,7 @@ func burst(ctx context.Context, cfg config, tok *transport.Token, out io.Writer)
 	start := time.Now()
 	g := &gate{next: http.DefaultTransport, n: cfg.burst, open: make(chan struct{})}
 	rt, err := newTransport(cfg, store, &c, start, out,
-		transport.WithBase(g), transport.WithRefreshTransport(http.DefaultTransport))
+		transport.WithBase(g), transport.WithEndpoint(transport.Endpoint{Transport: http.DefaultTransport}))
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ type result struct {
 	refreshes, proactive  int64
 	loginRequired         bool
 	firstFailure          error
-	store                 *transport.MemoryStore
+	store                 transport.Store
 }
 
 // counters are updated by the workers and the transport's hooks.
@@ -57,7 +57,7 @@ func newTransport(cfg config, store transport.Store, c *counters, start time.Tim
 	var outMu sync.Mutex // hooks run on many goroutines
 	hooks := transport.WithHooks(transport.Hooks{
 		Unauthorized: func(*http.Request) { c.unauthorized.Add(1) },
-		Retried:      func(transport.RetryInfo) { c.retries.Add(1) },
+		Retried:      func(*http.Request, bool) { c.retries.Add(1) },
 		Refreshed: func(info transport.RefreshInfo) {
 			c.refreshes.Add(1)
 			why := "after a 401"
@@ -79,7 +79,7 @@ func newTransport(cfg config, store transport.Store, c *counters, start time.Tim
 }
 
 // result collects the counts once every request has ended.
-func (c *counters) result(start time.Time, store *transport.MemoryStore) *result {
+func (c *counters) result(start time.Time, store transport.Store) *result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return &result{

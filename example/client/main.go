@@ -159,7 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // revoke ends the session held in store at the server (RFC 7009). It runs
 // detached from ctx, bounded by logoutTimeout: after a signal, ctx is
 // done, and the revocation must still reach the server.
-func revoke(ctx context.Context, cfg config, store *transport.MemoryStore) error {
+func revoke(ctx context.Context, cfg config, store transport.Store) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
 	defer cancel()
 	tok, err := store.Load(ctx)
