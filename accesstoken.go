@@ -9,6 +9,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 // reservedClaims are the claims the service sets in every access token; the
@@ -26,32 +28,32 @@ func checkClaims(claims json.RawMessage) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(claims))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return fmt.Errorf("%w: claims are not a JSON object", ErrInvalidInput)
+		return fmt.Errorf("%w: claims are not a JSON object", session.ErrInvalidInput)
 	}
 	seen := make(map[string]bool)
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("%w: claims: %v", ErrInvalidInput, err)
+			return fmt.Errorf("%w: claims: %v", session.ErrInvalidInput, err)
 		}
 		name, _ := t.(string) // object keys are always strings
 		switch {
 		case reservedClaims[name]:
-			return fmt.Errorf("%w: claim %q is set by the token service", ErrInvalidInput, name)
+			return fmt.Errorf("%w: claim %q is set by the token service", session.ErrInvalidInput, name)
 		case seen[name]:
-			return fmt.Errorf("%w: claim %q appears twice", ErrInvalidInput, name)
+			return fmt.Errorf("%w: claim %q appears twice", session.ErrInvalidInput, name)
 		}
 		seen[name] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return fmt.Errorf("%w: claims: %v", ErrInvalidInput, err)
+			return fmt.Errorf("%w: claims: %v", session.ErrInvalidInput, err)
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return fmt.Errorf("%w: claims: %v", ErrInvalidInput, err)
+		return fmt.Errorf("%w: claims: %v", session.ErrInvalidInput, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: claims: data after the object", ErrInvalidInput)
+		return fmt.Errorf("%w: claims: data after the object", session.ErrInvalidInput)
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 // RefreshCookie configures the refresh-token cookie for browser front
 // ends (see [WithRefreshCookie]).
 type RefreshCookie struct {
-	// Name of the cookie (default DefaultRefreshCookieName). The
+	// Name of the cookie (default "__Secure-refresh_token"). The
 	// "__Secure-" prefix makes browsers refuse it unless it is Secure
 	// (it always is). The "__Host-" prefix also makes them refuse it with
 	// a Domain attribute (never set) or a Path other than "/", so Path
@@ -28,41 +28,21 @@ type RefreshCookie struct {
 	AllowedOrigins []string
 }
 
-// DefaultRefreshCookieName is the name of the refresh cookie.
-const DefaultRefreshCookieName = "__Secure-refresh_token"
+// defaultRefreshCookieName is the name of the refresh cookie.
+const defaultRefreshCookieName = "__Secure-refresh_token"
 
 // WithRefreshCookie lets browser front ends keep the refresh token in an
-// HttpOnly; Secure; SameSite=Strict cookie scoped to c.Path, out of reach of
-// the page's scripts. Default: off; refresh tokens travel in bodies only.
+// HttpOnly; Secure; SameSite=Strict cookie scoped to c.Path, out of reach
+// of the page's scripts. Default: off; refresh tokens travel in bodies.
 //
-// A request carrying an Origin header listed in c.AllowedOrigins gets its
-// new refresh token in the cookie (with Max-Age until the token's idle
-// expiry) and not in the JSON body; the login handler's
-// [Service.WriteTokenResponse] does the same. The refresh and revocation
-// endpoints read the token from the cookie when the body has none. Clients
-// that send no Origin (a CLI, a Go service) keep using bodies.
-//
-// Security: a cookie is sent by the browser whatever page caused the
-// request, so a request whose token comes from the cookie must carry an
-// Origin header from the allowlist, or it is refused with 403 (cross-site
-// request forgery defence in addition to SameSite=Strict). Refused refresh
-// tokens get their cookie cleared.
-//
-// Security: cookie tossing. A page on another host of the same site (a
-// sibling subdomain, the parent domain; over https for a "__Secure-" name,
-// over plain http too for a name without a prefix) can set a cookie of the
-// same name for the whole domain, e.g. holding the attacker's own refresh
-// token, and the browser then sends it along with the real one. A request carrying
-// the cookie more than once is therefore refused with 400 invalid_request
-// instead of one being picked: nothing is rotated or revoked, and the
-// front end asks the user to log in again. This cannot help when the
-// browser holds only the tossed cookie (after a logout, say): the service
-// would then rotate the attacker's session, logging the user in as the
-// attacker. A "__Host-" name (with Path "/") closes that door, since
-// browsers refuse a "__Host-" cookie set with a Domain attribute; it costs
-// sending the cookie (HttpOnly, SameSite=Strict) to every path of the host
-// rather than only to the endpoints. Choose it unless every host of the
-// site is trusted.
+// A request whose Origin is in c.AllowedOrigins gets its new refresh token
+// in the cookie, not in the JSON body (so does the login handler's
+// [Service.WriteTokenResponse]); the refresh and revocation endpoints read
+// the token from the cookie when the body has none. Security: a request
+// whose token comes from the cookie must carry an allowed Origin, or it is
+// refused with 403 (CSRF defence beside SameSite=Strict); a cookie sent
+// twice (cookie tossing) is refused with 400. Prefer a "__Host-" name: the
+// package documentation's "Refresh cookie" section says why.
 func WithRefreshCookie(c RefreshCookie) Option {
 	return func(cfg *config) error {
 		rc, err := newRefreshCookie(c)
@@ -86,7 +66,7 @@ type refreshCookie struct {
 
 func newRefreshCookie(c RefreshCookie) (*refreshCookie, error) {
 	if c.Name == "" {
-		c.Name = DefaultRefreshCookieName
+		c.Name = defaultRefreshCookieName
 	}
 	if (&http.Cookie{Name: c.Name, Value: "x"}).Valid() != nil {
 		return nil, configError("WithRefreshCookie: invalid cookie name %q", c.Name)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 const appOrigin = "https://app.example.test"
@@ -17,7 +18,7 @@ func refreshCookie(t *testing.T, r reply) *http.Cookie {
 	t.Helper()
 	var found *http.Cookie
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {
-		if c.Name == jwtrefresh.DefaultRefreshCookieName {
+		if c.Name == "__Secure-refresh_token" {
 			if found != nil {
 				t.Fatal("two refresh cookies set")
 			}
@@ -47,7 +48,7 @@ func TestRefreshCookie(t *testing.T) {
 	wantCookie := func(t *testing.T, r reply) *http.Cookie {
 		t.Helper()
 		c := refreshCookie(t, r)
-		if c == nil || !strings.HasPrefix(c.Value, jwtrefresh.RefreshTokenPrefix) || c.Path != "/auth" || !c.HttpOnly ||
+		if c == nil || !strings.HasPrefix(c.Value, session.TokenPrefix) || c.Path != "/auth" || !c.HttpOnly ||
 			!c.Secure || c.SameSite != http.SameSiteStrictMode || c.MaxAge < 29*24*3600 {
 			t.Fatalf("refresh cookie %+v", c)
 		}
@@ -147,7 +148,7 @@ func TestRefreshCookieHostPrefix(t *testing.T) {
 		{"__Hostile-refresh", "/auth", true}, // not the prefix
 	} {
 		t.Run(tc.name+tc.path, func(t *testing.T) {
-			_, err := jwtrefresh.NewService(e.store, e.keys, testIssuer, jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+			_, err := jwtrefresh.NewService(e.store, e.secrets, e.keys, testIssuer, jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
 				Name: tc.name, Path: tc.path, AllowedOrigins: []string{appOrigin}}))
 			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, jwtrefresh.ErrInvalidConfig)) {
 				t.Fatalf("NewService: %v, want ok=%v", err, tc.ok)
@@ -187,7 +188,7 @@ func TestRefreshCookieHostPrefix(t *testing.T) {
 func TestRefreshCookieTossing(t *testing.T) {
 	e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
 		Path: "/auth", AllowedOrigins: []string{appOrigin}})}})
-	name := jwtrefresh.DefaultRefreshCookieName
+	name := "__Secure-refresh_token"
 	login := func(user string) string {
 		c := refreshCookie(t, do(t, e.request(t, http.MethodPost, "/login", formType, form("user", user), "Origin", appOrigin)))
 		if c == nil {

@@ -2,15 +2,13 @@
 // tokens, one-time-use rotating refresh tokens, and reuse detection that
 // revokes sessions when a used refresh token is presented again.
 //
-// The package holds two things:
-//
-//   - The rotation store contract: [Store], its errors and events, and the
-//     refresh-token format ([RefreshKeyring]). Package redisstore
-//     implements it on Redis; package storetest is its conformance suite.
-//   - The token service: [Service] issues a token pair at login, rotates it
-//     at each refresh, revokes sessions, and serves the OAuth 2.0 endpoints
-//     ([Service.Handler]) that clients call, such as package transport or
-//     golang.org/x/oauth2.
+// The token service, [Service], issues a token pair at login, rotates it
+// at each refresh, revokes sessions, and serves the OAuth 2.0 endpoints
+// ([Service.Handler]) that clients call, such as package transport or
+// golang.org/x/oauth2. It owns the refresh-token secrets
+// (session.Secrets): it authenticates every presented refresh token once
+// and hands its session.Store (package redisstore, or any implementation
+// passing package storetest) decoded values.
 //
 // Standards followed:
 //
@@ -30,4 +28,147 @@
 //     idempotent retries.
 //   - RFC 6265bis: the optional HttpOnly, Secure, SameSite=Strict refresh
 //     cookie for browser front ends.
+//
+// # Endpoints
+//
+// With the handler mounted under /auth:
+//
+//	POST   /auth/refresh         refresh (RFC 6749 §6)
+//	POST   /auth/revoke          revocation (RFC 7009)
+//	POST   /auth/logout-all      end every session of the caller      (Bearer)
+//	GET    /auth/sessions        list the caller's sessions           (Bearer)
+//	DELETE /auth/sessions/{id}   end one session of the caller        (Bearer)
+//	GET    /auth/jwks.json       public signing keys (RFC 7517), with asymmetric keys
+//
+// Any other path is 404 not_found, whose description lists the paths and
+// says to mount the handler with http.StripPrefix: without it (or with a
+// prefix ending in "/", which leaves "refresh" without its slash) every
+// request arrives under a path the handler does not serve. A wrong method
+// is 405 with Allow.
+//
+// Every response carries Cache-Control: no-store and Pragma: no-cache
+// (the JWKS excepted: Cache-Control: no-cache with an ETag, 304 on
+// If-None-Match), and every error the JSON body
+// {"error","error_description"} of RFC 6749 §5.2 with a fixed
+// description.
+//
+// Refresh takes a POST with Content-Type application/x-www-form-urlencoded
+// (grant_type=refresh_token&refresh_token=…) or application/json
+// ({"refresh_token":"…"}, grant_type optional), at most 4 KiB, and an
+// optional Idempotency-Key header: random, 128 bits or more, of
+// session.MinIdempotencyKeyLen to MaxIdempotencyKeyLen characters, new
+// for each refresh (see [Service.Refresh]). A client_id is optional and
+// not checked; empty HTTP Basic credentials are ignored (public clients).
+// It answers:
+//
+//   - 200 with {"access_token","token_type":"Bearer","expires_in","refresh_token"};
+//   - 400 invalid_request: a parameter missing or repeated, a malformed
+//     body or Authorization header, an Idempotency-Key header repeated,
+//     too short, too long, not visible ASCII, or the one of the previous
+//     refresh (nothing is used up), a token in the URL, or the refresh
+//     cookie sent more than once;
+//   - 400 unsupported_grant_type: a grant_type other than refresh_token;
+//   - 400 invalid_grant: the refresh token is unknown, expired, revoked,
+//     forged or reused (reuse revokes sessions), its session record does
+//     not match its seal, or the claims loader refused the user;
+//   - 400 invalid_client (401 with WWW-Authenticate: Basic when sent in
+//     the header): a client secret, which public clients do not have;
+//   - 403 access_denied: the refresh cookie used from an origin not allowed;
+//   - 405 with Allow: POST; 413 for a larger body; 415 with Accept-Post for
+//     another content type;
+//   - 503 temporarily_unavailable with Retry-After: the store cannot be
+//     reached (a retry with the same Idempotency-Key is safe), or the
+//     claims loader failed (nothing was used up: any retry is safe). Never
+//     invalid_grant, since clients discard their session on invalid_grant;
+//   - 500 server_error: the token could not be signed, or the claims
+//     loader returned claims that are not allowed.
+//
+// Revoke takes token=… (and token_type_hint, which it does not need) the
+// same way and answers 200 with an empty body, also for unknown and
+// invalid tokens (RFC 7009 §2.2); 503 when the store is down; the request
+// errors above otherwise.
+//
+// The session endpoints need the caller's access token in the
+// Authorization header (Bearer), checked by a middleware the service
+// builds from its own settings (issuer, audience, token type, session
+// check) and that nothing else configures: its refusals are RFC 6750
+// answers (401 with WWW-Authenticate, or 503). A token in a cookie is not
+// taken there, even when the application's own routes take one
+// (middleware.WithCookie): browsers attach cookies to cross-site requests,
+// and a cross-site POST /logout-all must not end the user's sessions.
+// Logout-all answers 200 {"revoked":n}; sessions answers 200
+// {"sessions":[{"id","current","created","last_used","expires",
+// "user_agent","ip","device"}]}; deleting a session answers 204, or 404
+// not_found when the caller has no such session.
+//
+// Browsers need CORS headers to call these endpoints from another origin,
+// including answers to preflight OPTIONS requests, which get 405 here: put
+// a CORS handler in front.
+//
+// # Session check
+//
+// [Service.SessionCheck] asks the store whether a session is active and
+// keeps the answers in a bounded local cache: "active" for the cache TTL
+// (default 5 s), "ended" for as long as an access token of the session can
+// live (a session never comes back).
+//
+// A session ended through this Service is refused by its check at once:
+// [Service.RevokeSession], [Service.RevokeAll], either kind of token at
+// the revocation endpoint ([Service.Revoke]), a reuse detected by
+// [Service.Refresh] (every session of the subject, or only the family, per
+// the store's reuse policy), a subject refused by the claims loader, and
+// sessions evicted by [Service.Login] at the per-subject cap. Any other
+// instance has its own cache: there, a session it had found active within
+// the TTL keeps working until that answer is TTL old. The same holds
+// everywhere for a session ended in the store directly, or by expiry.
+// WithSessionCache(0, n) asks the store on every request and has no
+// staleness. A revocation racing with a cache fill cannot resurrect the
+// session: the fill is dropped.
+//
+// # Claims loader
+//
+// [WithClaimsLoader] runs before the refresh token is used up: the
+// service first looks the session up (session.Store.Lookup, one more store
+// read per refresh, with the token's MAC checked only once), so that a
+// failed load leaves the token current and any retry, with or without an
+// Idempotency-Key, refreshes normally. It is also called for a used token
+// whose session is still active, just before reuse detection ends it. The
+// snapshot it receives is the claims given at login, which stay as they
+// were.
+//
+// # Refresh cookie
+//
+// With [WithRefreshCookie], browser front ends keep the refresh token in a
+// cookie. Clients that send no Origin (a CLI, a Go service) keep using
+// bodies. Refused refresh tokens get their cookie cleared.
+//
+// A cookie is sent by the browser whatever page caused the request, so a
+// request whose token comes from the cookie must carry an Origin header
+// from the allowlist, or it is refused with 403 (cross-site request
+// forgery defence in addition to SameSite=Strict).
+//
+// Cookie tossing: a page on another host of the same site (a sibling
+// subdomain, the parent domain; over https for a "__Secure-" name, over
+// plain http too for a name without a prefix) can set a cookie of the same
+// name for the whole domain, e.g. holding the attacker's own refresh
+// token, and the browser then sends it along with the real one. A request
+// carrying the cookie more than once is therefore refused with 400
+// invalid_request instead of one being picked: nothing is rotated or
+// revoked, and the front end asks the user to log in again. This cannot
+// help when the browser holds only the tossed cookie (after a logout, say):
+// the service would then rotate the attacker's session, logging the user
+// in as the attacker. A "__Host-" name (with Path "/") closes that door,
+// since browsers refuse a "__Host-" cookie set with a Domain attribute; it
+// costs sending the cookie (HttpOnly, SameSite=Strict) to every path of
+// the host rather than only to the endpoints. Choose it unless every host
+// of the site is trusted.
+//
+// # Session records
+//
+// The store keeps, with each session, a seal: a MAC under the
+// refresh-token secret over the session id, the subject and the claims
+// given at login (session.SealKey). The store checks it inside every
+// refresh and lookup, before deciding anything, so that a record edited
+// in the store (another subject, other claims) is refused with
+// invalid_grant, changes nothing, and is reported as [EventTampered].
 package jwtrefresh

@@ -3,85 +3,70 @@ package jwtrefresh
 import (
 	"errors"
 	"fmt"
+
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
-// Errors of the rotation store contract. They are distinct under [errors.Is];
-// implementations wrap them with %w to add detail, so callers must never
-// match error text.
-//
-// The token service maps them to OAuth 2.0 answers (RFC 6749 §5.2):
-// [ErrInvalidToken] and [ErrReuseDetected] → 400 invalid_grant;
-// [ErrUnavailable] → 503 temporarily_unavailable with Retry-After.
+// Errors of the token service. Like those of package session, which it
+// also returns (session.ErrInvalidToken, ErrUnavailable, ErrNotFound,
+// ErrInvalidInput), they are distinct under [errors.Is] and wrapped with
+// %w: never match error text.
 var (
-	// ErrInvalidToken: the refresh token is malformed, forged (MAC failure),
-	// signed with an unknown key version, unknown, expired or revoked. Nothing
-	// was changed.
-	ErrInvalidToken = errors.New("jwtrefresh: invalid refresh token")
+	// ErrInvalidConfig: [NewService] was given a configuration it cannot
+	// run with (no store or secrets, a key set that cannot sign, a nil or
+	// refused option). It is returned at construction, never at request
+	// time.
+	ErrInvalidConfig = errors.New("jwtrefresh: invalid service configuration")
 
-	// ErrReuseDetected: a genuine refresh token that was already used was
-	// presented again outside any replay allowance. The store has revoked
-	// sessions per its reuse policy before returning it, as a [*ReuseError]
-	// that says which.
+	// ErrReuseDetected: a genuine refresh token that was already used came
+	// back outside any replay allowance. The store has revoked sessions,
+	// which the [*ReuseError] carrying it names.
 	ErrReuseDetected = errors.New("jwtrefresh: refresh token reuse detected")
 
-	// ErrUnavailable: the store could not be reached or did not answer in
-	// time (including a cancelled or expired context). The outcome of the
-	// operation is unknown; a rotation may have happened, which a retry with
-	// the same idempotency key recovers. It must never be reported to a
-	// client as invalid_grant.
-	ErrUnavailable = errors.New("jwtrefresh: session store unavailable")
+	// ErrSubjectRefused is what a claims loader returns (wrapped or not)
+	// when the subject may no longer refresh: disabled, deleted, locked.
+	// The service revokes the session and the client gets invalid_grant.
+	ErrSubjectRefused = errors.New("jwtrefresh: subject refused")
 
-	// ErrSessionNotFound: no active session with that id belongs to the
-	// subject (RevokeSession).
-	ErrSessionNotFound = errors.New("jwtrefresh: session not found")
-
-	// ErrInvalidInput: an argument is out of range (empty or oversized
-	// subject, claims that are not a JSON object, oversized client info).
-	ErrInvalidInput = errors.New("jwtrefresh: invalid input")
-
-	// ErrInvalidKey: a refresh-token key is too short, one byte repeated,
-	// missing, or shares its version with another key.
-	ErrInvalidKey = errors.New("jwtrefresh: invalid refresh-token key")
+	// ErrClaimsUnavailable: the claims loader failed with another error
+	// (the user database is down). The refresh token was not used up: any
+	// retry refreshes normally. Clients get 503 with Retry-After; the
+	// loader's error is only logged.
+	ErrClaimsUnavailable = errors.New("jwtrefresh: claims loader unavailable")
 )
 
-// ReuseError is the error of a rotation that detected reuse. It matches
-// [ErrReuseDetected] under [errors.Is], and names the sessions the store
-// revoked, so that the service can refuse their access tokens at once (see
-// [Service.SessionCheck]). Get it with [errors.As]:
-//
-//	var re *jwtrefresh.ReuseError
-//	if errors.As(err, &re) { … re.Subject, re.SessionID … }
-//
-// It carries no token.
+// ReuseError is the error of a refresh that detected reuse. It matches
+// [ErrReuseDetected] under [errors.Is] and names what the store revoked,
+// so that the service's session check refuses those access tokens at
+// once. It carries no token, and its text names no subject: safe to log.
 type ReuseError struct {
 	Subject   string // whose token was reused
 	SessionID string // the session (family) the reused token belongs to
 	// Policy says what was revoked: every session of Subject
-	// ([RevokeSubject]) or only SessionID ([RevokeFamily]).
-	Policy ReusePolicy
-	// Revoked counts the active sessions the store ended.
-	Revoked int
-	// Err, when not nil, says why revoking Subject's sessions under other
-	// keys of the keyring failed (wrapping [ErrUnavailable]): then only
-	// SessionID, and the sessions sharing its key, are sure to be ended.
-	Err error
+	// (session.RevokeSubject) or only SessionID (session.RevokeFamily).
+	Policy  session.ReusePolicy
+	Revoked int // active sessions the store ended
 }
 
-// Error says how many sessions were revoked under which policy, and why
-// revoking the rest failed, if it did. It names no subject, session or
-// token, so it is safe to log as it is.
+// Error says how many sessions were revoked under which policy.
 func (e *ReuseError) Error() string {
-	msg := fmt.Sprintf("%v: %d session(s) revoked (policy %v)", ErrReuseDetected, e.Revoked, e.Policy)
-	if e.Err != nil {
-		msg += "; revoking the subject's other sessions failed: " + e.Err.Error()
+	policy := "subject"
+	if e.Policy == session.RevokeFamily {
+		policy = "family"
 	}
-	return msg
+	return fmt.Sprintf("%v: %d session(s) revoked (policy %s)", ErrReuseDetected, e.Revoked, policy)
 }
 
-// Unwrap returns [ErrReuseDetected] and Err (when not nil).
-func (e *ReuseError) Unwrap() []error {
-	if e.Err == nil {
-		return []error{ErrReuseDetected}
-	}
-	return []error{ErrReuseDetected, e.Err}
-}
+// Unwrap returns [ErrReuseDetected].
+func (e *ReuseError) Unwrap() error { return ErrReuseDetected }
+
+// Refusals of a refresh that are not the client's token's fault or
+// failure: causes wrapped by the errors above or by package session.
+var (
+	// errKeyRepeated: the idempotency key equals the one of the rotation
+	// that made the presented token; nothing was used up.
+	errKeyRepeated = fmt.Errorf("%w: the idempotency key is the one of the previous refresh: send a new random key for each refresh",
+		session.ErrInvalidInput)
+	// errTampered: the session record does not match its seal.
+	errTampered = fmt.Errorf("%w: the session record does not match its seal", session.ErrInvalidToken)
+)

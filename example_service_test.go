@@ -16,6 +16,7 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/keys"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -34,11 +35,11 @@ func ExampleService() {
 
 	refreshSecret := make([]byte, 32) // from your secret store; here random
 	_, _ = rand.Read(refreshSecret)
-	ring, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: refreshSecret})
+	refreshSecrets, err := session.NewSecrets(session.Secret{Version: 1, Value: refreshSecret})
 	if err != nil {
 		log.Fatal(err)
 	}
-	store, err := redisstore.New(rdb, ring)
+	store, err := redisstore.New(rdb)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func ExampleService() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	svc, err := jwtrefresh.NewService(store, signing, "https://auth.example.com", jwtrefresh.WithAudience("api"))
+	svc, err := jwtrefresh.NewService(store, refreshSecrets, signing, "https://auth.example.com", jwtrefresh.WithAudience("api"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func ExampleService() {
 	mux.Handle("/auth/", http.StripPrefix("/auth", svc.Handler()))
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		user := r.PostFormValue("username") // check the password here
-		tr, err := svc.Login(r.Context(), jwtrefresh.NewSession{
+		tr, err := svc.Login(r.Context(), session.NewSession{
 			Subject: user,
 			Claims:  json.RawMessage(`{"scope":"read"}`),
 			Client:  jwtrefresh.ClientInfoFrom(r),
@@ -116,13 +117,13 @@ func ExampleService() {
 	// its successor after reuse detection: 400 invalid_grant
 }
 
-// Session events come from the store's hook: count them (e.g. in an
-// expvar.Map) and log them. Events never carry a token or an
-// idempotency key.
+// Session events come from the service's hook (WithEvents): count them
+// (e.g. in an expvar.Map). WithLogger logs them. Events never carry a
+// token or an idempotency key.
 func Example_sessionEvents() {
 	counts := map[string]int{} // an expvar.Map in a server
 	hook := func(_ context.Context, e jwtrefresh.Event) {
-		name := e.Kind.String()
+		name := string(e.Kind)
 		switch e.Kind {
 		case jwtrefresh.EventRotate:
 			name = "refresh"
@@ -141,18 +142,18 @@ func Example_sessionEvents() {
 	defer rdb.Close()
 	refreshSecret := make([]byte, 32)
 	_, _ = rand.Read(refreshSecret)
-	ring := must(jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: refreshSecret}))
-	store := must(redisstore.New(rdb, ring, redisstore.WithEvents(hook)))
+	secrets := must(session.NewSecrets(session.Secret{Version: 1, Value: refreshSecret}))
+	store := must(redisstore.New(rdb))
 	signing := must(keys.NewSet(must(keys.NewHS256("k", []byte("example-signing-key-example-key32")))))
-	svc := must(jwtrefresh.NewService(store, signing, "https://auth.example.com"))
+	svc := must(jwtrefresh.NewService(store, secrets, signing, "https://auth.example.com", jwtrefresh.WithEvents(hook)))
 
 	ctx := context.Background()
-	a := must(svc.Login(ctx, jwtrefresh.NewSession{Subject: "alice"}))
+	a := must(svc.Login(ctx, session.NewSession{Subject: "alice"}))
 	b := must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1"))
 	_ = must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1")) // a retry: replay
 	_, _ = svc.Refresh(ctx, a.RefreshToken, "")                     // reuse
 	_, _ = svc.Refresh(ctx, b.RefreshToken, "")                     // revoked by the reuse: no event
-	must(svc.Login(ctx, jwtrefresh.NewSession{Subject: "alice"}))
+	must(svc.Login(ctx, session.NewSession{Subject: "alice"}))
 	_, _ = svc.RevokeAll(ctx, "alice")
 	fmt.Println(counts)
 	// Output:

@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,76 +16,41 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 )
 
-// sessionMiddleware builds the middleware of the session endpoints: the
-// service's settings (issuer, token type, audience), the application's
-// options (WithMiddlewareOptions), then the service's settings again with
-// its session check and clock, so that the options cannot change them.
-//
-// Options that would leave the endpoints unusable are refused: any that
-// lets a request without an access token through (middleware.WithOptional),
-// since the endpoints act on the caller's subject, and any that makes the
-// service's own access tokens refused (another issuer, audience or token
-// type, a token length limit below the tokens' size, a Keyfunc). Both are
-// found by trying the options on a copy of the middleware, with the
-// application's session check, hooks and logger switched off: no I/O and
-// no event is caused.
+// sessionMiddleware builds the middleware of the session endpoints from
+// the service's own settings only: its keys, issuer, audience and token
+// type ([Service.Middleware]), its session check and its clock, and, with
+// a logger, the logging of its refusals. Nothing else configures it, so no
+// option can open the endpoints or make them refuse the service's tokens.
+// It reads the access token from the Authorization header only: a token in
+// a cookie, which browsers attach to cross-site requests, never reaches
+// them.
 func (s *Service) sessionMiddleware() (*middleware.Middleware, error) {
-	user := s.cfg.mwOpts
-	own := []middleware.Option{
-		middleware.WithIssuer(s.issuer),
-		middleware.WithTokenType(AccessTokenType),
+	opts := []middleware.Option{
 		middleware.WithSessionCheck(s.SessionCheck(), s.cfg.retryAfter),
-		middlewareClock(s.cfg.now),
+		mwclock.Option(s.cfg.now).(middleware.Option),
 	}
-	if len(s.cfg.audience) > 0 {
-		own = append(own, middleware.WithAudience(s.cfg.audience...))
+	if s.cfg.logger != nil {
+		opts = append(opts, middleware.WithEvents(s.logAccessRefusal))
 	}
-	mw, err := s.Middleware(append(user[:len(user):len(user)], own...)...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: middleware: %w", ErrInvalidConfig, err)
-	}
-	if len(user) == 0 {
-		return mw, nil
-	}
-	probe, err := s.Middleware(append(user[:len(user):len(user)],
-		middleware.WithSessionCheck(func(context.Context, *middleware.Claims) error { return nil }, 0),
-		middlewareClock(s.cfg.now),
-		middleware.WithEvents(nil), middleware.WithErrorHandler(nil),
-		middleware.WithCache(0, 0))...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: middleware: %w", ErrInvalidConfig, err)
-	}
-	anonymous := false
-	req, _ := http.NewRequest(http.MethodGet, "/sessions", nil) // a constant URL: no error
-	probe.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { anonymous = true })).
-		ServeHTTP(discardWriter{http.Header{}}, req)
-	if anonymous {
-		return nil, configError("WithMiddlewareOptions: the session endpoints need the caller's access token; " +
-			"an option letting requests without one through (middleware.WithOptional) is refused")
-	}
-	tok, _, err := s.accessToken("jwtrefresh-config-check", "config-check", nil, s.cfg.now())
-	if err != nil {
-		return nil, configError("the current key cannot sign: %v", err)
-	}
-	if _, err := probe.Verify(context.Background(), tok); err != nil {
-		return nil, configError("WithMiddlewareOptions: the options make the session endpoints refuse the service's own access tokens: %v", err)
-	}
-	return mw, nil
+	return s.Middleware(opts...)
 }
 
-// middlewareClock makes a middleware read the time from now, as the
-// service does.
-func middlewareClock(now func() time.Time) middleware.Option {
-	return mwclock.Option(now).(middleware.Option)
+// logAccessRefusal logs a refusal of the session endpoints' middleware:
+// at Debug, or at Warn when the session check could not reach the store.
+// Error texts never quote token contents.
+func (s *Service) logAccessRefusal(ctx context.Context, e middleware.Event) {
+	if e.Err == nil {
+		return
+	}
+	level := slog.LevelDebug
+	if e.Err.Status == http.StatusServiceUnavailable {
+		level = slog.LevelWarn
+	}
+	if s.cfg.logger.Enabled(ctx, level) {
+		s.cfg.logger.LogAttrs(ctx, level, "access token refused",
+			slog.Int("status", e.Err.Status), slog.String("reason", e.Err.Reason), slog.String("error", e.Err.Error()))
+	}
 }
-
-// discardWriter is a ResponseWriter that keeps nothing. (net/http/httptest
-// would register its command-line flag in every program using the service.)
-type discardWriter struct{ h http.Header }
-
-func (d discardWriter) Header() http.Header       { return d.h }
-func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (discardWriter) WriteHeader(int)             {}
 
 // caller returns the verified claims of the session endpoints' caller. The
 // middleware built by sessionMiddleware always provides them; should it

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/keys"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 // TestRevokeEndpoint: RFC 7009 over HTTP.
@@ -82,7 +83,7 @@ func TestRevokeEndpoint(t *testing.T) {
 		}
 	})
 	for name, tok := range map[string]string{
-		"Unknown":     jwtrefresh.RefreshTokenPrefix + strings.Repeat("A", jwtrefresh.RefreshTokenLen-len(jwtrefresh.RefreshTokenPrefix)),
+		"Unknown":     session.TokenPrefix + strings.Repeat("A", 144), /* a format-1 token's length */
 		"Garbage":     "garbage",
 		"JWTShaped":   "a.b.c",
 		"OtherFormat": "jwtrt9_abc",
@@ -260,7 +261,7 @@ func TestJWKSEndpoint(t *testing.T) {
 	}
 	// Tokens are now signed by the new key and verify with the new JWKS.
 	pub := must(keys.ParseJWKS([]byte(r.body)))
-	tr := must(e.svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice"}))
+	tr := must(e.svc.Login(t.Context(), session.NewSession{Subject: "alice"}))
 	if _, err := must(e.svc.Middleware()).Verify(t.Context(), tr.AccessToken); err != nil || len(pub) != 2 {
 		t.Fatalf("token after rotation: %v (%d keys)", err, len(pub))
 	}

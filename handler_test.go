@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 const formType = "application/x-www-form-urlencoded"
@@ -50,7 +51,7 @@ func TestRefreshEndpoint(t *testing.T) {
 		}
 		tj := r.token(t)
 		if tj.TokenType != "Bearer" || tj.ExpiresIn != 300 || tj.AccessToken == "" ||
-			!strings.HasPrefix(tj.RefreshToken, jwtrefresh.RefreshTokenPrefix) {
+			!strings.HasPrefix(tj.RefreshToken, session.TokenPrefix) {
 			t.Fatalf("token response %s", r.body)
 		}
 		var fields map[string]any
@@ -124,7 +125,7 @@ func TestRefreshEndpoint(t *testing.T) {
 		{"BasicWithoutColon", postForm("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("cli"))), fails(400, "invalid_request")},
 		{"DifferentClientIDs", post(formType, refreshForm("RT")+"&client_id=a", "Authorization", basic("b", "")), fails(400, "invalid_request")},
 		{"IdempotencyKeyTwice", postForm("Idempotency-Key", "a", "Idempotency-Key", "b"), fails(400, "invalid_request")},
-		{"IdempotencyKeyTooLong", postForm("Idempotency-Key", strings.Repeat("k", jwtrefresh.MaxIdempotencyKeyLen+1)), fails(400, "invalid_request")},
+		{"IdempotencyKeyTooLong", postForm("Idempotency-Key", strings.Repeat("k", session.MaxIdempotencyKeyLen+1)), fails(400, "invalid_request")},
 		{"IdempotencyKeyNonASCII", postForm("Idempotency-Key", "a\xe9b"), fails(400, "invalid_request")},
 		{"GrantTypePassword", post(formType, form("grant_type", "password", "refresh_token", "RT")), fails(400, "unsupported_grant_type")},
 		{"Garbage", post(formType, refreshForm("not-a-token")), fails(400, "invalid_grant")},
@@ -222,13 +223,13 @@ func TestLoginHelpers(t *testing.T) {
 		t.Fatalf("nil response: %d %v %s", w.Code, w.Header(), w.Body)
 	}
 	for err, status := range map[error]int{
-		jwtrefresh.ErrUnavailable:     503,
-		jwtrefresh.ErrInvalidToken:    400,
-		jwtrefresh.ErrReuseDetected:   400,
-		jwtrefresh.ErrSubjectRefused:  400,
-		jwtrefresh.ErrSessionNotFound: 404,
-		jwtrefresh.ErrInvalidInput:    400,
-		io.ErrUnexpectedEOF:           500,
+		session.ErrUnavailable:       503,
+		session.ErrInvalidToken:      400,
+		jwtrefresh.ErrReuseDetected:  400,
+		jwtrefresh.ErrSubjectRefused: 400,
+		session.ErrNotFound:          404,
+		session.ErrInvalidInput:      400,
+		io.ErrUnexpectedEOF:          500,
 	} {
 		w := httptest.NewRecorder()
 		e.svc.WriteError(w, httptest.NewRequest(http.MethodPost, "/login", nil), fmt.Errorf("wrapped: %w", err))

@@ -30,6 +30,9 @@ func (s *Service) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	tr, err := s.Refresh(r.Context(), token, p.idempotencyKey)
 	if err != nil {
 		e := errorFor(err)
+		if e == respBadInput { // the only input a refresh checks is the key
+			e = respBadIdemKey
+		}
 		if fromCookie && e == respInvalidGrant {
 			s.cfg.cookie.clear(w) // the browser holds a dead token
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/jwtrefresh/jwtrefresh/transport"
 )
 
@@ -21,8 +22,8 @@ import (
 // usable; keys from the minimum to MaxIdempotencyKeyLen are taken.
 func TestIdempotencyKeyLength(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	short := strings.Repeat("k", jwtrefresh.MinIdempotencyKeyLen-1)
-	atMin := strings.Repeat("k", jwtrefresh.MinIdempotencyKeyLen)
+	short := strings.Repeat("k", session.MinIdempotencyKeyLen-1)
+	atMin := strings.Repeat("k", session.MinIdempotencyKeyLen)
 	for _, tc := range []struct {
 		name, key string
 		ok        bool
@@ -38,7 +39,7 @@ func TestIdempotencyKeyLength(t *testing.T) {
 		{"QuotedMinimum", `"` + atMin + `"`, true},
 		{"UUID", "8e03978e-40d5-43e8-bc93-6894a57f9324", true},
 		{"RandText", "UJ2OYMVT6VDLH4OJFVCHXWELLM", true},
-		{"Maximum", strings.Repeat("k", jwtrefresh.MaxIdempotencyKeyLen), true},
+		{"Maximum", strings.Repeat("k", session.MaxIdempotencyKeyLen), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := e.login(t, "alice").RefreshToken
@@ -104,52 +105,22 @@ func TestTransportIdempotencyKeys(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, k := range keys {
-		if len(k) < jwtrefresh.MinIdempotencyKeyLen || seen[k] {
+		if len(k) < session.MinIdempotencyKeyLen || seen[k] {
 			t.Fatalf("key of %d characters, seen before: %v", len(k), seen[k])
 		}
 		seen[k] = true
 	}
 }
 
-func TestCheckIdempotencyKey(t *testing.T) {
-	atMin := strings.Repeat("k", jwtrefresh.MinIdempotencyKeyLen)
-	for _, tc := range []struct {
-		name, key string
-		ok        bool
-	}{
-		{"None", "", true},
-		{"OneChar", "1", false},
-		{"OneShort", atMin[1:], false},
-		{"QuotedOneShort", `"` + atMin[1:] + `"`, false},
-		{"Minimum", atMin, true},
-		{"QuotedMinimum", `"` + atMin + `"`, true},
-		{"RandText", rand.Text(), true},
-		{"Maximum", strings.Repeat("k", jwtrefresh.MaxIdempotencyKeyLen), true},
-		{"TooLong", strings.Repeat("k", jwtrefresh.MaxIdempotencyKeyLen+1), false},
-		{"Control", atMin + "\n", false},
-		{"NotASCII", atMin + "é", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := jwtrefresh.CheckIdempotencyKey(tc.key)
-			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, jwtrefresh.ErrInvalidInput)) {
-				t.Fatalf("CheckIdempotencyKey: %v, want ok=%v or ErrInvalidInput", err, tc.ok)
-			}
-			if err != nil && tc.key != "1" && strings.Contains(err.Error(), tc.key) {
-				t.Fatalf("the error quotes the key: %v", err)
-			}
-		})
-	}
-}
-
 // rotateSpy counts the rotations that reach the store.
 type rotateSpy struct {
-	jwtrefresh.Store
+	session.Store
 	n atomic.Int32
 }
 
-func (s *rotateSpy) Rotate(ctx context.Context, refreshToken, idempotencyKey string) (jwtrefresh.Grant, error) {
+func (s *rotateSpy) Rotate(ctx context.Context, r session.Rotation) (session.Result, error) {
 	s.n.Add(1)
-	return s.Store.Rotate(ctx, refreshToken, idempotencyKey)
+	return s.Store.Rotate(ctx, r)
 }
 
 // TestServiceRefreshIdempotencyKey: Service.Refresh refuses a guessable key
@@ -159,11 +130,11 @@ func (s *rotateSpy) Rotate(ctx context.Context, refreshToken, idempotencyKey str
 func TestServiceRefreshIdempotencyKey(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	spy := &rotateSpy{Store: e.store}
-	svc := must(jwtrefresh.NewService(spy, e.keys, testIssuer))
-	tr := must(svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice"}))
+	svc := must(jwtrefresh.NewService(spy, e.secrets, e.keys, testIssuer))
+	tr := must(svc.Login(t.Context(), session.NewSession{Subject: "alice"}))
 	for i := range 2 { // the owner, then a thief repeating the key
 		_, err := svc.Refresh(t.Context(), tr.RefreshToken, "1")
-		if !errors.Is(err, jwtrefresh.ErrInvalidInput) {
+		if !errors.Is(err, session.ErrInvalidInput) {
 			t.Fatalf("attempt %d with key %q: %v, want ErrInvalidInput", i, "1", err)
 		}
 	}

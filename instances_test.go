@@ -8,7 +8,6 @@ import (
 
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
-	"github.com/jwtrefresh/jwtrefresh/redisstore"
 )
 
 // TestTwoInstances: two services on one store behave as one. A refresh
@@ -57,13 +56,13 @@ func (c *eventCounter) hook(_ context.Context, e jwtrefresh.Event) {
 	if c.n == nil {
 		c.n = map[string]int{}
 	}
-	c.n[e.Kind.String()]++
+	c.n[string(e.Kind)]++
 }
 
 func (c *eventCounter) get(kind jwtrefresh.EventKind) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.n[kind.String()]
+	return c.n[string(kind)]
 }
 
 // TestConcurrentRefresh: many concurrent presentations of one refresh
@@ -97,7 +96,7 @@ func TestConcurrentRefresh(t *testing.T) {
 
 	t.Run("SameIdempotencyKey", func(t *testing.T) {
 		var ev eventCounter
-		e := newEnv(t, envConfig{storeOpts: []redisstore.Option{redisstore.WithEvents(ev.hook)}})
+		e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithEvents(ev.hook)}})
 		rt := e.login(t, "alice").RefreshToken
 		ok, tokens, codes := race(t, e, rt, "Idempotency-Key", "race-3a9f0b7c1e5d24")
 		if ok != n || len(tokens) != 1 || len(codes) != 0 {
@@ -109,7 +108,7 @@ func TestConcurrentRefresh(t *testing.T) {
 	})
 	t.Run("NoIdempotencyKey", func(t *testing.T) {
 		var ev eventCounter
-		e := newEnv(t, envConfig{storeOpts: []redisstore.Option{redisstore.WithEvents(ev.hook)}})
+		e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithEvents(ev.hook)}})
 		rt := e.login(t, "alice").RefreshToken
 		ok, tokens, codes := race(t, e, rt)
 		if ok != 1 || len(tokens) != 1 || codes["invalid_grant"] != n-1 {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
-	"github.com/jwtrefresh/jwtrefresh/redisstore"
 )
 
 // syncBuffer is a log sink shared by concurrent handlers.
@@ -49,9 +48,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newEnv(t, envConfig{
-		storeOpts: []redisstore.Option{redisstore.WithLogger(logger)},
-		svcOpts: []jwtrefresh.Option{jwtrefresh.WithLogger(logger),
-			jwtrefresh.WithMiddlewareOptions(middleware.WithEvents(logRefusals(logger)))},
+		svcOpts:   []jwtrefresh.Option{jwtrefresh.WithLogger(logger)}, // also the session endpoints' refusals
 		apiMWOpts: []middleware.Option{middleware.WithEvents(logRefusals(logger))},
 	})
 	var secrets []string
@@ -75,7 +72,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	do(t, e.request(t, "POST", "/auth/logout-all", "", "", "Authorization", "Bearer "+tj.AccessToken))
 
 	out := buf.String()
-	for _, want := range []string{`"kind":"reuse_detected"`, `"kind":"replay"`, `"error":"invalid_grant"`, "access token refused"} {
+	for _, want := range []string{`"msg":"session reuse_detected"`, `"msg":"session replay"`, `"msg":"session login"`,
+		`"msg":"session rotate"`, `"sub":"alice"`, `"error":"invalid_grant"`, "access token refused"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("the log lacks %s; the test would prove nothing:\n%s", want, out)
 		}

@@ -9,14 +9,7 @@ import (
 
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
-	"github.com/jwtrefresh/jwtrefresh/redisstore"
 )
-
-// outageStoreTimeout bounds each store call of the outage tests. It is
-// generous so that a busy machine (GOMAXPROCS=1, -race, other test
-// binaries) does not turn a healthy call into a timeout; nothing here
-// measures how long an answer took.
-const outageStoreTimeout = 2 * time.Second
 
 // retryBudget bounds how long a client in these tests keeps retrying a
 // request answered 503, as a real client does. The go-redis pool keeps
@@ -68,7 +61,7 @@ func untilAvailable(t *testing.T, what string, send func() reply) reply {
 func TestStoreOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
 	be := &redistest.Backend{Name: "private", Client: srv.Client(t), Addr: srv.Addr}
-	e := newEnv(t, envConfig{backend: be, storeOpts: []redisstore.Option{redisstore.WithTimeout(outageStoreTimeout)}})
+	e := newEnv(t, envConfig{backend: be})
 	tj := e.login(t, "alice")
 	if r := e.me(t, tj.AccessToken); r.status != 200 {
 		t.Fatal(r.status)
@@ -133,7 +126,7 @@ func TestStoreOutage(t *testing.T) {
 func TestStoreHangs(t *testing.T) {
 	srv := redistest.StartServer(t)
 	be := &redistest.Backend{Name: "private", Client: srv.Client(t), Addr: srv.Addr}
-	e := newEnv(t, envConfig{backend: be, storeOpts: []redisstore.Option{redisstore.WithTimeout(outageStoreTimeout)}})
+	e := newEnv(t, envConfig{backend: be})
 	tj := e.login(t, "alice")
 	const key = "hangs-retry-0123456789abcdef"
 	refresh := func() reply { return e.refresh(t, tj.RefreshToken, "Idempotency-Key", key) }

@@ -249,23 +249,13 @@ func (p *params) clientAuth(values []string) *wireError {
 }
 
 // idempotencyKey reads the optional Idempotency-Key header: one non-empty
-// value that [CheckIdempotencyKey] accepts.
+// value, checked with the refresh (session.Secrets.Rotation).
 func idempotencyKey(values []string) (string, *wireError) {
-	switch len(values) {
-	case 0:
+	switch {
+	case len(values) == 0:
 		return "", nil
-	case 1:
-	default:
+	case len(values) > 1, values[0] == "": // present but empty: not a way to send no key
 		return "", respBadIdemKey
-	}
-	switch idemKeyFault(values[0]) {
-	case idemKeyShort:
-		return "", respShortIdemKey
-	case idemKeyMalformed:
-		return "", respBadIdemKey
-	}
-	if values[0] == "" { // present but empty: not a way to send no key
-		return "", respShortIdemKey
 	}
 	return values[0], nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/keys"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 const testIssuer = "https://auth.example.test"
@@ -43,9 +44,9 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-func newKeyring(t testing.TB) *jwtrefresh.RefreshKeyring {
+func newSecrets(t testing.TB) *session.Secrets {
 	t.Helper()
-	return must(jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: randomBytes(32)}))
+	return must(session.NewSecrets(session.Secret{Version: 1, Value: randomBytes(32)}))
 }
 
 func hsKeys(t testing.TB) *keys.Set {
@@ -76,32 +77,32 @@ func (c *clock) Add(d time.Duration) {
 
 // countingStore counts the calls of the session check's store read.
 type countingStore struct {
-	jwtrefresh.Store
+	session.Store
 	active atomic.Int64
 }
 
-func (s *countingStore) Active(ctx context.Context, subject, sessionID string) (bool, error) {
+func (s *countingStore) Active(ctx context.Context, id session.SubjectID, sessionID, subject string) (bool, error) {
 	s.active.Add(1)
-	return s.Store.Active(ctx, subject, sessionID)
+	return s.Store.Active(ctx, id, sessionID, subject)
 }
 
 // env is one token service on real Redis behind a real HTTP server:
 // the endpoints under /auth/, a login handler at /login and a protected
 // /api/me that runs the session check.
 type env struct {
-	cfg   envConfig
-	be    *redistest.Backend
-	ring  *jwtrefresh.RefreshKeyring
-	store *countingStore
-	keys  *keys.Set
-	clock *clock
-	svc   *jwtrefresh.Service
-	srv   *httptest.Server
+	cfg     envConfig
+	be      *redistest.Backend
+	secrets *session.Secrets
+	store   *countingStore
+	keys    *keys.Set
+	clock   *clock
+	svc     *jwtrefresh.Service
+	srv     *httptest.Server
 }
 
 type envConfig struct {
 	backend    *redistest.Backend
-	ring       *jwtrefresh.RefreshKeyring
+	secrets    *session.Secrets
 	prefix     string
 	keys       *keys.Set
 	storeOpts  []redisstore.Option
@@ -115,8 +116,8 @@ func newEnv(t testing.TB, c envConfig) *env {
 	if c.backend == nil {
 		c.backend = redistest.NewStandalone(t)
 	}
-	if c.ring == nil {
-		c.ring = newKeyring(t)
+	if c.secrets == nil {
+		c.secrets = newSecrets(t)
 	}
 	if c.prefix == "" {
 		c.prefix = c.backend.Prefix(t)
@@ -124,12 +125,12 @@ func newEnv(t testing.TB, c envConfig) *env {
 	if c.keys == nil {
 		c.keys = hsKeys(t)
 	}
-	rs, err := redisstore.New(c.backend.Client, c.ring, append([]redisstore.Option{redisstore.WithKeyPrefix(c.prefix)}, c.storeOpts...)...)
+	rs, err := redisstore.New(c.backend.Client, append([]redisstore.Option{redisstore.WithKeyPrefix(c.prefix)}, c.storeOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{cfg: c, be: c.backend, ring: c.ring, store: &countingStore{Store: rs}, keys: c.keys, clock: newClock()}
-	e.svc, err = jwtrefresh.NewService(e.store, c.keys, testIssuer,
+	e := &env{cfg: c, be: c.backend, secrets: c.secrets, store: &countingStore{Store: rs}, keys: c.keys, clock: newClock()}
+	e.svc, err = jwtrefresh.NewService(e.store, c.secrets, c.keys, testIssuer,
 		append([]jwtrefresh.Option{jwtrefresh.WithClock(e.clock.Now)}, c.svcOpts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func newEnv(t testing.TB, c envConfig) *env {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", http.StripPrefix("/auth", e.svc.Handler()))
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		tr, err := e.svc.Login(r.Context(), jwtrefresh.NewSession{
+		tr, err := e.svc.Login(r.Context(), session.NewSession{
 			Subject: r.FormValue("user"),
 			Claims:  json.RawMessage(r.FormValue("claims")),
 			Client:  jwtrefresh.ClientInfoFrom(r),
@@ -279,4 +280,12 @@ func wantNoStore(t testing.TB, r reply) {
 	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
 		t.Fatalf("Cache-Control %q, Pragma %q", r.header.Get("Cache-Control"), r.header.Get("Pragma"))
 	}
+}
+
+// storeActive asks the store, past the service and its cache, whether
+// subject's session sid is active.
+func (e *env) storeActive(t testing.TB, subject, sid string) bool {
+	t.Helper()
+	x := must(e.secrets.Index(context.Background(), e.store))
+	return must(e.store.Store.Active(context.Background(), x.SubjectID(subject), sid, subject))
 }

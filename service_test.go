@@ -20,55 +20,60 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/keys"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 func TestNewServiceRefusesBadConfig(t *testing.T) {
 	be := newEnv(t, envConfig{}) // for a working store
 	store := be.store
 	set := hsKeys(t)
+	secrets := newSecrets(t)
 	pub, _ := must(keys.NewEdDSA("ed", ed25519.NewKeyFromSeed(make([]byte, 32)))).Public()
 	for _, tc := range []struct {
-		name   string
-		store  jwtrefresh.Store
-		set    *keys.Set
-		issuer string
-		opts   []jwtrefresh.Option
+		name    string
+		store   session.Store
+		secrets *session.Secrets
+		set     *keys.Set
+		issuer  string
+		opts    []jwtrefresh.Option
 	}{
-		{"NilStore", nil, set, testIssuer, nil},
-		{"TypedNilStore", (*redisstore.Store)(nil), set, testIssuer, nil},
-		{"NilOption", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRetryAfter(time.Second), nil}},
-		{"NilMiddlewareOption", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithMiddlewareOptions(nil)}},
-		{"NilKeys", store, nil, testIssuer, nil},
-		{"EmptyKeys", store, new(keys.Set), testIssuer, nil},
-		{"PublicKeyOnly", store, must(keys.NewSet(pub)), testIssuer, nil},
-		{"EmptyIssuer", store, set, "", nil},
-		{"NoAudience", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithAudience()}},
-		{"EmptyAudience", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithAudience("api", "")}},
-		{"TTLZero", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithAccessTokenTTL(0)}},
-		{"TTLFraction", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithAccessTokenTTL(1500 * time.Millisecond)}},
-		{"NegativeSkew", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithClockSkew(-time.Second)}},
-		{"NilLoader", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithClaimsLoader(nil)}},
-		{"RetryAfterZero", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRetryAfter(0)}},
-		{"TinyBody", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithMaxBodySize(100)}},
-		{"CacheSizeZero", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithSessionCache(time.Second, 0)}},
-		{"CacheNegativeTTL", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithSessionCache(-time.Second, 10)}},
-		{"NilClock", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithClock(nil)}},
-		{"CookieNoPath", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		{"NilStore", nil, secrets, set, testIssuer, nil},
+		{"TypedNilStore", (*countingStore)(nil), secrets, set, testIssuer, nil},
+		{"NilOption", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRetryAfter(time.Second), nil}},
+		{"NilSecrets", store, nil, set, testIssuer, nil},
+		{"ZeroSecrets", store, new(session.Secrets), set, testIssuer, nil},
+		{"NilKeys", store, secrets, nil, testIssuer, nil},
+		{"EmptyKeys", store, secrets, new(keys.Set), testIssuer, nil},
+		{"PublicKeyOnly", store, secrets, must(keys.NewSet(pub)), testIssuer, nil},
+		{"EmptyIssuer", store, secrets, set, "", nil},
+		{"NoAudience", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithAudience()}},
+		{"EmptyAudience", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithAudience("api", "")}},
+		{"TTLZero", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithAccessTokenTTL(0)}},
+		{"TTLFraction", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithAccessTokenTTL(1500 * time.Millisecond)}},
+		{"NegativeSkew", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithClockSkew(-time.Second)}},
+		{"NilLoader", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithClaimsLoader(nil)}},
+		{"RetryAfterZero", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRetryAfter(0)}},
+		{"TinyBody", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithMaxBodySize(100)}},
+		{"CacheSizeZero", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithSessionCache(time.Second, 0)}},
+		{"CacheNegativeTTL", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithSessionCache(-time.Second, 10)}},
+		{"NilClock", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithClock(nil)}},
+		{"NilLogger", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithLogger(nil)}},
+		{"NilEvents", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithEvents(nil)}},
+		{"CookieNoPath", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
 			AllowedOrigins: []string{"https://app.example"}})}},
-		{"CookieRelativePath", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		{"CookieRelativePath", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
 			Path: "auth", AllowedOrigins: []string{"https://app.example"}})}},
-		{"CookieBadName", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		{"CookieBadName", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
 			Name: "a b", Path: "/auth", AllowedOrigins: []string{"https://app.example"}})}},
-		{"CookieNoOrigins", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		{"CookieNoOrigins", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
 			Path: "/auth"})}},
-		{"CookieOriginWithPath", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		{"CookieOriginWithPath", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
 			Path: "/auth", AllowedOrigins: []string{"https://app.example/app"}})}},
-		{"CookieOriginScheme", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+		{"CookieOriginScheme", store, secrets, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
 			Path: "/auth", AllowedOrigins: []string{"ftp://app.example"}})}},
-		{"BadMiddlewareOption", store, set, testIssuer, []jwtrefresh.Option{jwtrefresh.WithMiddlewareOptions(middleware.WithRealm("a\nb"))}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			svc, err := jwtrefresh.NewService(tc.store, tc.set, tc.issuer, tc.opts...)
+			svc, err := jwtrefresh.NewService(tc.store, tc.secrets, tc.set, tc.issuer, tc.opts...)
 			if !errors.Is(err, jwtrefresh.ErrInvalidConfig) || svc != nil {
 				t.Fatalf("NewService: (%v, %v), want ErrInvalidConfig", svc, err)
 			}
@@ -106,7 +111,7 @@ func TestAccessTokenEndToEnd(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			e := newEnv(t, envConfig{keys: set, svcOpts: []jwtrefresh.Option{jwtrefresh.WithAudience("api", "admin")}})
 			now := e.clock.Now()
-			tr, err := e.svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice", Claims: json.RawMessage(`{"role":"admin","scope":"read write"}`)})
+			tr, err := e.svc.Login(t.Context(), session.NewSession{Subject: "alice", Claims: json.RawMessage(`{"role":"admin","scope":"read write"}`)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -204,7 +209,7 @@ func TestClockSkew(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithClockSkew(tc.skew)}})
-			tr := must(e.svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice"}))
+			tr := must(e.svc.Login(t.Context(), session.NewSession{Subject: "alice"}))
 			lagging := func() time.Time { return e.clock.Now().Add(-tc.behind) }
 			rs := must(e.svc.Middleware(mwClock(lagging), middleware.WithLeeway(0, 0)))
 			_, err := rs.Verify(t.Context(), tr.AccessToken)
@@ -222,8 +227,8 @@ func TestLoginRefusesClaims(t *testing.T) {
 		`{"nbf":1}`, `{"iat":1}`, `{"jti":"x"}`, `{"role":"a","role":"b"}`, `[]`, `"x"`, `{"a":`,
 	} {
 		t.Run(claims, func(t *testing.T) {
-			_, err := e.svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice", Claims: json.RawMessage(claims)})
-			if !errors.Is(err, jwtrefresh.ErrInvalidInput) {
+			_, err := e.svc.Login(t.Context(), session.NewSession{Subject: "alice", Claims: json.RawMessage(claims)})
+			if !errors.Is(err, session.ErrInvalidInput) {
 				t.Fatalf("Login: %v, want ErrInvalidInput", err)
 			}
 		})
@@ -233,7 +238,7 @@ func TestLoginRefusesClaims(t *testing.T) {
 	}
 	// Empty and whitespace-only objects are fine.
 	for _, claims := range []string{``, `{}`, ` { } `, `{"nested":{"sub":"x"}}`} {
-		if _, err := e.svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice", Claims: json.RawMessage(claims)}); err != nil {
+		if _, err := e.svc.Login(t.Context(), session.NewSession{Subject: "alice", Claims: json.RawMessage(claims)}); err != nil {
 			t.Fatalf("claims %q: %v", claims, err)
 		}
 	}
@@ -267,7 +272,7 @@ func TestClaimsLoader(t *testing.T) {
 		return c.Role
 	}
 	login := func() *jwtrefresh.TokenResponse {
-		return must(e.svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice", Claims: json.RawMessage(`{"role":"user"}`)}))
+		return must(e.svc.Login(t.Context(), session.NewSession{Subject: "alice", Claims: json.RawMessage(`{"role":"user"}`)}))
 	}
 
 	t.Run("Reload", func(t *testing.T) {
@@ -292,7 +297,7 @@ func TestClaimsLoader(t *testing.T) {
 		}
 		l.claims, l.err = nil, fmt.Errorf("user disabled: %w", jwtrefresh.ErrSubjectRefused)
 		wantError(t, e.refresh(t, tr.RefreshToken), 400, "invalid_grant")
-		if ok := must(e.store.Active(t.Context(), "alice", tr.SessionID)); ok {
+		if ok := e.storeActive(t, "alice", tr.SessionID); ok {
 			t.Fatal("the refused session is still active")
 		}
 		// The access token of the revoked session stops working at once.
@@ -315,7 +320,7 @@ func TestClaimsLoader(t *testing.T) {
 		}
 		// Through the Go API: the loader's failure, not the store's.
 		_, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "")
-		if !errors.Is(err, jwtrefresh.ErrClaimsUnavailable) || errors.Is(err, jwtrefresh.ErrUnavailable) ||
+		if !errors.Is(err, jwtrefresh.ErrClaimsUnavailable) || errors.Is(err, session.ErrUnavailable) ||
 			strings.Contains(err.Error(), "store") {
 			t.Fatalf("error %q: want ErrClaimsUnavailable, not ErrUnavailable", err)
 		}
@@ -349,7 +354,7 @@ func TestClaimsLoader(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		if _, err := e.svc.Refresh(ctx, tr.RefreshToken, ""); !errors.Is(err, jwtrefresh.ErrUnavailable) || l.calls != 0 {
+		if _, err := e.svc.Refresh(ctx, tr.RefreshToken, ""); !errors.Is(err, session.ErrUnavailable) || l.calls != 0 {
 			t.Fatalf("store unreachable: %v, loader called %d times", err, l.calls)
 		}
 	})
@@ -368,7 +373,7 @@ func TestClaimsLoader(t *testing.T) {
 }
 
 // generation returns the generation of session sid in ss (0 if absent).
-func generation(ss []jwtrefresh.Session, sid string) uint64 {
+func generation(ss []session.Info, sid string) uint64 {
 	for _, s := range ss {
 		if s.ID == sid {
 			return s.Generation
@@ -379,9 +384,9 @@ func generation(ss []jwtrefresh.Session, sid string) uint64 {
 
 // TestServiceErrors: the Go API reports the store's sentinels.
 func TestServiceErrors(t *testing.T) {
-	e := newEnv(t, envConfig{storeOpts: []redisstore.Option{redisstore.WithReusePolicy(jwtrefresh.RevokeFamily)}})
-	tr := must(e.svc.Login(t.Context(), jwtrefresh.NewSession{Subject: "alice"}))
-	if _, err := e.svc.Refresh(t.Context(), "garbage", ""); !errors.Is(err, jwtrefresh.ErrInvalidToken) {
+	e := newEnv(t, envConfig{storeOpts: []redisstore.Option{redisstore.WithReusePolicy(session.RevokeFamily)}})
+	tr := must(e.svc.Login(t.Context(), session.NewSession{Subject: "alice"}))
+	if _, err := e.svc.Refresh(t.Context(), "garbage", ""); !errors.Is(err, session.ErrInvalidToken) {
 		t.Fatalf("garbage: %v", err)
 	}
 	tr2 := must(e.svc.Refresh(t.Context(), tr.RefreshToken, "idempotency-key-k"))
@@ -394,13 +399,13 @@ func TestServiceErrors(t *testing.T) {
 	_, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "")
 	var re *jwtrefresh.ReuseError
 	if !errors.Is(err, jwtrefresh.ErrReuseDetected) || !errors.As(err, &re) ||
-		*re != (jwtrefresh.ReuseError{Subject: "alice", SessionID: tr.SessionID, Policy: jwtrefresh.RevokeFamily, Revoked: 1}) {
+		*re != (jwtrefresh.ReuseError{Subject: "alice", SessionID: tr.SessionID, Policy: session.RevokeFamily, Revoked: 1}) {
 		t.Fatalf("reuse: %v", err)
 	}
-	if err := e.svc.RevokeSession(t.Context(), "alice", tr.SessionID); !errors.Is(err, jwtrefresh.ErrSessionNotFound) {
+	if err := e.svc.RevokeSession(t.Context(), "alice", tr.SessionID); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("revoking a revoked session: %v", err)
 	}
-	if _, err := e.svc.Login(t.Context(), jwtrefresh.NewSession{}); !errors.Is(err, jwtrefresh.ErrInvalidInput) {
+	if _, err := e.svc.Login(t.Context(), session.NewSession{}); !errors.Is(err, session.ErrInvalidInput) {
 		t.Fatalf("empty subject: %v", err)
 	}
 	// Invalid UTF-8 at login, over HTTP: 400 invalid_request, no session.
@@ -413,7 +418,7 @@ func TestServiceErrors(t *testing.T) {
 			t.Fatalf("%q: %d sessions after a refused login", tc.body, n)
 		}
 	}
-	if _, err := e.svc.RevokeAll(t.Context(), ""); !errors.Is(err, jwtrefresh.ErrInvalidInput) {
+	if _, err := e.svc.RevokeAll(t.Context(), ""); !errors.Is(err, session.ErrInvalidInput) {
 		t.Fatalf("RevokeAll(\"\"): %v", err)
 	}
 }

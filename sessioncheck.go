@@ -9,41 +9,28 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 )
 
-// SessionCheck returns a check for middleware.WithSessionCheck that refuses
-// access tokens whose session has ended (logged out, revoked, reused,
-// evicted, expired), so that a logout takes effect before the access token
-// expires:
+// SessionCheck returns a check for middleware.WithSessionCheck that
+// refuses access tokens whose session has ended (logged out, revoked,
+// reused, evicted, expired), so that a logout takes effect before the
+// access token expires:
 //
 //	mw, err := svc.Middleware(middleware.WithSessionCheck(svc.SessionCheck(), 0))
 //
-// It asks the store ([Store.Active], one cheap read) and keeps the answers
-// in a bounded local cache (see [WithSessionCache]): "active" for the cache
-// TTL (default 5 s), "ended" for as long as an access token of the session
-// can live (a session never comes back).
-//
-// Staleness. A session ended through this Service is refused by its check
-// at once: [Service.RevokeSession], [Service.RevokeAll], either kind of
-// token at the revocation endpoint ([Service.Revoke]), a reuse detected by
-// [Service.Refresh] (every session of the subject, or only the family, per
-// the store's reuse policy), a subject refused by the claims loader, and
-// sessions evicted by [Service.Login] at the per-subject cap. Any other
-// instance of the deployment has its own cache: there, a session it had
-// found active within the TTL keeps working until that answer is TTL old,
-// so up to the TTL after the end. The same holds everywhere for a session
-// ended directly in the store, or by expiry. WithSessionCache(0, n) asks
-// the store on every request and has no staleness.
-//
-// Its errors: one wrapping middleware.ErrSessionRevoked for an ended
-// session (401 invalid_token), and one wrapping [ErrUnavailable] when the
-// store cannot answer (503 with Retry-After, never 401: an outage must not
-// send every client to refresh). It is safe for concurrent use.
+// It asks the store (one cheap read) and caches the answers (see
+// [WithSessionCache]): a session ended through this Service is refused at
+// once, one ended elsewhere within the cache TTL; the package
+// documentation's "Session check" section has the details. Its errors wrap
+// middleware.ErrSessionRevoked for an ended session (401) and
+// session.ErrUnavailable when the store cannot answer (503 with
+// Retry-After, never 401: an outage must not send every client to
+// refresh). It is safe for concurrent use.
 func (s *Service) SessionCheck() func(context.Context, *middleware.Claims) error {
 	return s.sessions.check
 }
 
 // sessionCache answers "is this session active?" for the session check.
 type sessionCache struct {
-	store  Store
+	active func(ctx context.Context, subject, sid string) (bool, error)
 	ttl    time.Duration // how long "active" is trusted; 0: no cache
 	ended  time.Duration // how long "ended" is kept: an access token's life
 	size   int
@@ -64,8 +51,8 @@ var (
 	errNoSession    = fmt.Errorf("%w: the access token names no session", middleware.ErrSessionRevoked)
 )
 
-func newSessionCache(store Store, cfg config) *sessionCache {
-	c := &sessionCache{store: store, ttl: cfg.cacheTTL, ended: cfg.accessTTL + cfg.skew, size: cfg.cacheSize, now: cfg.now}
+func newSessionCache(active func(ctx context.Context, subject, sid string) (bool, error), cfg config) *sessionCache {
+	c := &sessionCache{active: active, ttl: cfg.cacheTTL, ended: cfg.accessTTL + cfg.skew, size: cfg.cacheSize, now: cfg.now}
 	if c.ttl > 0 {
 		c.byID = make(map[string]sessionEntry)
 	}
@@ -95,7 +82,7 @@ func (c *sessionCache) check(ctx context.Context, claims *middleware.Claims) err
 			return verdict(e.active)
 		}
 	}
-	active, err := c.store.Active(ctx, sub, sid)
+	active, err := c.active(ctx, sub, sid)
 	if err != nil {
 		return fmt.Errorf("jwtrefresh: session check: %w", err)
 	}

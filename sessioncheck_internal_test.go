@@ -10,16 +10,17 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
-// activeStub answers Active from a function; other methods are not used.
+// activeStub answers the session check's store read from a function and
+// counts the calls.
 type activeStub struct {
-	Store
 	calls  atomic.Int64
 	active func(subject, sid string) (bool, error)
 }
 
-func (s *activeStub) Active(_ context.Context, subject, sid string) (bool, error) {
+func (s *activeStub) read(_ context.Context, subject, sid string) (bool, error) {
 	s.calls.Add(1)
 	return s.active(subject, sid)
 }
@@ -28,10 +29,10 @@ func claimsOf(sub, sid string) *middleware.Claims {
 	return &middleware.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub}, SessionID: sid}
 }
 
-func newTestCache(store Store, ttl time.Duration, size int, now func() time.Time) *sessionCache {
+func newTestCache(st *activeStub, ttl time.Duration, size int, now func() time.Time) *sessionCache {
 	cfg := defaultConfig()
 	cfg.cacheTTL, cfg.cacheSize, cfg.now = ttl, size, now
-	return newSessionCache(store, cfg)
+	return newSessionCache(st.read, cfg)
 }
 
 func TestSessionCacheBounded(t *testing.T) {
@@ -51,7 +52,7 @@ func TestSessionCacheBounded(t *testing.T) {
 }
 
 func TestSessionCacheRefusals(t *testing.T) {
-	down := fmt.Errorf("%w: connection refused", ErrUnavailable)
+	down := fmt.Errorf("%w: connection refused", session.ErrUnavailable)
 	st := &activeStub{active: func(sub, sid string) (bool, error) {
 		switch sid {
 		case "down":
@@ -72,7 +73,7 @@ func TestSessionCacheRefusals(t *testing.T) {
 		{"alice", "ended", true, nil},
 		{"alice", "", true, nil},
 		{"", "s1", true, nil},
-		{"alice", "down", false, ErrUnavailable},
+		{"alice", "down", false, session.ErrUnavailable},
 	} {
 		err := c.check(t.Context(), claimsOf(tc.sub, tc.sid))
 		if errors.Is(err, middleware.ErrSessionRevoked) != tc.revoked || (tc.err != nil && !errors.Is(err, tc.err)) ||

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
-	"github.com/jwtrefresh/jwtrefresh/storetest"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 // TestSessionCheckCache: the session check reads the store once per TTL
@@ -163,7 +163,7 @@ func TestSessionCheckEndsAtOnce(t *testing.T) {
 		{name: "ReuseRevokesSubject", subjectEnds: true, end: func(t *testing.T, e, _ *env, victim tokenJSON, _ string) []string {
 			return []string{reuse(t, e, victim.RefreshToken).AccessToken}
 		}},
-		{name: "ReuseRevokesFamily", storeOpts: []redisstore.Option{redisstore.WithReusePolicy(jwtrefresh.RevokeFamily)},
+		{name: "ReuseRevokesFamily", storeOpts: []redisstore.Option{redisstore.WithReusePolicy(session.RevokeFamily)},
 			end: func(t *testing.T, e, _ *env, victim tokenJSON, _ string) []string {
 				return []string{reuse(t, e, victim.RefreshToken).AccessToken}
 			}},
@@ -230,7 +230,7 @@ func TestSessionCheckEviction(t *testing.T) {
 	e.login(t, "alice")
 	var evicted, kept []tokenJSON
 	for sid, tj := range sids {
-		if must(e.store.Store.Active(t.Context(), "alice", sid)) {
+		if e.storeActive(t, "alice", sid) {
 			kept = append(kept, tj)
 		} else {
 			evicted = append(evicted, tj)
@@ -256,8 +256,8 @@ func TestSessionCheckEviction(t *testing.T) {
 // others invalid_grant, with one reuse alarm; then every access token of
 // the subject, old and new, is refused at once on this instance.
 func TestSessionCheckReuseRace(t *testing.T) {
-	var events storetest.Recorder
-	e := newEnv(t, envConfig{storeOpts: []redisstore.Option{redisstore.WithEvents(events.Hook)}})
+	var events eventCounter
+	e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithEvents(events.hook)}})
 	victim, second, bob := e.login(t, "alice"), e.login(t, "alice"), e.login(t, "bob")
 	for _, tj := range []tokenJSON{victim, second, bob} {
 		if r := e.me(t, tj.AccessToken); r.status != http.StatusOK {
@@ -297,7 +297,7 @@ func TestSessionCheckReuseRace(t *testing.T) {
 	if len(ok) != 1 || refused != clients-1 {
 		t.Fatalf("%d refreshed, %d refused; want 1 and %d", len(ok), refused, clients-1)
 	}
-	if r, u := events.Count(jwtrefresh.EventRotate), events.Count(jwtrefresh.EventReuseDetected); r != 1 || u != 1 {
+	if r, u := events.get(jwtrefresh.EventRotate), events.get(jwtrefresh.EventReuseDetected); r != 1 || u != 1 {
 		t.Fatalf("%d rotations, %d reuse alarms; want 1 and 1", r, u)
 	}
 	reads := e.store.active.Load()

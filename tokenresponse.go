@@ -3,10 +3,16 @@ package jwtrefresh
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/jwtrefresh/jwtrefresh/internal/oauth"
+	"github.com/jwtrefresh/jwtrefresh/internal/redact"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 // TokenResponse is what a login or a refresh yields: the JSON body of an
@@ -32,12 +38,12 @@ type TokenResponse struct {
 	// RefreshExpiry is when the refresh token stops working if unused.
 	RefreshExpiry time.Time `json:"-"`
 	// Replayed reports a retried refresh answered with the refresh token
-	// that the first attempt issued (see [Grant.Replayed]).
+	// that the first attempt issued.
 	Replayed bool `json:"-"`
 }
 
-// TokenTypeBearer is the token_type of every token response.
-const TokenTypeBearer = "Bearer"
+// tokenTypeBearer is the token_type of every token response (RFC 6750).
+const tokenTypeBearer = "Bearer"
 
 // wireError is one error answer: an RFC 6749 §5.2 body with its status.
 // The descriptions are fixed strings: they never echo a token or an
@@ -52,10 +58,7 @@ type wireError struct {
 }
 
 func newWireError(status int, code, desc string) *wireError {
-	return &wireError{status: status, code: code, body: mustJSON(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}{code, desc})}
+	return &wireError{status: status, code: code, body: oauth.ErrorBody(code, desc)}
 }
 
 // OAuth 2.0 error codes (RFC 6749 §5.2, RFC 7009 §2.2.1) and the two this
@@ -71,7 +74,8 @@ const (
 	codeAccessDenied   = "access_denied"
 )
 
-// Every error answer the endpoints give.
+// Every error answer the endpoints give. Descriptions stay within RFC 6749
+// §5.2's character set (oauth.ErrorBody panics otherwise).
 var (
 	respMalformedBody  = newWireError(http.StatusBadRequest, codeInvalidRequest, "the request body is malformed")
 	respRepeatedParam  = newWireError(http.StatusBadRequest, codeInvalidRequest, "a request parameter is repeated")
@@ -79,19 +83,23 @@ var (
 	respNoRefreshToken = newWireError(http.StatusBadRequest, codeInvalidRequest, "refresh_token is missing")
 	respNoToken        = newWireError(http.StatusBadRequest, codeInvalidRequest, "token is missing")
 	respCredsInQuery   = newWireError(http.StatusBadRequest, codeInvalidRequest, "credentials must not be sent in the URL")
-	respBadIdemKey     = newWireError(http.StatusBadRequest, codeInvalidRequest, "the Idempotency-Key header is malformed or repeated")
-	respBadAuthz       = newWireError(http.StatusBadRequest, codeInvalidRequest, "the Authorization header is malformed or repeated")
-	respClientIDs      = newWireError(http.StatusBadRequest, codeInvalidRequest, "two different client ids")
-	respBadCookie      = newWireError(http.StatusBadRequest, codeInvalidRequest, "the refresh token cookie is repeated")
-	respBadInput       = newWireError(http.StatusBadRequest, codeInvalidRequest, "the request is invalid")
-	respUnsupported    = newWireError(http.StatusBadRequest, codeUnsupported, "grant_type must be refresh_token")
-	respInvalidGrant   = newWireError(http.StatusBadRequest, codeInvalidGrant, "the refresh token is invalid, expired, revoked or already used")
-	respSecretParam    = newWireError(http.StatusBadRequest, codeInvalidClient, "client authentication is not supported: public clients send no secret")
-	respSecretBasic    = &wireError{basicChallenge: true, status: http.StatusUnauthorized, code: codeInvalidClient, body: respSecretParam.body}
-	respOrigin         = newWireError(http.StatusForbidden, codeAccessDenied, "the request's Origin is not allowed to use the refresh token cookie")
-	respNotFound       = newWireError(http.StatusNotFound, codeNotFound, "no such endpoint; the handler serves "+
+	respBadIdemKey     = newWireError(http.StatusBadRequest, codeInvalidRequest,
+		"the Idempotency-Key header must be one random value of "+strconv.Itoa(session.MinIdempotencyKeyLen)+
+			" to "+strconv.Itoa(session.MaxIdempotencyKeyLen)+" visible ASCII characters (128 bits or more): too short, too long or repeated")
+	respKeyRepeated = newWireError(http.StatusBadRequest, codeInvalidRequest,
+		"the Idempotency-Key is the one of the previous refresh: send a new random key for each refresh")
+	respBadAuthz     = newWireError(http.StatusBadRequest, codeInvalidRequest, "the Authorization header is malformed or repeated")
+	respClientIDs    = newWireError(http.StatusBadRequest, codeInvalidRequest, "two different client ids")
+	respBadCookie    = newWireError(http.StatusBadRequest, codeInvalidRequest, "the refresh token cookie is repeated")
+	respBadInput     = newWireError(http.StatusBadRequest, codeInvalidRequest, "the request is invalid")
+	respUnsupported  = newWireError(http.StatusBadRequest, codeUnsupported, "grant_type must be refresh_token")
+	respInvalidGrant = newWireError(http.StatusBadRequest, codeInvalidGrant, "the refresh token is invalid, expired, revoked or already used")
+	respSecretParam  = newWireError(http.StatusBadRequest, codeInvalidClient, "client authentication is not supported: public clients send no secret")
+	respSecretBasic  = &wireError{basicChallenge: true, status: http.StatusUnauthorized, code: codeInvalidClient, body: respSecretParam.body}
+	respOrigin       = newWireError(http.StatusForbidden, codeAccessDenied, "the request's Origin is not allowed to use the refresh token cookie")
+	respNotFound     = newWireError(http.StatusNotFound, codeNotFound, "no such endpoint; the handler serves "+
 		"/refresh, /revoke, /logout-all, /sessions, /sessions/{id} and /jwks.json relative to where it is mounted: "+
-		"mount it with http.StripPrefix, e.g. mux.Handle(\"/auth/\", http.StripPrefix(\"/auth\", svc.Handler()))")
+		"mount it with http.StripPrefix, e.g. mux.Handle(/auth/, http.StripPrefix(/auth, svc.Handler()))")
 	respNoSession       = newWireError(http.StatusNotFound, codeNotFound, "no such session")
 	respNoKeys          = newWireError(http.StatusNotFound, codeNotFound, "no public keys: the signing keys are symmetric")
 	respMethod          = newWireError(http.StatusMethodNotAllowed, codeInvalidRequest, "method not allowed")
@@ -121,22 +129,49 @@ func noStore(h http.Header) {
 }
 
 // errorFor maps an error of the service or its store to its answer.
-// invalid_grant is decided before unavailability: a reuse whose follow-up
-// revocation failed is still a reuse.
 func errorFor(err error) *wireError {
 	switch {
-	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrReuseDetected), errors.Is(err, ErrSubjectRefused):
+	case errors.Is(err, session.ErrInvalidToken), errors.Is(err, ErrReuseDetected), errors.Is(err, ErrSubjectRefused):
 		return respInvalidGrant
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, session.ErrUnavailable):
 		return respUnavailable
 	case errors.Is(err, ErrClaimsUnavailable):
 		return respNoClaims
-	case errors.Is(err, ErrSessionNotFound):
+	case errors.Is(err, session.ErrNotFound):
 		return respNoSession
-	case errors.Is(err, ErrInvalidInput):
+	case errors.Is(err, errKeyRepeated):
+		return respKeyRepeated
+	case errors.Is(err, session.ErrInvalidInput):
 		return respBadInput
 	}
 	return respServerError
+}
+
+// describe is tr with its tokens redacted.
+func (tr TokenResponse) describe() string {
+	return fmt.Sprintf("jwtrefresh.TokenResponse{token_type: %q, access_token: %s, refresh_token: %s, expires_in: %d, "+
+		"subject: %q, session: %q, expiry: %s, refresh_expiry: %s, replayed: %t}",
+		tr.TokenType, redact.Secret(tr.AccessToken), redact.Secret(tr.RefreshToken), tr.ExpiresIn,
+		tr.Subject, tr.SessionID, redact.Time(tr.Expiry), redact.Time(tr.RefreshExpiry), tr.Replayed)
+}
+
+// Format prints tr with its tokens redacted (only their length shows), for
+// every verb and flag of package fmt: %x or %#v would otherwise print
+// them.
+func (tr TokenResponse) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, tr.describe()) }
+
+// LogValue implements slog.LogValuer: the session and its dates, and
+// whether each token is present, never a token.
+func (tr TokenResponse) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Bool("access_token", tr.AccessToken != ""),
+		slog.Bool("refresh_token", tr.RefreshToken != ""),
+		slog.String("subject", tr.Subject),
+		slog.String("session", tr.SessionID),
+		slog.Time("expiry", tr.Expiry),
+		slog.Time("refresh_expiry", tr.RefreshExpiry),
+		slog.Bool("replayed", tr.Replayed),
+	)
 }
 
 // WriteTokenResponse writes tr as a successful token response: 200,
@@ -179,15 +214,15 @@ func (tr *TokenResponse) appendJSON(b []byte, withRefresh bool) []byte {
 	return append(b, '}')
 }
 
-// WriteError answers a failed [Service.Login] (or any call of the service)
-// the way the endpoints do, with Cache-Control: no-store:
+// WriteError answers a failed [Service.Login] (or any call of the
+// service) the way the endpoints do, with Cache-Control: no-store:
 //
-//   - [ErrInvalidToken], [ErrReuseDetected], [ErrSubjectRefused]: 400
-//     invalid_grant;
-//   - [ErrUnavailable], [ErrClaimsUnavailable]: 503 temporarily_unavailable
-//     with Retry-After;
-//   - [ErrInvalidInput]: 400 invalid_request;
-//   - [ErrSessionNotFound]: 404 not_found;
+//   - session.ErrInvalidToken, [ErrReuseDetected], [ErrSubjectRefused]:
+//     400 invalid_grant;
+//   - session.ErrUnavailable, [ErrClaimsUnavailable]: 503
+//     temporarily_unavailable with Retry-After;
+//   - session.ErrInvalidInput: 400 invalid_request;
+//   - session.ErrNotFound: 404 not_found;
 //   - anything else: 500 server_error.
 //
 // The body is {"error","error_description"} with a fixed description; err

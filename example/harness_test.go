@@ -341,24 +341,24 @@ func (f *front) route(t *testing.T, s *server) {
 
 func (f *front) baseURL() string { return f.url }
 
-// session is a CLI token file: one login on one device.
-type session struct {
+// cliSession is a CLI token file: one login on one device.
+type cliSession struct {
 	bin  string
 	path string
 }
 
-func newSession(t *testing.T, bin, name string) *session {
-	return &session{bin: bin, path: filepath.Join(t.TempDir(), name+".json")}
+func newSession(t *testing.T, bin, name string) *cliSession {
+	return &cliSession{bin: bin, path: filepath.Join(t.TempDir(), name+".json")}
 }
 
 // cli runs the CLI against at with this token file.
-func (s *session) cli(t *testing.T, at endpoint, stdin string, args ...string) result {
+func (s *cliSession) cli(t *testing.T, at endpoint, stdin string, args ...string) result {
 	t.Helper()
 	return run(t, s.bin, "cli", stdin, append([]string{"-server", at.baseURL(), "-token-file", s.path}, args...)...)
 }
 
 // login logs user in through at and checks it worked.
-func (s *session) login(t *testing.T, at endpoint, user, password string) {
+func (s *cliSession) login(t *testing.T, at endpoint, user, password string) {
 	t.Helper()
 	r := s.cli(t, at, password+"\n", "login", "-user", user)
 	if r.code != 0 || !strings.Contains(r.stdout, "logged in as "+user) {
@@ -369,7 +369,7 @@ func (s *session) login(t *testing.T, at endpoint, user, password string) {
 // waitExpiry waits until the access token in the file has expired by the
 // client's own clock, which is what makes the CLI refresh before it sends
 // a request. It polls the file's expiry rather than sleeping a guess.
-func (s *session) waitExpiry(t *testing.T) {
+func (s *cliSession) waitExpiry(t *testing.T) {
 	t.Helper()
 	data, err := os.ReadFile(s.path)
 	if err != nil {
@@ -388,7 +388,7 @@ func (s *session) waitExpiry(t *testing.T) {
 
 // copyTo copies the token file, with the record of its server in it, as a
 // thief would.
-func (s *session) copyTo(t *testing.T, name string) *session {
+func (s *cliSession) copyTo(t *testing.T, name string) *cliSession {
 	t.Helper()
 	c := newSession(t, s.bin, name)
 	data, err := os.ReadFile(s.path)
@@ -402,7 +402,7 @@ func (s *session) copyTo(t *testing.T, name string) *session {
 }
 
 // refreshToken reads the file's current refresh token.
-func (s *session) refreshToken(t *testing.T) string {
+func (s *cliSession) refreshToken(t *testing.T) string {
 	t.Helper()
 	data, err := os.ReadFile(s.path)
 	if err != nil {

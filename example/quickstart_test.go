@@ -22,6 +22,7 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/keys"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/jwtrefresh/jwtrefresh/transport"
 	"github.com/redis/go-redis/v9"
 )
@@ -60,11 +61,11 @@ func newAPIServer(getenv func(string) string) (h http.Handler, closeRedis func()
 	}
 
 	// Refresh tokens: opaque, one-time use, rotated at every refresh, kept in Redis.
-	refreshKeys, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: refreshKey})
+	refreshSecrets, err := session.NewSecrets(session.Secret{Version: 1, Value: refreshKey})
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := redisstore.New(rdb, refreshKeys) // strict one-time use; reuse revokes all the user's sessions
+	store, err := redisstore.New(rdb) // strict one-time use; reuse revokes all the user's sessions
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,7 +78,7 @@ func newAPIServer(getenv func(string) string) (h http.Handler, closeRedis func()
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := jwtrefresh.NewService(store, signing, "https://api.example.com", jwtrefresh.WithAudience("api"))
+	svc, err := jwtrefresh.NewService(store, refreshSecrets, signing, "https://api.example.com", jwtrefresh.WithAudience("api"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,7 +102,7 @@ func newAPIServer(getenv func(string) string) (h http.Handler, closeRedis func()
 			fmt.Fprintln(w, `{"error":"invalid_grant","error_description":"wrong user name or password"}`)
 			return
 		}
-		tr, err := svc.Login(r.Context(), jwtrefresh.NewSession{Subject: user, Client: jwtrefresh.ClientInfoFrom(r)})
+		tr, err := svc.Login(r.Context(), session.NewSession{Subject: user, Client: jwtrefresh.ClientInfoFrom(r)})
 		if err != nil {
 			svc.WriteError(w, r, err) // 503 temporarily_unavailable when Redis is down
 			return

@@ -118,48 +118,60 @@ func ParseJWKS(data []byte) ([]*Key, error) {
 
 // key returns nil, nil for a key this package does not support.
 func (j jwk) key() (*Key, error) {
-	dec := func(s string) ([]byte, error) {
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil || len(b) == 0 {
-			return nil, invalidKey("JWKS: bad base64url member")
-		}
-		return b, nil
-	}
 	switch {
 	case j.Kty == "OKP" && j.Crv == "Ed25519" && (j.Alg == "" || j.Alg == EdDSA):
-		x, err := dec(j.X)
-		if err != nil {
-			return nil, err
-		}
-		return NewEdDSA(j.Kid, ed25519.PublicKey(x))
+		return j.ed25519()
 	case j.Kty == "EC" && j.Crv == "P-256" && (j.Alg == "" || j.Alg == ES256):
-		x, err := dec(j.X)
-		if err != nil {
-			return nil, err
-		}
-		y, err := dec(j.Y)
-		if err != nil {
-			return nil, err
-		}
-		if len(x) != 32 || len(y) != 32 {
-			return nil, invalidKey("JWKS: P-256 coordinates must be 32 bytes")
-		}
-		pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-		return NewES256(j.Kid, pub)
+		return j.p256()
 	case j.Kty == "RSA" && (j.Alg == "" || j.Alg == RS256):
-		n, err := dec(j.N)
-		if err != nil {
-			return nil, err
-		}
-		e, err := dec(j.E)
-		if err != nil {
-			return nil, err
-		}
-		if len(e) > 4 {
-			return nil, invalidKey("JWKS: RSA exponent too large")
-		}
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		return NewRS256(j.Kid, pub)
+		return j.rsa()
 	}
 	return nil, nil
+}
+
+// jwkBytes decodes a base64url member of a JWK, which must not be empty.
+func jwkBytes(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return nil, invalidKey("JWKS: bad base64url member")
+	}
+	return b, nil
+}
+
+func (j jwk) ed25519() (*Key, error) {
+	x, err := jwkBytes(j.X)
+	if err != nil {
+		return nil, err
+	}
+	return NewEdDSA(j.Kid, ed25519.PublicKey(x))
+}
+
+func (j jwk) p256() (*Key, error) {
+	x, err := jwkBytes(j.X)
+	if err != nil {
+		return nil, err
+	}
+	y, err := jwkBytes(j.Y)
+	if err != nil {
+		return nil, err
+	}
+	if len(x) != 32 || len(y) != 32 {
+		return nil, invalidKey("JWKS: P-256 coordinates must be 32 bytes")
+	}
+	return NewES256(j.Kid, &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)})
+}
+
+func (j jwk) rsa() (*Key, error) {
+	n, err := jwkBytes(j.N)
+	if err != nil {
+		return nil, err
+	}
+	e, err := jwkBytes(j.E)
+	if err != nil {
+		return nil, err
+	}
+	if len(e) > 4 {
+		return nil, invalidKey("JWKS: RSA exponent too large")
+	}
+	return NewRS256(j.Kid, &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())})
 }

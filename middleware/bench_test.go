@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -257,6 +258,16 @@ type turn struct {
 	w     discardWriter
 	next  int
 	spent time.Duration
+	turns int
+	last  [4096]time.Duration // the durations of the last turns, for medianTurn
+}
+
+// medianTurn is the median duration of the last turns: unlike their sum,
+// it is not moved by the few turns another process interrupted.
+func (t *turn) medianTurn() time.Duration {
+	d := slices.Clone(t.last[:min(t.turns, len(t.last))])
+	slices.Sort(d)
+	return d[len(d)/2]
 }
 
 // start checks, outside the timed loop, that the path is the intended one.
@@ -277,7 +288,10 @@ func (t *turn) take(reqs []*http.Request) {
 			t.next = 0
 		}
 	}
-	t.spent += time.Since(begin)
+	d := time.Since(begin)
+	t.spent += d
+	t.last[t.turns%len(t.last)] = d
+	t.turns++
 }
 
 // bareParse is golang-jwt's ParseWithClaims of r's token alone, wrapped as
@@ -316,6 +330,100 @@ func BenchmarkHostile(b *testing.B) {
 			b.Run("token="+tc.name+"/impl="+impl.name, func(b *testing.B) {
 				run(b, impl.h, []*http.Request{r}, http.StatusUnauthorized)
 			})
+		}
+	}
+}
+
+// firstSight returns HS256 (the cheapest verification, which shows the
+// cache's cost most), its pool of benchPool distinct tokens, and the
+// middleware with the verified-token cache on (benchCache entries, so
+// every request misses, inserts its token and evicts an old one) and off.
+func firstSight(b *testing.B) (benchAlg, []*http.Request, []impl) {
+	fixed := func() time.Time { return t0 }
+	alg := benchAlg{"HS256", hsKey, hsKey, hsSecret}
+	set := must(keys.NewSet(alg.verifier))
+	on := must(New(set, WithCache(benchCache, defaultCacheBytes), withClock(fixed)))
+	off := must(New(set, WithCache(0, 0), withClock(fixed)))
+	return alg, requestPool(b, alg, false, benchPool), []impl{{"on", on.Handler(touch), 200}, {"off", off.Handler(touch), 200}}
+}
+
+// BenchmarkFirstSight measures what the verified-token cache costs a
+// token's first sight, with the cache on and off in turn. Besides the
+// time, it reports the CPU time the process used per request (cpu-ns/op,
+// garbage collection included), which the load of a shared machine
+// disturbs less. Compare with
+//
+//	benchstat -col /cache first.txt
+func BenchmarkFirstSight(b *testing.B) {
+	alg, reqs, impls := firstSight(b)
+	for _, im := range impls {
+		b.Run("alg="+alg.name+"/cache="+im.name, func(b *testing.B) {
+			cpu := processCPU()
+			run(b, im.h, reqs, im.want)
+			if cpu >= 0 {
+				b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			}
+		})
+	}
+}
+
+// BenchmarkFirstSightInterleaved is BenchmarkFirstSight with the cache on
+// and off taking turns of a few requests inside one loop, in alternating
+// order, so both see the same machine load. on-vs-off is the ratio of
+// their times per request; on-vs-off-median the ratio of their median
+// turns, which the load of a shared machine moves less.
+func BenchmarkFirstSightInterleaved(b *testing.B) {
+	alg, reqs, impls := firstSight(b)
+	b.Run("alg="+alg.name, func(b *testing.B) {
+		on, off := &turn{impl: impls[0]}, &turn{impl: impls[1]}
+		on.start(b, reqs)
+		off.start(b, reqs)
+		b.ReportAllocs()
+		b.ResetTimer()
+		flip := false
+		for b.Loop() {
+			if flip = !flip; flip {
+				on.take(reqs)
+				off.take(reqs)
+			} else {
+				off.take(reqs)
+				on.take(reqs)
+			}
+		}
+		perOn := float64(on.spent) / float64(b.N*turnLen)
+		perOff := float64(off.spent) / float64(b.N*turnLen)
+		b.ReportMetric(perOn, "on-ns/req")
+		b.ReportMetric(perOff, "off-ns/req")
+		b.ReportMetric(perOn/perOff, "on-vs-off")
+		b.ReportMetric(float64(on.medianTurn())/float64(off.medianTurn()), "on-vs-off-median")
+	})
+}
+
+// BenchmarkCacheInsert is the verified-token cache's own work on a first
+// sight, without verification around it: hashing the token, the miss, the
+// insertion and the eviction of the oldest entry.
+func BenchmarkCacheInsert(b *testing.B) {
+	c := newCache(benchCache, defaultCacheBytes)
+	toks := make([]string, benchPool)
+	for i := range toks {
+		c := claimsAt()
+		c.ID = fmt.Sprintf("jti-%08d", i)
+		toks[i] = sign(hsKey, c)
+	}
+	ents := make([]entry, len(toks))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		tok := toks[i]
+		h := hashToken(c.seed, tok)
+		if c.get(h, tok, 1, t0) != nil {
+			b.Fatal("hit")
+		}
+		e := &ents[i]
+		e.token, e.hash, e.gen, e.size, e.dropAt = tok, h, 1, entrySize(tok), t0.Add(time.Hour)
+		c.put(e)
+		if i++; i == len(toks) {
+			i = 0
 		}
 	}
 }

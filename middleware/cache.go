@@ -3,14 +3,13 @@ package middleware
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // entryOverhead approximates the memory of an entry beyond twice the
 // token's length (the token and the decoded claims, which are shorter than
-// their base64 form): the struct, its map slot and list links. It keeps
+// their base64 form): the struct and its index and ring slots. It keeps
 // the byte bound honest for small tokens.
 const entryOverhead = 320
 
@@ -18,74 +17,107 @@ const entryOverhead = 320
 func entrySize(tok string) int { return 2*len(tok) + entryOverhead }
 
 // tokenHash is the verified-token cache's key for a token: a seeded hash,
-// named apart from the signing keys of package keys.
+// named apart from the signing keys of package keys. 0 marks an empty
+// index slot and is never a token's hash.
 type tokenHash uint64
 
-// hashToken indexes the cache with a per-process random seed: no one outside
-// can aim two tokens at one slot, and a hit is confirmed by comparing the
-// whole token, so a collision only ever costs a miss. (SHA-256 would cost
-// ten times as much on every request.)
+// hashToken indexes the cache by the token's last hashedTail bytes, part of
+// its signature, which differs between any two tokens the cache can hold
+// (only verified tokens enter it), with a per-process random seed: no one
+// outside can aim tokens at one slot, and a hit is confirmed by comparing
+// the whole token, so a collision only ever costs a miss. (SHA-256 would
+// cost ten times as much on every request.)
 func hashToken(seed maphash.Seed, tok string) tokenHash {
-	return tokenHash(maphash.String(seed, tok))
+	if len(tok) > hashedTail {
+		tok = tok[len(tok)-hashedTail:]
+	}
+	return tokenHash(maphash.String(seed, tok) | 1)
 }
 
-// entry is a verified token's claims. Everything but the list links is
-// immutable after insertion.
-type entry struct {
-	claims Claims
-	dates  [3]jwt.NumericDate // what claims' date pointers point to
-	token  string
-	hash   tokenHash
-	gen    uint64
-	dropAt time.Time // exp + leeway: from then on the token is expired
-	size   int
+// hashedTail is how many bytes of a token hashToken reads: 24 bytes of
+// signature.
+const hashedTail = 32
 
-	prev, next *entry // insertion order; guarded by cache.mu
+// entry is a verified token's claims. Everything but slot is immutable
+// after insertion, so a reader holding an entry needs no lock.
+type entry struct {
+	claims       Claims
+	claimStorage // what claims' dates and short lists point to
+	token        string
+	hash         tokenHash
+	gen          uint64    // the key-set generation that verified it
+	dropAt       time.Time // exp + leeway: from then on the token is expired
+	size         int
+
+	slot int // its place in cache.ring; guarded by cache.mu
 }
 
 // cache of verified tokens, bounded by entries and bytes, evicting in
 // insertion order. Tokens are short-lived and presented many times right
 // after they are minted, so first-in-first-out is close to least recently
-// used here, and a hit needs only a read lock.
+// used here.
+//
+// Lookups take no lock: they read an open-addressing index of atomic slots.
+// A lookup racing with a change may miss an entry (the token is then
+// verified again) or find one just evicted, which is still a verdict of
+// the current keys, checked for expiry like any other. Changes are
+// serialised by mu: an insertion writes one index slot and one ring slot
+// and, when full, empties the oldest, with no links between entries.
 type cache struct {
 	maxEntries, maxBytes int
 
-	seed maphash.Seed
+	seed  maphash.Seed
+	gen   atomic.Uint64         // key-set generation of every entry
+	index atomic.Pointer[index] // replaced when it grows or is cleared
 
-	mu    sync.RWMutex
-	gen   uint64               // key-set generation of every entry; guarded by mu
-	items map[tokenHash]*entry // guarded by mu
-	root  entry                // sentinel of the insertion-order ring; guarded by mu
-	bytes int                  // guarded by mu
+	mu    sync.Mutex
+	ring  []slot // insertion order, growing to maxEntries; guarded by mu
+	head  int    // the oldest slot; guarded by mu
+	count int    // slots in use from head on, removed ones included; guarded by mu
+	bytes int    // guarded by mu
 }
 
+// slot is one place in the insertion-order ring. It repeats the entry's
+// hash and size, so that evicting the oldest entry (long since out of the
+// CPU cache) does not read the entry itself.
+type slot struct {
+	e    *entry // nil: removed early (expired or replaced)
+	hash tokenHash
+	size int
+}
+
+// firstIndex is the index's first size; it doubles, keeping at most half of
+// its slots in use, so a middleware that sees few tokens holds little.
+const firstIndex = 64
+
 func newCache(maxEntries, maxBytes int) *cache {
-	c := &cache{maxEntries: maxEntries, maxBytes: maxBytes, seed: maphash.MakeSeed(), items: make(map[tokenHash]*entry)}
-	c.root.prev, c.root.next = &c.root, &c.root
+	c := &cache{maxEntries: maxEntries, maxBytes: maxBytes, seed: maphash.MakeSeed()}
+	c.index.Store(newIndex(firstIndex))
 	return c
 }
 
 // get returns the live entry for tok (hashed to hash) under key-set
-// generation gen, or nil.
+// generation gen, or nil. Generations only grow: a newer one empties the
+// cache, an older one (a request that read the keys before they changed)
+// finds nothing.
 func (c *cache) get(hash tokenHash, tok string, gen uint64, now time.Time) *entry {
-	c.mu.RLock()
-	e := c.items[hash]
-	stale := c.gen != gen
-	c.mu.RUnlock()
-	if stale {
-		c.mu.Lock()
-		if c.gen != gen {
-			c.clearLocked(gen)
+	if cg := c.gen.Load(); cg != gen {
+		if gen > cg { // the keys changed: forget the older verdicts
+			c.mu.Lock()
+			if gen > c.gen.Load() {
+				c.clearLocked(gen)
+			}
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
 		return nil
 	}
-	if e == nil || e.token != tok {
+	e := c.index.Load().find(hash, tok)
+	if e == nil || e.gen != gen {
 		return nil
 	}
 	if !now.Before(e.dropAt) {
 		c.mu.Lock()
-		if c.items[hash] == e {
+		if c.ring[e.slot].e == e {
 			c.removeLocked(e)
 		}
 		c.mu.Unlock()
@@ -94,42 +126,178 @@ func (c *cache) get(hash tokenHash, tok string, gen uint64, now time.Time) *entr
 	return e
 }
 
-// put inserts e (with token, hash, gen, dropAt and size set), evicting the oldest
-// entries to stay within both bounds.
+// put inserts e (with token, hash, gen, dropAt and size set), evicting the
+// oldest entries to stay within both bounds.
 func (c *cache) put(e *entry) {
 	if e.size > c.maxBytes {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != e.gen {
+	if cg := c.gen.Load(); e.gen != cg {
+		if e.gen < cg { // verified under keys since replaced
+			c.mu.Unlock()
+			return
+		}
 		c.clearLocked(e.gen)
 	}
-	if old := c.items[e.hash]; old != nil {
-		c.removeLocked(old)
+	// A token inserted twice (two first sights at once) is held twice
+	// until the older copy's turn comes: lookups find one of them.
+	ix := c.index.Load()
+	if c.count == c.maxEntries {
+		c.popLocked(ix)
 	}
-	for len(c.items) >= c.maxEntries || c.bytes+e.size > c.maxBytes {
-		c.removeLocked(c.root.next)
+	for c.bytes+e.size > c.maxBytes {
+		c.popLocked(ix)
 	}
-	c.items[e.hash] = e
-	e.prev, e.next = c.root.prev, &c.root
-	c.root.prev.next = e
-	c.root.prev = e
+	if 2*(ix.n+1) > len(ix.hashes) {
+		ix = ix.grown()
+		c.index.Store(ix)
+	}
+	if c.count == len(c.ring) {
+		c.growRingLocked()
+	}
+	e.slot = c.head + c.count
+	if e.slot >= len(c.ring) {
+		e.slot -= len(c.ring)
+	}
+	c.ring[e.slot] = slot{e: e, hash: e.hash, size: e.size}
+	c.count++
 	c.bytes += e.size
+	ix.insert(e)
+	c.mu.Unlock()
 }
 
+// popLocked empties the oldest slot, evicting its entry if it still holds
+// one.
+func (c *cache) popLocked(ix *index) {
+	s := &c.ring[c.head]
+	if s.e != nil {
+		ix.remove(s.hash, s.e)
+		c.bytes -= s.size
+	}
+	*s = slot{}
+	if c.head++; c.head == len(c.ring) {
+		c.head = 0
+	}
+	c.count--
+}
+
+// removeLocked takes e out before its turn; its ring slot stays, empty,
+// until it is the oldest.
 func (c *cache) removeLocked(e *entry) {
-	delete(c.items, e.hash)
-	e.prev.next, e.next.prev = e.next, e.prev
-	e.prev, e.next = nil, nil
+	c.index.Load().remove(e.hash, e)
+	c.ring[e.slot].e = nil
 	c.bytes -= e.size
 }
 
+// growRingLocked doubles the full ring (up to maxEntries), oldest slot
+// first.
+func (c *cache) growRingLocked() {
+	ring := make([]slot, min(max(2*len(c.ring), firstIndex/2), c.maxEntries))
+	for i := range c.count {
+		j := c.head + i
+		if j >= len(c.ring) {
+			j -= len(c.ring)
+		}
+		ring[i] = c.ring[j]
+		if ring[i].e != nil {
+			ring[i].e.slot = i
+		}
+	}
+	c.ring, c.head = ring, 0
+}
+
 func (c *cache) clearLocked(gen uint64) {
-	clear(c.items)
-	c.root.prev, c.root.next = &c.root, &c.root
-	c.bytes = 0
-	c.gen = gen
+	c.index.Store(newIndex(firstIndex))
+	clear(c.ring)
+	c.head, c.count, c.bytes = 0, 0, 0
+	c.gen.Store(gen)
+}
+
+// index maps token hashes to entries: open addressing with linear probing
+// over a power-of-two number of slots. Readers load slots atomically and
+// confirm a match on the entry itself; writers hold cache.mu.
+type index struct {
+	hashes []atomic.Uint64 // tokenHash, 0 for an empty slot
+	ents   []atomic.Pointer[entry]
+	n      int // entries held; guarded by cache.mu
+}
+
+func newIndex(size int) *index {
+	return &index{hashes: make([]atomic.Uint64, size), ents: make([]atomic.Pointer[entry], size)}
+}
+
+// find returns the entry for tok, or nil. The number of probes is bounded
+// so that a lookup racing with changes always ends.
+func (ix *index) find(hash tokenHash, tok string) *entry {
+	mask := uint64(len(ix.hashes) - 1)
+	i := uint64(hash) & mask
+	for range ix.hashes {
+		switch ix.hashes[i].Load() {
+		case 0:
+			return nil
+		case uint64(hash):
+			if e := ix.ents[i].Load(); e != nil && e.token == tok {
+				return e
+			}
+		}
+		i = (i + 1) & mask
+	}
+	return nil
+}
+
+// insert puts e into the first free slot of its probe sequence; the index
+// has one (it is at most half full).
+func (ix *index) insert(e *entry) {
+	mask := uint64(len(ix.hashes) - 1)
+	i := uint64(e.hash) & mask
+	for ix.hashes[i].Load() != 0 {
+		i = (i + 1) & mask
+	}
+	ix.ents[i].Store(e)
+	ix.hashes[i].Store(uint64(e.hash))
+	ix.n++
+}
+
+// remove takes e out and shifts the entries after it back into the gap
+// (no tombstones), so probe sequences stay short.
+func (ix *index) remove(hash tokenHash, e *entry) {
+	mask := uint64(len(ix.hashes) - 1)
+	i := uint64(hash) & mask
+	for ix.ents[i].Load() != e {
+		if ix.hashes[i].Load() == 0 {
+			return // not held
+		}
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; ; j = (j + 1) & mask {
+		h := ix.hashes[j].Load()
+		if h == 0 {
+			break
+		}
+		// The entry at j stays unless its home slot k lies cyclically
+		// outside (i, j]: then the gap at i is on its probe sequence.
+		if k := h & mask; (i < j && i < k && k <= j) || (j < i && (i < k || k <= j)) {
+			continue
+		}
+		ix.ents[i].Store(ix.ents[j].Load())
+		ix.hashes[i].Store(h)
+		i = j
+	}
+	ix.hashes[i].Store(0)
+	ix.ents[i].Store(nil)
+	ix.n--
+}
+
+// grown returns a copy of ix with twice the slots.
+func (ix *index) grown() *index {
+	bigger := newIndex(2 * len(ix.hashes))
+	for i := range ix.ents {
+		if e := ix.ents[i].Load(); e != nil {
+			bigger.insert(e)
+		}
+	}
+	return bigger
 }
 
 // cacheStats is a snapshot of the verified-token cache, for tests.
@@ -139,7 +307,7 @@ type cacheStats struct {
 }
 
 func (c *cache) stats() cacheStats {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return cacheStats{Entries: len(c.items), Bytes: c.bytes}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cacheStats{Entries: c.index.Load().n, Bytes: c.bytes}
 }

@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -368,5 +369,48 @@ func TestCacheUnderRotation(t *testing.T) {
 	// The last rotation (i = 199) left only hsKey: ed's cached verdict is gone.
 	if code := serve(h, bearer(edTok)).Code; code != 401 {
 		t.Fatalf("token of a retired key: %d", code)
+	}
+}
+
+// TestIndexAgainstMap drives the cache's index through random insertions
+// and removals whose hashes crowd a few home slots (long probe sequences,
+// wrapping around the end), and checks every lookup against a map.
+func TestIndexAgainstMap(t *testing.T) {
+	rnd := rand.New(rand.NewSource(3))
+	ix := newIndex(64)
+	model := map[string]*entry{}
+	var live []*entry
+	for step := range 20000 {
+		if len(live) < 30 && (len(live) == 0 || rnd.Intn(2) == 0) {
+			tok := fmt.Sprintf("tok-%d", step)
+			// Home slots 60 to 63 and 0 to 3: the sequences wrap.
+			e := &entry{token: tok, hash: tokenHash(uint64(60+rnd.Intn(8))%64 | uint64(rnd.Intn(1<<20))<<6 | 1)}
+			ix.insert(e)
+			model[tok] = e
+			live = append(live, e)
+		} else {
+			k := rnd.Intn(len(live))
+			e := live[k]
+			ix.remove(e.hash, e)
+			delete(model, e.token)
+			live = append(live[:k], live[k+1:]...)
+		}
+		if ix.n != len(model) {
+			t.Fatalf("step %d: index holds %d, want %d", step, ix.n, len(model))
+		}
+		for _, e := range live {
+			if got := ix.find(e.hash, e.token); got != e {
+				t.Fatalf("step %d: find(%s) = %v", step, e.token, got)
+			}
+		}
+		if got := ix.find(tokenHash(61), "absent"); got != nil {
+			t.Fatalf("step %d: found an absent token", step)
+		}
+	}
+	grown := ix.grown()
+	for _, e := range live {
+		if grown.find(e.hash, e.token) != e {
+			t.Fatalf("grown index lost %s", e.token)
+		}
 	}
 }

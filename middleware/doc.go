@@ -44,10 +44,11 @@
 //
 // The accept path does no I/O. Verified tokens are kept in a bounded
 // cache per Middleware (see [WithCache]), indexed by a seeded hash of the
-// whole token and confirmed by comparing the token in full, until their
-// `exp` (plus the leeway) or until the key set changes; the claims are
-// still validated on every request. The optional session check
-// ([WithSessionCheck]) is the only hook that may reach a store.
+// token's signature and confirmed by comparing the token in full, until
+// their `exp` (plus the leeway) or until the key set changes; the claims
+// are still validated on every request. Lookups take no lock. The
+// optional session check ([WithSessionCheck]) is the only hook that may
+// reach a store.
 //
 // # Clock skew
 //

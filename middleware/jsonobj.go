@@ -16,6 +16,11 @@ import (
 // are matched exactly, and a document is refused when its names are
 // ambiguous (see checkNames). Values of the members the middleware reads
 // are decoded here too, which is also faster than reflection.
+//
+// FuzzDecodeClaims and FuzzDecodeHeader compare this reader with
+// encoding/json; FuzzVerifyMatchesGolangJWT checks, on signed tokens, that
+// every token the middleware accepts golang-jwt accepts too, with equal
+// claims.
 
 // maxDepth is encoding/json's nesting limit: both accept the same
 // documents.
@@ -52,27 +57,11 @@ func members(doc string, dst []member) ([]member, error) {
 		i++
 	} else {
 		for {
-			if i == len(doc) || doc[i] != '"' {
-				return nil, errJSONSyntax
-			}
-			end, plain, ok := scanString(doc, i)
+			m, end, ok := scanMember(doc, i)
 			if !ok {
 				return nil, errJSONSyntax
 			}
-			name := doc[i+1 : end-1]
-			if !plain {
-				name = unquote(doc[i:end])
-			}
-			i = skipSpace(doc, end)
-			if i == len(doc) || doc[i] != ':' {
-				return nil, errJSONSyntax
-			}
-			i = skipSpace(doc, i+1)
-			end, ok = scanValue(doc, i, 2)
-			if !ok {
-				return nil, errJSONSyntax
-			}
-			dst = append(dst, member{name, doc[i:end]})
+			dst = append(dst, m)
 			i = skipSpace(doc, end)
 			if i < len(doc) && doc[i] == ',' {
 				i = skipSpace(doc, i+1)
@@ -89,6 +78,32 @@ func members(doc string, dst []member) ([]member, error) {
 		return nil, errJSONSyntax
 	}
 	return dst, nil
+}
+
+// scanMember reads the member `"name": value` of a top-level object
+// starting at doc[i], and returns it with the end of its value.
+func scanMember(doc string, i int) (m member, end int, ok bool) {
+	if i == len(doc) || doc[i] != '"' {
+		return m, 0, false
+	}
+	end, plain, ok := scanString(doc, i)
+	if !ok {
+		return m, 0, false
+	}
+	m.name = doc[i+1 : end-1]
+	if !plain {
+		m.name = unquote(doc[i:end])
+	}
+	i = skipSpace(doc, end)
+	if i == len(doc) || doc[i] != ':' {
+		return m, 0, false
+	}
+	i = skipSpace(doc, i+1)
+	if end, ok = scanValue(doc, i, 2); !ok {
+		return m, 0, false
+	}
+	m.value = doc[i:end]
+	return m, end, true
 }
 
 func skipSpace(s string, i int) int {
@@ -228,12 +243,6 @@ func scanContainer(s string, i, depth int) (int, bool) {
 
 // scanNumber returns the end of the number starting at s[i] (RFC 8259 §6).
 func scanNumber(s string, i int) (int, bool) {
-	digits := func(i int) int {
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-		return i
-	}
 	if i < len(s) && s[i] == '-' {
 		i++
 	}
@@ -243,29 +252,38 @@ func scanNumber(s string, i int) (int, bool) {
 	case s[i] == '0':
 		i++
 	case '1' <= s[i] && s[i] <= '9':
-		i = digits(i + 1)
+		i = scanDigits(s, i+1)
 	default:
 		return 0, false
 	}
 	if i < len(s) && s[i] == '.' {
-		j := digits(i + 1)
+		j := scanDigits(s, i+1)
 		if j == i+1 {
 			return 0, false
 		}
 		i = j
 	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := digits(i)
-		if j == i {
-			return 0, false
-		}
-		i = j
+	return scanExponent(s, i)
+}
+
+// scanExponent returns the end of the exponent, if any, starting at s[i].
+func scanExponent(s string, i int) (int, bool) {
+	if i == len(s) || (s[i] != 'e' && s[i] != 'E') {
+		return i, true
 	}
-	return i, true
+	i++
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	j := scanDigits(s, i)
+	return j, j > i
+}
+
+func scanDigits(s string, i int) int {
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // unquote decodes a JSON string already known to be valid, as

@@ -206,7 +206,7 @@ func (m *Middleware) verifyNew(tok string, badChars *Error) (*entry, *Error) {
 		m.parsed()
 	}
 	ent := new(entry)
-	if err := m.parse(tok, &ent.claims, &ent.dates); err != nil {
+	if err := m.parse(tok, &ent.claims, &ent.claimStorage); err != nil {
 		if errors.Is(err, ErrTokenMalformed) {
 			return nil, fail(m.t.malformed, err)
 		}

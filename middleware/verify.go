@@ -63,11 +63,10 @@ var (
 )
 
 // parse verifies the compact JWS tok and decodes its claims into c, with
-// the values of its dates in dates (storage that saves an allocation
-// each). The signature is checked before the claims are decoded, so no
+// the values its dates and short lists point to in st. The signature is checked before the claims are decoded, so no
 // unauthenticated JSON beyond the header is ever parsed.
 // Returned errors wrap ErrTokenMalformed or ErrTokenInvalid.
-func (m *Middleware) parse(tok string, c *Claims, dates *[3]jwt.NumericDate) error {
+func (m *Middleware) parse(tok string, c *Claims, st *claimStorage) error {
 	i := strings.IndexByte(tok, '.')
 	j := strings.LastIndexByte(tok, '.')
 	if i <= 0 || j <= i+1 || strings.IndexByte(tok[i+1:j], '.') >= 0 {
@@ -98,7 +97,7 @@ func (m *Middleware) parse(tok string, c *Claims, dates *[3]jwt.NumericDate) err
 	if err := k.Verify(tok[:j], sig); err != nil {
 		return fmt.Errorf("%w: %w: %w", ErrTokenInvalid, jwt.ErrTokenSignatureInvalid, err)
 	}
-	return decodeClaims(tok[i+1:j], c, dates)
+	return decodeClaims(tok[i+1:j], c, st)
 }
 
 // decodeSegment decodes a base64url segment into a string, of which the
@@ -118,10 +117,10 @@ var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid"
 // decodeClaims decodes the claims segment payload into c as encoding/json
 // would, except that names are matched exactly and ambiguous names refused
 // (see checkNames).
-func decodeClaims(payload string, c *Claims, dates *[3]jwt.NumericDate) error {
+func decodeClaims(payload string, c *Claims, st *claimStorage) error {
 	doc, err := decodeSegment(payload)
 	if err == nil {
-		err = decodeClaimsJSON(doc, c, dates)
+		err = decodeClaimsJSON(doc, c, st)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrTokenMalformed, err)
@@ -129,7 +128,16 @@ func decodeClaims(payload string, c *Claims, dates *[3]jwt.NumericDate) error {
 	return nil
 }
 
-func decodeClaimsJSON(doc string, c *Claims, dates *[3]jwt.NumericDate) error {
+// claimStorage holds what decoding claims would otherwise allocate apart:
+// the dates and short `aud` and `scope` lists. A cached token is then one
+// object besides the text of its claims.
+type claimStorage struct {
+	dates [3]jwt.NumericDate
+	aud   [2]string
+	scope [4]string
+}
+
+func decodeClaimsJSON(doc string, c *Claims, st *claimStorage) error {
 	var buf [16]member
 	ms, err := members(doc, buf[:0])
 	if err != nil {
@@ -145,19 +153,19 @@ func decodeClaimsJSON(doc string, c *Claims, dates *[3]jwt.NumericDate) error {
 		case "sub":
 			c.Subject, err = jsonString(m.value)
 		case "aud":
-			c.Audience, err = jsonAudience(m.value)
+			c.Audience, err = jsonAudience(m.value, st.aud[:0])
 		case "exp":
-			c.ExpiresAt, err = numericDate(m.value, &dates[0])
+			c.ExpiresAt, err = numericDate(m.value, &st.dates[0])
 		case "nbf":
-			c.NotBefore, err = numericDate(m.value, &dates[1])
+			c.NotBefore, err = numericDate(m.value, &st.dates[1])
 		case "iat":
-			c.IssuedAt, err = numericDate(m.value, &dates[2])
+			c.IssuedAt, err = numericDate(m.value, &st.dates[2])
 		case "jti":
 			c.ID, err = jsonString(m.value)
 		case "sid":
 			c.SessionID, err = jsonString(m.value)
 		case "scope":
-			c.Scope, err = jsonScope(m.value)
+			c.Scope, err = jsonScope(m.value, st.scope[:0])
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
@@ -222,19 +230,19 @@ func smallInt(num string) (int64, bool) {
 }
 
 // jsonAudience decodes `aud` as jwt.ClaimStrings does: a string, an array
-// of strings (empty: none), or null.
-func jsonAudience(v string) (jwt.ClaimStrings, error) {
+// of strings (empty: none), or null. It appends to aud, an empty slice
+// with room for the common short lists.
+func jsonAudience(v string, aud jwt.ClaimStrings) (jwt.ClaimStrings, error) {
 	switch v[0] {
 	case 'n':
 		return nil, nil
 	case '"':
 		s, err := jsonString(v)
-		return jwt.ClaimStrings{s}, err
+		return append(aud, s), err
 	case '[':
 	default:
 		return nil, errJSONType
 	}
-	var aud jwt.ClaimStrings
 	i := skipSpace(v, 1)
 	if v[i] == ']' {
 		return nil, nil
@@ -254,16 +262,40 @@ func jsonAudience(v string) (jwt.ClaimStrings, error) {
 }
 
 // jsonScope decodes `scope` as Scopes.UnmarshalJSON does, without copying
-// the common plain string.
-func jsonScope(v string) (Scopes, error) {
+// the common plain ASCII string, whose words it appends to dst, an empty
+// slice with room for a few.
+func jsonScope(v string, dst Scopes) (Scopes, error) {
 	if v[0] == '"' {
-		if inner := v[1 : len(v)-1]; !strings.ContainsAny(inner, "\\\"") {
-			return strings.Fields(inner), nil
+		if inner := v[1 : len(v)-1]; isASCII(inner) && !strings.ContainsAny(inner, "\\\"") {
+			return asciiFields(dst, inner), nil
 		}
 	}
 	var s Scopes
 	err := s.UnmarshalJSON([]byte(v))
 	return s, err
+}
+
+// asciiFields is strings.Fields for an ASCII s, appending to dst.
+func asciiFields(dst []string, s string) []string {
+	for i := 0; i < len(s); {
+		for i < len(s) && asciiSpace(s[i]) {
+			i++
+		}
+		j := i
+		for j < len(s) && !asciiSpace(s[j]) {
+			j++
+		}
+		if j > i {
+			dst = append(dst, s[i:j])
+		}
+		i = j
+	}
+	return dst
+}
+
+// asciiSpace is the ASCII white space of strings.Fields.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
 // sameMediaType compares a `typ` header with the required type as RFC 7515

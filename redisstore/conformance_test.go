@@ -3,24 +3,24 @@ package redisstore_test
 import (
 	"testing"
 
-	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/jwtrefresh/jwtrefresh/storetest"
 )
 
 // options maps the suite's configuration onto this package's options.
 func options(prefix string, cfg storetest.Config) []redisstore.Option {
+	idle := cfg.IdleTimeout
+	if idle == 0 {
+		idle = redisstore.DefaultIdleTimeout
+	}
 	opts := []redisstore.Option{
 		redisstore.WithKeyPrefix(prefix),
 		redisstore.WithReuseGrace(cfg.ReuseGrace),
 		redisstore.WithReusePolicy(cfg.ReusePolicy),
-		redisstore.WithAbsoluteLifetime(cfg.AbsoluteLifetime),
+		redisstore.WithLifetime(idle, cfg.AbsoluteLifetime),
 		redisstore.WithClock(cfg.Clock),
-		redisstore.WithEvents(cfg.Events),
-	}
-	if cfg.IdleTimeout != 0 {
-		opts = append(opts, redisstore.WithIdleTimeout(cfg.IdleTimeout))
 	}
 	if cfg.MaxSessions != 0 {
 		opts = append(opts, redisstore.WithMaxSessions(cfg.MaxSessions))
@@ -31,8 +31,8 @@ func options(prefix string, cfg storetest.Config) []redisstore.Option {
 func newBackend(b *redistest.Backend) storetest.NewBackend {
 	return func(t *testing.T) storetest.Open {
 		prefix := b.Prefix(t)
-		return func(cfg storetest.Config) jwtrefresh.Store {
-			s, err := redisstore.New(b.Client, cfg.Keys, options(prefix, cfg)...)
+		return func(cfg storetest.Config) session.Store {
+			s, err := redisstore.New(b.Client, options(prefix, cfg)...)
 			if err != nil {
 				t.Fatal(err)
 			}

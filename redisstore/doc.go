@@ -1,29 +1,35 @@
-// Package redisstore is the rotation store of package jwtrefresh on Redis:
-// one-time-use refresh tokens with reuse detection (RFC 6749 §6, RFC 9700
-// §4.14), each operation one atomic Lua script, one round trip.
+// Package redisstore is the session.Store on Redis: one-time-use refresh
+// tokens with reuse detection (RFC 6749 §6, RFC 9700 §4.14), each
+// operation one atomic Lua script, one round trip. The token service
+// (package jwtrefresh) drives it: it holds the refresh-token secrets and
+// hands the store decoded tokens, so that the store never sees a token or
+// an idempotency key, only hashes.
 //
 // # Data model
 //
-// A session (refresh-token family) is a hash with a TTL; a subject's sessions
-// are indexed by a sorted set named by the subject's id (HMAC(refresh key,
-// subject), 128 bits: never the subject itself, and no two subjects share
-// one), scored by when Redis drops each family (at most a tenth of the idle
-// timeout after its deadline, so that a rotation rarely touches the index).
-// Every key of a subject carries the first 4 bytes of that id as its hash
-// tag, so a family and its subject's index share one slot: rotation,
-// reuse-revokes-the-subject and logout-everywhere are each one script on one
-// node, on standalone Redis, Sentinel, Redis Cluster and Valkey alike, and a
-// CROSSSLOT error cannot happen. Tokens are stored only as SHA-256 hashes of
-// their secrets and idempotency keys only as hashes: a dump of Redis yields no
-// usable token.
+// A session (refresh-token family) is a hash with a TTL; a subject's
+// sessions are indexed by a sorted set named by the subject's id (an HMAC
+// of the subject, 128 bits: never the subject itself, and no two subjects
+// share one), scored by when Redis drops each family (at most a tenth of
+// the idle timeout after its deadline, so that a rotation rarely touches
+// the index). Every key of a subject carries the first 4 bytes of that id
+// as its hash tag, so a family and its subject's index share one slot:
+// rotation, reuse-revokes-the-subject and logout-everywhere are each one
+// script on one node, on standalone Redis, Sentinel, Redis Cluster and
+// Valkey alike, and a CROSSSLOT error cannot happen. Tokens are stored only
+// as SHA-256 hashes of their proofs and idempotency keys only as hashes: a
+// dump of Redis yields no usable token. The wrapped subject-index key of
+// session.Secrets.Index lives under <prefix>meta:, without a TTL.
 //
-// Once a script is loaded, Create, Lookup, Rotate, RevokeToken,
-// RevokeSession and Active send exactly one command each (EVALSHA; EVAL
-// only after NOSCRIPT); RevokeAll and Sessions one per key of the keyring
-// (one outside a key rotation), and so does a reuse detection under
-// jwtrefresh.RevokeSubject. Lost replies are harmless: every rotation carries an
-// idempotency key, so when go-redis re-sends a script after a broken
-// connection the second run is a replay of the first, not a reuse alarm.
+// Each family also keeps its seal (session.SealKey): the rotation and
+// lookup scripts check it with redis.sha1hex before deciding anything, so
+// that a record edited in Redis is refused without a write.
+//
+// Once a script is loaded, every operation sends exactly one command
+// (EVALSHA; EVAL only after NOSCRIPT). Lost replies are harmless: every
+// rotation carries an idempotency key hash, so when go-redis re-sends a
+// script after a broken connection the second run is a replay of the
+// first, not a reuse alarm.
 //
 // # Time
 //
@@ -32,12 +38,12 @@
 // server that runs them (TIME): on a Cluster, the node holding the subject's
 // keys. So a fleet of API servers agrees on every deadline of a session even
 // when one server's clock is off by minutes; there is one clock per subject,
-// and the application servers' clocks play no part. Events carry the time
-// the script reported. Keep the Redis nodes' clocks synchronised (NTP) as
+// and the application servers' clocks play no part (the service's events
+// carry its own time). Keep the Redis nodes' clocks synchronised (NTP) as
 // any server's: a step of a node's clock (or a failover to a replica whose
 // clock differs) shifts the decisions on its subjects by the size of the
-// step. WithClock replaces the server's clock by the caller's, for tests that
-// move time without sleeping.
+// step. Tests replace the server's clock by their own, to move time
+// without sleeping.
 //
 // Scripts read TIME and then write, which needs effects replication: Redis
 // 5 or later (the default since 5; tested with 7), or Valkey.
@@ -48,7 +54,7 @@
 //     policy (allkeys-lru, volatile-*) silently drops sessions, logging users
 //     out, and could drop a subject index while its families live on. With
 //     noeviction a full Redis refuses writes, which the store reports as
-//     jwtrefresh.ErrUnavailable (503), not as invalid_grant.
+//     session.ErrUnavailable (503), not as invalid_grant.
 //   - appendonly yes (appendfsync everysec, or always to lose nothing): without
 //     persistence a restart logs everyone out; a lost rotation makes the
 //     client's new token unknown (invalid_grant).
@@ -59,5 +65,5 @@
 //     are the server-side complement.
 //   - Go client: ContextTimeoutEnabled: true (New refuses clients without
 //     it), so a context deadline bounds every call and an outage surfaces as
-//     jwtrefresh.ErrUnavailable by the deadline.
+//     session.ErrUnavailable by the deadline.
 package redisstore

@@ -2,19 +2,8 @@ package redisstore
 
 import "errors"
 
-// Configuration errors of New. Operation errors are the sentinels of package
-// jwtrefresh (ErrInvalidToken, ErrReuseDetected, ErrUnavailable, …).
-var (
-	// ErrKeyPrefix: the key prefix contains '{' or '}', which would change
-	// the hash slot of the keys and break the one-slot-per-subject layout.
-	ErrKeyPrefix = errors.New("redisstore: key prefix must not contain '{' or '}'")
-
-	// ErrClientConfig: the client ignores context deadlines
-	// (ContextTimeoutEnabled is false), so an outage could block past the
-	// caller's deadline.
-	ErrClientConfig = errors.New("redisstore: client must set ContextTimeoutEnabled: true")
-
-	// ErrConfig: an option is out of range (a negative duration, a cap below
-	// one, a missing keyring).
-	ErrConfig = errors.New("redisstore: invalid configuration")
-)
+// ErrInvalidConfig: New was given a configuration it cannot run with: a
+// nil client or option, a client that ignores context deadlines, a key
+// prefix with '{' or '}', an option out of range. Operations return the
+// errors of package session (ErrUnavailable, ErrInvalidInput, ErrNotFound).
+var ErrInvalidConfig = errors.New("redisstore: invalid configuration")

@@ -3,16 +3,17 @@ package redisstore_test
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/redis/go-redis/v9"
 )
 
-// Login, refresh, a retried refresh, and a stolen token coming back. The
+// A store as the token service drives it: a login, a refresh, its retry,
+// and a stolen token coming back. Applications hand the store to
+// jwtrefresh.NewService, which does all of this behind its endpoints. The
 // example runs on an in-process Redis; use your own client in production.
 func Example() {
 	mr := miniredis.NewMiniRedis()
@@ -22,54 +23,46 @@ func Example() {
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 	defer rdb.Close()
+	store, err := redisstore.New(rdb, redisstore.WithMaxSessions(10))
+	if err != nil {
+		panic(err)
+	}
 
-	secret := make([]byte, 32) // from your secret store; here random
-	_, _ = rand.Read(secret)
-	keys, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: secret})
-	if err != nil {
-		panic(err)
-	}
-	store, err := redisstore.New(rdb, keys)
-	if err != nil {
-		panic(err)
-	}
+	value := make([]byte, 32) // from your secret store; here random
+	_, _ = rand.Read(value)
+	secrets, _ := session.NewSecrets(session.Secret{Version: 1, Value: value})
 	ctx := context.Background()
+	index, err := secrets.Index(ctx, store)
+	if err != nil {
+		panic(err)
+	}
 
-	login, _ := store.Create(ctx, jwtrefresh.NewSession{
-		Subject: "alice",
-		Claims:  []byte(`{"role":"admin"}`),
-		Client:  jwtrefresh.ClientInfo{UserAgent: "example", Device: "laptop"},
-	})
-	fmt.Println("login: generation", login.Generation)
+	first, seal := index.NewFamily("alice")
+	_, err = store.Create(ctx, first, session.NewSession{Subject: "alice", Claims: []byte(`{"role":"admin"}`)}, seal)
+	fmt.Println("login:", err == nil)
 
-	// The client sends a random Idempotency-Key, new for each refresh; a
-	// short one is refused.
-	_, err = store.Rotate(ctx, login.RefreshToken, "1")
-	fmt.Println("short key:", errors.Is(err, jwtrefresh.ErrInvalidInput))
+	// The client sends a random Idempotency-Key, new for each refresh.
 	key := rand.Text()
-	r1, _ := store.Rotate(ctx, login.RefreshToken, key)
-	fmt.Println("refresh: generation", r1.Generation, string(r1.Claims))
+	rot, _ := secrets.Rotation(first, key)
+	r, _ := store.Rotate(ctx, rot)
+	fmt.Println("refresh:", r.Outcome == session.Rotated, r.Subject, string(r.Claims))
 
 	// Its response was lost; it retries with the same token and key.
-	retry, _ := store.Rotate(ctx, login.RefreshToken, key)
-	fmt.Println("retry: same token:", retry.RefreshToken == r1.RefreshToken, "replayed:", retry.Replayed)
+	retry, _ := secrets.Rotation(first, key)
+	r, _ = store.Rotate(ctx, retry)
+	fmt.Println("retry replayed:", r.Outcome == session.Replayed)
 
 	// Someone else presents the used token: reuse, every session revoked.
-	// The error says whose.
-	_, err = store.Rotate(ctx, login.RefreshToken, "")
-	fmt.Println("reuse detected:", errors.Is(err, jwtrefresh.ErrReuseDetected))
-	var reuse *jwtrefresh.ReuseError
-	if errors.As(err, &reuse) {
-		fmt.Println("revoked:", reuse.Revoked, "session(s) of", reuse.Subject, "(policy", reuse.Policy.String()+")")
-	}
-	_, err = store.Rotate(ctx, r1.RefreshToken, "")
-	fmt.Println("the legitimate token now:", errors.Is(err, jwtrefresh.ErrInvalidToken))
+	stolen, _ := secrets.Rotation(first, "")
+	r, _ = store.Rotate(ctx, stolen)
+	fmt.Println("reuse:", r.Outcome == session.Reused, r.Ended, "session(s) of", r.Subject, "revoked")
+	next, _ := secrets.Rotation(rot.Child, "")
+	r, _ = store.Rotate(ctx, next)
+	fmt.Println("the legitimate token now invalid:", r.Outcome == session.Invalid)
 	// Output:
-	// login: generation 1
-	// short key: true
-	// refresh: generation 2 {"role":"admin"}
-	// retry: same token: true replayed: true
-	// reuse detected: true
-	// revoked: 1 session(s) of alice (policy subject)
-	// the legitimate token now: true
+	// login: true
+	// refresh: true alice {"role":"admin"}
+	// retry replayed: true
+	// reuse: true 1 session(s) of alice revoked
+	// the legitimate token now invalid: true
 }

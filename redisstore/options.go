@@ -1,135 +1,160 @@
 package redisstore
 
 import (
-	"log/slog"
+	"fmt"
+	"strings"
 	"time"
 
-	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
-// Option configures a Store. New refuses a nil Option with ErrConfig.
-type Option func(*config)
+// Option configures a Store. Options report bad values as errors wrapping
+// ErrInvalidConfig, returned by New; a nil Option is such an error too.
+type Option func(*config) error
 
 type config struct {
 	prefix  string
 	grace   time.Duration
-	policy  jwtrefresh.ReusePolicy
+	policy  session.ReusePolicy
 	idle    time.Duration
 	abs     time.Duration
 	max     int
 	timeout time.Duration
 	now     func() time.Time // nil: the Redis server's clock
-	hook    jwtrefresh.EventHook
-	log     *slog.Logger
 
 	ackReplicas int
 	ackTimeout  time.Duration
-	clockSet    bool
 }
 
-// DefaultKeyPrefix starts every key of a Store without WithKeyPrefix.
-const DefaultKeyPrefix = "jwtrefresh:"
-
-// DefaultTimeout bounds an operation whose context has no deadline.
-const DefaultTimeout = 3 * time.Second
+// Defaults of the configuration.
+const (
+	// DefaultKeyPrefix starts every key of a Store without WithKeyPrefix.
+	DefaultKeyPrefix = "jwtrefresh:"
+	// DefaultIdleTimeout: a session unused this long expires (sliding;
+	// RFC 9700 §4.14.2 asks refresh tokens to expire when idle).
+	DefaultIdleTimeout = 30 * 24 * time.Hour
+	// DefaultMaxSessions per subject; one more login evicts the session
+	// closest to expiry, so per-subject work and memory stay bounded.
+	DefaultMaxSessions = 100
+	// DefaultTimeout bounds an operation whose context has no deadline.
+	DefaultTimeout = 3 * time.Second
+)
 
 func defaults() config {
 	return config{
 		prefix:  DefaultKeyPrefix,
-		policy:  jwtrefresh.RevokeSubject,
-		idle:    jwtrefresh.DefaultIdleTimeout,
-		max:     jwtrefresh.DefaultMaxSessions,
+		policy:  session.RevokeSubject,
+		idle:    DefaultIdleTimeout,
+		max:     DefaultMaxSessions,
 		timeout: DefaultTimeout,
 	}
 }
 
-// WithKeyPrefix sets the prefix of every key (default DefaultKeyPrefix), to
-// share a database with other data or run several stores side by side. It
-// must not contain '{' or '}' (ErrKeyPrefix): the keys' hash tag comes after
-// it.
-func WithKeyPrefix(p string) Option { return func(c *config) { c.prefix = p } }
-
-// WithReuseGrace lets the immediate parent of the current token, presented
-// within d of the rotation that used it up, receive that rotation's child
-// again (byte-identical; nothing branches). Default 0: strict one-time use,
-// where only a retry carrying the same idempotency key is a replay.
-//
-// Security: during the window a thief holding the parent gets the same
-// child as its owner instead of tripping reuse detection, so keep it to
-// seconds, for clients that cannot send an Idempotency-Key (browser tabs
-// racing). Only the immediate parent ever qualifies, and never once its
-// child has been used. Resolution: milliseconds (rounded up).
-func WithReuseGrace(d time.Duration) Option { return func(c *config) { c.grace = d } }
-
-// WithReusePolicy says what reuse detection revokes: every session of the
-// subject (jwtrefresh.RevokeSubject, the default) or only the reused family
-// (jwtrefresh.RevokeFamily). Security: a replayed token proves a copy exists
-// somewhere; revoking the subject also ends sessions the thief may have
-// started with stolen credentials.
-func WithReusePolicy(p jwtrefresh.ReusePolicy) Option { return func(c *config) { c.policy = p } }
-
-// WithIdleTimeout sets the sliding idle timeout: a session not refreshed for
-// d expires (default jwtrefresh.DefaultIdleTimeout, 30 days). Redis then
-// deletes it by TTL. A session keeps the idle timeout in force at its last
-// rotation, so a changed setting applies to each session from its next
-// rotation (or login). Resolution: milliseconds.
-func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idle = d } }
-
-// WithAbsoluteLifetime ends every session d after its login however active it
-// is (default 0: no absolute limit). The deadline is fixed at login: a
-// changed setting applies to sessions begun after it.
-//
-// Security: it is the only bound on a stolen session whose owner never
-// refreshes again (a lost device): reuse detection needs the owner's copy
-// to come back, and each of the thief's refreshes slides the idle timeout.
-// Set it (90 days, say) unless sessions must last forever.
-func WithAbsoluteLifetime(d time.Duration) Option { return func(c *config) { c.abs = d } }
-
-// WithMaxSessions caps a subject's sessions (default
-// jwtrefresh.DefaultMaxSessions, 100). A login beyond the cap evicts the
-// session closest to expiry (the least recently used one unless absolute
-// lifetimes differ), reported as EventEvict.
-func WithMaxSessions(n int) Option { return func(c *config) { c.max = n } }
-
-// WithTimeout bounds operations whose context has no deadline (default
-// DefaultTimeout). A context deadline always wins.
-func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
-
-// WithClock makes every decision (expiry, idle timeout, grace window,
-// absolute lifetime, TTLs, event times) use the time now returns instead of
-// the Redis server's clock, the default. Tests use it to move time without
-// sleeping. In production, leave the default: the scripts then read the
-// clock of the Redis node that holds the subject's keys (TIME), so a fleet of
-// instances agrees on every deadline even when one instance's clock is off;
-// with WithClock, each instance decides by its own clock, and one whose
-// clock is minutes off expires sessions early or stretches the grace window
-// for everyone. A nil now is ErrConfig.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) { c.now, c.clockSet = now, true }
+func configError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 }
 
-// WithEvents sets a hook receiving every session event (see
-// jwtrefresh.EventHook). Default: none.
-func WithEvents(h jwtrefresh.EventHook) Option { return func(c *config) { c.hook = h } }
+// WithKeyPrefix sets the prefix of every key (default DefaultKeyPrefix),
+// to share a database with other data or run several stores side by side.
+// A prefix containing '{' or '}' is refused: it would move the keys' hash
+// tag, which keeps each subject in one Cluster slot.
+func WithKeyPrefix(p string) Option {
+	return func(c *config) error {
+		if strings.ContainsAny(p, "{}") {
+			return configError("WithKeyPrefix(%q): '{' and '}' would change the keys' hash slot", p)
+		}
+		c.prefix = p
+		return nil
+	}
+}
 
-// WithLogger logs every session event on l (levels by
-// jwtrefresh.EventKind.Level); never a token, secret or idempotency key.
-// Default: no logging.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+// WithReuseGrace lets the immediate parent of the current token, presented
+// within d of the rotation that used it up, get that rotation's child
+// again (byte-identical; nothing branches). Default 0: strict one-time
+// use, where only a retry with the same idempotency key is a replay.
+//
+// Security: during the window a thief holding the parent gets the same
+// child as its owner instead of tripping reuse detection: keep it to
+// seconds, for clients that cannot send an Idempotency-Key (browser tabs
+// racing). Only the immediate parent qualifies, never once its child was
+// used. Resolution: milliseconds, rounded up.
+func WithReuseGrace(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return configError("WithReuseGrace(%v): negative", d)
+		}
+		c.grace = d
+		return nil
+	}
+}
+
+// WithReusePolicy says what reuse detection revokes: every session of the
+// subject (session.RevokeSubject, the default) or only the reused family
+// (session.RevokeFamily). Security: a replayed token proves a copy exists;
+// revoking the subject also ends sessions a thief may have started with
+// stolen credentials.
+func WithReusePolicy(p session.ReusePolicy) Option {
+	return func(c *config) error {
+		if p != session.RevokeSubject && p != session.RevokeFamily {
+			return configError("WithReusePolicy(%d): unknown policy", p)
+		}
+		c.policy = p
+		return nil
+	}
+}
+
+// WithLifetime sets the sliding idle timeout (a session not refreshed for
+// idle expires; default DefaultIdleTimeout, at least a millisecond) and the
+// absolute lifetime (a session ends that long after its login however
+// active it is; default 0: none). A changed idle timeout applies to each
+// session from its next rotation; the absolute deadline is fixed at login.
+//
+// Security: the absolute lifetime is the only bound on a stolen session
+// whose owner never refreshes again (a lost device): reuse detection needs
+// the owner's copy to come back, and each of the thief's refreshes slides
+// the idle timeout. Set one (90 days, say) unless sessions must last
+// forever.
+func WithLifetime(idle, absolute time.Duration) Option {
+	return func(c *config) error {
+		if idle < time.Millisecond || absolute < 0 {
+			return configError("WithLifetime(%v, %v): want idle >= 1ms and absolute >= 0", idle, absolute)
+		}
+		c.idle, c.abs = idle, absolute
+		return nil
+	}
+}
+
+// WithMaxSessions caps a subject's sessions (default DefaultMaxSessions,
+// at least 1). A login beyond the cap evicts the session closest to
+// expiry (the least recently used one unless absolute lifetimes differ).
+func WithMaxSessions(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return configError("WithMaxSessions(%d): want at least 1", n)
+		}
+		c.max = n
+		return nil
+	}
+}
 
 // WithReplicaAck makes every write (Create, Rotate, the revocations) wait
-// until at least n replicas have it, for up to timeout (Redis WAIT, sent in
-// the same round trip as the script: two commands instead of one). If fewer
-// acknowledge in time the operation returns jwtrefresh.ErrUnavailable: the
-// write may be lost by a failover, so the client retries, and a retried
-// rotation with the same idempotency key replays. Default 0: no waiting.
+// until at least n replicas have it, for up to timeout (Redis WAIT, in the
+// same round trip as the script). If fewer acknowledge in time the
+// operation returns session.ErrUnavailable: the write may be lost by a
+// failover, so the client retries, and a retry with the same idempotency
+// key replays. Needs a *redis.Client (standalone or Sentinel) or a
+// *redis.ClusterClient. Default: no waiting.
 //
-// Security: without it, a primary that fails right after a rotation can
-// come back (as a promoted replica) with the parent still current, so the
-// child the client holds is unknown and the client is logged out. WAIT does
-// not make Redis strongly consistent, but it closes that window for
-// acknowledged writes. Needs a *redis.Client (standalone or Sentinel) or a
-// *redis.ClusterClient.
+// Security: without it, a primary that fails right after a rotation can be
+// replaced by a replica where the parent is still current, so the child
+// the client holds is unknown and the client is logged out. WAIT is met
+// only while n replicas are connected: run n+1 of them.
 func WithReplicaAck(n int, timeout time.Duration) Option {
-	return func(c *config) { c.ackReplicas, c.ackTimeout = n, timeout }
+	return func(c *config) error {
+		if n < 1 || timeout <= 0 {
+			return configError("WithReplicaAck(%d, %v): want n >= 1 and a positive timeout", n, timeout)
+		}
+		c.ackReplicas, c.ackTimeout = n, timeout
+		return nil
+	}
 }

@@ -5,14 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,11 +23,7 @@ func TestKeysExpire(t *testing.T) {
 		ctx := context.Background()
 		const idle = time.Second // short, yet long enough for a loaded machine to count the keys first
 		prefix := b.Prefix(t)
-		s, err := redisstore.New(b.Client, newKeys(t), redisstore.WithKeyPrefix(prefix),
-			redisstore.WithIdleTimeout(idle), redisstore.WithMaxSessions(3))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := newClient(t, b, newSecrets(t), prefix, redisstore.WithLifetime(idle, 0), redisstore.WithMaxSessions(3))
 		for range 5 { // two beyond the cap: evicted, not piled up
 			login(t, s, "alice")
 		}
@@ -40,10 +35,13 @@ func TestKeysExpire(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(keys) != 3+1+2 { // alice's 3 families, bob's 1, two indexes
-			t.Fatalf("%d keys %v, want 6", len(keys), keys)
+		if len(keys) != 3+1+2+1 { // alice's 3 families, bob's 1, two indexes, the index key
+			t.Fatalf("%d keys %v, want 7", len(keys), keys)
 		}
 		for _, k := range keys {
+			if strings.HasPrefix(k, prefix+"meta:") {
+				continue // the wrapped subject-index key lives as long as the deployment
+			}
 			if typ := b.Client.Type(ctx, k).Val(); typ == "zset" {
 				if n := b.Client.ZCard(ctx, k).Val(); n > 3 {
 					t.Fatalf("index %s has %d entries, want at most 3", k, n)
@@ -54,7 +52,7 @@ func TestKeysExpire(t *testing.T) {
 				t.Fatalf("key %s has TTL %v, want (0, %v]", k, ttl, maxTTL)
 			}
 		}
-		for deadline := time.Now().Add(10 * time.Second); len(keys) > 0; {
+		for deadline := time.Now().Add(10 * time.Second); len(keys) > 1; {
 			if time.Now().After(deadline) {
 				t.Fatalf("keys still there after 10s: %v", keys)
 			}
@@ -71,14 +69,11 @@ func TestSubjectSharesOneSlot(t *testing.T) {
 	b := redistest.NewCluster(t)
 	ctx := context.Background()
 	prefix := b.Prefix(t)
-	s, err := redisstore.New(b.Client, newKeys(t), redisstore.WithKeyPrefix(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newClient(t, b, newSecrets(t), prefix)
 	for range 4 {
 		login(t, s, "alice")
 	}
-	keys, err := b.Keys(ctx, prefix)
+	keys, err := b.Keys(ctx, prefix+"{")
 	if err != nil || len(keys) != 5 {
 		t.Fatalf("keys %v, %v; want 5", keys, err)
 	}
@@ -97,11 +92,8 @@ func TestNothingUsableAtRest(t *testing.T) {
 	b := redistest.NewStandalone(t)
 	ctx := context.Background()
 	prefix := b.Prefix(t)
-	keys := newKeys(t)
-	s, err := redisstore.New(b.Client, keys, redisstore.WithKeyPrefix(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
+	secrets := newSecrets(t)
+	s := newClient(t, b, secrets, prefix)
 	const ik = "idempotency-key-0123456789"
 	g := login(t, s, "alice")
 	r, err := s.Rotate(ctx, g.RefreshToken, ik)
@@ -123,15 +115,15 @@ func TestNothingUsableAtRest(t *testing.T) {
 		t.Fatal("empty dump")
 	}
 	for _, tok := range []string{g.RefreshToken, r.RefreshToken} {
-		p, err := keys.Parse(tok)
+		p, err := secrets.Parse(tok)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for what, secret := range map[string]string{
-			"token":         tok,
-			"token body":    tok[len(jwtrefresh.RefreshTokenPrefix):],
-			"secret":        string(p.Secret[:]),
-			"secret base64": base64.RawURLEncoding.EncodeToString(p.Secret[:]),
+			"token":        tok,
+			"token body":   tok[len(session.TokenPrefix):],
+			"proof":        string(p.Proof[:]),
+			"proof base64": base64.RawURLEncoding.EncodeToString(p.Proof[:]),
 		} {
 			if strings.Contains(dump.String(), secret) {
 				t.Errorf("Redis holds a %s", what)
@@ -143,48 +135,7 @@ func TestNothingUsableAtRest(t *testing.T) {
 	}
 }
 
-// TestLogsNoSecrets: events are logged with subject and session, never a
-// token or an idempotency key.
-func TestLogsNoSecrets(t *testing.T) {
-	b := redistest.NewInProcess(t)
-	var buf bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := newStore(t, b, redisstore.WithLogger(logger))
-	ctx := context.Background()
-	const ik = "idempotency-key-0123456789"
-	g := login(t, s, "alice")
-	r, err := s.Rotate(ctx, g.RefreshToken, ik)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Rotate(ctx, g.RefreshToken, ik); err != nil {
-		t.Fatal(err)
-	}
-	r2, err := s.Rotate(ctx, r.RefreshToken, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Rotate(ctx, r.RefreshToken, ""); !errors.Is(err, jwtrefresh.ErrReuseDetected) {
-		t.Fatalf("reuse: %v", err)
-	}
-	_, _ = s.RevokeToken(ctx, r2.RefreshToken)
-	_, _ = s.RevokeAll(ctx, "alice")
-	out := buf.String()
-	for _, secret := range []string{g.RefreshToken, r.RefreshToken, r2.RefreshToken, ik, jwtrefresh.RefreshTokenPrefix} {
-		if strings.Contains(out, secret) {
-			t.Fatalf("log holds a secret: %s", out)
-		}
-	}
-	for _, want := range []string{`"kind":"login"`, `"kind":"rotate"`, `"kind":"replay"`, `"kind":"reuse_detected"`,
-		`"level":"WARN"`, `"sid":"` + g.SessionID + `"`, `"sub":"alice"`, `"kind":"revoke_all"`} {
-		if !strings.Contains(out, want) {
-			t.Errorf("log lacks %s:\n%s", want, out)
-		}
-	}
-}
-
 func TestNewRefusesBadConfig(t *testing.T) {
-	keys := newKeys(t)
 	good := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
 	defer good.Close()
 	noCtx := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
@@ -196,40 +147,119 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		rdb  redis.UniversalClient
-		keys *jwtrefresh.RefreshKeyring
 		opts []redisstore.Option
-		want error
 	}{
-		{"Brace", good, keys, []redisstore.Option{redisstore.WithKeyPrefix("app{x}:")}, redisstore.ErrKeyPrefix},
-		{"ClosingBrace", good, keys, []redisstore.Option{redisstore.WithKeyPrefix("app}:")}, redisstore.ErrKeyPrefix},
-		{"NoContextTimeouts", noCtx, keys, nil, redisstore.ErrClientConfig},
-		{"NoContextTimeoutsCluster", noCtxCluster, keys, nil, redisstore.ErrClientConfig},
-		{"NilClient", nil, keys, nil, redisstore.ErrConfig},
-		{"TypedNilClient", (*redis.Client)(nil), keys, nil, redisstore.ErrConfig},
-		{"TypedNilClusterClient", (*redis.ClusterClient)(nil), keys, nil, redisstore.ErrConfig},
-		{"NilOption", good, keys, []redisstore.Option{redisstore.WithTimeout(time.Second), nil}, redisstore.ErrConfig},
-		{"NilKeys", good, nil, nil, redisstore.ErrConfig},
-		{"ZeroKeyring", good, &jwtrefresh.RefreshKeyring{}, nil, redisstore.ErrConfig},
-		{"NegativeGrace", good, keys, []redisstore.Option{redisstore.WithReuseGrace(-1)}, redisstore.ErrConfig},
-		{"ZeroIdle", good, keys, []redisstore.Option{redisstore.WithIdleTimeout(0)}, redisstore.ErrConfig},
-		{"SubMillisecondIdle", good, keys, []redisstore.Option{redisstore.WithIdleTimeout(time.Microsecond)}, redisstore.ErrConfig},
-		{"NegativeAbsolute", good, keys, []redisstore.Option{redisstore.WithAbsoluteLifetime(-time.Second)}, redisstore.ErrConfig},
-		{"ZeroMax", good, keys, []redisstore.Option{redisstore.WithMaxSessions(0)}, redisstore.ErrConfig},
-		{"ZeroTimeout", good, keys, []redisstore.Option{redisstore.WithTimeout(0)}, redisstore.ErrConfig},
-		{"UnknownPolicy", good, keys, []redisstore.Option{redisstore.WithReusePolicy(9)}, redisstore.ErrConfig},
-		{"NilClock", good, keys, []redisstore.Option{redisstore.WithClock(nil)}, redisstore.ErrConfig},
-		{"NegativeReplicas", good, keys, []redisstore.Option{redisstore.WithReplicaAck(-1, time.Second)}, redisstore.ErrConfig},
-		{"ZeroAckTimeout", good, keys, []redisstore.Option{redisstore.WithReplicaAck(1, 0)}, redisstore.ErrConfig},
-		{"AckOnRing", ring, keys, []redisstore.Option{redisstore.WithReplicaAck(1, time.Second)}, redisstore.ErrConfig},
+		{"Brace", good, []redisstore.Option{redisstore.WithKeyPrefix("app{x}:")}},
+		{"ClosingBrace", good, []redisstore.Option{redisstore.WithKeyPrefix("app}:")}},
+		{"NoContextTimeouts", noCtx, nil},
+		{"NoContextTimeoutsCluster", noCtxCluster, nil},
+		{"NilClient", nil, nil},
+		{"TypedNilClient", (*redis.Client)(nil), nil},
+		{"TypedNilClusterClient", (*redis.ClusterClient)(nil), nil},
+		{"NilOption", good, []redisstore.Option{redisstore.WithMaxSessions(3), nil}},
+		{"NegativeGrace", good, []redisstore.Option{redisstore.WithReuseGrace(-1)}},
+		{"ZeroIdle", good, []redisstore.Option{redisstore.WithLifetime(0, 0)}},
+		{"SubMillisecondIdle", good, []redisstore.Option{redisstore.WithLifetime(time.Microsecond, 0)}},
+		{"NegativeAbsolute", good, []redisstore.Option{redisstore.WithLifetime(time.Hour, -time.Second)}},
+		{"ZeroMax", good, []redisstore.Option{redisstore.WithMaxSessions(0)}},
+		{"ZeroTimeout", good, []redisstore.Option{redisstore.WithTimeout(0)}},
+		{"UnknownPolicy", good, []redisstore.Option{redisstore.WithReusePolicy(9)}},
+		{"NilClock", good, []redisstore.Option{redisstore.WithClock(nil)}},
+		{"ZeroReplicas", good, []redisstore.Option{redisstore.WithReplicaAck(0, time.Second)}},
+		{"NegativeReplicas", good, []redisstore.Option{redisstore.WithReplicaAck(-1, time.Second)}},
+		{"ZeroAckTimeout", good, []redisstore.Option{redisstore.WithReplicaAck(1, 0)}},
+		{"AckOnRing", ring, []redisstore.Option{redisstore.WithReplicaAck(1, time.Second)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := redisstore.New(tc.rdb, tc.keys, tc.opts...)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("New: %v, want %v", err, tc.want)
+			s, err := redisstore.New(tc.rdb, tc.opts...)
+			if !errors.Is(err, redisstore.ErrInvalidConfig) || s != nil {
+				t.Fatalf("New: %v, %v; want ErrInvalidConfig", s, err)
 			}
 		})
 	}
-	if _, err := redisstore.New(good, keys); err != nil {
+	if _, err := redisstore.New(good); err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+}
+
+// TestTamperedRecord: a session record edited in Redis behind the
+// service's back (its subject, its claims, or its seal removed) is refused
+// at every refresh and lookup, with nothing changed: the family is neither
+// rotated nor revoked, and restoring the record restores the session.
+func TestTamperedRecord(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, b *redistest.Backend) {
+		ctx := context.Background()
+		prefix := b.Prefix(t)
+		s := newClient(t, b, newSecrets(t), prefix)
+		login(t, s, "alice")
+		g, err := s.Create(ctx, session.NewSession{Subject: "bob", Claims: []byte(`{"role":"user"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, err := s.Rotate(ctx, g.RefreshToken, "idempotency-key-k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fam := prefix + s.tag("bob") + ":f:" + g.SessionID
+		before := b.Client.HGetAll(ctx, fam).Val()
+		for name, edit := range map[string]func(){
+			"Subject":     func() { b.Client.HSet(ctx, fam, "sc", `5:alice{"role":"user"}`) },
+			"Claims":      func() { b.Client.HSet(ctx, fam, "sc", `3:bob{"role":"admin"}`) },
+			"NoClaims":    func() { b.Client.HSet(ctx, fam, "sc", `3:bob`) },
+			"SealDeleted": func() { b.Client.HDel(ctx, fam, "sl") },
+			"SealEdited":  func() { b.Client.HSet(ctx, fam, "sl", strings.Repeat("a", 40)) },
+		} {
+			t.Run(name, func(t *testing.T) {
+				edit()
+				defer b.Client.HSet(ctx, fam, before)
+				for what, tok := range map[string]string{"current": cur.RefreshToken, "parent": g.RefreshToken} {
+					for _, ik := range []string{"", "idempotency-key-k"} {
+						_, err := s.Rotate(ctx, tok, ik)
+						if !errors.Is(err, errTampered) && !errors.Is(err, session.ErrInvalidToken) {
+							t.Fatalf("%s token (key %q) of an edited record: %v, want it refused", what, ik, err)
+						}
+					}
+				}
+				if r, err := s.Lookup(ctx, cur.RefreshToken); err != nil || (r.Outcome != session.Tampered && r.Outcome != session.Invalid) || r.Subject != "" {
+					t.Fatalf("Lookup of an edited record: %+v, %v", r, err)
+				}
+				if after := b.Client.HGetAll(ctx, fam).Val(); len(after) == 0 || after["c"] != before["c"] || after["p"] != before["p"] {
+					t.Fatalf("refusing the edited record changed it: %v, was %v", after, before)
+				}
+			})
+		}
+		// A record whose subject or claims were edited is Tampered (an
+		// event for the service), not merely invalid.
+		b.Client.HSet(ctx, fam, "sc", `5:alice{"role":"user"}`)
+		if _, err := s.Rotate(ctx, cur.RefreshToken, ""); !errors.Is(err, errTampered) {
+			t.Fatalf("edited subject: %v, want tampered", err)
+		}
+		b.Client.HSet(ctx, fam, before)
+		if r, err := s.Rotate(ctx, cur.RefreshToken, ""); err != nil || r.Subject != "bob" {
+			t.Fatalf("the restored record: %+v, %v", r, err)
+		}
+		if n, err := s.Sessions(ctx, "alice"); err != nil || len(n) != 1 {
+			t.Fatalf("alice's sessions: %v, %v", n, err)
+		}
+	})
+}
+
+// TestOldFormatRefused: a record without a seal (written before records
+// were sealed, or with its seal fields removed) is not refreshed: nothing
+// could tell an old record from an edited one.
+func TestOldFormatRefused(t *testing.T) {
+	b := redistest.NewStandalone(t)
+	ctx := context.Background()
+	prefix := b.Prefix(t)
+	s := newClient(t, b, newSecrets(t), prefix)
+	g := login(t, s, "alice")
+	fam := prefix + s.tag("alice") + ":f:" + g.SessionID
+	b.Client.HDel(ctx, fam, "sl")
+	b.Client.HSet(ctx, fam, "v", "2")
+	if _, err := s.Rotate(ctx, g.RefreshToken, ""); !errors.Is(err, session.ErrInvalidToken) {
+		t.Fatalf("an unsealed record: %v, want invalid", err)
+	}
+	if c := b.Client.HGet(ctx, fam, "c").Val(); c == "" {
+		t.Fatal("refusing the unsealed record deleted it")
 	}
 }

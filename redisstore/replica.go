@@ -10,7 +10,7 @@ import (
 // write runs a script that changes state. With WithReplicaAck it is sent in
 // one pipeline with WAIT on the connection of the key's primary, so the
 // caller hears of success only once enough replicas hold the change.
-func (s *Store) write(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+func (s *store) write(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 	if s.cfg.ackReplicas == 0 {
 		return script.Run(ctx, s.rdb, keys, args...)
 	}
@@ -44,7 +44,7 @@ func (s *Store) write(ctx context.Context, script *redis.Script, keys []string, 
 	return cmd
 }
 
-func (s *Store) evalWait(ctx context.Context, node *redis.Client, script *redis.Script, keys []string, args []any) (*redis.Cmd, int, error) {
+func (s *store) evalWait(ctx context.Context, node *redis.Client, script *redis.Script, keys []string, args []any) (*redis.Cmd, int, error) {
 	p := node.Pipeline()
 	cmd := p.EvalSha(ctx, script.Hash(), keys, args...)
 	wait := p.Do(ctx, "wait", s.cfg.ackReplicas, max(s.cfg.ackTimeout.Milliseconds(), 1))

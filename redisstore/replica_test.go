@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 // TestReplicaAck: with WithReplicaAck a rotation succeeds only once a
@@ -53,7 +53,7 @@ func TestReplicaAck(t *testing.T) {
 
 	replica.Stop()
 	_, err = s.Rotate(ctx, r.RefreshToken, "idempotency-key-k2")
-	if !errors.Is(err, jwtrefresh.ErrUnavailable) {
+	if !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("rotation without a replica: %v, want ErrUnavailable", err)
 	}
 	replica.Start()

@@ -2,65 +2,35 @@ package redisstore
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
-	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/redis/go-redis/v9"
 )
 
 // The scripts. Every operation that changes state is one of them, so each
-// decision and its writes are atomic: never GET then SET.
+// decision and its writes are atomic: never GET then SET. The package
+// documentation describes the data model; the scripts' own conventions:
 //
 // Keys: KEYS[1] is the family hash <prefix>{<tag>}:f:<sid>, KEYS[2] the
-// subject's index <prefix>{<tag>}:s:<subject id>, a sorted set of session
-// ids. Revoking a subject reaches the families the index names; they share
-// the declared keys' hash tag, hence their slot.
+// subject's index <prefix>{<tag>}:s:<subject id>. Revoking a subject
+// reaches the families its index names: they share the declared keys' hash
+// tag, hence their slot.
 //
-// Time. ARGV[1] of every script is "now" in Unix milliseconds, or empty:
-// then the script reads the Redis server's clock (TIME), so every instance
-// of a deployment decides with one clock, that of the node holding the
-// subject's keys. Only WithClock passes a time. Scripts return the time they
-// decided at, for events.
+// Time: ARGV[1] is "now" in Unix milliseconds, or empty to read the
+// server's clock (TIME), so that every instance decides with the clock of
+// the node holding the subject. Only tests pass a time.
 //
-// Family fields (format 2):
+// Replies: every script answers a fixed shape per outcome, decoded once by
+// reply.go; anything else is an error.
 //
-//	c    the current token: SHA-256 of its secret (32 bytes), its generation
-//	     and key version in decimal ("<hash><gen>:<kv>"): the hot path checks
-//	     the presented token with one string comparison
-//	p    the parent of c, likewise (absent at generation 1)
-//	ik   hashed idempotency key of the rotation that made c
-//	lu   time of that rotation (last used; the login's at first)
-//	id   idle timeout in force since then (ms)
-//	abs  absolute deadline (0: none)
-//	gc   when Redis drops the key (its TTL)
-//	sc   subject and claims snapshot, as "<len(subject)>:<subject><claims>"
-//	sub  subject, alone (revocation and session checks compare it)
-//	ct   created; ci client info (JSON); v format
-//
-// A family's deadline is min(lu + id, abs), so a rotation writes four fields
-// of one hash (c, p, ik, lu) and nothing else. Times are Unix milliseconds.
-//
-// Expiry is decided by the deadline, checked by every script; TTLs only
-// collect garbage. A TTL that falls short of a new deadline is set "slack"
-// (a tenth of the idle timeout) beyond it and recorded in gc, so most
-// rotations leave TTLs alone. The index is kept the same lazy way: a
-// family's score is its gc, rewritten only with gc, and the index TTL is
-// checked only then, so the index outlives every family it names. Always
-// deadline <= gc, so a score at or before now proves a family expired; and as
-// deadlines only move forward (unless the clock steps back), gc <= deadline +
-// slack, so the families closest to expiry are found among the lowest scores
-// (see createBody).
-//
-// Scripts that depend on the configuration (idle timeout, grace window,
-// policy, cap) are specialised per Store: a header of Lua constants precedes
-// the body, so calls carry no configuration and the scripts parse none.
-//
-// Numbers handed to redis.call are formatted with '%.0f' first (Redis would
-// print a bare Lua number such as 1.7e12 as "1.7e+12").
+// Numbers handed to redis.call are formatted with '%.0f' first (Redis
+// would print a bare Lua number such as 1.7e12 as "1.7e+12").
 
-// luaNow sets now (a number) and N (the same as a string) from ARGV[1] or,
-// when it is empty, from the server's clock. N is built from TIME's digits,
-// without formatting a number: in Redis's Lua that costs a microsecond.
+// luaNow sets now (a number) and N (the same as a string) from ARGV[1] or
+// the server's clock, building N from TIME's digits without formatting a
+// number (which costs a microsecond in Redis's Lua).
 const luaNow = `
 local N = ARGV[1]
 if N == '' then
@@ -83,11 +53,40 @@ local function deadline(key)
 end
 `
 
-// createBody: ARGV now, sub, c, sc, ci. Header: IDLE, IDLES (the same as a
-// string), ABS (absolute lifetime, 0: none), SLACK, MAX, SIDLEN.
-// Drops index entries whose key is past its gc, evicts the sessions closest
-// to expiry beyond MAX-1, stores the family. Returns {now, deadline, evicted
-// ids}.
+// luaSealed sets sk to the seal key that opens the record (sc its "sc"
+// field, sl its seal), trying ARGV[i] and then ARGV[i+1] ("" when it is the
+// same key): the record seal of session.SealKey.Seal over the family key,
+// computed with redis.sha1hex. sk stays nil when neither does.
+const luaSealed = `
+local sk = ARGV[I]
+if redis.sha1hex('o' .. sk .. redis.sha1hex('i' .. sk .. KEYS[1] .. SC)) ~= SL then
+  sk = ARGV[I + 1]
+  if sk == '' or redis.sha1hex('o' .. sk .. redis.sha1hex('i' .. sk .. KEYS[1] .. SC)) ~= SL then sk = nil end
+end
+`
+
+// sealed is luaSealed reading the record from fields sc and sl of f, and
+// the keys from ARGV[i], ARGV[i+1].
+func sealed(sc, sl string, i int) string {
+	return strings.NewReplacer("ARGV[I]", fmt.Sprintf("ARGV[%d]", i), "ARGV[I + 1]", fmt.Sprintf("ARGV[%d]", i+1),
+		"SC", sc, "SL", sl).Replace(luaSealed)
+}
+
+// Outcome codes of the rotation and lookup scripts: session.Outcome.
+const (
+	outInvalid  = int64(session.Invalid)
+	outRotated  = int64(session.Rotated)
+	outReplayed = int64(session.Replayed)
+	outReused   = int64(session.Reused)
+	outRepeated = int64(session.KeyRepeated)
+	outTampered = int64(session.Tampered)
+	outFound    = int64(session.Found)
+)
+
+// createBody: ARGV now, c, sc, ci, sl. Header: IDLE, IDLES (the same
+// as a string), ABS (0: none), SLACK, MAX, SIDLEN. Drops index entries
+// past their gc, evicts the sessions closest to expiry beyond MAX-1,
+// stores the family. Returns {deadline, evicted ids}.
 const createBody = luaNow + luaDeadline + `
 local exp = now + IDLE
 local abs = 0
@@ -125,39 +124,31 @@ if n >= MAX then
 end
 local G = string.format('%.0f', gc)
 local ttl = string.format('%.0f', gc - now)
-redis.call('HSET', KEYS[1], 'c', ARGV[3], 'lu', N, 'id', IDLES,
-  'abs', string.format('%.0f', abs), 'gc', G, 'sc', ARGV[4], 'sub', ARGV[2],
-  'ct', N, 'ci', ARGV[5], 'v', '2')
+redis.call('HSET', KEYS[1], 'c', ARGV[2], 'lu', N, 'id', IDLES,
+  'abs', string.format('%.0f', abs), 'gc', G, 'sc', ARGV[3],
+  'ct', N, 'ci', ARGV[4], 'sl', ARGV[5], 'v', '3')
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], G, sid)
 if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], ttl) end
-return {now, exp, evicted}
+return {exp, evicted}
 `
 
-// Outcomes of the rotation script.
-const (
-	outInvalid = 0
-	outRotated = 1
-	outReplay  = 2
-	outReuse   = 3
-)
-
-// replyLen is the length of the rotation script's reply per outcome.
-var replyLen = [...]int{outInvalid: 1, outRotated: 4, outReplay: 5, outReuse: 4}
-
-// rotateBody: ARGV now, presented token (as field c), its child (likewise),
-// idempotency key hash. Header: IDLE, IDLES, GRACE, SLACK, FAMILY (reuse
-// revokes only the family), SIDLEN.
+// rotateBody: ARGV now, presented token (as field c), its child
+// (likewise), key hash, the seal key under the current secret and under
+// the presented token's ("" when the same). Header: IDLE, IDLES, GRACE,
+// SLACK, FAMILY (reuse revokes only the family), SIDLEN.
 //
-// Returns {0} invalid; {1, now, deadline, sc} rotated; {2, now, deadline,
-// sc, kv} replay of the current child (made under key version kv); {3, now,
-// sub, active sessions revoked} reuse detected.
+// Returns {0} invalid; {1, deadline, sc} rotated; {2, deadline, sc, kv}
+// replay of the current child (made under secret version kv); {3, sc,
+// active sessions revoked} reuse; {4} key repeated; {5} tampered.
 //
-// The hot path (the current token) reads six fields and writes four: the
-// parent's fields are read only when the current token was not presented.
-const rotateBody = luaNow + `
-local f = redis.call('HMGET', KEYS[1], 'c', 'lu', 'id', 'abs', 'gc', 'sc')
-if not f[1] then return {0} end
+// The hot path (the current token) reads eight fields of one hash,
+// checks the seal and writes four fields; the parent's are read only when
+// the current token was not presented. A record without a seal (of an
+// older format, or stripped of it) is invalid.
+var rotateBody = luaNow + `
+local f = redis.call('HMGET', KEYS[1], 'c', 'lu', 'id', 'abs', 'gc', 'sc', 'ik', 'sl')
+if not f[8] then return {0} end
 local exp = f[2] + f[3]
 local abs = tonumber(f[4])
 if abs > 0 and abs < exp then exp = abs end
@@ -166,13 +157,19 @@ if now >= exp then
   redis.call('ZREM', KEYS[2], string.sub(KEYS[1], -SIDLEN))
   return {0}
 end
+` + sealed("f[6]", "f[8]", 5) + `
+if not sk then return {5} end
 if f[1] == ARGV[2] then
+  if f[7] == ARGV[4] then return {4} end
+  if sk ~= ARGV[5] then
+    redis.call('HSET', KEYS[1], 'sl', redis.sha1hex('o' .. ARGV[5] .. redis.sha1hex('i' .. ARGV[5] .. KEYS[1] .. f[6])))
+  end
   exp = now + IDLE
   if abs > 0 and abs < exp then exp = abs end
   local gc = tonumber(f[5])
   if gc >= exp and f[3] == IDLES then
     redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N)
-    return {1, now, exp, f[6]}
+    return {1, exp, f[6]}
   end
   local ext = gc < exp
   if ext then gc = exp + SLACK end
@@ -184,7 +181,7 @@ if f[1] == ARGV[2] then
     redis.call('ZADD', KEYS[2], G, string.sub(KEYS[1], -SIDLEN))
     if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], ttl) end
   end
-  return {1, now, exp, f[6]}
+  return {1, exp, f[6]}
 end
 local g = tonumber(string.match(f[1], '^%d+', 33))
 local p = tonumber(string.match(ARGV[2], '^%d+', 33))
@@ -193,15 +190,14 @@ if p == g - 1 then
   local r = redis.call('HMGET', KEYS[1], 'p', 'ik')
   if r[1] ~= ARGV[2] then return {0} end
   if r[2] == ARGV[4] or (GRACE > 0 and now - f[2] < GRACE) then
-    return {2, now, exp, f[6], tonumber(string.match(f[1], ':(%d+)$'))}
+    return {2, exp, f[6], tonumber(string.match(f[1], ':(%d+)$'))}
   end
 end
 -- A genuine (MAC-verified) used token outside any replay allowance.
-local sub = redis.call('HGET', KEYS[1], 'sub')
 if FAMILY then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], string.sub(KEYS[1], -SIDLEN))
-  return {3, now, sub, 1}
+  return {3, f[6], 1}
 end
 ` + luaDeadline + `
 local fp = string.sub(KEYS[1], 1, -SIDLEN - 1)
@@ -213,23 +209,44 @@ for i = 1, #ids do
   redis.call('DEL', fp .. ids[i])
 end
 redis.call('DEL', KEYS[1], KEYS[2])
-return {3, now, sub, n}
+return {3, f[6], n}
 `
 
-// scripts are a Store's scripts specialised to its configuration.
+// lookupBody: KEYS[1] the family; ARGV now and the seal keys as for
+// rotateBody. Read-only. Returns {6, sc} when the family is active and
+// sealed, {5} tampered, else {0}.
+var lookupBody = `
+local f = redis.call('HMGET', KEYS[1], 'sc', 'lu', 'id', 'abs', 'sl')
+if not f[5] then return {0} end
+` + luaNow + `
+local exp = f[2] + f[3]
+local abs = tonumber(f[4])
+if abs > 0 and abs < exp then exp = abs end
+if now >= exp then return {0} end
+` + sealed("f[1]", "f[5]", 2) + `
+if not sk then return {5} end
+return {6, f[1]}
+`
+
+// scripts are a Store's scripts specialised to its configuration: a
+// header of Lua constants precedes the body, so calls carry no
+// configuration and the scripts parse none.
 type scripts struct {
-	create, rotate *redis.Script
+	create, rotate, lookup, revoke *redis.Script
 }
 
 func newScripts(cfg config) scripts {
 	idle := cfg.idle.Milliseconds()
-	common := fmt.Sprintf("local IDLE, IDLES, SLACK, SIDLEN = %d, '%d', %d, %d\n",
-		idle, idle, (cfg.idle / 10).Milliseconds(), jwtrefresh.SessionIDLen)
+	sidLen := fmt.Sprintf("local SIDLEN = %d\n", session.SessionIDLen)
+	common := fmt.Sprintf("local IDLE, IDLES, SLACK = %d, '%d', %d\n",
+		idle, idle, (cfg.idle/10).Milliseconds()) + sidLen
 	return scripts{
 		create: redis.NewScript(common + fmt.Sprintf("local ABS, MAX = %d, %d\n",
 			cfg.abs.Milliseconds(), cfg.max) + createBody),
 		rotate: redis.NewScript(common + fmt.Sprintf("local GRACE, FAMILY = %d, %t\n",
-			graceMS(cfg.grace), cfg.policy == jwtrefresh.RevokeFamily) + rotateBody),
+			graceMS(cfg.grace), cfg.policy == session.RevokeFamily) + rotateBody),
+		lookup: redis.NewScript(sidLen + lookupBody),
+		revoke: redis.NewScript(sidLen + revokeBody),
 	}
 }
 
@@ -239,23 +256,23 @@ func graceMS(d time.Duration) int64 {
 	return (d + time.Millisecond - 1).Milliseconds()
 }
 
-// revokeScript: ARGV now, subject ("" for any). Deletes the family if it
-// belongs to subject. Returns {subject, now}, or false when there was no
-// such active session.
-var revokeScript = redis.NewScript(luaDeadline + `
-local sub = redis.call('HGET', KEYS[1], 'sub')
-if not sub or (ARGV[2] ~= '' and sub ~= ARGV[2]) then return false end
+// revokeBody: ARGV now, the subject's "sc" prefix ("" for any). Deletes
+// the family if its record names the subject. Returns {sc}, or {} when
+// there was no such active session.
+const revokeBody = luaDeadline + `
+local sc = redis.call('HGET', KEYS[1], 'sc')
+if not sc or string.sub(sc, 1, #ARGV[2]) ~= ARGV[2] then return {} end
 local exp = deadline(KEYS[1])
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], string.sub(KEYS[1], -` + fmt.Sprint(jwtrefresh.SessionIDLen) + `))
+redis.call('ZREM', KEYS[2], string.sub(KEYS[1], -SIDLEN))
 ` + luaNow + `
-if now >= exp then return false end
-return {sub, now}
-`)
+if now >= exp then return {} end
+return {sc}
+`
 
-// revokeAllScript: KEYS[1] the index; ARGV now, famprefix. Deletes every
-// family the index names and the index. Returns {active sessions deleted,
-// now}.
+// revokeAllScript: KEYS[1] the index; ARGV now, family key prefix. Deletes
+// every family the index names and the index. Returns {active sessions
+// deleted}.
 var revokeAllScript = redis.NewScript(luaNow + luaDeadline + `
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local n = 0
@@ -265,11 +282,12 @@ for i = 1, #ids do
   redis.call('DEL', ARGV[2] .. ids[i])
 end
 redis.call('DEL', KEYS[1])
-return {n, now}
+return {n}
 `)
 
-// sessionsScript: KEYS[1] the index; ARGV now, famprefix. Read-only.
-// Returns {sid, ct, lu, deadline, generation, ci} per active session.
+// sessionsScript: KEYS[1] the index; ARGV now, family key prefix.
+// Read-only. Returns {sid, ct, lu, deadline, generation, ci} per active
+// session.
 var sessionsScript = redis.NewScript(luaNow + `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. N, '+inf')
 local out = {}
@@ -280,35 +298,32 @@ for i = 1, #ids do
     local abs = tonumber(f[3])
     if abs > 0 and abs < exp then exp = abs end
     if exp > now then
-      out[#out + 1] = {ids[i], f[4], f[1], string.format('%.0f', exp), string.match(f[5], '^%d+', 33), f[6]}
+      out[#out + 1] = {ids[i], tonumber(f[4]), tonumber(f[1]), exp, tonumber(string.match(f[5], '^%d+', 33)), f[6] or ''}
     end
   end
 end
 return out
 `)
 
-// lookupScript: KEYS[1] the family; ARGV now. Read-only. Returns the
-// family's sc (subject and claims) when it has not expired, else false.
-var lookupScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'sc', 'lu', 'id', 'abs')
-if not f[1] then return false end
-` + luaNow + `
-local exp = f[2] + f[3]
-local abs = tonumber(f[4])
-if abs > 0 and abs < exp then exp = abs end
-if now < exp then return f[1] end
-return false
-`)
-
-// activeScript: KEYS[1] the family; ARGV now, subject. Read-only. Returns 1
-// when the family belongs to subject and has not expired, else 0.
+// activeScript: KEYS[1] the family; ARGV now, the subject's "sc" prefix.
+// Read-only. Returns 1 when the family's record names the subject and has
+// not expired, else 0.
 var activeScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'sub', 'lu', 'id', 'abs')
-if f[1] ~= ARGV[2] then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'sc', 'lu', 'id', 'abs')
+if not f[1] or string.sub(f[1], 1, #ARGV[2]) ~= ARGV[2] then return 0 end
 ` + luaNow + `
 local exp = f[2] + f[3]
 local abs = tonumber(f[4])
 if abs > 0 and abs < exp then exp = abs end
 if now < exp then return 1 end
 return 0
+`)
+
+// loadOrStoreScript: KEYS[1] the entry; ARGV value ("" only loads).
+// Returns the stored value, or false.
+var loadOrStoreScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v or ARGV[1] == '' then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
 `)

@@ -1,8 +1,9 @@
-// Package storetest is the conformance suite of jwtrefresh.Store: every
+// Package storetest is the conformance suite of session.Store: every
 // implementation must pass Run. Each subtest checks one clause of the
 // contract (RFC 6749 §6 refresh, RFC 7009 revocation, RFC 9700 §4.14
-// rotation with reuse detection) on a fresh, empty store, with a fake clock
-// so expiry is tested without sleeping.
+// rotation with reuse detection) on fresh, empty storage, with a fake
+// clock so that expiry is tested without sleeping. The package also holds
+// an in-memory Store, NewMemoryStore, which passes it.
 package storetest
 
 import (
@@ -14,31 +15,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
-// Config is what the suite asks of a store. Zero fields mean the contract's
-// defaults (strict reuse, RevokeSubject, 30-day idle timeout, no absolute
-// lifetime, 100 sessions per subject).
+// Config is what the suite asks of a store. Zero fields mean the
+// defaults: strict reuse, RevokeSubject, 30-day idle timeout, no absolute
+// lifetime, 100 sessions per subject.
 type Config struct {
-	Keys             *jwtrefresh.RefreshKeyring // always set
 	ReuseGrace       time.Duration
-	ReusePolicy      jwtrefresh.ReusePolicy
+	ReusePolicy      session.ReusePolicy
 	IdleTimeout      time.Duration
 	AbsoluteLifetime time.Duration
 	MaxSessions      int
-	Clock            func() time.Time     // always set; the store must read time only from it
-	Events           jwtrefresh.EventHook // always set
+	// Clock is the store's only time source; the suite always sets it.
+	Clock func() time.Time
 }
 
 // Open returns a Store configured by cfg on the storage of one subtest.
-// Stores opened by one Open share their data, like two server instances on
-// one backend.
-type Open func(cfg Config) jwtrefresh.Store
+// Stores opened by one Open share their data, like two server instances
+// on one backend.
+type Open func(cfg Config) session.Store
 
 // NewBackend prepares fresh, empty storage for subtest t (for Redis, a new
-// key prefix) and returns how to open stores on it. It must clean up through
-// t.Cleanup.
+// key prefix) and returns how to open stores on it. It must clean up
+// through t.Cleanup.
 type NewBackend func(t *testing.T) Open
 
 // Run runs the conformance suite: one subtest per clause.
@@ -60,168 +60,166 @@ var clauses []clause
 
 func register(cs ...clause) bool { clauses = append(clauses, cs...); return true }
 
-// Clock is a settable time source.
-type Clock struct {
+// clock is a settable time source.
+type clock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-// NewClock starts at the current time, to the millisecond.
-func NewClock() *Clock { return &Clock{now: time.Now().Truncate(time.Millisecond)} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
+func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
+func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
 
-// NewKey returns a random refresh-token key of that version.
-func NewKey(version uint32) jwtrefresh.RefreshKey {
-	k := jwtrefresh.RefreshKey{Version: version, Secret: make([]byte, 32)}
-	_, _ = rand.Read(k.Secret)
-	return k
+// randomSecret returns a refresh-token secret of that version.
+func randomSecret(version uint32) session.Secret {
+	s := session.Secret{Version: version, Value: make([]byte, 32)}
+	_, _ = rand.Read(s.Value)
+	return s
 }
 
-// Recorder collects events; safe for concurrent use.
-type Recorder struct {
-	mu     sync.Mutex
-	events []jwtrefresh.Event
-}
-
-// Hook is the EventHook that records.
-func (r *Recorder) Hook(_ context.Context, e jwtrefresh.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-// Count returns how many events of kind were recorded.
-func (r *Recorder) Count(kind jwtrefresh.EventKind) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Kind == kind {
-			n++
-		}
+// newSecrets returns the secrets, the first current.
+func newSecrets(t testing.TB, current session.Secret, older ...session.Secret) *session.Secrets {
+	t.Helper()
+	s, err := session.NewSecrets(current, older...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return n
+	return s
 }
 
-// all returns a copy of the events recorded so far.
-func (r *Recorder) all() []jwtrefresh.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]jwtrefresh.Event(nil), r.events...)
-}
-
-// Last returns the last event of kind (zero Event if none).
-func (r *Recorder) Last(kind jwtrefresh.EventKind) jwtrefresh.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.events) - 1; i >= 0; i-- {
-		if r.events[i].Kind == kind {
-			return r.events[i]
-		}
-	}
-	return jwtrefresh.Event{}
-}
-
-// env is one subtest's world: a backend, a clock, a keyring, events.
+// env is one subtest's world: a backend, a clock, secrets, and a store
+// driven the way the token service drives it.
 type env struct {
-	t      *testing.T
-	open   Open
-	clock  *Clock
-	keys   *jwtrefresh.RefreshKeyring
-	events *Recorder
-	store  jwtrefresh.Store
-	ctx    context.Context
+	t       *testing.T
+	open    Open
+	clock   *clock
+	secret  session.Secret // version 1, the current one
+	secrets *session.Secrets
+	index   *session.Index
+	store   session.Store
+	ctx     context.Context
 }
 
 func newEnv(t *testing.T, nb NewBackend, adjust func(*Config)) *env {
 	t.Helper()
-	keys, err := jwtrefresh.NewRefreshKeyring(NewKey(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, open: nb(t), clock: NewClock(), keys: keys, events: &Recorder{}, ctx: context.Background()}
+	e := &env{t: t, open: nb(t), clock: &clock{now: time.Now().Truncate(time.Millisecond)},
+		secret: randomSecret(1), ctx: context.Background()}
+	e.secrets = newSecrets(t, e.secret)
 	e.store = e.openStore(adjust)
+	e.index = e.indexOf(e.secrets, e.store)
 	return e
 }
 
-// openStore opens another store on the same storage, with the env's clock,
-// keys and events unless adjust changes them.
-func (e *env) openStore(adjust func(*Config)) jwtrefresh.Store {
-	cfg := Config{Keys: e.keys, Clock: e.clock.Now, Events: e.events.Hook}
+// openStore opens another store on the same storage, with the env's clock
+// unless adjust changes it.
+func (e *env) openStore(adjust func(*Config)) session.Store {
+	cfg := Config{Clock: e.clock.Now}
 	if adjust != nil {
 		adjust(&cfg)
 	}
 	return e.open(cfg)
 }
 
-func (e *env) login(subject string) jwtrefresh.Grant {
+func (e *env) indexOf(s *session.Secrets, st session.Store) *session.Index {
 	e.t.Helper()
-	g, err := e.store.Create(e.ctx, jwtrefresh.NewSession{
-		Subject: subject,
-		Claims:  json.RawMessage(`{"role":"user"}`),
-		Client:  jwtrefresh.ClientInfo{UserAgent: "storetest", IP: "192.0.2.1", Device: "laptop"},
-	})
+	x, err := s.Index(e.ctx, st)
+	if err != nil {
+		e.t.Fatalf("Index: %v", err)
+	}
+	return x
+}
+
+// grant is a session as the suite holds it: its current token and what
+// the store last said.
+type grant struct {
+	tok session.Token
+	res session.Result
+}
+
+func (g grant) sid() string { return g.tok.SessionID() }
+
+func (e *env) login(subject string) grant {
+	e.t.Helper()
+	return e.loginWith(e.store, e.index, subject, json.RawMessage(`{"role":"user"}`))
+}
+
+func (e *env) loginWith(st session.Store, x *session.Index, subject string, claims json.RawMessage) grant {
+	e.t.Helper()
+	tok, seal := x.NewFamily(subject)
+	r, err := st.Create(e.ctx, tok, session.NewSession{Subject: subject, Claims: claims,
+		Client: session.ClientInfo{UserAgent: "storetest", IP: "192.0.2.1", Device: "laptop"}}, seal)
 	if err != nil {
 		e.t.Fatalf("Create(%q): %v", subject, err)
 	}
-	return g
+	return grant{tok, r}
 }
 
-func (e *env) rotate(tok, ik string) jwtrefresh.Grant {
+// redeem presents tok with idempotency key ik through st and secrets s, as
+// the service does, and returns the store's answer with the token the
+// service would hand out (the child, recomputed for a replay).
+func (e *env) redeem(st session.Store, s *session.Secrets, tok session.Token, ik string) (grant, error) {
 	e.t.Helper()
-	g, err := e.store.Rotate(e.ctx, tok, ik)
+	rot, err := s.Rotation(tok, ik)
+	if err != nil {
+		e.t.Fatalf("Rotation: %v", err)
+	}
+	res, err := st.Rotate(e.ctx, rot)
+	g := grant{rot.Child, res}
+	if err == nil && res.Outcome == session.Replayed && res.Version != rot.Child.Version {
+		if g.tok, err = s.Child(tok, res.Version); err != nil {
+			e.t.Fatalf("Child: %v", err)
+		}
+	}
+	return g, err
+}
+
+// try presents tok and returns the outcome.
+func (e *env) try(tok session.Token, ik string) session.Outcome {
+	e.t.Helper()
+	g, err := e.redeem(e.store, e.secrets, tok, ik)
 	if err != nil {
 		e.t.Fatalf("Rotate: %v", err)
+	}
+	return g.res.Outcome
+}
+
+// rotate presents tok and requires a rotation.
+func (e *env) rotate(tok session.Token, ik string) grant {
+	e.t.Helper()
+	g, err := e.redeem(e.store, e.secrets, tok, ik)
+	if err != nil || g.res.Outcome != session.Rotated {
+		e.t.Fatalf("Rotate: outcome %d, %v; want Rotated", g.res.Outcome, err)
 	}
 	return g
 }
 
-// wantErr asserts that err matches target under errors.Is. Reuse must
-// come as a *jwtrefresh.ReuseError.
+// want asserts an outcome.
+func want(t *testing.T, what string, got, want session.Outcome) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s: outcome %d, want %d", what, got, want)
+	}
+}
+
 func wantErr(t *testing.T, what string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Fatalf("%s: error %v, want %v", what, err, target)
-	}
-	var re *jwtrefresh.ReuseError
-	if target == jwtrefresh.ErrReuseDetected && !errors.As(err, &re) {
-		t.Fatalf("%s: error %v (%T) is not a *jwtrefresh.ReuseError", what, err, err)
-	}
-}
-
-// wantReuse asserts that err is a *jwtrefresh.ReuseError naming exactly
-// what want names, with no partial failure.
-func wantReuse(t *testing.T, what string, err error, want jwtrefresh.ReuseError) {
-	t.Helper()
-	var re *jwtrefresh.ReuseError
-	if !errors.As(err, &re) || !errors.Is(err, jwtrefresh.ErrReuseDetected) {
-		t.Fatalf("%s: error %v (%T), want a *jwtrefresh.ReuseError matching ErrReuseDetected", what, err, err)
-	}
-	if re.Subject != want.Subject || re.SessionID != want.SessionID || re.Policy != want.Policy ||
-		re.Revoked != want.Revoked || re.Err != nil {
-		t.Fatalf("%s: reuse error {sub %q sid %s policy %v revoked %d err %v}, want {sub %q sid %s policy %v revoked %d err <nil>}",
-			what, re.Subject, re.SessionID, re.Policy, re.Revoked, re.Err,
-			want.Subject, want.SessionID, want.Policy, want.Revoked)
 	}
 }
 
 // active asserts whether a session is active.
 func (e *env) active(subject, sid string, want bool) {
 	e.t.Helper()
-	got, err := e.store.Active(e.ctx, subject, sid)
+	got, err := e.store.Active(e.ctx, e.index.SubjectID(subject), sid, subject)
 	if err != nil {
 		e.t.Fatalf("Active: %v", err)
 	}
@@ -233,9 +231,19 @@ func (e *env) active(subject, sid string, want bool) {
 // sessions returns the number of active sessions of subject.
 func (e *env) sessions(subject string) int {
 	e.t.Helper()
-	ss, err := e.store.Sessions(e.ctx, subject)
+	ss, err := e.store.Sessions(e.ctx, e.index.SubjectID(subject))
 	if err != nil {
 		e.t.Fatalf("Sessions(%q): %v", subject, err)
 	}
 	return len(ss)
+}
+
+// revokeAll ends every session of subject and returns how many there were.
+func (e *env) revokeAll(subject string) int {
+	e.t.Helper()
+	n, err := e.store.RevokeAll(e.ctx, e.index.SubjectID(subject))
+	if err != nil {
+		e.t.Fatalf("RevokeAll(%q): %v", subject, err)
+	}
+	return n
 }

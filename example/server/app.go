@@ -18,6 +18,7 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/keys"
 	"github.com/jwtrefresh/jwtrefresh/middleware"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -41,6 +42,7 @@ var counterNames = map[jwtrefresh.EventKind]string{
 	jwtrefresh.EventRevoke:        "revoke",
 	jwtrefresh.EventRevokeAll:     "revoke_all",
 	jwtrefresh.EventEvict:         "evict",
+	jwtrefresh.EventTampered:      "tampered",
 }
 
 // user is a demo account.
@@ -74,7 +76,7 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	for _, name := range counterNames {
 		counts.Add(name, 0) // listed from the start
 	}
-	ring, err := refreshKeyring(cfg.refreshKeys)
+	secrets, err := refreshSecrets(cfg.refreshKeys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,12 +84,11 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 		redisstore.WithKeyPrefix(cfg.keyPrefix),
 		redisstore.WithReuseGrace(cfg.reuseGrace),
 		redisstore.WithReusePolicy(cfg.reusePolicy),
-		redisstore.WithEvents(a.event),
 	}
 	if cfg.replicaAck > 0 {
 		opts = append(opts, redisstore.WithReplicaAck(cfg.replicaAck, cfg.replicaAckTimeout))
 	}
-	store, err := redisstore.New(rdb, ring, opts...)
+	store, err := redisstore.New(rdb, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,10 +96,11 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	if err != nil {
 		return nil, nil, err
 	}
-	a.svc, err = jwtrefresh.NewService(store, signing, issuer,
+	a.svc, err = jwtrefresh.NewService(store, secrets, signing, issuer,
 		jwtrefresh.WithAudience(audience),
 		jwtrefresh.WithAccessTokenTTL(cfg.accessTTL),
-		jwtrefresh.WithLogger(log),
+		jwtrefresh.WithLogger(log), // session events and refused requests
+		jwtrefresh.WithEvents(a.event),
 	)
 	if err != nil {
 		return nil, nil, err
@@ -132,13 +134,13 @@ func methodNotAllowed(allow string) http.Handler {
 	})
 }
 
-// refreshKeyring holds the refresh keys, the current one first.
-func refreshKeyring(ks []versionedKey) (*jwtrefresh.RefreshKeyring, error) {
-	ring := make([]jwtrefresh.RefreshKey, len(ks))
+// refreshSecrets holds the refresh-token secrets, the current one first.
+func refreshSecrets(ks []versionedKey) (*session.Secrets, error) {
+	secrets := make([]session.Secret, len(ks))
 	for i, k := range ks {
-		ring[i] = jwtrefresh.RefreshKey{Version: k.version, Secret: k.secret}
+		secrets[i] = session.Secret{Version: k.version, Value: k.secret}
 	}
-	return jwtrefresh.NewRefreshKeyring(ring[0], ring[1:]...)
+	return session.NewSecrets(secrets[0], secrets[1:]...)
 }
 
 // signingKeys holds the HS256 signing keys, the current one first (it
@@ -155,20 +157,9 @@ func signingKeys(ks []versionedKey) (*keys.Set, error) {
 	return keys.NewSet(set...)
 }
 
-// event counts and logs a session event. Events carry no token.
-func (a *app) event(ctx context.Context, e jwtrefresh.Event) {
+// event counts a session event (the service logs it).
+func (a *app) event(_ context.Context, e jwtrefresh.Event) {
 	a.counts.Add(counterNames[e.Kind], 1)
-	level := slog.LevelInfo
-	if e.Kind == jwtrefresh.EventReuseDetected {
-		level = slog.LevelWarn // a refresh token was probably stolen
-	}
-	var attrs []slog.Attr
-	for _, at := range e.LogValue().Group() {
-		if at.Key != "kind" {
-			attrs = append(attrs, at)
-		}
-	}
-	a.log.LogAttrs(ctx, level, "session "+e.Kind.String(), attrs...)
 }
 
 // login checks a demo user's password and starts a session. It takes
@@ -201,7 +192,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_grant", "unknown user or wrong password")
 		return
 	}
-	tr, err := a.svc.Login(r.Context(), jwtrefresh.NewSession{
+	tr, err := a.svc.Login(r.Context(), session.NewSession{
 		Subject: name,
 		Claims:  u.claims,
 		Client:  jwtrefresh.ClientInfoFrom(r),

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -37,7 +37,7 @@ type config struct {
 	replicaAckTimeout time.Duration
 	accessTTL         time.Duration
 	reuseGrace        time.Duration
-	reusePolicy       jwtrefresh.ReusePolicy
+	reusePolicy       session.ReusePolicy
 	// reusePolicyName is the policy as configured: user or family.
 	reusePolicyName string
 	// signingKeys (HS256 secrets) and refreshKeys, the current key first:
@@ -205,9 +205,9 @@ func (c *config) set(s setting, v string) error {
 	case "reuse-policy":
 		switch v {
 		case "user":
-			c.reusePolicy = jwtrefresh.RevokeSubject
+			c.reusePolicy = session.RevokeSubject
 		case "family":
-			c.reusePolicy = jwtrefresh.RevokeFamily
+			c.reusePolicy = session.RevokeFamily
 		default:
 			err = errors.New("want user or family")
 		}

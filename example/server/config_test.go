@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtrefresh/jwtrefresh"
+	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -25,7 +25,7 @@ func TestParseConfig(t *testing.T) {
 	}{
 		{"defaults", nil, nil, func(t *testing.T, c *config) {
 			if c.addr != "127.0.0.1:8080" || c.redisOpts != nil || c.clusterOpts != nil || c.accessTTL != 5*time.Minute || c.reuseGrace != 0 ||
-				c.reusePolicy != jwtrefresh.RevokeSubject || c.keyPrefix != "jwtrefresh:" {
+				c.reusePolicy != session.RevokeSubject || c.keyPrefix != "jwtrefresh:" {
 				t.Errorf("defaults: %+v", c)
 			}
 			if c.sentinelOpts != nil || c.replicaAck != 0 || c.replicaAckTimeout != 0 {
@@ -43,7 +43,7 @@ func TestParseConfig(t *testing.T) {
 			"REUSE_POLICY": "family", "SIGNING_KEY": std, "REFRESH_KEY": url, "KEY_PREFIX": "app:",
 		}, func(t *testing.T, c *config) {
 			if c.addr != ":0" || c.redisOpts == nil || c.redisOpts.Addr != "r:6379" || c.redisOpts.DB != 1 || c.accessTTL != 2*time.Second ||
-				c.reuseGrace != time.Second || c.reusePolicy != jwtrefresh.RevokeFamily || c.keyPrefix != "app:" {
+				c.reuseGrace != time.Second || c.reusePolicy != session.RevokeFamily || c.keyPrefix != "app:" {
 				t.Errorf("from the environment: %+v", c)
 			}
 			want := []versionedKey{{1, []byte(key + "\xff\xfe")}}
@@ -53,7 +53,7 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{"a flag wins over the environment", []string{"-access-ttl", "3s", "-reuse-policy", "user"},
 			map[string]string{"ACCESS_TTL": "2s", "REUSE_POLICY": "family"}, func(t *testing.T, c *config) {
-				if c.accessTTL != 3*time.Second || c.reusePolicy != jwtrefresh.RevokeSubject {
+				if c.accessTTL != 3*time.Second || c.reusePolicy != session.RevokeSubject {
 					t.Errorf("flag vs environment: %+v", c)
 				}
 			}},

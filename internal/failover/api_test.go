@@ -1,8 +1,8 @@
 package failover
 
-// This file is the harness's only use of the root package, redisstore,
-// keys and transport: a token service on a Redis client, and a client
-// that refreshes through the transport.
+// This file is the harness's only use of the root package, session,
+// redisstore, keys and transport: a token service on a Redis client, and a
+// client that refreshes through the transport.
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/jwtrefresh/jwtrefresh"
 	"github.com/jwtrefresh/jwtrefresh/keys"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
+	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/jwtrefresh/jwtrefresh/transport"
 	"github.com/redis/go-redis/v9"
 )
@@ -33,24 +34,23 @@ const ackTimeout = time.Second
 // strict one-time use (no grace window, so that every replay of a spent
 // token by a thief counts) and reuse revoking only the family.
 type service struct {
-	svc   *jwtrefresh.Service
-	store *redisstore.Store
+	svc *jwtrefresh.Service
 }
 
 func newService(rdb redis.UniversalClient, prefix string, ack bool) (*service, error) {
-	ring, err := jwtrefresh.NewRefreshKeyring(jwtrefresh.RefreshKey{Version: 1, Secret: []byte(rand.Text() + rand.Text())})
+	secrets, err := session.NewSecrets(session.Secret{Version: 1, Value: []byte(rand.Text() + rand.Text())})
 	if err != nil {
 		return nil, err
 	}
 	opts := []redisstore.Option{
 		redisstore.WithKeyPrefix(prefix),
 		redisstore.WithReuseGrace(0),
-		redisstore.WithReusePolicy(jwtrefresh.RevokeFamily),
+		redisstore.WithReusePolicy(session.RevokeFamily),
 	}
 	if ack {
 		opts = append(opts, redisstore.WithReplicaAck(1, ackTimeout))
 	}
-	store, err := redisstore.New(rdb, ring, opts...)
+	store, err := redisstore.New(rdb, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +62,8 @@ func newService(rdb redis.UniversalClient, prefix string, ack bool) (*service, e
 	if err != nil {
 		return nil, err
 	}
-	svc, err := jwtrefresh.NewService(store, set, "failover-test")
-	return &service{svc: svc, store: store}, err
+	svc, err := jwtrefresh.NewService(store, secrets, set, "failover-test")
+	return &service{svc: svc}, err
 }
 
 // handler serves the token endpoints (refresh, revoke, …) under authPrefix.
@@ -71,7 +71,7 @@ func (s *service) handler() http.Handler { return http.StripPrefix(authPrefix, s
 
 // login starts a session of subject and returns its tokens.
 func (s *service) login(ctx context.Context, subject string) (access, refresh string, err error) {
-	tr, err := s.svc.Login(ctx, jwtrefresh.NewSession{Subject: subject})
+	tr, err := s.svc.Login(ctx, session.NewSession{Subject: subject})
 	if err != nil {
 		return "", "", err
 	}
@@ -81,7 +81,7 @@ func (s *service) login(ctx context.Context, subject string) (access, refresh st
 // generation is the generation of subject's session (its only one) as the
 // store holds it: 1 at login, +1 per rotation; 0 when there is none.
 func (s *service) generation(ctx context.Context, subject string) (uint64, error) {
-	ss, err := s.store.Sessions(ctx, subject)
+	ss, err := s.svc.Sessions(ctx, subject)
 	if err != nil || len(ss) == 0 {
 		return 0, err
 	}

@@ -42,8 +42,8 @@ type outcome struct {
 	transientErrors int64 // client requests that failed without ending the session
 }
 
-// session is a login refreshed by one client.
-type session struct {
+// clientSession is a login refreshed by one client.
+type clientSession struct {
 	subject string
 	thief   bool
 	client  *http.Client
@@ -61,7 +61,7 @@ type savedToken struct {
 // saved records a refresh token the client saved, and reports whether it is
 // new (the client saves each one again with the idempotency key of its
 // refresh).
-func (s *session) saved(rt string) bool {
+func (s *clientSession) saved(rt string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(s.tokens); n > 0 && s.tokens[n-1].rt == rt {
@@ -72,7 +72,7 @@ func (s *session) saved(rt string) bool {
 }
 
 // generation is the generation of the client's refresh token.
-func (s *session) generation() uint64 {
+func (s *clientSession) generation() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return uint64(len(s.tokens))
@@ -80,7 +80,7 @@ func (s *session) generation() uint64 {
 
 // spentBefore returns the refresh tokens whose rotation the client had
 // acknowledged (saved the child) before t, newest first.
-func (s *session) spentBefore(t time.Time) []string {
+func (s *clientSession) spentBefore(t time.Time) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var spent []string
@@ -93,7 +93,7 @@ func (s *session) spentBefore(t time.Time) []string {
 }
 
 // since counts the client's rotations after t.
-func (s *session) since(t time.Time) int {
+func (s *clientSession) since(t time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -105,13 +105,13 @@ func (s *session) since(t time.Time) int {
 	return n
 }
 
-func (s *session) loggedOut() bool {
+func (s *clientSession) loggedOut() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.out
 }
 
-func (s *session) logOut() {
+func (s *clientSession) logOut() {
 	s.mu.Lock()
 	s.out = true
 	s.mu.Unlock()
@@ -133,7 +133,7 @@ type run struct {
 	srv     *server
 	httpc   *http.Client // the harness's own requests
 	base    *http.Transport
-	clients []*session
+	clients []*clientSession
 	revoked []*direct
 	probes  []*direct
 
@@ -157,7 +157,7 @@ func newRun(t *testing.T, topo string, ack bool, p params) *run {
 	r.httpc = &http.Client{Transport: r.base}
 	ctx := t.Context()
 	for i := range p.sessions {
-		s := &session{subject: fmt.Sprintf("client-%d", i), thief: i%4 == 0}
+		s := &clientSession{subject: fmt.Sprintf("client-%d", i), thief: i%4 == 0}
 		at, rt, err := r.svc.login(ctx, s.subject)
 		if err == nil {
 			s.client, err = newClient(r.srv.URL+refreshPath, r.base, at, rt, func(rt string) {

@@ -33,7 +33,7 @@ func (r *run) execute(ctx context.Context) (outcome, error) {
 		workers.Wait()
 	}()
 	for w := range r.p.workers {
-		var mine []*session
+		var mine []*clientSession
 		for i := w; i < len(r.clients); i += r.p.workers {
 			mine = append(mine, r.clients[i])
 		}
@@ -73,7 +73,7 @@ func (r *run) execute(ctx context.Context) (outcome, error) {
 
 // work refreshes its sessions in turn until each has made p.after
 // refreshes after the thaw or is logged out, or ctx ends.
-func (r *run) work(ctx context.Context, mine []*session) {
+func (r *run) work(ctx context.Context, mine []*clientSession) {
 	for ctx.Err() == nil {
 		busy := false
 		for _, s := range mine {
@@ -100,14 +100,14 @@ func (r *run) allFinished() bool {
 	return true
 }
 
-func (r *run) finished(s *session) bool {
+func (r *run) finished(s *clientSession) bool {
 	thawed := r.thawedAt.Load()
 	return thawed != 0 && s.since(time.Unix(0, thawed)) >= r.p.after
 }
 
 // request fetches the resource with the session's client: every request
 // but the first refreshes.
-func (r *run) request(ctx context.Context, s *session) {
+func (r *run) request(ctx context.Context, s *clientSession) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.srv.URL+"/resource", nil)
 	if err != nil {
 		panic(err) // a constant, valid URL
@@ -262,7 +262,7 @@ func retry(ctx context.Context, f func() error) error {
 // effects, so the walk reaches the token the new primary takes for
 // current, if a rotation was lost; an older one is reuse and revokes the
 // session, after which nothing wins.
-func (r *run) steal(ctx context.Context, s *session, out *outcome) error {
+func (r *run) steal(ctx context.Context, s *clientSession, out *outcome) error {
 	spent := s.spentBefore(r.killAt)
 	if len(spent) == 0 {
 		return nil

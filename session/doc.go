@@ -1,0 +1,71 @@
+// Package session is the protocol core of jwtrefresh: what the token
+// service and a session store share, importing nothing else of the module.
+// It holds the [Store] contract with its typed outcomes, the refresh-token
+// format and the [Secrets] that authenticate it, the record seal, the
+// subject index, the input limits and the idempotency-key rules. Package
+// redisstore implements the Store on Redis; package storetest is its
+// conformance suite and holds an in-memory Store.
+//
+// It follows RFC 6749 §6 (refresh), RFC 7009 (revocation) and RFC 9700
+// §4.14 (refresh-token rotation with reuse detection for public clients),
+// with the idempotent retries FAPI 2.0 asks for.
+//
+// # Refresh tokens
+//
+// A refresh token is opaque: [TokenPrefix], then base64url of the secret
+// version, the subject id, the family (session) id, the generation, a
+// 256-bit proof of possession, and an HMAC-SHA256 over all of it under the
+// refresh-token secret. [Secrets.Parse] checks the MAC before anything
+// else, so a forged token never reaches a store, and knowing a session id
+// (every access token carries it) gives no power over the session. A
+// child's proof is an HMAC of its parent's proof, so that a replay
+// recomputes the byte-identical child and no token is ever stored: a store
+// keeps only SHA-256 hashes of proofs.
+//
+// # Store contract
+//
+// Rotate decides by the presented token's generation g against the
+// family's current generation c:
+//
+//   - g == c: Rotated. The child (c+1) becomes current; the presented token
+//     is used up. If the key hash equals the one of the rotation that made
+//     the current token, KeyRepeated instead, and nothing changes: a
+//     constant idempotency key would let a thief holding a used token and
+//     the key take the current one.
+//   - g == c-1, its child unused, with the key hash of the rotation that
+//     used it up, or within the store's reuse grace window of it:
+//     Replayed, with the secret version the child was made under. Only the
+//     immediate parent, never an older generation; nothing branches.
+//   - any other genuine token of the family: Reused. The store deletes the
+//     subject's sessions (or only this family, per its [ReusePolicy]) in
+//     the same atomic step; nothing revoked ever comes back.
+//   - unknown, expired (idle timeout, absolute lifetime) or revoked
+//     family, or a proof that is not the family's: Invalid, no change.
+//
+// Before any of these, the store checks the record's seal (see [SealKey])
+// with the rotation's seal keys, and answers Tampered, changing nothing,
+// when neither matches. A rotation whose record matched only the
+// presented token's key re-seals it under the current one. Concurrent
+// presentations of one token make exactly one rotation.
+//
+// Expiry is sliding: a session unused for the idle timeout ends, and an
+// absolute lifetime, if configured, ends it regardless. Create evicts the
+// subject's sessions closest to expiry beyond the per-subject cap. Any
+// failure to get an answer is [ErrUnavailable], never Invalid.
+//
+// # Subject index
+//
+// Stores find a subject's sessions by its [SubjectID], an HMAC of the
+// subject under the subject-index key. That key does not change when the
+// refresh-token secret does: [Secrets.Index] keeps it in the store,
+// wrapped under each secret version, so that logging out everywhere and
+// listing sessions find every live session whatever secret it began
+// under. To retire a secret, first run every instance with the new secret
+// current and the old one beside it: they store the index key under the
+// new secret too.
+//
+// The index key only hides which subject a store entry belongs to; refresh
+// tokens and seals do not depend on it. Whoever removes the stored keys
+// makes instances started afterwards derive a new one (from their oldest
+// secret): sessions made before are then no longer listed per subject.
+package session

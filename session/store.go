@@ -1,0 +1,127 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Store keeps sessions (refresh-token families) and decides rotations. It
+// is a small state machine: the token service parses and authenticates
+// tokens, derives children and seal keys, and hands it decoded values; the
+// store answers each operation with a typed [Result] and returns an error
+// only for bad input ([ErrInvalidInput]), a missing session
+// ([ErrNotFound]) or when it cannot tell what happened ([ErrUnavailable],
+// by the context's deadline plus a second at the latest).
+//
+// The rules every implementation keeps are the package documentation's
+// "Store contract"; package storetest checks them. Implementations are
+// safe for concurrent use, and two Store values on one backend act as one.
+type Store interface {
+	// Create stores a new session whose first token is t, sealed with
+	// seal (see SealKey.Seal), and returns its Expires and Evicted: the
+	// subject's sessions closest to expiry that it ended to stay within
+	// the store's cap.
+	Create(ctx context.Context, t Token, s NewSession, seal SealKey) (Result, error)
+
+	// Rotate redeems r.Presented: Rotated, Replayed, Reused (sessions
+	// were revoked per the store's policy), KeyRepeated, Tampered or
+	// Invalid. Only Rotated and Reused change anything.
+	Rotate(ctx context.Context, r Rotation) (Result, error)
+
+	// Lookup reports the session of r.Presented and its claims, changing
+	// nothing: Found for any genuine generation of an active session,
+	// else Tampered or Invalid. Used before Rotate when claims must be
+	// loaded first.
+	Lookup(ctx context.Context, r Rotation) (Result, error)
+
+	// Revoke ends the session sessionID of the subject id, if the record
+	// names subject ("" for any), and returns the record's Subject.
+	// [ErrNotFound] when there is no such active session.
+	Revoke(ctx context.Context, id SubjectID, sessionID, subject string) (Result, error)
+
+	// RevokeAll ends every session of the subject id and returns how many
+	// were active.
+	RevokeAll(ctx context.Context, id SubjectID) (int, error)
+
+	// Sessions lists the active sessions of the subject id, most recently
+	// used first.
+	Sessions(ctx context.Context, id SubjectID) ([]Info, error)
+
+	// Active reports whether sessionID is an active session of the
+	// subject id whose record names subject. One cheap read.
+	Active(ctx context.Context, id SubjectID, sessionID, subject string) (bool, error)
+
+	// LoadOrStore returns the value stored under name, storing value first
+	// when there is none; a nil value only loads (nil: none). It keeps the
+	// wrapped subject-index key ([Secrets.Index]); values never expire.
+	LoadOrStore(ctx context.Context, name string, value []byte) ([]byte, error)
+}
+
+// Outcome is what a store decided.
+type Outcome uint8
+
+// Outcomes of Rotate (and Found, of Lookup).
+const (
+	// Invalid: the session is unknown, expired or revoked, or the token
+	// is not one of its genuine generations. Nothing changed.
+	Invalid Outcome = iota
+	// Rotated: Presented was current; Child is now. Result.Expires is the
+	// child's idle expiry.
+	Rotated
+	// Replayed: Presented is the immediate parent of the current token,
+	// its child still unused, presented with the key hash of the rotation
+	// that used it up or within the grace window. Result.Version is the
+	// secret version the current token was made under. Nothing changed.
+	Replayed
+	// Reused: a genuine older token, outside any replay allowance. The
+	// store revoked the subject's sessions (or only this one, per its
+	// policy); Result.Ended counts the active ones.
+	Reused
+	// KeyRepeated: Presented is current but the key hash equals the one
+	// of the rotation that made it: a constant key. Nothing changed.
+	KeyRepeated
+	// Tampered: the record does not match its seal: it was changed
+	// behind the service's back. Nothing changed.
+	Tampered
+	// Found: Lookup found the session.
+	Found
+)
+
+// Result is a store's answer. Which fields are set depends on the
+// operation and its Outcome.
+type Result struct {
+	Outcome Outcome
+	Subject string          // the record's subject (Rotated, Replayed, Reused, Found; Revoke)
+	Claims  json.RawMessage // the claims given at login (Rotated, Replayed, Found)
+	// Expires is when the session's current token stops working unless
+	// used (Create, Rotated, Replayed).
+	Expires time.Time
+	Version uint32 // Replayed: the secret version of the current token
+	Ended   int    // Reused: active sessions revoked
+	// Policy, of Reused, says what was revoked: every session of the
+	// subject or only this one.
+	Policy  ReusePolicy
+	Evicted []string // Create: session ids ended to stay within the cap
+}
+
+// Info describes an active session, for a subject's list of devices.
+type Info struct {
+	ID         string
+	Created    time.Time
+	LastUsed   time.Time // the last rotation (or the login)
+	Expires    time.Time // if not used again
+	Generation uint64
+	Client     ClientInfo
+}
+
+// ReusePolicy says what a store revokes when it detects reuse.
+type ReusePolicy uint8
+
+const (
+	// RevokeSubject revokes every session of the token's subject: a
+	// stolen token may mean a compromised device or account. The default.
+	RevokeSubject ReusePolicy = iota
+	// RevokeFamily revokes only the session the reused token belongs to.
+	RevokeFamily
+)
