@@ -158,26 +158,6 @@ func (s *SentinelSet) Client(t testing.TB) *redis.Client {
 	return c
 }
 
-// PrimaryAddr asks the Sentinels which node is the primary now: the
-// address most of them answer, or "" when no majority agrees.
-func (s *SentinelSet) PrimaryAddr(ctx context.Context) string {
-	votes := map[string]int{}
-	for _, n := range s.Sentinels {
-		c := redis.NewSentinelClient(&redis.Options{Addr: n.Addr, MaxRetries: -1})
-		hp, err := c.GetMasterAddrByName(ctx, SentinelMaster).Result()
-		c.Close()
-		if err == nil && len(hp) == 2 {
-			votes[hp[0]+":"+hp[1]]++
-		}
-	}
-	for addr, n := range votes {
-		if n > len(s.Sentinels)/2 {
-			return addr
-		}
-	}
-	return ""
-}
-
 // NewSentinel returns a failover client of the primary that the Sentinels
 // at REDIS_SENTINEL_ADDRS monitor as REDIS_SENTINEL_MASTER, else of a
 // private primary with one replica and three Sentinels (StartSentinel).
