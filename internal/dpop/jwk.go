@@ -1,0 +1,168 @@
+package dpop
+
+import (
+	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+)
+
+// RSA moduli accepted in a proof's jwk, in bits.
+const (
+	minRSABits = 2048
+	maxRSABits = 4096
+)
+
+var b64 = base64.RawURLEncoding
+
+// jwk is a proof's `jwk` header as received. The private members are
+// decoded only to be refused: a client that sends them has leaked its key.
+type jwk struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+
+	D   json.RawMessage `json:"d"`
+	P   json.RawMessage `json:"p"`
+	Q   json.RawMessage `json:"q"`
+	DP  json.RawMessage `json:"dp"`
+	DQ  json.RawMessage `json:"dq"`
+	QI  json.RawMessage `json:"qi"`
+	Oth json.RawMessage `json:"oth"`
+	K   json.RawMessage `json:"k"`
+}
+
+func (k *jwk) hasPrivate() bool {
+	return k.D != nil || k.P != nil || k.Q != nil || k.DP != nil ||
+		k.DQ != nil || k.QI != nil || k.Oth != nil || k.K != nil
+}
+
+// publicKey decodes k into an ECDSA P-256, Ed25519 or RSA public key and
+// returns it with its thumbprint. Errors wrap [ErrKey].
+func (k *jwk) publicKey() (crypto.PublicKey, string, error) {
+	if k.hasPrivate() {
+		return nil, "", fmt.Errorf("%w: private key members", ErrKey)
+	}
+	var pub crypto.PublicKey
+	var err error
+	switch {
+	case k.Kty == "EC" && k.Crv == "P-256":
+		pub, err = ecKey(k.X, k.Y)
+	case k.Kty == "OKP" && k.Crv == "Ed25519":
+		pub, err = edKey(k.X)
+	case k.Kty == "RSA":
+		pub, err = rsaKey(k.N, k.E)
+	default:
+		return nil, "", fmt.Errorf("%w: unsupported kty %q crv %q", ErrKey, k.Kty, k.Crv)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	t, err := Thumbprint(pub)
+	return pub, t, err
+}
+
+func ecKey(x, y string) (*ecdsa.PublicKey, error) {
+	xb, err1 := b64.DecodeString(x)
+	yb, err2 := b64.DecodeString(y)
+	if err1 != nil || err2 != nil || len(xb) != 32 || len(yb) != 32 {
+		return nil, fmt.Errorf("bad P-256 coordinates")
+	}
+	point := append(append([]byte{4}, xb...), yb...)
+	if _, err := ecdh.P256().NewPublicKey(point); err != nil { // on the curve, not infinity
+		return nil, err
+	}
+	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(xb), Y: new(big.Int).SetBytes(yb)}, nil
+}
+
+func edKey(x string) (ed25519.PublicKey, error) {
+	xb, err := b64.DecodeString(x)
+	if err != nil || len(xb) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("bad Ed25519 key")
+	}
+	return ed25519.PublicKey(xb), nil
+}
+
+func rsaKey(n, e string) (*rsa.PublicKey, error) {
+	nb, err1 := b64.DecodeString(n)
+	eb, err2 := b64.DecodeString(e)
+	if err1 != nil || err2 != nil || len(eb) == 0 || len(eb) > 4 || eb[0] == 0 || len(nb) == 0 || nb[0] == 0 {
+		return nil, fmt.Errorf("bad RSA key encoding")
+	}
+	mod := new(big.Int).SetBytes(nb)
+	exp := new(big.Int).SetBytes(eb)
+	if bits := mod.BitLen(); bits < minRSABits || bits > maxRSABits {
+		return nil, fmt.Errorf("RSA modulus of %d bits", bits)
+	}
+	if !exp.IsInt64() || exp.Int64() < 3 || exp.Int64() > 1<<31-1 || exp.Bit(0) == 0 {
+		return nil, fmt.Errorf("bad RSA exponent")
+	}
+	return &rsa.PublicKey{N: mod, E: int(exp.Int64())}, nil
+}
+
+// Thumbprint returns the RFC 7638 JWK thumbprint of pub: the base64url
+// SHA-256 of its required members in lexicographic order. It is what a
+// bound token's `cnf.jkt` holds. pub is an *ecdsa.PublicKey on P-256, an
+// ed25519.PublicKey or an *rsa.PublicKey; other keys wrap
+// [ErrUnsupportedKey].
+func Thumbprint(pub crypto.PublicKey) (string, error) {
+	k, err := publicJWK(pub)
+	if err != nil {
+		return "", err
+	}
+	var canon string
+	switch k.Kty {
+	case "EC":
+		canon = `{"crv":"` + k.Crv + `","kty":"EC","x":"` + k.X + `","y":"` + k.Y + `"}`
+	case "OKP":
+		canon = `{"crv":"` + k.Crv + `","kty":"OKP","x":"` + k.X + `"}`
+	default:
+		canon = `{"e":"` + k.E + `","kty":"RSA","n":"` + k.N + `"}`
+	}
+	sum := sha256.Sum256([]byte(canon))
+	return b64.EncodeToString(sum[:]), nil
+}
+
+// pubJWK is the public members of a JWK, in the order RFC 7638 sorts
+// them, as [NewProof] writes them. Every value is base64url or a fixed
+// name, so none needs JSON escaping.
+type pubJWK struct {
+	Crv string `json:"crv,omitempty"`
+	E   string `json:"e,omitempty"`
+	Kty string `json:"kty"`
+	N   string `json:"n,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+}
+
+func publicJWK(pub crypto.PublicKey) (pubJWK, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() || k.X == nil || k.Y == nil {
+			return pubJWK{}, fmt.Errorf("%w: ECDSA key not on P-256", ErrUnsupportedKey)
+		}
+		var x, y [32]byte
+		k.X.FillBytes(x[:])
+		k.Y.FillBytes(y[:])
+		return pubJWK{Kty: "EC", Crv: "P-256", X: b64.EncodeToString(x[:]), Y: b64.EncodeToString(y[:])}, nil
+	case ed25519.PublicKey:
+		if len(k) != ed25519.PublicKeySize {
+			return pubJWK{}, fmt.Errorf("%w: Ed25519 key of %d bytes", ErrUnsupportedKey, len(k))
+		}
+		return pubJWK{Kty: "OKP", Crv: "Ed25519", X: b64.EncodeToString(k)}, nil
+	case *rsa.PublicKey:
+		e := big.NewInt(int64(k.E)).Bytes()
+		return pubJWK{Kty: "RSA", N: b64.EncodeToString(k.N.Bytes()), E: b64.EncodeToString(e)}, nil
+	}
+	return pubJWK{}, fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
+}

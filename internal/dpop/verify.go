@@ -1,0 +1,214 @@
+package dpop
+
+import (
+	"crypto"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Limits of [Verify].
+const (
+	// MaxLength caps a proof's length in bytes: room for a 4096-bit RSA
+	// key and signature, and a bound on the work a request can cause.
+	MaxLength = 4096
+	// maxJTI caps `jti`, which callers keep in replay caches.
+	maxJTI = 256
+	// DefaultWindow is how far `iat` may be from now, either way, when
+	// [Check].Window is zero.
+	DefaultWindow = 10 * time.Second
+)
+
+// DefaultAlgorithms are the `alg`s [Verify] accepts when
+// [Check].Algorithms is nil.
+var DefaultAlgorithms = []string{"ES256", "EdDSA", "PS256", "RS256"}
+
+// Check is what [Verify] checks a proof against.
+type Check struct {
+	Method string // the request's method
+	// URL is the request's absolute URL as the client addressed it
+	// (behind a proxy: the external one); compared after [NormalizeURL].
+	URL string
+	// AccessToken is the token the request presents; its hash must be the
+	// proof's `ath`. Empty when the request carries none (`ath` is then
+	// not checked).
+	AccessToken string
+	Now         time.Time
+	Window      time.Duration // how far iat may be from Now; 0: DefaultWindow
+	// Algorithms is the allowlist of `alg`; nil: DefaultAlgorithms. Only
+	// ES256, EdDSA, PS256 and RS256 are ever accepted.
+	Algorithms []string
+	// Nonce, when set, must accept the proof's `nonce`; a missing or
+	// refused one is [ErrNonce]. nil: nonces are not required (one sent
+	// anyway is ignored).
+	Nonce func(nonce string) bool
+}
+
+// Proof is what [Verify] learnt from a valid proof.
+type Proof struct {
+	Thumbprint string // RFC 7638 thumbprint of the proof's key
+	JTI        string // at most 256 bytes; check it for replays
+	IssuedAt   time.Time
+}
+
+type rawHeader struct {
+	Typ  string          `json:"typ"`
+	Alg  string          `json:"alg"`
+	JWK  *jwk            `json:"jwk"`
+	Crit json.RawMessage `json:"crit"`
+}
+
+type rawClaims struct {
+	JTI   *string  `json:"jti"`
+	HTM   *string  `json:"htm"`
+	HTU   *string  `json:"htu"`
+	IAT   *float64 `json:"iat"`
+	ATH   *string  `json:"ath"`
+	Nonce *string  `json:"nonce"`
+}
+
+// Verify checks proof against c and returns its key's thumbprint, jti and
+// iat. Errors wrap one of the sentinels in errors.go. It does not check
+// jti for replays, nor compare the thumbprint with a token's binding: the
+// caller does both.
+func Verify(proof string, c Check) (Proof, error) {
+	h, cl, pub, thumb, err := parse(proof, c.Algorithms)
+	if err != nil {
+		return Proof{}, err
+	}
+	method := jwt.GetSigningMethod(h.Alg)
+	i := strings.LastIndexByte(proof, '.')
+	sig, err := b64.DecodeString(proof[i+1:])
+	if err != nil {
+		return Proof{}, fmt.Errorf("%w: signature encoding", ErrMalformed)
+	}
+	if err := method.Verify(proof[:i], sig, pub); err != nil {
+		return Proof{}, fmt.Errorf("%w: %w", ErrSignature, err)
+	}
+	iat, err := checkClaims(cl, c)
+	if err != nil {
+		return Proof{}, err
+	}
+	return Proof{Thumbprint: thumb, JTI: *cl.JTI, IssuedAt: iat}, nil
+}
+
+// parse decodes proof's header and claims, checks their form, `typ` and
+// `alg` against algs, and decodes the key. It verifies nothing else.
+func parse(proof string, algs []string) (*rawHeader, *rawClaims, crypto.PublicKey, string, error) {
+	if len(proof) > MaxLength {
+		return nil, nil, nil, "", fmt.Errorf("%w: %d bytes", ErrTooLong, len(proof))
+	}
+	parts := strings.Split(proof, ".")
+	if len(parts) != 3 {
+		return nil, nil, nil, "", fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+	}
+	var h rawHeader
+	var cl rawClaims
+	if err := decodePart(parts[0], &h); err != nil {
+		return nil, nil, nil, "", err
+	}
+	if err := decodePart(parts[1], &cl); err != nil {
+		return nil, nil, nil, "", err
+	}
+	if !strings.EqualFold(h.Typ, Type) || h.Crit != nil {
+		return nil, nil, nil, "", fmt.Errorf("%w: typ %q", ErrType, h.Typ)
+	}
+	if !allowed(h.Alg, algs) {
+		return nil, nil, nil, "", fmt.Errorf("%w: %q", ErrAlgorithm, h.Alg)
+	}
+	if h.JWK == nil {
+		return nil, nil, nil, "", fmt.Errorf("%w: no jwk", ErrKey)
+	}
+	pub, thumb, err := h.JWK.publicKey()
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	if !fits(h.Alg, h.JWK.Kty) {
+		return nil, nil, nil, "", fmt.Errorf("%w: %s with a %s key", ErrAlgorithm, h.Alg, h.JWK.Kty)
+	}
+	if cl.JTI == nil || *cl.JTI == "" || len(*cl.JTI) > maxJTI || cl.HTM == nil || cl.HTU == nil || cl.IAT == nil {
+		return nil, nil, nil, "", fmt.Errorf("%w: jti, htm, htu or iat missing", ErrMalformed)
+	}
+	return &h, &cl, pub, thumb, nil
+}
+
+func decodePart(part string, v any) error {
+	b, err := b64.DecodeString(part)
+	if err != nil {
+		return fmt.Errorf("%w: base64url: %w", ErrMalformed, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: JSON: %w", ErrMalformed, err)
+	}
+	return nil
+}
+
+// allowed reports whether alg is in algs (nil: DefaultAlgorithms) and is
+// one of the asymmetric algorithms this package verifies.
+func allowed(alg string, algs []string) bool {
+	if algs == nil {
+		algs = DefaultAlgorithms
+	}
+	switch alg {
+	case "ES256", "EdDSA", "PS256", "RS256":
+	default:
+		return false
+	}
+	for _, a := range algs {
+		if a == alg {
+			return true
+		}
+	}
+	return false
+}
+
+func fits(alg, kty string) bool {
+	switch alg {
+	case "ES256":
+		return kty == "EC"
+	case "EdDSA":
+		return kty == "OKP"
+	}
+	return kty == "RSA"
+}
+
+// checkClaims checks htm, htu, iat, ath and nonce, in that order.
+func checkClaims(cl *rawClaims, c Check) (time.Time, error) {
+	if *cl.HTM != c.Method {
+		return time.Time{}, fmt.Errorf("%w: %q", ErrMethod, *cl.HTM)
+	}
+	want, err := NormalizeURL(c.URL)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if got, err := NormalizeURL(*cl.HTU); err != nil || got != want {
+		return time.Time{}, fmt.Errorf("%w: proof for another URL", ErrURL)
+	}
+	window := c.Window
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	f := *cl.IAT
+	if math.IsNaN(f) || f < 0 || f > 1<<53 {
+		return time.Time{}, fmt.Errorf("%w: iat out of range", ErrMalformed)
+	}
+	iat := time.Unix(int64(f), 0)
+	if d := c.Now.Sub(iat); d > window || d < -window {
+		return time.Time{}, fmt.Errorf("%w: iat %v from now", ErrIssuedAt, -d.Truncate(time.Second))
+	}
+	if c.AccessToken != "" {
+		want := AccessTokenHash(c.AccessToken)
+		if cl.ATH == nil || subtle.ConstantTimeCompare([]byte(*cl.ATH), []byte(want)) != 1 {
+			return time.Time{}, ErrAccessTokenHash
+		}
+	}
+	if c.Nonce != nil && (cl.Nonce == nil || !c.Nonce(*cl.Nonce)) {
+		return time.Time{}, ErrNonce
+	}
+	return iat, nil
+}
