@@ -106,8 +106,12 @@ func (e *ResponseError) temporary() bool {
 // whatever its body says.
 func rejected(err error) bool {
 	var re *ResponseError
-	return errors.As(err, &re) && re.Code == "invalid_grant" && !re.temporary()
+	return errors.As(err, &re) && re.Code == "invalid_grant" && !re.temporary() || errors.Is(err, errUnbound)
 }
+
+// errUnbound: a token endpoint answered a proof with a Bearer token, and
+// WithDPoP requires DPoP. A refresh that gets it ends the session.
+var errUnbound = fmt.Errorf("%w: a Bearer token, and WithDPoP requires a DPoP-bound one", ErrInvalidResponse)
 
 // prefix starts every error message of the package.
 const prefix = "transport: "

@@ -20,6 +20,7 @@ type config struct {
 	anyUnauthorized bool
 	anonymous       bool
 	hooks           Hooks
+	dpop            *DPoP // nil: off
 	now             func() time.Time
 
 	// Only tests change these (see export_test.go).
