@@ -52,7 +52,11 @@ func runChild(mode string) error {
 				}
 			}
 		}
-		tr, err := New(os.Getenv("JT_TOKEN_URL"), store)
+		var opts []Option
+		if os.Getenv("JT_DPOP") != "" {
+			opts = append(opts, WithDPoP(DPoP{}))
+		}
+		tr, err := New(os.Getenv("JT_TOKEN_URL"), store, opts...)
 		if err != nil {
 			return err
 		}
@@ -129,13 +133,31 @@ func stderrOf(cmd *exec.Cmd) string { return cmd.Stderr.(*lockedBuffer).String()
 
 // requestEnv is the environment of a "request" child.
 func requestEnv(srv *authServer, file string) []string {
-	return []string{"JT_FILE=" + file, "JT_TOKEN_URL=" + srv.tokenURL(), "JT_API=" + srv.URL + "/api/me"}
+	env := []string{"JT_FILE=" + file, "JT_TOKEN_URL=" + srv.tokenURL(), "JT_API=" + srv.URL + "/api/me"}
+	if srv.dpop {
+		env = append(env, "JT_DPOP=1")
+	}
+	return env
 }
 
-func TestProcessesShareOneRefresh(t *testing.T) {
+// loginFor returns srv's login: bound to a key of its own with srv.dpop.
+func loginFor(t *testing.T, srv *authServer) *Token {
+	if !srv.dpop {
+		return srv.login()
+	}
+	key := newKey(t, algES256)
+	tok := srv.loginBound(mustThumbprint(t, key))
+	tok.DPoPKey = key
+	return tok
+}
+
+func TestProcessesShareOneRefresh(t *testing.T) { dpopModes(t, testProcessesShareOneRefresh) }
+
+func testProcessesShareOneRefresh(t *testing.T, dpop bool) {
 	const procs = 8
 	srv := newAuthServer(t, time.Now)
-	first := srv.login()
+	srv.dpop = dpop
+	first := loginFor(t, srv)
 	srv.expireAccess()
 	first.Expiry = time.Now().Add(-time.Second)
 	dir := privateDir(t)
@@ -181,10 +203,20 @@ func TestProcessesShareOneRefresh(t *testing.T) {
 	if err != nil || tok.RefreshToken != srv.currentRefreshToken(first.RefreshToken) || tok.IdempotencyKey != "" {
 		t.Errorf("file holds %v, %v; want the rotated token and no pending key", tok, err)
 	}
+	if dpop {
+		// The refresh, and three requests per process.
+		wantProofs(t, srv, 1+3*procs, 0, 0)
+		if !sameKey(tok.DPoPKey, first.DPoPKey) {
+			t.Error("the file store lost the session's key")
+		}
+	}
 }
 
-func TestCrashMidRefreshResumes(t *testing.T) {
+func TestCrashMidRefreshResumes(t *testing.T) { dpopModes(t, testCrashMidRefreshResumes) }
+
+func testCrashMidRefreshResumes(t *testing.T, dpop bool) {
 	srv := newAuthServer(t, time.Now)
+	srv.dpop = dpop
 	srv.opaque = true
 	arrived, release := make(chan struct{}), make(chan struct{})
 	var held atomic.Bool
@@ -196,7 +228,7 @@ func TestCrashMidRefreshResumes(t *testing.T) {
 		<-release
 		return true
 	}
-	first := srv.login()
+	first := loginFor(t, srv)
 	srv.expireAccess()
 	file := privateDir(t) + "/token.json"
 	store, _ := newFileStore(file)
@@ -232,6 +264,10 @@ func TestCrashMidRefreshResumes(t *testing.T) {
 	}
 	if tok, _ := store.Load(context.Background()); tok.RefreshToken != srv.currentRefreshToken(first.RefreshToken) {
 		t.Error("the survivor did not save the rotated token")
+	}
+	if dpop {
+		// Each process's request (401) and the refresh, and the survivor's retry.
+		wantProofs(t, srv, 5, 0, 0)
 	}
 }
 
