@@ -427,11 +427,11 @@ func (s *fileStore) checkInfo(fi fs.FileInfo, path string) error {
 type saveStep int
 
 const (
-	stepCreated saveStep = iota // temporary file created, empty
-	stepWritten                 // content written, not synced
-	stepSynced                  // content synced, not renamed
-	stepRenamed                 // renamed over the old file, directory not synced
-	stepKeySaved                // a new key file in place, the token file not yet written
+	stepCreated  saveStep = iota // temporary file created, empty
+	stepWritten                  // content written, not synced
+	stepSynced                   // content synced, not renamed
+	stepRenamed                  // renamed over the old file, directory not synced
+	stepKeySaved                 // a new key file in place, the token file not yet written
 )
 
 func (s *fileStore) step(st saveStep) error {
