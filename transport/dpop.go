@@ -132,9 +132,7 @@ func (p *prover) bound() (crypto.Signer, error) {
 		return nil, err
 	}
 	p.mu.Lock()
-	if p.next == k {
-		p.next = nil
-	}
+	p.next = nil
 	p.mu.Unlock()
 	return k, nil
 }

@@ -40,51 +40,9 @@ func runChild(mode string) error {
 	}
 	switch mode {
 	case "request":
-		// Wait for the start signal, so that every process races.
-		if gate := os.Getenv("JT_GATE"); gate != "" {
-			fmt.Println("ready")
-			for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
-				if _, err := os.Stat(gate); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					return errors.New("no start signal")
-				}
-			}
-		}
-		var opts []Option
-		if os.Getenv("JT_DPOP") != "" {
-			opts = append(opts, WithDPoP(DPoP{}))
-		}
-		tr, err := New(os.Getenv("JT_TOKEN_URL"), store, opts...)
-		if err != nil {
-			return err
-		}
-		client := &http.Client{Transport: tr}
-		n, _ := strconv.Atoi(os.Getenv("JT_N"))
-		for range max(n, 1) {
-			resp, err := client.Get(os.Getenv("JT_API"))
-			if err != nil {
-				return err
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				return fmt.Errorf("status %d: %s", resp.StatusCode, body)
-			}
-		}
-		fmt.Println("ok")
+		return childRequests(store)
 	case "save-crash":
-		step, _ := strconv.Atoi(os.Getenv("JT_STEP"))
-		store.saveHook = func(s saveStep) error {
-			if s == saveStep(step) {
-				p, _ := os.FindProcess(os.Getpid())
-				p.Kill()
-				select {} // SIGKILL arrives
-			}
-			return nil
-		}
-		return store.Save(ctx, &Token{AccessToken: "new", RefreshToken: "new-rt"})
+		return childSaveCrash(ctx, store)
 	case "hold-lock":
 		_, unlock, err := store.Lock(ctx)
 		if err != nil {
@@ -97,6 +55,68 @@ func runChild(mode string) error {
 		return fmt.Errorf("unknown mode %q", mode)
 	}
 	return nil
+}
+
+// childRequests sends JT_N requests to JT_API through a Transport of the
+// file store, once the JT_GATE file exists (if named).
+func childRequests(store *fileStore) error {
+	// Wait for the start signal, so that every process races.
+	if gate := os.Getenv("JT_GATE"); gate != "" {
+		fmt.Println("ready")
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
+			if _, err := os.Stat(gate); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errors.New("no start signal")
+			}
+		}
+	}
+	var opts []Option
+	if os.Getenv("JT_DPOP") != "" {
+		opts = append(opts, WithDPoP(DPoP{}))
+	}
+	tr, err := New(os.Getenv("JT_TOKEN_URL"), store, opts...)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: tr}
+	n, _ := strconv.Atoi(os.Getenv("JT_N"))
+	for range max(n, 1) {
+		resp, err := client.Get(os.Getenv("JT_API"))
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+	}
+	fmt.Println("ok")
+	return nil
+}
+
+// childSaveCrash saves a token, killing itself at step JT_STEP of the Save.
+func childSaveCrash(ctx context.Context, store *fileStore) error {
+	step, _ := strconv.Atoi(os.Getenv("JT_STEP"))
+	store.saveHook = func(s saveStep) error {
+		if s == saveStep(step) {
+			p, _ := os.FindProcess(os.Getpid())
+			p.Kill()
+			select {} // SIGKILL arrives
+		}
+		return nil
+	}
+	tok := &Token{AccessToken: "new", RefreshToken: "new-rt"}
+	if os.Getenv("JT_DPOP") != "" {
+		var err error
+		if tok.DPoPKey, err = generateKey(algEdDSA); err != nil {
+			return err
+		}
+		tok.TokenType = "DPoP"
+	}
+	return store.Save(ctx, tok)
 }
 
 // child prepares this test binary as a child process in mode.
@@ -153,27 +173,14 @@ func loginFor(t *testing.T, srv *authServer) *Token {
 
 func TestProcessesShareOneRefresh(t *testing.T) { dpopModes(t, testProcessesShareOneRefresh) }
 
-func testProcessesShareOneRefresh(t *testing.T, dpop bool) {
-	const procs = 8
-	srv := newAuthServer(t, time.Now)
-	srv.dpop = dpop
-	first := loginFor(t, srv)
-	srv.expireAccess()
-	first.Expiry = time.Now().Add(-time.Second)
-	dir := privateDir(t)
-	file := dir + "/cli/token.json"
-	store, err := newFileStore(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Save(context.Background(), first); err != nil {
-		t.Fatal(err)
-	}
-	gate := dir + "/go"
+// racers runs procs "request" children with env, released at once by
+// creating the file gate, and checks that each succeeded.
+func racers(t *testing.T, procs int, env []string, gate string) {
+	t.Helper()
 	var cmds []*exec.Cmd
 	var outs []*bufio.Reader
 	for range procs {
-		cmd := child(t, "request", append(requestEnv(srv, file), "JT_GATE="+gate, "JT_N=3")...)
+		cmd := child(t, "request", append(env, "JT_GATE="+gate)...)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -198,6 +205,25 @@ func testProcessesShareOneRefresh(t *testing.T, dpop bool) {
 			t.Errorf("child %d: %v %q %s", i, err, rest, stderrOf(cmd))
 		}
 	}
+}
+
+func testProcessesShareOneRefresh(t *testing.T, dpop bool) {
+	const procs = 8
+	srv := newAuthServer(t, time.Now)
+	srv.dpop = dpop
+	first := loginFor(t, srv)
+	srv.expireAccess()
+	first.Expiry = time.Now().Add(-time.Second)
+	dir := privateDir(t)
+	file := dir + "/cli/token.json"
+	store, err := newFileStore(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	racers(t, procs, append(requestEnv(srv, file), "JT_N=3"), dir+"/go")
 	wantStats(t, srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1})
 	tok, err := store.Load(context.Background())
 	if err != nil || tok.RefreshToken != srv.currentRefreshToken(first.RefreshToken) || tok.IdempotencyKey != "" {

@@ -191,7 +191,7 @@ func (s *authServer) tokenResponse(rt, jkt string) []byte {
 	}
 	s.access[at] = exp
 	resp := map[string]any{"access_token": at, "token_type": "Bearer", "refresh_token": rt}
-	if jkt != "" {
+	if jkt != "" && !s.bearerOnly {
 		s.boundTo[at] = jkt
 		resp["token_type"] = "DPoP"
 	}
