@@ -120,20 +120,21 @@ func (p *prover) loginKey() (crypto.Signer, error) {
 	return p.next, nil
 }
 
-// bound takes the login key for a session that a login bound to it: the
-// next login gets a new one. It returns nil for DPoP.Key, which no store
-// holds.
+// bound takes the key of the login requests' proofs for the session a
+// login bound to it: the next login gets a new one. It returns nil for
+// DPoP.Key, which no store holds, and an error when no login request
+// carried a proof: the session is bound to a key this Transport lacks.
 func (p *prover) bound() (crypto.Signer, error) {
 	if p.fixed != nil {
 		return nil, nil
 	}
-	k, err := p.loginKey()
-	if err != nil {
-		return nil, err
-	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := p.next
+	if k == nil {
+		return nil, errorf("transport: Login: the token is DPoP-bound, and no login request carried a proof of this Transport (send it through LoginTransport)")
+	}
 	p.next = nil
-	p.mu.Unlock()
 	return k, nil
 }
 

@@ -331,10 +331,15 @@ func TestWithDPoPRefusesBadConfig(t *testing.T) {
 			t.Errorf("WithDPoP(%+v) accepted", d)
 		}
 	}
-	// Without WithDPoP, a DPoP-bound login cannot be proved: refused.
+	// Without WithDPoP, or without a proof through LoginTransport, a
+	// DPoP-bound login cannot be proved: refused.
 	tr, _ := New("https://a.example/token", store)
 	if err := tr.Login(context.Background(), &Token{AccessToken: "a", TokenType: "DPoP"}); err == nil {
 		t.Error("a DPoP login without WithDPoP accepted")
+	}
+	tr, _ = New("https://a.example/token", store, WithDPoP(DPoP{}))
+	if err := tr.Login(context.Background(), &Token{AccessToken: "a", TokenType: "DPoP"}); err == nil || !strings.Contains(err.Error(), "LoginTransport") {
+		t.Errorf("a DPoP login without a login proof: %v", err)
 	}
 }
 
