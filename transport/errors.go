@@ -37,8 +37,9 @@ var (
 
 	// ErrInvalidResponse means a token endpoint answered 200 with a body
 	// that is not a usable RFC 6749 §5.1 token response: not JSON, too
-	// large, no access token, not a Bearer token, or a token that cannot
-	// go into an Authorization header.
+	// large, no access token, neither a Bearer nor a DPoP token (a Bearer
+	// one with DPoP.Required; a DPoP one to a request without a proof), or
+	// a token that cannot go into an Authorization header.
 	ErrInvalidResponse = errors.New("transport: invalid token response")
 
 	// ErrPanic means code the Transport ran on a goroutine of its own (a

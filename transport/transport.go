@@ -24,7 +24,8 @@ var errNotConfigured = errors.New("transport: Transport not created by New")
 //
 // A request to one of its origins (by default the refresh endpoint's; see
 // WithOrigins) without an Authorization header of its own is sent as a
-// clone carrying "Authorization: Bearer <access token>"; other requests
+// clone carrying "Authorization: Bearer <access token>" (for a DPoP-bound
+// session "DPoP <access token>" and a proof; see WithDPoP); other requests
 // pass untouched. The caller's request is never modified, and its body is
 // always closed. A token due for refresh is refreshed before it is sent; a
 // 401 saying the token is missing or invalid makes the Transport refresh
