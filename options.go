@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/jwtrefresh/jwtrefresh/internal/dpop"
 )
 
 // Option configures a [Service]. Options report bad values as errors
@@ -25,6 +27,8 @@ type config struct {
 	cacheSize  int
 	logger     *slog.Logger
 	events     func(context.Context, Event)
+	dpopBase   string       // WithDPoP; "" without
+	dpopNonces *dpop.Nonces // nil: no server nonces
 	now        func() time.Time
 }
 
