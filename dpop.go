@@ -37,8 +37,9 @@ func WithDPoP(baseURL string, nonceKey []byte) Option {
 			return configError("WithDPoP: %v", err)
 		}
 		c.dpopBase = base
-		c.dpopNonces = nil
+		c.dpopNonces, c.dpopNonceKey = nil, nil
 		if nonceKey != nil {
+			c.dpopNonceKey = append([]byte(nil), nonceKey...)
 			if c.dpopNonces, err = dpop.NewNonces(nonceKey, dpopNonceSlot); err != nil {
 				return configError("WithDPoP: %v", err)
 			}

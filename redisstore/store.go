@@ -38,6 +38,10 @@ var serverClock any = ""
 // same options. Errors wrap ErrInvalidConfig: a nil client (also a nil
 // *redis.Client), a nil or refused option, a client without context
 // timeouts.
+//
+// The Store also implements middleware.ReplayCheck, the replay check of
+// DPoP proofs shared by resource servers: assert it with
+// store.(middleware.ReplayCheck) and set it as middleware.DPoP's Replay.
 func New(rdb redis.UniversalClient, opts ...Option) (session.Store, error) {
 	cfg := defaults()
 	for i, o := range opts {
