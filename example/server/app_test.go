@@ -29,11 +29,14 @@ func newTestServer(t *testing.T, rdb redis.UniversalClient) (*httptest.Server, *
 		rdb, cfg.keyPrefix = b.Client, b.Prefix(t)
 	}
 	counts := new(expvar.Map)
+	srv := httptest.NewUnstartedServer(nil)
+	cfg.publicURL = "http://" + srv.Listener.Addr().String()
 	_, h, err := newApp(cfg, rdb, slog.New(slog.DiscardHandler), counts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, counts
 }
