@@ -160,6 +160,17 @@ func TestIndex(t *testing.T) {
 	if tok.Version != 2 || tok.Generation != 1 || tok.Subject != x1.SubjectID("alice") || seal == (session.SealKey{}) {
 		t.Fatalf("NewFamily: %+v, seal %x", tok, seal)
 	}
+	// A step-1 instance (the new secret held, not yet current) stores the
+	// key under the new version too: an instance that holds only the new
+	// secret finds it, whatever order they start in.
+	fresh := storetest.NewMemoryStore(storetest.Config{})
+	x1only, _ := secrets(t, k1).Index(ctx, fresh)
+	if x12, _ := secrets(t, k1, k2).Index(ctx, fresh); x12 == nil || x12.SubjectID("alice") != x1only.SubjectID("alice") {
+		t.Fatal("the step-1 instance derived another index key")
+	}
+	if x2only, _ := secrets(t, k2).Index(ctx, fresh); x2only == nil || x2only.SubjectID("alice") != x1only.SubjectID("alice") {
+		t.Fatal("an instance holding only the newer secret derived another index key")
+	}
 	// A stored key that does not open with the secret of its version.
 	clash, _ := secrets(t, secret(1, 'q')).Index(ctx, st)
 	if clash != nil {
@@ -239,22 +250,32 @@ func TestSeal(t *testing.T) {
 		return hex.EncodeToString(h.Sum(nil))
 	}
 	want := sum("o", string(k[:]), sum("i", string(k[:]), "sid", "5:alice", `{"a":1}`))
-	if got := k.Seal("sid", "alice", []byte(`{"a":1}`)); got != want {
+	if got := k.Seal("sid", "alice", "", []byte(`{"a":1}`)); got != want {
 		t.Fatalf("Seal = %s, want %s", got, want)
 	}
-	base := k.Seal("sid", "alice", []byte(`{"a":1}`))
+	jkt := strings.Repeat("T", 43)
+	want = sum("o", string(k[:]), sum("i", string(k[:]), "sid", "5:alice", "#"+jkt, `{"a":1}`))
+	if got := k.Seal("sid", "alice", jkt, []byte(`{"a":1}`)); got != want {
+		t.Fatalf("Seal of a bound record = %s, want %s", got, want)
+	}
+	base := k.Seal("sid", "alice", "", []byte(`{"a":1}`))
 	other := k
 	other[0] ^= 1
 	for name, s := range map[string]string{
-		"Session": k.Seal("sie", "alice", []byte(`{"a":1}`)),
-		"Subject": k.Seal("sid", "alicf", []byte(`{"a":1}`)),
-		"Claims":  k.Seal("sid", "alice", []byte(`{"a":2}`)),
-		"Moved":   k.Seal("sid", "alice{", []byte(`"a":1}`)), // the subject's length is covered
-		"Key":     other.Seal("sid", "alice", []byte(`{"a":1}`)),
+		"Session": k.Seal("sie", "alice", "", []byte(`{"a":1}`)),
+		"Subject": k.Seal("sid", "alicf", "", []byte(`{"a":1}`)),
+		"Claims":  k.Seal("sid", "alice", "", []byte(`{"a":2}`)),
+		"Moved":   k.Seal("sid", "alice{", "", []byte(`"a":1}`)), // the subject's length is covered
+		"Key":     other.Seal("sid", "alice", "", []byte(`{"a":1}`)),
+		"Bound":   k.Seal("sid", "alice", jkt, []byte(`{"a":1}`)),
+		"Rebound": k.Seal("sid", "alice", strings.Repeat("U", 43), []byte(`{"a":1}`)),
 	} {
 		if s == base {
 			t.Errorf("%s: the seal does not cover it", name)
 		}
+	}
+	if k.Seal("sid", "alice", jkt, nil) == k.Seal("sid", "alice", strings.Repeat("U", 43), nil) {
+		t.Error("the seal does not cover the key thumbprint")
 	}
 }
 

@@ -139,12 +139,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 	if cfg.randomRefresh {
 		log.Info("no REFRESH_KEY: using a random refresh-token key; sessions will not survive a restart")
 	}
-	_, handler, err := newApp(cfg, rdb, log, counts)
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
+	if cfg.publicURL == "" {
+		cfg.publicURL = "http://" + ln.Addr().String()
+	}
+	_, handler, err := newApp(cfg, rdb, log, counts)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	srv := &http.Server{
@@ -157,7 +161,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("listening", "url", "http://"+ln.Addr().String(), "redis", where, "replica_ack", cfg.replicaAck,
-		"access_ttl", cfg.accessTTL, "reuse_grace", cfg.reuseGrace, "reuse_policy", cfg.reusePolicyName)
+		"access_ttl", cfg.accessTTL, "reuse_grace", cfg.reuseGrace, "reuse_policy", cfg.reusePolicyName, "dpop", cfg.dpop)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

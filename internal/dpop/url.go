@@ -3,6 +3,7 @@ package dpop
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -36,4 +37,38 @@ func NormalizeURL(raw string) (string, error) {
 		path = "/"
 	}
 	return scheme + "://" + host + path, nil
+}
+
+// RequestURL is the URL a client addressed r to, as htu is compared: base
+// (an operator-configured external URL such as "https://api.example.com",
+// maybe with a path prefix a proxy strips; no trailing slash) followed by
+// the path of r's request target, as received. Neither the Host header
+// nor the connection's TLS state is trusted: a proof made for another
+// origin that shares the key cannot be replayed here by naming that origin.
+func RequestURL(base string, r *http.Request) string {
+	p := r.RequestURI
+	if p == "" { // a request made in-process, not read from a connection
+		p = r.URL.EscapedPath()
+	}
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if !strings.HasPrefix(p, "/") { // absolute form, or "*"
+		if u, err := url.Parse(p); err == nil && u.Host != "" {
+			p = u.EscapedPath()
+		}
+	}
+	return base + p
+}
+
+// CheckBaseURL returns base without a trailing slash if it is an absolute
+// http(s) URL without query, fragment or user information, as
+// [RequestURL] needs it.
+func CheckBaseURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" || strings.HasSuffix(base, "?") {
+		return "", fmt.Errorf("DPoP base URL %q: want an absolute http or https URL without query, fragment or user", base)
+	}
+	return strings.TrimRight(base, "/"), nil
 }
