@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
@@ -327,4 +328,34 @@ func herd(b *testing.B, client *http.Client, url string) {
 	ready.Wait()
 	close(start)
 	done.Wait()
+}
+
+// BenchmarkSignature measures a bare signature of a proof-sized message
+// with each key BenchmarkOverhead's DPoP clients use: what a proof cannot
+// cost less than.
+func BenchmarkSignature(b *testing.B) {
+	msg := []byte(strings.Repeat("p", 400))
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("alg=es256", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h := sha256.Sum256(msg)
+			if _, err := ecdsa.SignASN1(rand.Reader, ecKey, h[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("alg=eddsa", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ed25519.Sign(edKey, msg)
+		}
+	})
 }
