@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,8 +30,9 @@ type DPoP struct {
 	// (default 10 seconds). A replayed proof is refused as long as its
 	// iat is within it.
 	Window time.Duration
-	// Algorithms are the proof algorithms accepted; nil: ES256, EdDSA,
-	// PS256 and RS256. Only these asymmetric ones ever are.
+	// Algorithms are the proof algorithms accepted; nil: ES256, EdDSA
+	// (also named Ed25519, RFC 9864), PS256 and RS256. Only these
+	// asymmetric ones ever are.
 	Algorithms []string
 	// ReplayCacheSize bounds the proofs remembered by this instance
 	// (default 100,000). An unexpired one is never forgotten: when full,
@@ -109,8 +111,8 @@ func newDPoPConfig(d DPoP) (*dpopConfig, error) {
 	}
 	if d.Algorithms != nil {
 		for _, a := range d.Algorithms {
-			if !strings.Contains(" ES256 EdDSA PS256 RS256 ", " "+a+" ") {
-				return nil, configError("WithDPoP: algorithm %q: want ES256, EdDSA, PS256 or RS256", a)
+			if !slices.Contains(dpop.DefaultAlgorithms, a) {
+				return nil, configError("WithDPoP: algorithm %q: want one of %v", a, dpop.DefaultAlgorithms)
 			}
 		}
 		if len(d.Algorithms) == 0 {

@@ -247,7 +247,7 @@ func TestDPoPNonce(t *testing.T) {
 	wantRefusal(t, "no nonce", w, 401, codeUseNonce)
 	nonce := w.Header().Get("DPoP-Nonce")
 	if nonce == "" || !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Bearer realm=") ||
-		!strings.Contains(w.Header().Get("WWW-Authenticate"), `DPoP realm="api", algs="ES256 EdDSA PS256 RS256", error="use_dpop_nonce"`) {
+		!strings.Contains(w.Header().Get("WWW-Authenticate"), `DPoP realm="api", algs="ES256 EdDSA Ed25519 PS256 RS256", error="use_dpop_nonce"`) {
 		t.Fatalf("headers %v", w.Header())
 	}
 	w = serve(h, dpopRequest("/r", "DPoP", tok, proofFor(t, key, "GET", apiBase+"/r", tok, t0, "stale")))
@@ -269,11 +269,11 @@ func TestDPoPModes(t *testing.T) {
 
 	allowed := newDPoPMW(t, nil, DPoP{}).Handler(okHandler)
 	w := serve(allowed, dpopRequest("/r", "", ""))
-	if got, want := w.Header().Get("WWW-Authenticate"), `Bearer realm="api", DPoP realm="api", algs="ES256 EdDSA PS256 RS256"`; got != want {
+	if got, want := w.Header().Get("WWW-Authenticate"), `Bearer realm="api", DPoP realm="api", algs="ES256 EdDSA Ed25519 PS256 RS256"`; got != want {
 		t.Fatalf("allowed, no token: challenge %q, want %q", got, want)
 	}
 	w = serve(allowed, dpopRequest("/r", "DPoP", tok))
-	if got, want := w.Header().Get("WWW-Authenticate"), `Bearer realm="api", DPoP realm="api", algs="ES256 EdDSA PS256 RS256", error="invalid_dpop_proof", error_description="`+descInvalidProof+`"`; got != want {
+	if got, want := w.Header().Get("WWW-Authenticate"), `Bearer realm="api", DPoP realm="api", algs="ES256 EdDSA Ed25519 PS256 RS256", error="invalid_dpop_proof", error_description="`+descInvalidProof+`"`; got != want {
 		t.Fatalf("allowed, no proof: challenge %q, want %q", got, want)
 	}
 

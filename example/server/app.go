@@ -98,23 +98,7 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	if err != nil {
 		return nil, nil, err
 	}
-	svcOpts := []jwtrefresh.Option{
-		jwtrefresh.WithAudience(audience),
-		jwtrefresh.WithAccessTokenTTL(cfg.accessTTL),
-		jwtrefresh.WithLogger(log), // session events and refused requests
-		jwtrefresh.WithEvents(a.event),
-	}
-	var mwOpts []middleware.Option
-	if cfg.publicURL == "" { // main sets it from the listener
-		cfg.publicURL = "http://" + cfg.addr
-	}
-	if cfg.dpop != "off" {
-		// Proofs name the public URL; the store's replay check refuses a
-		// proof already used on any instance.
-		svcOpts = append(svcOpts, jwtrefresh.WithDPoP(cfg.publicURL, nil))
-		mwOpts = append(mwOpts, middleware.WithDPoP(middleware.DPoP{BaseURL: cfg.publicURL,
-			Required: cfg.dpop == "required", Replay: store.(middleware.ReplayCheck)}))
-	}
+	svcOpts, mwOpts := a.options(cfg, log, store)
 	if a.svc, err = jwtrefresh.NewService(store, secrets, signing, issuer, svcOpts...); err != nil {
 		return nil, nil, err
 	}
@@ -138,6 +122,28 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	mux.Handle("/api/me", methodNotAllowed("GET, HEAD"))
 	mux.Handle("/api/echo", methodNotAllowed("POST"))
 	return a, mux, nil
+}
+
+// options are the service's options and the middleware's DPoP option,
+// when DPoP is not off.
+func (a *app) options(cfg *config, log *slog.Logger, store session.Store) ([]jwtrefresh.Option, []middleware.Option) {
+	svcOpts := []jwtrefresh.Option{
+		jwtrefresh.WithAudience(audience),
+		jwtrefresh.WithAccessTokenTTL(cfg.accessTTL),
+		jwtrefresh.WithLogger(log), // session events and refused requests
+		jwtrefresh.WithEvents(a.event),
+	}
+	if cfg.dpop == "off" {
+		return svcOpts, nil
+	}
+	if cfg.publicURL == "" { // main sets it from the listener
+		cfg.publicURL = "http://" + cfg.addr
+	}
+	// Proofs name the public URL; the store's replay check refuses a proof
+	// already used on any instance.
+	return append(svcOpts, jwtrefresh.WithDPoP(cfg.publicURL, nil)),
+		[]middleware.Option{middleware.WithDPoP(middleware.DPoP{BaseURL: cfg.publicURL,
+			Required: cfg.dpop == "required", Replay: store.(middleware.ReplayCheck)})}
 }
 
 // methodNotAllowed answers 405 with Allow and an RFC 6749 §5.2 error body.

@@ -106,6 +106,22 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestEd25519Alg: RFC 9864's fully-specified "Ed25519" is accepted as
+// EdDSA with an Ed25519 key (openid-client 6 sends it).
+func TestEd25519Alg(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Unix(1_800_000_000, 0)
+	jwkMap := map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64.EncodeToString(priv.Public().(ed25519.PublicKey))}
+	p := forge(t, "EdDSA", priv, map[string]any{"typ": Type, "alg": "Ed25519", "jwk": jwkMap},
+		map[string]any{"jti": "j", "htm": "GET", "htu": "https://a.example/", "iat": now.Unix()})
+	if _, err := Verify(p, Check{Method: "GET", URL: "https://a.example/", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(p, Check{Method: "GET", URL: "https://a.example/", Now: now, Algorithms: []string{"EdDSA"}}); !errors.Is(err, ErrAlgorithm) {
+		t.Fatalf("Ed25519 outside the allowlist: %v", err)
+	}
+}
+
 func TestUnsupportedKeys(t *testing.T) {
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)

@@ -25,8 +25,10 @@ const (
 )
 
 // DefaultAlgorithms are the `alg`s [Verify] accepts when
-// [Check].Algorithms is nil.
-var DefaultAlgorithms = []string{"ES256", "EdDSA", "PS256", "RS256"}
+// [Check].Algorithms is nil: every one this package verifies. Ed25519 is
+// RFC 9864's fully-specified name of EdDSA with an Ed25519 key, which
+// some clients (openid-client 6) send.
+var DefaultAlgorithms = []string{"ES256", "EdDSA", "Ed25519", "PS256", "RS256"}
 
 // Check is what [Verify] checks a proof against.
 type Check struct {
@@ -41,7 +43,7 @@ type Check struct {
 	Now         time.Time
 	Window      time.Duration // how far iat may be from Now; 0: DefaultWindow
 	// Algorithms is the allowlist of `alg`; nil: DefaultAlgorithms. Only
-	// ES256, EdDSA, PS256 and RS256 are ever accepted.
+	// those are ever accepted.
 	Algorithms []string
 	// Nonce, when set, must accept the proof's `nonce`; a missing or
 	// refused one is [ErrNonce]. nil: nonces are not required (one sent
@@ -81,7 +83,11 @@ func Verify(proof string, c Check) (Proof, error) {
 	if err != nil {
 		return Proof{}, err
 	}
-	method := jwt.GetSigningMethod(h.Alg)
+	alg := h.Alg
+	if alg == "Ed25519" {
+		alg = "EdDSA" // the same signature (RFC 9864 §2.2)
+	}
+	method := jwt.GetSigningMethod(alg)
 	i := strings.LastIndexByte(proof, '.')
 	sig, err := b64.DecodeString(proof[i+1:])
 	if err != nil {
@@ -155,7 +161,7 @@ func allowed(alg string, algs []string) bool {
 		algs = DefaultAlgorithms
 	}
 	switch alg {
-	case "ES256", "EdDSA", "PS256", "RS256":
+	case "ES256", "EdDSA", "Ed25519", "PS256", "RS256":
 	default:
 		return false
 	}
@@ -171,7 +177,7 @@ func fits(alg, kty string) bool {
 	switch alg {
 	case "ES256":
 		return kty == "EC"
-	case "EdDSA":
+	case "EdDSA", "Ed25519":
 		return kty == "OKP"
 	}
 	return kty == "RSA"

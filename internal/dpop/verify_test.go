@@ -66,6 +66,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"HS256", forge(t, "HS256", []byte("secret"), hdr(func(h map[string]any) { h["alg"] = "HS256" }), claims(nil)), nil, ErrAlgorithm},
 		{"alg not allowed", forge(t, "ES256", key, hdr(nil), claims(nil)), func(c *Check) { c.Algorithms = []string{"EdDSA"} }, ErrAlgorithm},
 		{"alg unknown to package", forge(t, "ES384", p384, hdr(func(h map[string]any) { h["alg"] = "ES384" }), claims(nil)), func(c *Check) { c.Algorithms = []string{"ES384"} }, ErrAlgorithm},
+		{"alg Ed25519 with an EC key", forge(t, "ES256", key, hdr(func(h map[string]any) { h["alg"] = "Ed25519" }), claims(nil)), nil, ErrAlgorithm},
 		{"alg for another key type", forge(t, "ES256", key, hdr(func(h map[string]any) { h["alg"] = "EdDSA" }), claims(nil)), nil, ErrAlgorithm},
 		{"private key in jwk", forge(t, "ES256", key, hdr(func(h map[string]any) { h["jwk"] = withPrivate }), claims(nil)), nil, ErrKey},
 		{"symmetric jwk", forge(t, "ES256", key, hdr(func(h map[string]any) { h["jwk"] = map[string]any{"kty": "oct", "k": "c2VjcmV0"} }), claims(nil)), nil, ErrKey},
