@@ -131,6 +131,19 @@ func TestDPoPNonceAtTheResourceServer(t *testing.T) {
 	wantStats(t, f.srv.Stats(), serverStats{Unauthorized: 1})
 	f.mustGet("/api/me", 200) // the next request refreshes
 	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 2})
+
+	// A server that asks for a new nonce every time: two sends, then its
+	// 401 is returned.
+	asks := f.srv.nonceAsks.Load()
+	f.srv.resource = func(w http.ResponseWriter, r *http.Request) {
+		f.srv.setNonce(rand.Text())
+		w.Header().Set("DPoP-Nonce", f.srv.currentNonce())
+	}
+	f.mustGet("/api/me", 401)
+	if got := f.srv.nonceAsks.Load() - asks; got != 2 {
+		t.Errorf("%d use_dpop_nonce answers; want 2, the request and its one retry", got)
+	}
+	wantStats(t, f.srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1, Unauthorized: 2})
 }
 
 // TestDPoPChallenges: a DPoP challenge with invalid_token refreshes;
