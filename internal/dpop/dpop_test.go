@@ -210,3 +210,30 @@ func forge(t testing.TB, alg string, key any, header, claims map[string]any) str
 	}
 	return input + "." + b64.EncodeToString(sig)
 }
+
+// TestHeaderCache: a header is decoded once and served from the cache
+// after; the cache never holds more than its bound.
+func TestHeaderCache(t *testing.T) {
+	c := &headerCache{m: make(map[string]*proofHeader)}
+	for i := range headerCacheSize + 10 {
+		c.put(strings.Repeat("h", i+1), &proofHeader{alg: "ES256"})
+		if len(c.m) > headerCacheSize {
+			t.Fatalf("%d entries, bound %d", len(c.m), headerCacheSize)
+		}
+	}
+	if c.get(strings.Repeat("h", headerCacheSize+10)) == nil {
+		t.Fatal("the last header put is not cached")
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Unix(1_800_000_000, 0)
+	p, _ := NewProof(key, Claims{Method: "GET", URL: "https://a.example/", IssuedAt: now})
+	part := strings.Split(p, ".")[0]
+	if _, err := Verify(p, Check{Method: "GET", URL: "https://a.example/", Now: now}); err != nil || headers.get(part) == nil {
+		t.Fatalf("a verified proof's header is not cached: %v", err)
+	}
+	// A cached header does not stand in for the signature.
+	bad := p[:strings.LastIndexByte(p, '.')+1] + strings.Repeat("A", 86)
+	if _, err := Verify(bad, Check{Method: "GET", URL: "https://a.example/", Now: now}); !errors.Is(err, ErrSignature) {
+		t.Fatalf("a bad signature under a cached header: %v", err)
+	}
+}

@@ -88,11 +88,11 @@ const (
 // jti for replays, nor compare the thumbprint with a token's binding: the
 // caller does both.
 func Verify(proof string, c Check) (Proof, error) {
-	h, cl, pub, thumb, err := parse(proof, c.Algorithms)
+	h, cl, err := parse(proof, c.Algorithms)
 	if err != nil {
 		return Proof{}, err
 	}
-	alg := h.Alg
+	alg := h.alg
 	if alg == "Ed25519" {
 		alg = "EdDSA" // the same signature (RFC 9864 §2.2)
 	}
@@ -102,55 +102,82 @@ func Verify(proof string, c Check) (Proof, error) {
 	if err != nil {
 		return Proof{}, fmt.Errorf("%w: signature encoding", ErrMalformed)
 	}
-	if err := method.Verify(proof[:i], sig, pub); err != nil {
+	if err := method.Verify(proof[:i], sig, h.pub); err != nil {
 		return Proof{}, fmt.Errorf("%w: %w", ErrSignature, err)
 	}
 	iat, err := checkClaims(cl, c)
 	if err != nil {
 		return Proof{}, err
 	}
-	return Proof{Thumbprint: thumb, JTI: cl.JTI, IssuedAt: iat}, nil
+	return Proof{Thumbprint: h.thumb, JTI: cl.JTI, IssuedAt: iat}, nil
 }
 
-// parse decodes proof's header and claims, checks their form, `typ` and
-// `alg` against algs, and decodes the key. It verifies nothing else.
-func parse(proof string, algs []string) (*rawHeader, *rawClaims, crypto.PublicKey, string, error) {
+// parse decodes proof's header (see parseHeader) and claims and checks their
+// form and `alg` against algs. It verifies nothing else.
+func parse(proof string, algs []string) (*proofHeader, *rawClaims, error) {
 	if len(proof) > MaxLength {
-		return nil, nil, nil, "", fmt.Errorf("%w: %d bytes", ErrTooLong, len(proof))
+		return nil, nil, fmt.Errorf("%w: %d bytes", ErrTooLong, len(proof))
 	}
 	parts := strings.Split(proof, ".")
 	if len(parts) != 3 {
-		return nil, nil, nil, "", fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
 	}
-	var h rawHeader
-	var cl rawClaims
-	if err := decodePart(parts[0], h.decode); err != nil {
-		return nil, nil, nil, "", err
-	}
-	if err := decodePart(parts[1], cl.decode); err != nil {
-		return nil, nil, nil, "", err
-	}
-	if !strings.EqualFold(h.Typ, Type) || h.Crit {
-		return nil, nil, nil, "", fmt.Errorf("%w: typ %q", ErrType, h.Typ)
-	}
-	if !allowed(h.Alg, algs) {
-		return nil, nil, nil, "", fmt.Errorf("%w: %q", ErrAlgorithm, h.Alg)
-	}
-	if !h.hasJWK {
-		return nil, nil, nil, "", fmt.Errorf("%w: no jwk", ErrKey)
-	}
-	pub, thumb, err := h.JWK.publicKey()
+	h, err := parseHeader(parts[0])
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, nil, err
 	}
-	if !fits(h.Alg, h.JWK.Kty) {
-		return nil, nil, nil, "", fmt.Errorf("%w: %s with a %s key", ErrAlgorithm, h.Alg, h.JWK.Kty)
+	if !allowed(h.alg, algs) {
+		return nil, nil, fmt.Errorf("%w: %q", ErrAlgorithm, h.alg)
+	}
+	var cl rawClaims
+	if err := decodePart(parts[1], cl.decode); err != nil {
+		return nil, nil, err
 	}
 	const required = hasJTI | hasHTM | hasHTU | hasIAT
 	if cl.has&required != required || cl.JTI == "" || len(cl.JTI) > maxJTI {
-		return nil, nil, nil, "", fmt.Errorf("%w: jti, htm, htu or iat missing", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: jti, htm, htu or iat missing", ErrMalformed)
 	}
-	return &h, &cl, pub, thumb, nil
+	return h, &cl, nil
+}
+
+// proofHeader is a valid proof header, decoded: what a client sends the same
+// in every proof.
+type proofHeader struct {
+	alg   string
+	pub   crypto.PublicKey
+	thumb string
+}
+
+// parseHeader decodes and checks the encoded header part: `typ`, no
+// `crit`, an `alg` this package verifies that fits a public `jwk`. Valid
+// headers are cached, since a client repeats its own.
+func parseHeader(part string) (*proofHeader, error) {
+	if h := headers.get(part); h != nil {
+		return h, nil
+	}
+	var h rawHeader
+	if err := decodePart(part, h.decode); err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(h.Typ, Type) || h.Crit {
+		return nil, fmt.Errorf("%w: typ %q", ErrType, h.Typ)
+	}
+	if !allowed(h.Alg, DefaultAlgorithms) {
+		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, h.Alg)
+	}
+	if !h.hasJWK {
+		return nil, fmt.Errorf("%w: no jwk", ErrKey)
+	}
+	pub, thumb, err := h.JWK.publicKey()
+	if err != nil {
+		return nil, err
+	}
+	if !fits(h.Alg, h.JWK.Kty) {
+		return nil, fmt.Errorf("%w: %s with a %s key", ErrAlgorithm, h.Alg, h.JWK.Kty)
+	}
+	hd := &proofHeader{alg: h.Alg, pub: pub, thumb: thumb}
+	headers.put(part, hd)
+	return hd, nil
 }
 
 func decodePart(part string, decode func(string) error) error {
