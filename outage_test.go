@@ -55,16 +55,23 @@ func untilAvailable(t *testing.T, what string, send func() reply) reply {
 	}
 }
 
-// TestStoreOutage stops a private redis-server: every endpoint answers 503
-// with Retry-After, never invalid_grant and never 401, and once Redis is
-// back the client's retry with the same idempotency key succeeds.
+// TestStoreOutage stops a private redis-server: every endpoint that needs
+// the store answers 503 with Retry-After, never invalid_grant and never
+// 401; the session check answers from what it knows (or 503 when it fails
+// closed); and once Redis is back the client's retry with the same
+// idempotency key succeeds.
 func TestStoreOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
 	be := &redistest.Backend{Name: "private", Client: srv.Client(t), Addr: srv.Addr}
 	e := newEnv(t, envConfig{backend: be})
+	closedCfg := e.cfg
+	closedCfg.svcOpts = append(closedCfg.svcOpts, jwtrefresh.WithMaxStale(0))
+	closed := newEnv(t, closedCfg) // fails closed
 	tj := e.login(t, "alice")
-	if r := e.me(t, tj.AccessToken); r.status != 200 {
-		t.Fatal(r.status)
+	for _, inst := range []*env{e, closed} {
+		if r := inst.me(t, tj.AccessToken); r.status != 200 {
+			t.Fatal(r.status)
+		}
 	}
 
 	srv.Stop()
@@ -83,18 +90,23 @@ func TestStoreOutage(t *testing.T) {
 		"RevokeAccessToken": func() reply {
 			return do(t, e.request(t, http.MethodPost, "/auth/revoke", formType, form("token", tj.AccessToken)))
 		},
-		"Login":     func() reply { return do(t, e.request(t, http.MethodPost, "/login", formType, form("user", "bob"))) },
-		"Protected": func() reply { return e.me(t, tj.AccessToken) },
-		"LogoutAll": func() reply { return do(t, e.request(t, http.MethodPost, "/auth/logout-all", "", "", bearer...)) },
-		"Sessions":  func() reply { return do(t, e.request(t, http.MethodGet, "/auth/sessions", "", "", bearer...)) },
+		"Login":               func() reply { return do(t, e.request(t, http.MethodPost, "/login", formType, form("user", "bob"))) },
+		"ProtectedFailClosed": func() reply { return closed.me(t, tj.AccessToken) },
+		"LogoutAll":           func() reply { return do(t, e.request(t, http.MethodPost, "/auth/logout-all", "", "", bearer...)) },
+		"Sessions":            func() reply { return do(t, e.request(t, http.MethodGet, "/auth/sessions", "", "", bearer...)) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := send()
 			wantUnavailable(t, r, "1")
-			if name != "Protected" { // the application's own route sets its own caching
+			if name != "ProtectedFailClosed" { // the application's own route sets its own caching
 				wantNoStore(t, r)
 			}
 		})
+	}
+	// The session check fails open by default: a session it knows active
+	// stays accepted.
+	if r := e.me(t, tj.AccessToken); r.status != 200 {
+		t.Fatalf("protected request of a known session: %d %s, want 200", r.status, r.body)
 	}
 
 	srv.Start()

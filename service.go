@@ -35,7 +35,7 @@ type Service struct {
 	cfg        config
 	prefixJSON []byte // the registered claims common to every token
 	retryAfter []string
-	sessions   *sessionCache
+	sessions   *sessionCheck
 	mw         *middleware.Middleware // authenticates the session endpoints
 	handler    http.Handler
 	jwks       jwksCache
@@ -58,8 +58,11 @@ type Service struct {
 // store (see package redisstore).
 //
 // Options default to: access tokens of 5 minutes, no audience, claims
-// fixed at login, a session-check cache of 5 s / 10,000 sessions, no
-// refresh cookie, no events, no logging. A bad configuration is an error
+// fixed at login, a session check caching 10,000 sessions for 1 minute
+// (5 s with a store that does not push ends) and answering from memory
+// for up to the access-token lifetime while the store fails, no refresh
+// cookie, no events, no logging. [Service.Close] ends the session check's
+// subscription to the store's push. A bad configuration is an error
 // wrapping [ErrInvalidConfig], among others a nil store (also a nil
 // pointer of a Store type), nil secrets and a nil option.
 func NewService(store session.Store, secrets *session.Secrets, signing *keys.Set, issuer string, opts ...Option) (*Service, error) {
@@ -79,7 +82,7 @@ func NewService(store session.Store, secrets *session.Secrets, signing *keys.Set
 		prefixJSON: registeredPrefix(issuer, cfg.audience),
 		retryAfter: []string{oauth.RetryAfter(cfg.retryAfter)},
 	}
-	s.sessions = newSessionCache(s.active, cfg)
+	s.sessions = newSessionCheck(store, cfg)
 	mw, err := s.sessionMiddleware()
 	if err != nil { // the service's own settings: the issuer, say
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -271,15 +274,6 @@ func (s *Service) Sessions(ctx context.Context, subject string) ([]session.Info,
 		return nil, err
 	}
 	return s.store.Sessions(ctx, id)
-}
-
-// active is the session check's question to the store.
-func (s *Service) active(ctx context.Context, subject, sessionID string) (bool, error) {
-	id, err := s.subjectID(ctx, subject)
-	if err != nil {
-		return false, err
-	}
-	return s.store.Active(ctx, id, sessionID, subject)
 }
 
 // ClientInfoFrom describes the device behind r for a login's
