@@ -81,3 +81,7 @@ func (c *sessionCheck) pushIsLive() bool {
 	defer c.mu.Unlock()
 	return c.push.live
 }
+
+// PushLive reports whether the session check of s is subscribed to its
+// store's push.
+func PushLive(s *Service) bool { return s.sessions.pushIsLive() }

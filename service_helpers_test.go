@@ -55,15 +55,19 @@ func hsKeys(t testing.TB) *keys.Set {
 }
 
 // clock is a settable time source, shared by a service and the middleware
-// of a test resource server.
+// of a test resource server; or the real time, moving by itself.
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	real bool
 }
 
 func newClock() *clock { return &clock{now: time.Now()} }
 
 func (c *clock) Now() time.Time {
+	if c.real {
+		return time.Now()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
@@ -120,6 +124,11 @@ type envConfig struct {
 	svcOpts    []jwtrefresh.Option
 	apiMWOpts  []middleware.Option
 	wrapServer func(http.Handler) http.Handler
+	// realClock runs the service and the middleware on the real time (for
+	// outages: probes and staleness follow it).
+	realClock bool
+	// wrapStore wraps the store, e.g. to hold its reads.
+	wrapStore func(session.Store) session.Store
 }
 
 func newEnv(t testing.TB, c envConfig) *env {
@@ -140,7 +149,12 @@ func newEnv(t testing.TB, c envConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{cfg: c, be: c.backend, secrets: c.secrets, store: &countingStore{Store: rs}, keys: c.keys, clock: newClock()}
+	var st session.Store = rs
+	if c.wrapStore != nil {
+		st = c.wrapStore(rs)
+	}
+	e := &env{cfg: c, be: c.backend, secrets: c.secrets, store: &countingStore{Store: st}, keys: c.keys, clock: newClock()}
+	e.clock.real = c.realClock
 	e.svc, err = jwtrefresh.NewService(e.store, c.secrets, c.keys, testIssuer,
 		append([]jwtrefresh.Option{jwtrefresh.WithClock(e.clock.Now)}, c.svcOpts...)...)
 	if err != nil {

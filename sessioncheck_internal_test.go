@@ -18,8 +18,9 @@ import (
 // the calls; its other methods are not used by the session check.
 type activeStub struct {
 	session.Store
-	calls  atomic.Int64
-	active func(subject, sid string) (bool, error)
+	calls    atomic.Int64
+	active   func(subject, sid string) (bool, error)
+	deadline time.Time // of an active session; zero: farDeadline
 }
 
 // farDeadline is the deadline the stub reports for an active session.
@@ -30,6 +31,9 @@ func (s *activeStub) Active(_ context.Context, sid, subject string) (time.Time, 
 	ok, err := s.active(subject, sid)
 	if !ok || err != nil {
 		return time.Time{}, err
+	}
+	if !s.deadline.IsZero() {
+		return s.deadline, nil
 	}
 	return farDeadline, nil
 }
