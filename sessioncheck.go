@@ -2,6 +2,7 @@ package jwtrefresh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -208,10 +209,11 @@ func (c *sessionCheck) answered(ctx context.Context, sid, sub string, until, beg
 }
 
 // failed answers a request whose store read failed, entering degraded
-// mode unless the caller gave up (its own context, not an outage).
+// mode unless the caller went away (a cancelled context says nothing of
+// the store; a deadline passed does: the store was too slow for it).
 func (c *sessionCheck) failed(ctx context.Context, claims *middleware.Claims, began time.Time, err error) error {
 	err = fmt.Errorf("jwtrefresh: session check: %w", err)
-	if ctx.Err() != nil {
+	if errors.Is(ctx.Err(), context.Canceled) {
 		return err
 	}
 	now := c.now()
