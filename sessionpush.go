@@ -116,8 +116,9 @@ func (c *sessionCheck) pushLive(ok bool) {
 		p.live = false
 		p.epoch++
 	}
+	closed := c.closed
 	c.mu.Unlock()
-	if changed && c.logger != nil {
+	if changed && c.logger != nil && !closed { // a Close is no loss
 		if ok {
 			c.logger.Info("session check: revocation push live")
 		} else {

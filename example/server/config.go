@@ -31,6 +31,8 @@ type config struct {
 	accessTTL   time.Duration
 	reuseGrace  time.Duration
 	reusePolicy session.ReusePolicy
+	// sessionCheck is how /api checks sessions: open, closed or off.
+	sessionCheck string
 	// reusePolicyName is the policy as configured: user or family.
 	reusePolicyName string
 	signingKey      []byte // HS256 secret
@@ -51,8 +53,9 @@ var settings = []setting{
 	{flag: "redis-url", env: "REDIS_URL", usage: "standalone Redis `URL`, e.g. redis://127.0.0.1:6379/0; with neither this nor -redis-cluster: an in-process Redis (demo only)", secret: true},
 	{flag: "redis-cluster", env: "REDIS_CLUSTER_ADDRS", usage: "Redis Cluster seed `nodes`, host:port,host:port,… or redis://[user:password@]host:port?addr=host:port&addr=…", secret: true},
 	{flag: "access-ttl", env: "ACCESS_TTL", def: "5m", usage: "access token lifetime (a Go `duration`, whole seconds)"},
-	{flag: "reuse-grace", env: "REUSE_GRACE", def: "0", usage: "reuse grace window (a Go `duration`; 0: strict one-time use)"},
+	{flag: "reuse-grace", env: "REUSE_GRACE", def: redisstore.DefaultReuseGrace.String(), usage: "reuse grace window (a Go `duration`, at most 1m; 0: strict one-time use)"},
 	{flag: "reuse-policy", env: "REUSE_POLICY", def: "user", usage: "what reuse of a refresh token revokes: `user` (all the user's sessions) or family (that session)"},
+	{flag: "session-check", env: "SESSION_CHECK", def: "open", usage: "how /api checks sessions: `open` (while Redis is down, answer from what the server knows), closed (503 instead) or off (no check: an access token works until it expires)"},
 	{flag: "signing-key", env: "SIGNING_KEY", usage: "HS256 signing key: base64 of at least 32 bytes; empty: random", secret: true},
 	{flag: "refresh-key", env: "REFRESH_KEY", usage: "refresh-token key: base64 of at least 32 bytes; empty: random", secret: true},
 	{flag: "key-prefix", env: "KEY_PREFIX", def: redisstore.DefaultKeyPrefix, usage: "`prefix` of every Redis key"},
@@ -143,9 +146,14 @@ func (c *config) set(s setting, v string) error {
 		}
 	case "reuse-grace":
 		c.reuseGrace, err = time.ParseDuration(v)
-		if err == nil && c.reuseGrace < 0 {
-			err = errors.New("negative")
+		if err == nil && (c.reuseGrace < 0 || c.reuseGrace > time.Minute) {
+			err = errors.New("want 0 (strict) to 1m; negative or longer is refused")
 		}
+	case "session-check":
+		if v != "open" && v != "closed" && v != "off" {
+			err = errors.New("want open, closed or off")
+		}
+		c.sessionCheck = v
 	case "reuse-policy":
 		switch v {
 		case "user":

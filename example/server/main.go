@@ -19,14 +19,17 @@
 //	POST /api/echo          (Bearer) answers with the request body (≤ 1 MiB)
 //	GET  /debug/vars        expvar, with the map "sessions" counting the
 //	                        session events login, refresh, replay, reuse,
-//	                        revoke, revoke_all and evict (the command line is
-//	                        left out: it may carry keys)
+//	                        revoke, revoke_all, evict, and the session check's
+//	                        check_degraded and check_restored (the command
+//	                        line is left out: it may carry keys)
 //
 // The /api routes answer a missing, expired or invalid token with 401 and
 // WWW-Authenticate (RFC 6750), and refuse a token whose session has ended
 // (logged out, revoked, reused) through the service's session check: at
-// once when this server ended it, within the check's 5-second cache when
-// another server sharing the Redis did.
+// once when this server ended it, within milliseconds when another server
+// sharing the Redis did (Redis pushes every end). While Redis is down the
+// check answers from what the server knows (-session-check open), or 503
+// (closed).
 //
 // Configuration: each flag, else its environment variable, else the
 // default.
@@ -36,8 +39,11 @@
 //	-redis-cluster N    REDIS_CLUSTER_ADDRS  a Redis Cluster: seed nodes host:port,host:port,…
 //	                                  or redis://[user:password@]host:port?addr=host:port&addr=…
 //	-access-ttl D       ACCESS_TTL    access-token lifetime, whole seconds (5m)
-//	-reuse-grace D      REUSE_GRACE   reuse grace window (0: strict one-time use)
+//	-reuse-grace D      REUSE_GRACE   reuse grace window, at most 1m (5s; 0: strict one-time use)
 //	-reuse-policy P     REUSE_POLICY  what reuse revokes: user (all the user's sessions) or family (user)
+//	-session-check M    SESSION_CHECK how /api checks sessions (open): open answers from what the
+//	                                  server knows while Redis is down, closed answers 503 instead,
+//	                                  off checks nothing (a token works until it expires)
 //	-signing-key B64    SIGNING_KEY   HS256 key, base64 of ≥ 32 bytes (absent: random, announced)
 //	-refresh-key B64    REFRESH_KEY   refresh-token key, base64 of ≥ 32 bytes (absent: random, announced)
 //	-key-prefix P       KEY_PREFIX    prefix of the Redis keys (jwtrefresh:)
@@ -123,10 +129,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 	if cfg.randomRefresh {
 		log.Info("no REFRESH_KEY: using a random refresh-token key; sessions will not survive a restart")
 	}
-	_, handler, err := newApp(cfg, rdb, log, counts)
+	a, handler, err := newApp(cfg, rdb, log, counts)
 	if err != nil {
 		return err
 	}
+	defer a.svc.Close() // the session check's subscription, before Redis closes
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
@@ -141,7 +148,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("listening", "url", "http://"+ln.Addr().String(), "redis", where,
-		"access_ttl", cfg.accessTTL, "reuse_grace", cfg.reuseGrace, "reuse_policy", cfg.reusePolicyName)
+		"access_ttl", cfg.accessTTL, "reuse_grace", cfg.reuseGrace, "reuse_policy", cfg.reusePolicyName,
+		"session_check", cfg.sessionCheck)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

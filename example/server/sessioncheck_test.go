@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
 )
 
 // TestSessionEndsAtOnce: what the package doc promises. A session ended
@@ -12,7 +14,7 @@ import (
 // a refresh token, is refused by /api at once, while its access token has
 // minutes to live.
 func TestSessionEndsAtOnce(t *testing.T) {
-	srv, _ := newTestServer(t, nil)
+	srv, _ := newTestServer(t, nil, "-reuse-grace", "0") // "Reuse" presents a token just used
 	type pair struct {
 		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
@@ -62,4 +64,37 @@ func TestSessionEndsAtOnce(t *testing.T) {
 		refused(t, p.AccessToken)
 		refused(t, next.AccessToken)
 	})
+}
+
+// TestSessionCheckSetting: -session-check open answers from what the
+// server knows while Redis is down, closed answers 503, off checks nothing
+// (a revoked session's access token works until it expires).
+func TestSessionCheckSetting(t *testing.T) {
+	for _, tc := range []struct {
+		mode            string
+		revoked, outage int // statuses of /api/me
+	}{
+		{"open", http.StatusUnauthorized, http.StatusOK},
+		{"closed", http.StatusUnauthorized, http.StatusServiceUnavailable},
+		{"off", http.StatusOK, http.StatusOK},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			redis := redistest.StartServer(t)
+			srv, _ := newTestServer(t, redis.Client(t), "-session-check", tc.mode)
+			gone, live := login(t, srv), login(t, srv)
+			if resp, body := do(t, http.MethodPost, srv.URL+"/auth/revoke", "application/x-www-form-urlencoded", "token="+gone, ""); resp.StatusCode != 200 {
+				t.Fatalf("revoke: %d %s", resp.StatusCode, body)
+			}
+			if resp, _ := do(t, http.MethodGet, srv.URL+"/api/me", "", "", gone); resp.StatusCode != tc.revoked {
+				t.Fatalf("a revoked session: %d, want %d", resp.StatusCode, tc.revoked)
+			}
+			if resp, _ := do(t, http.MethodGet, srv.URL+"/api/me", "", "", live); resp.StatusCode != http.StatusOK {
+				t.Fatalf("a live session: %d", resp.StatusCode)
+			}
+			redis.Stop()
+			if resp, _ := do(t, http.MethodGet, srv.URL+"/api/me", "", "", live); resp.StatusCode != tc.outage {
+				t.Fatalf("a live session with Redis down: %d, want %d", resp.StatusCode, tc.outage)
+			}
+		})
+	}
 }
