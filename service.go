@@ -57,12 +57,8 @@ type Service struct {
 // grace window, the reuse policy and the session lifetimes belong to the
 // store (see package redisstore).
 //
-// Options default to: access tokens of 5 minutes, no audience, claims
-// fixed at login, a session check caching 10,000 sessions for 1 minute
-// (5 s with a store that does not push ends) and answering from memory
-// for up to the access-token lifetime while the store fails, no refresh
-// cookie, no events, no logging. [Service.Close] ends the session check's
-// subscription to the store's push. A bad configuration is an error
+// Each option documents its default. [Service.Close] ends the session
+// check's subscription to the store's push. A bad configuration is an error
 // wrapping [ErrInvalidConfig], among others a nil store (also a nil
 // pointer of a Store type), nil secrets and a nil option.
 func NewService(store session.Store, secrets *session.Secrets, signing *keys.Set, issuer string, opts ...Option) (*Service, error) {
