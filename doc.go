@@ -43,99 +43,25 @@
 // # Session check
 //
 // [Service.SessionCheck] (and [NewSessionCheck], for a resource server
-// without a Service) asks the store whether a session is active and keeps
-// the answers in a bounded local cache: "active" for the cache TTL, never
-// past the session's own deadline (its idle timeout or absolute lifetime,
-// which the store reports), "ended" for as long as an access token of the
-// session can live (a session never comes back).
+// without a Service) refuses the access tokens of ended sessions. It asks
+// the store whether a session is active and caches the answers: "active"
+// for the cache TTL ([WithSessionCache]), never past the session's own
+// deadline, "ended" for as long as an access token can live.
 //
-// Ends are pushed. With a store that is a session.Watcher (redisstore, the
-// in-memory store of package storetest), the check subscribes at its first
-// request, and every session ended through any instance sharing the store
-// (revoked, logged out everywhere, ended by reuse detection or by the
-// claims loader, evicted at the per-subject cap) reaches it within
-// milliseconds: measured with three instances on one Redis, p99 under
-// 3 ms on standalone Redis. Each pushed end is kept as a tombstone for the
-// access-token lifetime plus 10 s, whether or not the session was cached,
-// and a store read that began before it and answers "active" after it is
-// refused and not cached. Ends through this Service are refused at once,
-// before any push. Expiry is not pushed: the deadline bounds the cache.
-//
-// The push is checked: Redis answers a PING on the subscription's own
-// connection at least once a second, and a broken connection is noticed
-// at once. While the subscription is lost, no cached "active" is trusted:
-// every request asks the store, and answers read before the subscription
-// came back are asked again. A message missed because the connection died
-// silently can thus leave a revoked session accepted for at most 2
-// seconds. The TTL (default 1 minute) bounds only what push cannot tell:
-// a record deleted in the store by hand, or a Redis Cluster whose nodes no
-// longer reach each other while this instance still reaches its own.
-//
-// Why 1 minute: on the reference machine a store read costs 52 µs and
-// 59 µs of CPU (this process and Redis), a cached answer 0.6 µs. Each
-// active session costs one read per TTL: at 1 minute, 10,000 active
-// sessions cost 167 reads a second, about 1% of a core; at the former 5 s,
-// 12%, and a session sending a request a second caused 0.2 Redis commands
-// per request (0.017 at 1 minute). Longer would save little and let a
-// hand-deleted record live longer; 1 minute stays well inside the default
-// 5-minute access-token lifetime, the bound without any check. With a
-// store that does not push, the default stays 5 s: the TTL is then how
-// long a session ended through another instance keeps working.
-// WithSessionCache(0, n) asks the store on every request.
-//
-// # Store outages
-//
-// When the store cannot answer (Redis down, hung or unreachable), the check
-// answers from what this instance knows (stale-if-error), instead of
-// refusing every access token whose answer is not cached: a JWT is
-// verified without I/O, and revocations cannot happen while the store is
-// down anyway.
-//
-//   - A session with a tombstone, or known ended: 401.
-//   - A session known active (a cached answer, whatever its TTL, before
-//     the session's deadline): accepted.
-//   - A session never seen: accepted only if this instance's push was
-//     verified live from before the access token was issued up to the
-//     outage (within 2 s of its start): any end of that session would
-//     then have reached it as a tombstone. Otherwise 503 with Retry-After.
-//
-// Each answer rests on knowledge at most [WithMaxStale] old (default: the
-// access-token lifetime): a cached answer is as recent as its read, or as
-// the push that kept it current; past that, 503. WithMaxStale(0) fails
-// closed: 503 for every session the store must answer for (an end known
-// here is still 401). Either way an outage never turns a live session
-// into a 401, which would send every client to refresh.
-//
-// While the store fails, one request per second asks it (the others are
-// answered from memory), so that a recovering Redis is not flooded; the
-// first answer ends degraded mode. Entering and leaving it are reported
-// once each, as [EventCheckDegraded] and [EventCheckRestored] and as log
-// lines (WithLogger), never per request. A request whose own context is
-// cancelled says nothing of the store; one whose deadline passed while
-// waiting for it does.
-//
-// What the bound means: during a full outage no session can end, so the
-// answers are exact. During a partition (this instance cut off from a
-// Redis others still reach), a session ended elsewhere keeps working here
-// for at most WithMaxStale. Before the first failed read, a hung store
-// delays the requests that must ask it by the store's timeout (3 s).
-//
-// # Resource servers
-//
-// A server that only verifies access tokens (no Service, no refresh-token
-// secret) gets the same check from the store, on the same Redis and key
-// prefix as the token service:
-//
-//	store, err := redisstore.New(rdb, redisstore.WithKeyPrefix(prefix))
-//	check, stop, err := jwtrefresh.NewSessionCheck(store, jwtrefresh.WithAccessTokenTTL(ttl))
-//	defer stop()
-//	mw, err := middleware.New(publicKeys, middleware.WithIssuer(iss),
-//		middleware.WithTokenType(jwtrefresh.AccessTokenType),
-//		middleware.WithSessionCheck(check, 0))
-//
-// Give it the issuer's access-token lifetime: tombstones are kept that
-// long. Keep the middleware's expiry leeway and the clock difference to
-// the issuer under 10 s together.
+// With a store that pushes ends (a session.Watcher, as redisstore's), every
+// session ended through any instance (revoked, logged out everywhere,
+// ended by reuse detection or by the claims loader, evicted at the cap) is
+// refused everywhere within milliseconds: each pushed end is kept as a
+// tombstone, and a store read racing it cannot revive the session. The
+// push is verified every second; while it is lost no cached answer is
+// trusted, so a missed message leaves a revoked session accepted for at
+// most 2 seconds. The cache TTL defaults to 1 minute with push, 5 s
+// without. While the store cannot answer, the check answers from what it
+// knows for at most [WithMaxStale], else 503; an outage never turns a live
+// session into a 401. The rules, the measurements behind the defaults and
+// the staleness bound are in docs/protocol.md ([Session check]),
+// docs/security.md and docs/operations.md ([During an outage]), which also
+// shows a resource server's setup.
 //
 // # Claims loader
 //
@@ -185,4 +111,6 @@
 // invalid_grant, changes nothing, and is reported as [EventTampered].
 //
 // [HTTP API]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/http-api.md
+// [Session check]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/protocol.md#session-check
+// [During an outage]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/operations.md#during-an-outage
 package jwtrefresh

@@ -39,8 +39,8 @@ const (
 	defaultMaxBody    = 4 << 10
 	defaultCacheSize  = 10000
 	// defaultPushedCacheTTL trusts "active" with a store that pushes ends
-	// (session.Watcher), defaultCacheTTL with one that does not; see the
-	// package documentation's "Session check" section for the choice.
+	// (session.Watcher), defaultCacheTTL with one that does not; see
+	// docs/protocol.md, "Why active is cached for 1 minute".
 	defaultPushedCacheTTL = time.Minute
 	defaultCacheTTL       = 5 * time.Second
 )
@@ -150,8 +150,8 @@ func WithSessionCache(ttl time.Duration, size int) Option {
 // known active or covered by the push accepted, as long as what this
 // instance knows is at most d old; anything else is 503 with Retry-After.
 // Default: the access-token lifetime. 0 fails closed: 503 whenever the
-// store must answer and cannot. See the package documentation's "Store
-// outages" section. Security: d is how long a session ended through
+// store must answer and cannot. See docs/operations.md, "During an
+// outage". Security: d is how long a session ended through
 // another instance that can still reach the store (a network partition)
 // may keep working here.
 func WithMaxStale(d time.Duration) Option {

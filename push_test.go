@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"slices"
 	"sync"
 	"testing"
@@ -64,7 +65,7 @@ func TestRevocationPropagation(t *testing.T) {
 		}
 		slices.Sort(lat)
 		t.Logf("%s: %d revocations, time until each other instance refuses the access token: p50 %v, p99 %v, max %v",
-			be.Name, n, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+			path.Base(t.Name()), n, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
 	})
 }
 

@@ -28,7 +28,7 @@ import (
 // wrap middleware.ErrSessionRevoked for an ended session (401) and
 // session.ErrUnavailable when it cannot tell (503 with Retry-After, never
 // 401: an outage must not send every client to refresh). The package
-// documentation's "Session check" and "Store outages" sections have the
+// documentation's "Session check" section, and docs/operations.md, have the
 // rules. It is safe for concurrent use; [Service.Close] stops its push.
 func (s *Service) SessionCheck() func(context.Context, *middleware.Claims) error {
 	return s.sessions.check

@@ -7,7 +7,7 @@ import (
 )
 
 // What the session check keeps of the store's push and of outages; the
-// package documentation's "Store outages" section has the rules.
+// package documentation's "Session check" section has the rules.
 
 const (
 	// probeEvery: while the store fails, one request per interval asks it;

@@ -36,58 +36,36 @@
 // The store is a session.Watcher. Every script that ends sessions (revoke,
 // revoke all, reuse detected, eviction at the cap) publishes their ids,
 // space-separated, with PUBLISH on the channel <prefix>ended, in the same
-// atomic step that deletes them: no session ends without its message.
-// Watch subscribes on a connection of its own (one per watching session
-// check), verifies the subscription with a PING on that connection after
-// each second without traffic, and takes a PING unanswered for a second, a
-// broken connection or a refused subscription as a loss; it subscribes
-// again a second later, until stopped. A running Watch costs one PING a
-// second and nothing per request.
+// atomic step that deletes them: no session ends without its message. The
+// store's ACL user must be allowed that channel (&<prefix>ended).
 //
-// Pub/Sub delivers at most once: a message sent while a subscriber is
-// disconnected is lost for it. The session check handles that (see
-// package session, "Push"): it trusts no cached answer while, or from
-// before, a loss.
+// Watch subscribes on a connection of its own, verifies the subscription
+// with a PING after each second without traffic, and takes a PING
+// unanswered for a second, a broken connection or a refused subscription
+// as a loss; it subscribes again a second later, until stopped. Pub/Sub
+// delivers at most once; the session check of package jwtrefresh trusts no
+// cached answer while, or from before, a loss.
 //
-// On a Redis Cluster, PUBLISH (also from a script) is forwarded to every
-// node over the cluster bus, so one subscription on any node hears ends
-// on all of them; go-redis's ClusterClient subscribes on the master of the
-// channel's slot. When that node fails, the connection breaks (a loss);
-// each new attempt, a second apart, asks the client's view of the cluster
-// for the slot's master again. go-redis refreshes that view when its
-// commands meet errors or MOVED (the store's own commands to the failed
-// node's slots do), else every ClusterStateReloadInterval (60 s by
-// default), so the subscription follows a failover to the promoted replica
-// by then. While the slot has no master at all (a Cluster without
-// replicas, one node down), the subscription stays lost and the session
-// check asks the store, whose other nodes still answer. Sharded Pub/Sub (SPUBLISH) is not used: it would need one
-// subscription per shard. Scripts run with the ACL of the store's user,
-// which must be allowed PUBLISH and SUBSCRIBE on <prefix>ended.
+// On a Redis Cluster, PUBLISH (also from a script) reaches every node over
+// the cluster bus, so one subscription, on the master of the channel's
+// slot, hears ends on all of them. After that node fails, each new attempt
+// asks the client's view of the cluster again, which go-redis refreshes on
+// errors and MOVED replies or every ClusterStateReloadInterval. Sharded
+// Pub/Sub is not used: it would need a subscription per shard.
 //
 // # Reuse grace
 //
-// WithReuseGrace defaults to DefaultReuseGrace, 5 seconds, because strict
-// one-time use punishes honest clients: threads sharing one OAuth 2.0
-// session, several token sources made from one stored token, or browser
-// tabs sharing a cookie send the same refresh token within milliseconds
-// and no Idempotency-Key, and the slower one would be taken for a thief,
-// revoking every session of the user. The window must cover how far apart
-// such presentations reach Redis: a few milliseconds between threads, up
-// to a second between background tabs (browsers align their timers to
-// whole seconds), more on a slow mobile link; 5 s covers that with room,
-// while idempotency keys (which package transport always sends) cover
-// retries after a lost response, however late. Comparable servers ship
-// 3 s (Dex), 10 s (Supabase) and 30 s (Okta) on by default. More than a
-// minute is refused: it would be a second, longer-lived credential.
-//
-// Within the window only the immediate parent of the current token, whose
-// child is still unused, gets that byte-identical child; nothing branches.
-// A thief presenting the parent within the window gets the same child as
-// its owner; from then on both hold one token, and as soon as one of them
-// uses it and the other presents it later than the window allows, that is
-// reuse and every session is revoked (per the policy). A grandparent, a
-// parent whose child was used, or a parent presented after the window is
-// reuse at once. WithReuseGrace(0) restores strict one-time use.
+// WithReuseGrace defaults to DefaultReuseGrace, 5 seconds: clients that
+// refresh in parallel without an Idempotency-Key (threads sharing one
+// OAuth 2.0 session, token sources made from one stored token, browser
+// tabs) present one token a few milliseconds to a second apart, and under
+// strict one-time use the slower one would revoke every session of the
+// user. Within the window only the immediate parent, its child unused,
+// gets that byte-identical child; nothing branches, and a thief inside it
+// shares the owner's token, so the fork is reuse at the next divergence.
+// More than a minute is refused; WithReuseGrace(0) is strict. Why 5 s and
+// what a thief gains: docs/protocol.md and docs/security.md in the
+// module's repository.
 //
 // # Time
 //
