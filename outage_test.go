@@ -183,12 +183,6 @@ func (o *outageTally) add(phase int32, what string, status int) {
 	o.n[fmt.Sprintf("phase%d %s %d", phase, what, status)]++
 }
 
-func (o *outageTally) get(phase int32, what string, status int) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.n[fmt.Sprintf("phase%d %s %d", phase, what, status)]
-}
-
 // outageClient is one user with a session: it calls every instance
 // (from a goroutine per instance, so that one slow instance does not hold
 // up the others) and refreshes now and then with an Idempotency-Key, kept
