@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"expvar"
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
 )
@@ -80,7 +82,7 @@ func TestSessionCheckSetting(t *testing.T) {
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			redis := redistest.StartServer(t)
-			srv, _ := newTestServer(t, redis.Client(t), "-session-check", tc.mode)
+			srv, counts := newTestServer(t, redis.Client(t), "-session-check", tc.mode)
 			gone, live := login(t, srv), login(t, srv)
 			if resp, body := do(t, http.MethodPost, srv.URL+"/auth/revoke", "application/x-www-form-urlencoded", "token="+gone, ""); resp.StatusCode != 200 {
 				t.Fatalf("revoke: %d %s", resp.StatusCode, body)
@@ -92,9 +94,28 @@ func TestSessionCheckSetting(t *testing.T) {
 				t.Fatalf("a live session: %d", resp.StatusCode)
 			}
 			redis.Stop()
+			// Until the server notices (the push connection breaks, then a
+			// store read fails: degraded mode), its cached answer still
+			// holds in every mode.
+			for deadline := time.Now().Add(10 * time.Second); tc.mode != "off" && degraded(counts) == 0; time.Sleep(10 * time.Millisecond) {
+				if resp, _ := do(t, http.MethodGet, srv.URL+"/api/me", "", "", live); resp.StatusCode != http.StatusOK && resp.StatusCode != tc.outage {
+					t.Fatalf("a live session as Redis goes down: %d", resp.StatusCode)
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no degraded mode 10s after Redis stopped")
+				}
+			}
 			if resp, _ := do(t, http.MethodGet, srv.URL+"/api/me", "", "", live); resp.StatusCode != tc.outage {
 				t.Fatalf("a live session with Redis down: %d, want %d", resp.StatusCode, tc.outage)
 			}
 		})
 	}
+}
+
+// degraded is how often the server's session check entered degraded mode.
+func degraded(counts *expvar.Map) int64 {
+	if v, ok := counts.Get("check_degraded").(*expvar.Int); ok {
+		return v.Value()
+	}
+	return 0
 }
