@@ -34,6 +34,7 @@ func BenchmarkRefreshDPoP(b *testing.B) {
 	now := time.Now()
 	svc := must(jwtrefresh.NewService(must(redisstore.New(be.Client, redisstore.WithKeyPrefix(be.Prefix(b)))),
 		newSecrets(b), hsKeys(b), testIssuer, jwtrefresh.WithDPoP(base, nil), jwtrefresh.WithClock(func() time.Time { return now })))
+	b.Cleanup(func() { svc.Close() })
 	key := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
 	proof := must(dpop.NewProof(key, dpop.Claims{Method: "POST", URL: base + "/refresh", IssuedAt: now}))
 	jkt := must(dpop.Thumbprint(key.Public()))

@@ -23,6 +23,12 @@ const (
 	// EventDPoPRefused: a refresh refused for its DPoP proof (invalid, or
 	// missing or by another key for a bound session); nothing changed.
 	EventDPoPRefused EventKind = "dpop_refused"
+
+	// The session check's state, reported once per change: the store
+	// stopped answering and the check answers from what it knows (see
+	// [WithMaxStale]), or it answers again. No subject or session.
+	EventCheckDegraded EventKind = "check_degraded"
+	EventCheckRestored EventKind = "check_restored"
 )
 
 // Event is one occurrence. It never carries a token, secret or
