@@ -237,3 +237,25 @@ func TestHeaderCache(t *testing.T) {
 		t.Fatalf("a bad signature under a cached header: %v", err)
 	}
 }
+
+// TestNewProofCachedHeader: proofs by several keys, each made twice (the
+// second from the header cache), carry each its own key; claims needing
+// JSON escapes survive the hand-written encoding.
+func TestNewProofCachedHeader(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for round := 0; round < 2; round++ {
+		for alg, key := range keysByAlg(t) {
+			want, _ := Thumbprint(key.Public())
+			for i := 0; i < 2; i++ {
+				p, err := NewProof(key, Claims{Method: `G"E\T`, URL: "https://a.example/é", Nonce: "n\u00e9", IssuedAt: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := Verify(p, Check{Method: `G"E\T`, URL: "https://a.example/é", Now: now, Nonce: func(n string) bool { return n == "n\u00e9" }})
+				if err != nil || got.Thumbprint != want {
+					t.Fatalf("%s proof %d: %+v, %v; want thumbprint %s", alg, i, got, err, want)
+				}
+			}
+		}
+	}
+}
