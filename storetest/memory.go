@@ -56,6 +56,7 @@ type family struct {
 	claims        []byte
 	client        session.ClientInfo
 	cur, prev     state
+	next          state    // the commitment to cur's child (Healed)
 	keyHash       [16]byte // of the rotation that made cur
 	rotated       bool     // cur was made by a rotation (keyHash is set)
 	created, used time.Time
@@ -99,7 +100,7 @@ func (m *memory) drop(sid string) {
 	}
 }
 
-func (m *memory) Create(ctx context.Context, t session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
+func (m *memory) Create(ctx context.Context, t, child session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
 	ns, err := ns.Validate()
 	if err != nil {
 		return session.Result{}, err
@@ -111,7 +112,7 @@ func (m *memory) Create(ctx context.Context, t session.Token, ns session.NewSess
 	defer m.mu.Unlock()
 	sid := t.SessionID()
 	f := &family{id: t.Subject, subject: ns.Subject, claims: ns.Claims, client: ns.Client, cur: stateOf(t),
-		created: now, used: now, idle: m.cfg.IdleTimeout, seal: seal.Seal(sid, ns.Subject, ns.Claims)}
+		next: stateOf(child), created: now, used: now, idle: m.cfg.IdleTimeout, seal: seal.Seal(sid, ns.Subject, ns.Claims)}
 	if m.cfg.AbsoluteLifetime > 0 {
 		f.absolute = now.Add(m.cfg.AbsoluteLifetime)
 	}
@@ -174,17 +175,18 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 		return session.Result{Outcome: out}, nil
 	}
 	res := session.Result{Subject: f.subject, Claims: f.claims}
-	p, g := r.Presented.Generation, f.cur.gen
+	p, g, heal := r.Presented.Generation, f.cur.gen, stateOf(r.Presented) == f.next
 	switch {
-	case stateOf(r.Presented) == f.cur:
+	case stateOf(r.Presented) == f.cur || heal:
 		if f.rotated && f.keyHash == r.KeyHash {
 			return session.Result{Outcome: session.KeyRepeated}, nil
 		}
-		f.prev, f.cur, f.keyHash, f.rotated, f.used, f.idle = f.cur, stateOf(r.Child), r.KeyHash, true, now, m.cfg.IdleTimeout
+		f.prev, f.cur, f.next = stateOf(r.Presented), stateOf(r.Child), stateOf(r.Grandchild)
+		f.keyHash, f.rotated, f.used, f.idle = r.KeyHash, true, now, m.cfg.IdleTimeout
 		if reseal {
 			f.seal = r.Seal[0].Seal(r.Presented.SessionID(), f.subject, f.claims)
 		}
-		res.Outcome, res.Expires = session.Rotated, f.deadline()
+		res.Outcome, res.Expires = map[bool]session.Outcome{false: session.Rotated, true: session.Healed}[heal], f.deadline()
 	case p >= g, p == g-1 && stateOf(r.Presented) != f.prev:
 		return session.Result{Outcome: session.Invalid}, nil
 	case p == g-1 && (f.keyHash == r.KeyHash || now.Sub(f.used) < m.cfg.ReuseGrace):

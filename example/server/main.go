@@ -18,9 +18,9 @@
 //	GET  /api/me            (Bearer) {"sub","sid","name","expires"}
 //	POST /api/echo          (Bearer) answers with the request body (≤ 1 MiB)
 //	GET  /debug/vars        expvar, with the map "sessions" counting the
-//	                        session events login, refresh, replay, reuse,
-//	                        revoke, revoke_all and evict (the command line is
-//	                        left out: it may carry keys)
+//	                        session events login, refresh, replay, healed,
+//	                        reuse, revoke, revoke_all, evict and tampered
+//	                        (the command line is left out: it may carry keys)
 //
 // The /api routes answer a missing, expired or invalid token with 401 and
 // WWW-Authenticate (RFC 6750), and refuse a token whose session has ended
