@@ -9,9 +9,13 @@
 //     refreshes work again and before the clients go on;
 //   - spurious logouts: sessions whose client was told to log in again
 //     although nobody revoked them or replayed their tokens;
+//   - healed: sessions (not the thief's targets) with a lost rotation
+//     that the store healed (EventHealed) when the client presented the
+//     child it held: counted lost, and not logged out;
 //   - thief wins: 200s to a thief replaying, after the promotion, the
 //     refresh tokens whose rotation a client had acknowledged before the
-//     kill (strict one-time use: each must be refused);
+//     kill (strict one-time use: each must be refused), and how many of
+//     them were heals;
 //   - undone revocations: sessions whose revocation was acknowledged before
 //     the kill and whose refresh token works again after it;
 //   - recovery: the time from the kill until refreshes work again: until
