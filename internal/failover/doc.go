@@ -48,7 +48,11 @@
 // # Phases
 //
 // Clients refresh (a resource that accepts each access token once makes
-// every request refresh through the transport, 401 → refresh → retry).
+// every request refresh through the transport, 401 → refresh → retry),
+// each session once a second, the sessions spread evenly over the second:
+// a steady rate, and at most one rotation of a session in the 500 ms that
+// TestFailoverLagging's replicas miss, as with real clients, which refresh
+// once per access-token lifetime.
 // Right before the kill, sessions are revoked one after the other; half are
 // acknowledged when the primary is killed. The token endpoints then hold
 // every client request until the counting is done (probes, the thief and
