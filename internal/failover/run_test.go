@@ -57,6 +57,10 @@ func (r *run) execute(ctx context.Context) (outcome, error) {
 	if err := r.count(ctx, &out); err != nil {
 		return out, err
 	}
+	promoted, err := r.topo.primaryAddr(ctx)
+	if err != nil {
+		return out, err
+	}
 	r.thawedAt.Store(time.Now().UnixNano())
 	r.srv.thaw()
 	if !waitFor(ctx, afterLimit, r.allFinished) {
@@ -71,8 +75,16 @@ func (r *run) execute(ctx context.Context) (outcome, error) {
 		}
 	}
 	out.rotations, out.transientErrors = r.rotations.Load(), r.transient.Load()
+	if now, err := r.topo.primaryAddr(ctx); err != nil || now != promoted {
+		// A second promotion loses writes after they were counted.
+		return out, fmt.Errorf("%w: %s after the counting, %s at the end (%v)", errPromotedAgain, promoted, now, err)
+	}
 	return out, nil
 }
+
+// errPromotedAgain: the primary changed again after the counting, so the
+// run's counts cannot be attributed; the run is repeated.
+var errPromotedAgain = errors.New("a second promotion during the run")
 
 // work refreshes its sessions in turn, each at most once per p.interval,
 // until each has made p.after refreshes after the thaw or is logged out,
