@@ -60,6 +60,11 @@
 // its state is counted. The clients go on until every session still logged
 // in has made several refreshes.
 //
+// A run in which the killed primary's keys move again after the counting
+// (a second promotion, seen on a loaded machine) is discarded and repeated,
+// at most three times: writes lost after the counting would be charged to
+// no lost write.
+//
 // # Running
 //
 // make test runs one short run per configuration and test
