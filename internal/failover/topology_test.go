@@ -51,16 +51,20 @@ func (t *topology) primaryAddr(ctx context.Context) (string, error) {
 		}
 		return a[0] + ":" + a[1], nil
 	}
-	slots, err := t.client.(*redis.ClusterClient).ClusterSlots(ctx).Result()
+	shards, err := t.client.(*redis.ClusterClient).ClusterShards(ctx).Result()
 	if err != nil {
 		return "", err
 	}
-	for _, sl := range slots {
-		if sl.Start == 0 && len(sl.Nodes) > 0 {
-			return sl.Nodes[0].Addr, nil
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			for _, n := range sh.Nodes {
+				if r.Start == 0 && n.Role == "master" && n.Health == "online" {
+					return fmt.Sprintf("%s:%d", n.IP, n.Port), nil
+				}
+			}
 		}
 	}
-	return "", fmt.Errorf("no master serves slot 0: %v", slots)
+	return "", fmt.Errorf("no online master serves slot 0: %+v", shards)
 }
 
 // kill kills the primary (SIGKILL).
