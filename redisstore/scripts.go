@@ -78,7 +78,7 @@ if redis.sha1hex('o' .. sk .. redis.sha1hex('i' .. sk .. KEYS[1] .. SC)) ~= SL t
 end
 `
 
-// luaWrongKey returns WrongProofKey (7) when the record's "sc" (SC) binds
+// luaWrongKey returns WrongProofKey (8) when the record's "sc" (SC) binds
 // the session to a DPoP key other than ARGV[K], the thumbprint the caller
 // verified a proof with ("" for none). It follows the seal check, which
 // covers the binding, and precedes every other decision. sc is
@@ -87,7 +87,7 @@ const luaWrongKey = `
 do
   local n = string.match(SC, '^%d+')
   local o = #n + 2 + tonumber(n)
-  if string.byte(SC, o) == 35 and string.sub(SC, o + 1, o + 43) ~= ARGV[K] then return {7} end
+  if string.byte(SC, o) == 35 and string.sub(SC, o + 1, o + 43) ~= ARGV[K] then return {8} end
 end
 `
 
@@ -113,10 +113,11 @@ const (
 	outRepeated = int64(session.KeyRepeated)
 	outTampered = int64(session.Tampered)
 	outFound    = int64(session.Found)
+	outHealed   = int64(session.Healed)
 	outWrongKey = int64(session.WrongProofKey)
 )
 
-// createBody: ARGV now, c, sc, ci, sl. Header: IDLE, IDLES (the same
+// createBody: ARGV now, c, sc, ci, sl, n. Header: IDLE, IDLES (the same
 // as a string), ABS (0: none), SLACK, MAX, SIDLEN. Drops index entries
 // past their gc, evicts the sessions closest to expiry beyond MAX-1
 // (publishing their ids), stores the family. Returns {deadline, evicted
@@ -161,7 +162,7 @@ local G = string.format('%.0f', gc)
 local ttl = string.format('%.0f', gc - now)
 redis.call('HSET', KEYS[1], 'c', ARGV[2], 'lu', N, 'id', IDLES,
   'abs', string.format('%.0f', abs), 'gc', G, 'sc', ARGV[3],
-  'ct', N, 'ci', ARGV[4], 'sl', ARGV[5], 'v', '3')
+  'ct', N, 'ci', ARGV[4], 'sl', ARGV[5], 'n', ARGV[6], 'v', '3')
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], G, sid)
 if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], ttl) end
@@ -170,19 +171,22 @@ return {exp, evicted}
 
 // rotateBody: ARGV now, presented token (as field c), its child
 // (likewise), key hash, the seal key under the current secret and under
-// the presented token's ("" when the same), the thumbprint of the DPoP
-// key the caller verified a proof with ("" for none). Header: IDLE, IDLES, GRACE,
-// SLACK, FAMILY (reuse revokes only the family), SIDLEN.
+// the presented token's ("" when the same), the grandchild (as field n),
+// the thumbprint of the DPoP key the caller verified a proof with (""
+// for none). Header: IDLE, IDLES, GRACE, SLACK, FAMILY (reuse revokes only
+// the family), SIDLEN.
 //
-// Returns {0} invalid; {1, deadline, sc} rotated; {2, deadline, sc, kv}
-// replay of the current child (made under secret version kv); {3, sc,
-// active sessions revoked} reuse, the revoked ids published; {4} key
-// repeated; {5} tampered; {7} bound to another DPoP key.
+// Returns {0} invalid; {1, deadline, sc} rotated; {7, deadline, sc}
+// healed; {2, deadline, sc, kv} replay of the current child (made under
+// secret version kv); {3, sc, active sessions revoked} reuse, the revoked
+// ids published; {4} key repeated; {5} tampered; {8} bound to another
+// DPoP key.
 //
 // The hot path (the current token) reads eight fields of one hash,
-// checks the seal and writes four fields; the parent's are read only when
-// the current token was not presented. A record without a seal (of an
-// older format, or stripped of it) is invalid.
+// checks the seal and writes five fields; the parent's and the commitment
+// (n) are read only when the current token was not presented. A presented
+// token equal to n heals: it is rotated as if current. A record without a
+// seal (of an older format, or stripped of it) is invalid.
 var rotateBody = luaNow + `
 local f = redis.call('HMGET', KEYS[1], 'c', 'lu', 'id', 'abs', 'gc', 'sc', 'ik', 'sl')
 if not f[8] then return {0} end
@@ -196,8 +200,10 @@ if now >= exp then
 end
 ` + sealed("f[6]", "f[8]", 5) + `
 if not sk then return {5} end
-` + wrongKey("f[6]", 7) + `
-if f[1] == ARGV[2] then
+` + wrongKey("f[6]", 8) + `
+local heal = f[1] ~= ARGV[2] and redis.call('HGET', KEYS[1], 'n') == ARGV[2]
+if f[1] == ARGV[2] or heal then
+  local out = heal and 7 or 1
   if f[7] == ARGV[4] then return {4} end
   if sk ~= ARGV[5] then
     redis.call('HSET', KEYS[1], 'sl', redis.sha1hex('o' .. ARGV[5] .. redis.sha1hex('i' .. ARGV[5] .. KEYS[1] .. f[6])))
@@ -206,20 +212,20 @@ if f[1] == ARGV[2] then
   if abs > 0 and abs < exp then exp = abs end
   local gc = tonumber(f[5])
   if gc >= exp and f[3] == IDLES then
-    redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N)
-    return {1, exp, f[6]}
+    redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'n', ARGV[7], 'ik', ARGV[4], 'lu', N)
+    return {out, exp, f[6]}
   end
   local ext = gc < exp
   if ext then gc = exp + SLACK end
   local G = string.format('%.0f', gc)
-  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N, 'id', IDLES, 'gc', G)
+  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'n', ARGV[7], 'ik', ARGV[4], 'lu', N, 'id', IDLES, 'gc', G)
   if ext then
     local ttl = string.format('%.0f', gc - now)
     redis.call('PEXPIRE', KEYS[1], ttl)
     redis.call('ZADD', KEYS[2], G, string.sub(KEYS[1], -SIDLEN))
     if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], ttl) end
   end
-  return {1, exp, f[6]}
+  return {out, exp, f[6]}
 end
 local g = tonumber(string.match(f[1], '^%d+', 33))
 local p = tonumber(string.match(ARGV[2], '^%d+', 33))
@@ -255,7 +261,7 @@ return {3, f[6], n}
 
 // lookupBody: KEYS[1] the family; ARGV now, the seal keys and the DPoP
 // thumbprint as for rotateBody. Read-only. Returns {6, sc} when the family
-// is active and sealed, {5} tampered, {7} bound to another key, else {0}.
+// is active and sealed, {5} tampered, {8} bound to another key, else {0}.
 var lookupBody = `
 local f = redis.call('HMGET', KEYS[1], 'sc', 'lu', 'id', 'abs', 'sl')
 if not f[5] then return {0} end
