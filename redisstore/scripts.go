@@ -25,19 +25,19 @@ import (
 // Replies: every script answers a fixed shape per outcome, decoded once by
 // reply.go; anything else is an error.
 //
-// Numbers handed to redis.call are formatted with '%.0f' first (Redis
-// would print a bare Lua number such as 1.7e12 as "1.7e+12").
+// Numbers (milliseconds, whole) go to redis.call as Lua numbers: Redis
+// (and Valkey, and the in-process Redis) prints an integral number in full
+// (1733390000123, never 1.7e+12), and formatting it in Lua first would cost
+// more than the rest of a rotation's arithmetic. Only the '(' .. now of a
+// score range is printed by Lua itself (%.14g: exact below 10^14 ms).
 
-// luaNow sets now (a number) and N (the same as a string) from ARGV[1] or
-// the server's clock, building N from TIME's digits without formatting a
-// number (which costs a microsecond in Redis's Lua).
+// luaNow sets now, in milliseconds, from ARGV[1] or the server's clock.
 const luaNow = `
-local N = ARGV[1]
-if N == '' then
+local now = tonumber(ARGV[1])
+if not now then
   local t = redis.call('TIME')
-  N = t[1] .. string.sub('00000' .. t[2], -6, -4)
+  now = t[1] * 1000 + math.floor(t[2] / 1000)
 end
-local now = tonumber(N)
 `
 
 // luaDeadline defines deadline(key): when the family at key expires, or
@@ -97,10 +97,10 @@ end
 local gc = exp + SLACK
 local sid = string.sub(KEYS[1], -SIDLEN)
 local fp = string.sub(KEYS[1], 1, -SIDLEN - 1)
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', N)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 if #gone > 0 then
   for i = 1, #gone do redis.call('DEL', fp .. gone[i]) end
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', N)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 end
 local n = redis.call('ZCARD', KEYS[2])
 local evicted = {}
@@ -110,7 +110,7 @@ if n >= MAX then
   -- up to the k-th lowest score + SLACK can be among them.
   local k = n - MAX + 1
   local kth = redis.call('ZRANGE', KEYS[2], k - 1, k - 1, 'WITHSCORES')
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', kth[2] + SLACK))
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', kth[2] + SLACK)
   local cand = {}
   for i = 1, #ids do cand[i] = {deadline(fp .. ids[i]) or 0, ids[i]} end
   table.sort(cand, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
@@ -122,14 +122,13 @@ if n >= MAX then
     if cand[i][1] > now then evicted[#evicted + 1] = id end
   end
 end
-local G = string.format('%.0f', gc)
-local ttl = string.format('%.0f', gc - now)
-redis.call('HSET', KEYS[1], 'c', ARGV[2], 'lu', N, 'id', IDLES,
-  'abs', string.format('%.0f', abs), 'gc', G, 'sc', ARGV[3],
-  'ct', N, 'ci', ARGV[4], 'sl', ARGV[5], 'v', '3')
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], G, sid)
-if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], ttl) end
+-- The fields a rotation reads come first: a small hash is a list that
+-- Redis searches from its start. p and ik are set by the first rotation.
+redis.call('HSET', KEYS[1], 'c', ARGV[2], 'ik', '', 'sl', ARGV[5], 'sc', ARGV[3],
+  'lu', now, 'id', IDLE, 'abs', abs, 'gc', gc, 'p', '', 'ct', now, 'ci', ARGV[4], 'v', '3')
+redis.call('PEXPIRE', KEYS[1], gc - now)
+redis.call('ZADD', KEYS[2], gc, sid)
+if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], gc - now) end
 return {exp, evicted}
 `
 
@@ -168,18 +167,16 @@ if f[1] == ARGV[2] then
   if abs > 0 and abs < exp then exp = abs end
   local gc = tonumber(f[5])
   if gc >= exp and f[3] == IDLES then
-    redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N)
+    redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', now)
     return {1, exp, f[6]}
   end
   local ext = gc < exp
   if ext then gc = exp + SLACK end
-  local G = string.format('%.0f', gc)
-  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N, 'id', IDLES, 'gc', G)
+  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', now, 'id', IDLE, 'gc', gc)
   if ext then
-    local ttl = string.format('%.0f', gc - now)
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    redis.call('ZADD', KEYS[2], G, string.sub(KEYS[1], -SIDLEN))
-    if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], ttl) end
+    redis.call('PEXPIRE', KEYS[1], gc - now)
+    redis.call('ZADD', KEYS[2], gc, string.sub(KEYS[1], -SIDLEN))
+    if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], gc - now) end
   end
   return {1, exp, f[6]}
 end
@@ -289,7 +286,7 @@ return {n}
 // Read-only. Returns {sid, ct, lu, deadline, generation, ci} per active
 // session.
 var sessionsScript = redis.NewScript(luaNow + `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. N, '+inf')
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 local out = {}
 for i = 1, #ids do
   local f = redis.call('HMGET', ARGV[2] .. ids[i], 'lu', 'id', 'abs', 'ct', 'c', 'ci')
