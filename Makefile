@@ -4,9 +4,11 @@ PKGS      ?= ./...
 BENCH     ?= .
 BENCHCOUNT ?= 1
 FUZZTIME  ?= 10s
+FAILOVER_RUNS ?= 5
+FAILOVER_SESSIONS ?= 500
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test bench lint fuzz demo
+.PHONY: all test bench lint fuzz demo failover
 
 all: lint test
 
@@ -28,6 +30,13 @@ lint:
 ## demo: the whole story in about 15 s with only Go (in-process Redis); see example/demo.sh.
 demo:
 	GO=$(GO) bash example/demo.sh
+
+## failover: FAILOVER_RUNS killed primaries per configuration (Sentinel, Cluster; replica
+## acknowledgements on, off), without and with lagging replicas, FAILOVER_SESSIONS sessions each;
+## prints the tables. Needs redis-server. See internal/failover.
+failover:
+	FAILOVER_RUNS=$(FAILOVER_RUNS) FAILOVER_SESSIONS=$(FAILOVER_SESSIONS) \
+	  $(GO) test -count=1 -timeout=90m -run='^TestFailover' -v ./internal/failover
 
 ## fuzz: a short run (FUZZTIME) of every fuzz target.
 fuzz:

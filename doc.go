@@ -13,8 +13,7 @@
 // Standards followed:
 //
 //   - RFC 6749 §5 and §6: the refresh request (grant_type=refresh_token),
-//     the token response and its errors (invalid_request, invalid_grant,
-//     unsupported_grant_type, invalid_client); §2.3.1 for the empty Basic
+//     the token response and its errors; §2.3.1 for the empty Basic
 //     credentials of public clients.
 //   - RFC 7009: token revocation, 200 for unknown tokens.
 //   - RFC 6750: the bearer tokens the session endpoints accept, through
@@ -31,79 +30,15 @@
 //
 // # Endpoints
 //
-// With the handler mounted under /auth:
-//
-//	POST   /auth/refresh         refresh (RFC 6749 §6)
-//	POST   /auth/revoke          revocation (RFC 7009)
-//	POST   /auth/logout-all      end every session of the caller      (Bearer)
-//	GET    /auth/sessions        list the caller's sessions           (Bearer)
-//	DELETE /auth/sessions/{id}   end one session of the caller        (Bearer)
-//	GET    /auth/jwks.json       public signing keys (RFC 7517), with asymmetric keys
-//
-// Any other path is 404 not_found, whose description lists the paths and
-// says to mount the handler with http.StripPrefix: without it (or with a
-// prefix ending in "/", which leaves "refresh" without its slash) every
-// request arrives under a path the handler does not serve. A wrong method
-// is 405 with Allow.
-//
-// Every response carries Cache-Control: no-store and Pragma: no-cache
-// (the JWKS excepted: Cache-Control: no-cache with an ETag, 304 on
-// If-None-Match), and every error the JSON body
-// {"error","error_description"} of RFC 6749 §5.2 with a fixed
-// description.
-//
-// Refresh takes a POST with Content-Type application/x-www-form-urlencoded
-// (grant_type=refresh_token&refresh_token=…) or application/json
-// ({"refresh_token":"…"}, grant_type optional), at most 4 KiB, and an
-// optional Idempotency-Key header: random, 128 bits or more, of
-// session.MinIdempotencyKeyLen to MaxIdempotencyKeyLen characters, new
-// for each refresh (see [Service.Refresh]). A client_id is optional and
-// not checked; empty HTTP Basic credentials are ignored (public clients).
-// It answers:
-//
-//   - 200 with {"access_token","token_type":"Bearer","expires_in","refresh_token"};
-//   - 400 invalid_request: a parameter missing or repeated, a malformed
-//     body or Authorization header, an Idempotency-Key header repeated,
-//     too short, too long, not visible ASCII, or the one of the previous
-//     refresh (nothing is used up), a token in the URL, or the refresh
-//     cookie sent more than once;
-//   - 400 unsupported_grant_type: a grant_type other than refresh_token;
-//   - 400 invalid_grant: the refresh token is unknown, expired, revoked,
-//     forged or reused (reuse revokes sessions), its session record does
-//     not match its seal, or the claims loader refused the user;
-//   - 400 invalid_client (401 with WWW-Authenticate: Basic when sent in
-//     the header): a client secret, which public clients do not have;
-//   - 403 access_denied: the refresh cookie used from an origin not allowed;
-//   - 405 with Allow: POST; 413 for a larger body; 415 with Accept-Post for
-//     another content type;
-//   - 503 temporarily_unavailable with Retry-After: the store cannot be
-//     reached (a retry with the same Idempotency-Key is safe), or the
-//     claims loader failed (nothing was used up: any retry is safe). Never
-//     invalid_grant, since clients discard their session on invalid_grant;
-//   - 500 server_error: the token could not be signed, or the claims
-//     loader returned claims that are not allowed.
-//
-// Revoke takes token=… (and token_type_hint, which it does not need) the
-// same way and answers 200 with an empty body, also for unknown and
-// invalid tokens (RFC 7009 §2.2); 503 when the store is down; the request
-// errors above otherwise.
-//
-// The session endpoints need the caller's access token in the
-// Authorization header (Bearer), checked by a middleware the service
-// builds from its own settings (issuer, audience, token type, session
-// check) and that nothing else configures: its refusals are RFC 6750
-// answers (401 with WWW-Authenticate, or 503). A token in a cookie is not
-// taken there, even when the application's own routes take one
-// (middleware.WithCookie): browsers attach cookies to cross-site requests,
-// and a cross-site POST /logout-all must not end the user's sessions.
-// Logout-all answers 200 {"revoked":n}; sessions answers 200
-// {"sessions":[{"id","current","created","last_used","expires",
-// "user_agent","ip","device"}]}; deleting a session answers 204, or 404
-// not_found when the caller has no such session.
-//
-// Browsers need CORS headers to call these endpoints from another origin,
-// including answers to preflight OPTIONS requests, which get 405 here: put
-// a CORS handler in front.
+// [Service.Handler] serves the endpoints clients call, under one mount
+// point: refresh, revocation, logout everywhere, the caller's sessions and
+// the public signing keys. Their HTTP contract, every request, answer and
+// error, is docs/http-api.md in the module's repository ([HTTP API]). Two
+// rules shape it: a store outage is 503 with Retry-After, never
+// invalid_grant, since clients discard their session on invalid_grant; and
+// the session endpoints take the caller's access token from the
+// Authorization header only, never from a cookie, since browsers attach
+// cookies to cross-site requests.
 //
 // # Session check
 //
@@ -171,4 +106,6 @@
 // refresh and lookup, before deciding anything, so that a record edited
 // in the store (another subject, other claims) is refused with
 // invalid_grant, changes nothing, and is reported as [EventTampered].
+//
+// [HTTP API]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/http-api.md
 package jwtrefresh

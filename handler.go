@@ -11,14 +11,13 @@ import (
 //
 //	mux.Handle("/auth/", http.StripPrefix("/auth", svc.Handler()))
 //
-// serves POST /auth/refresh (RFC 6749 §6), POST /auth/revoke (RFC 7009),
-// POST /auth/logout-all, GET /auth/sessions and DELETE
-// /auth/sessions/{id} (these three with the caller's access token), and
-// GET /auth/jwks.json (with asymmetric keys). Every answer carries
-// Cache-Control: no-store (the JWKS: no-cache and an ETag), and every
-// error the RFC 6749 §5.2 JSON body with a fixed description; a store
-// outage is 503 with Retry-After, never invalid_grant. The package
-// documentation's "Endpoints" section states every status and header.
+// serves refresh (RFC 6749 §6) and revocation (RFC 7009), logout
+// everywhere and the caller's sessions (with its access token), and the
+// public signing keys (RFC 7517). A store outage is 503 with Retry-After,
+// never invalid_grant. Every request, answer and error is specified in
+// docs/http-api.md in the module's repository: [HTTP API].
+//
+// [HTTP API]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/http-api.md
 func (s *Service) Handler() http.Handler { return s.handler }
 
 var (

@@ -57,9 +57,7 @@ type Service struct {
 // grace window, the reuse policy and the session lifetimes belong to the
 // store (see package redisstore).
 //
-// Options default to: access tokens of 5 minutes, no audience, claims
-// fixed at login, a session-check cache of 5 s / 10,000 sessions, no
-// refresh cookie, no events, no logging. A bad configuration is an error
+// Each option documents its default. A bad configuration is an error
 // wrapping [ErrInvalidConfig], among others a nil store (also a nil
 // pointer of a Store type), nil secrets and a nil option.
 func NewService(store session.Store, secrets *session.Secrets, signing *keys.Set, issuer string, opts ...Option) (*Service, error) {

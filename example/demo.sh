@@ -75,7 +75,8 @@ show "server -addr 127.0.0.1:0 -access-ttl ${TTL}s"
 : >"$work/server.log" # exists before the server's shell redirects into it
 # Without the server's settings from the caller's environment (a shell set
 # up for the tests exports REDIS_URL): the demo is the in-process Redis.
-env -u ADDR -u REDIS_URL -u REDIS_CLUSTER_ADDRS -u ACCESS_TTL -u REUSE_GRACE -u REUSE_POLICY \
+env -u ADDR -u REDIS_URL -u REDIS_CLUSTER_ADDRS -u REDIS_SENTINEL_ADDRS -u REDIS_SENTINEL_MASTER \
+  -u REDIS_REPLICA_ACK -u REDIS_REPLICA_ACK_TIMEOUT -u ACCESS_TTL -u REUSE_GRACE -u REUSE_POLICY \
   -u SIGNING_KEY -u REFRESH_KEY -u KEY_PREFIX \
   "$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" 2>>"$work/server.log" &
 server_pid=$!

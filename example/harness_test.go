@@ -295,7 +295,8 @@ func cleanEnv() []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "ACCESS_TTL", "REUSE_GRACE", "REUSE_POLICY", "SIGNING_KEY", "REFRESH_KEY",
+		case "ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER", "REDIS_REPLICA_ACK",
+			"REDIS_REPLICA_ACK_TIMEOUT", "ACCESS_TTL", "REUSE_GRACE", "REUSE_POLICY", "SIGNING_KEY", "REFRESH_KEY",
 			"KEY_PREFIX", "SERVER_URL", "TOKEN_FILE":
 			continue
 		}

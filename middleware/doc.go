@@ -61,9 +61,8 @@
 // them protects nothing (they are genuine, and their life still ends at
 // `exp`) but causes an outage: the client refreshes, gets another such
 // token, and is refused again until the clocks agree. jwtrefresh's token
-// service backdates `nbf` and `iat` by its own clock-skew setting, so this
-// matters most for tokens of other issuers. 0 is the strict reading of
-// RFC 7519 §4.1.5.
+// service dates `nbf` and `iat` 10 s back, so this matters most for tokens
+// of other issuers. 0 is the strict reading of RFC 7519 §4.1.5.
 //
 // # Logging and metrics
 //

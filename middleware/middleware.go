@@ -30,11 +30,11 @@ type templates struct {
 // New returns a middleware verifying tokens against set: the key named by
 // a token's `kid` decides the algorithm (see [keys.Set.Resolve]), and
 // rotating set takes effect on the next request, also dropping cached
-// verdicts. Options default to: realm "api", no iss/aud/typ check, no
-// leeway on `exp`, `nbf` and `iat` up to one minute ahead, header only, no
-// session check, a cache of 10,000 tokens / 8 MiB. Tokens over 8 KiB are
-// refused unread. A nil set or option, or a bad option value, is an error
-// wrapping [ErrInvalidConfig].
+// verdicts. Without options, `iss`, `aud` and `typ` are not checked and
+// tokens are read from the Authorization header only; each option
+// documents its default. Tokens over 8 KiB are refused unread. A nil set
+// or option, or a bad option value, is an error wrapping
+// [ErrInvalidConfig].
 func New(set *keys.Set, opts ...Option) (*Middleware, error) {
 	if set == nil {
 		return nil, configError("nil key set")

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -32,11 +33,19 @@ func (s *Secrets) Index(ctx context.Context, store Store) (*Index, error) {
 	if s == nil || s.current == nil {
 		return nil, errNoSecrets
 	}
-	cur := s.current
-	key, err := cur.loadIndexKey(ctx, store, nil)
-	if err != nil || key != nil {
-		return s.newIndex(key, err)
+	key, err := s.current.loadIndexKey(ctx, store, nil)
+	if err == nil && key == nil {
+		key, err = s.firstIndexKey(ctx, store)
 	}
+	if err == nil {
+		err = s.shareIndexKey(ctx, store, key)
+	}
+	return s.newIndex(key, err)
+}
+
+// firstIndexKey stores, under the current version, the key found under an
+// older one, or else one derived from the oldest secret, and returns it.
+func (s *Secrets) firstIndexKey(ctx context.Context, store Store) ([]byte, error) {
 	seed := s.all[len(s.all)-1].seed
 	for _, k := range s.all[1:] {
 		if old, err := k.loadIndexKey(ctx, store, nil); err != nil {
@@ -46,8 +55,19 @@ func (s *Secrets) Index(ctx context.Context, store Store) (*Index, error) {
 			break
 		}
 	}
-	key, err = cur.loadIndexKey(ctx, store, seed)
-	return s.newIndex(key, err)
+	return s.current.loadIndexKey(ctx, store, seed)
+}
+
+// shareIndexKey stores key under every other version s holds that has
+// none yet, so that an instance which later holds only a newer secret
+// (the old one retired) finds the key instead of deriving another one.
+func (s *Secrets) shareIndexKey(ctx context.Context, store Store, key []byte) error {
+	for _, k := range s.all[1:] {
+		if _, err := k.loadIndexKey(ctx, store, key); err != nil && !errors.Is(err, ErrInvalidSecret) {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Secrets) newIndex(key []byte, err error) (*Index, error) {

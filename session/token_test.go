@@ -160,6 +160,17 @@ func TestIndex(t *testing.T) {
 	if tok.Version != 2 || tok.Generation != 1 || tok.Subject != x1.SubjectID("alice") || seal == (session.SealKey{}) {
 		t.Fatalf("NewFamily: %+v, seal %x", tok, seal)
 	}
+	// A step-1 instance (the new secret held, not yet current) stores the
+	// key under the new version too: an instance that holds only the new
+	// secret finds it, whatever order they start in.
+	fresh := storetest.NewMemoryStore(storetest.Config{})
+	x1only, _ := secrets(t, k1).Index(ctx, fresh)
+	if x12, _ := secrets(t, k1, k2).Index(ctx, fresh); x12 == nil || x12.SubjectID("alice") != x1only.SubjectID("alice") {
+		t.Fatal("the step-1 instance derived another index key")
+	}
+	if x2only, _ := secrets(t, k2).Index(ctx, fresh); x2only == nil || x2only.SubjectID("alice") != x1only.SubjectID("alice") {
+		t.Fatal("an instance holding only the newer secret derived another index key")
+	}
 	// A stored key that does not open with the secret of its version.
 	clash, _ := secrets(t, secret(1, 'q')).Index(ctx, st)
 	if clash != nil {

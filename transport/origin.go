@@ -44,7 +44,7 @@ func parseOrigin(raw string, allowHTTP bool) (origin, *url.URL, error) {
 	case host == "":
 		return origin{}, nil, fmt.Errorf("%q has no host", shown)
 	case u.User != nil:
-		return origin{}, nil, fmt.Errorf("%q carries credentials in the URL; the token endpoint's client authentication belongs in WithRefreshTransport", shown)
+		return origin{}, nil, fmt.Errorf("%q carries credentials in the URL; the token endpoint's client authentication belongs in the Transport of WithEndpoint", shown)
 	case strings.Contains(host, "*") || strings.HasPrefix(host, "."):
 		// A pattern would match nothing (hosts are compared exactly), and
 		// silently sending no token is worse than refusing.

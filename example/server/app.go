@@ -27,8 +27,6 @@ const (
 	// instances sharing keys and Redis accept each other's tokens.
 	issuer   = "jwtrefresh-example"
 	audience = "example-api"
-	// signingKID names the signing key in the tokens' kid header.
-	signingKID = "example-1"
 
 	maxLoginBody = 4 << 10
 	maxEchoBody  = 1 << 20
@@ -78,23 +76,23 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	for _, name := range counterNames {
 		counts.Add(name, 0) // listed from the start
 	}
-	secrets, err := session.NewSecrets(session.Secret{Version: 1, Value: cfg.refreshKey})
+	secrets, err := refreshSecrets(cfg.refreshKeys)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := redisstore.New(rdb,
+	opts := []redisstore.Option{
 		redisstore.WithKeyPrefix(cfg.keyPrefix),
 		redisstore.WithReuseGrace(cfg.reuseGrace),
 		redisstore.WithReusePolicy(cfg.reusePolicy),
-	)
+	}
+	if cfg.replicaAck > 0 {
+		opts = append(opts, redisstore.WithReplicaAck(cfg.replicaAck, cfg.replicaAckTimeout))
+	}
+	store, err := redisstore.New(rdb, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := keys.NewHS256(signingKID, cfg.signingKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	signing, err := keys.NewSet(key)
+	signing, err := signingKeys(cfg.signingKeys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,7 +118,43 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	mux.Handle("GET /api/me", mw.Handler(http.HandlerFunc(a.me)))
 	mux.Handle("POST /api/echo", mw.Handler(http.HandlerFunc(a.echo)))
 	mux.HandleFunc("GET /debug/vars", vars)
+	// Other methods: a JSON 405 like the token endpoints', not the mux's
+	// plain text.
+	mux.Handle("/login", methodNotAllowed("POST"))
+	mux.Handle("/api/me", methodNotAllowed("GET, HEAD"))
+	mux.Handle("/api/echo", methodNotAllowed("POST"))
 	return a, mux, nil
+}
+
+// methodNotAllowed answers 405 with Allow and an RFC 6749 §5.2 error body.
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "invalid_request", "method not allowed")
+	})
+}
+
+// refreshSecrets holds the refresh-token secrets, the current one first.
+func refreshSecrets(ks []versionedKey) (*session.Secrets, error) {
+	secrets := make([]session.Secret, len(ks))
+	for i, k := range ks {
+		secrets[i] = session.Secret{Version: k.version, Value: k.secret}
+	}
+	return session.NewSecrets(secrets[0], secrets[1:]...)
+}
+
+// signingKeys holds the HS256 signing keys, the current one first (it
+// signs; the others verify). Version v is the key id "example-v" in the
+// tokens' kid header.
+func signingKeys(ks []versionedKey) (*keys.Set, error) {
+	set := make([]*keys.Key, len(ks))
+	for i, k := range ks {
+		var err error
+		if set[i], err = keys.NewHS256(fmt.Sprintf("example-%d", k.version), k.secret); err != nil {
+			return nil, fmt.Errorf("signing key version %d: %w", k.version, err)
+		}
+	}
+	return keys.NewSet(set...)
 }
 
 // event counts a session event (the service logs it).

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"expvar"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -104,6 +106,7 @@ func TestLogin(t *testing.T) {
 				t.Errorf("415 body %s does not name both accepted content types", body)
 			}
 			if tc.code != "" {
+				checkDescription(t, body)
 				return
 			}
 			var tok struct {
@@ -115,11 +118,49 @@ func TestLogin(t *testing.T) {
 			}
 		})
 	}
-	if resp, _ := do(t, http.MethodGet, srv.URL+"/login", "", "", ""); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("GET /login: %d, want 405", resp.StatusCode)
-	}
 	if got := counts.Get("login").String(); got != "3" {
 		t.Errorf("sessions.login = %s, want 3", got)
+	}
+}
+
+// checkDescription checks that an error body's error_description is
+// present and within RFC 6749 §5.2's character set (printable ASCII
+// without '"' and '\\').
+func checkDescription(t *testing.T, body string) {
+	t.Helper()
+	var e struct {
+		Description *string `json:"error_description"`
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Description == nil {
+		t.Errorf("error body %s without error_description (%v)", body, err)
+		return
+	}
+	for _, c := range []byte(*e.Description) {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			t.Errorf("error_description %q has %q, outside RFC 6749 §5.2's set", *e.Description, c)
+		}
+	}
+}
+
+// TestMethodNotAllowed: the server's own routes answer another method
+// like the token endpoints do: 405 with Allow and a JSON error body, not
+// the mux's plain text.
+func TestMethodNotAllowed(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	for _, tc := range []struct{ method, path, allow string }{
+		{"GET", "/login", "POST"}, {"PUT", "/login", "POST"}, {"DELETE", "/api/me", "GET, HEAD"},
+		{"POST", "/api/me", "GET, HEAD"}, {"GET", "/api/echo", "POST"}, {"PATCH", "/api/echo", "POST"},
+		{"GET", "/auth/refresh", "POST"}, // the library's, for comparison
+	} {
+		t.Run(tc.method+tc.path, func(t *testing.T) {
+			resp, body := do(t, tc.method, srv.URL+tc.path, "application/json", `{}`, "")
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow ||
+				resp.Header.Get("Content-Type") != "application/json" || errorCode(body) != "invalid_request" {
+				t.Fatalf("%d, Allow %q, Content-Type %q, %s; want 405, Allow %q, a JSON invalid_request",
+					resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), body, tc.allow)
+			}
+			checkDescription(t, body)
+		})
 	}
 }
 
@@ -208,5 +249,99 @@ func TestVars(t *testing.T) {
 	}
 	if _, ok := vars["cmdline"]; ok {
 		t.Errorf("cmdline published")
+	}
+}
+
+// TestKeyRotation: the rotation sequence of the README on servers sharing
+// one Redis. A new key is first added as an older key everywhere, then made
+// current, then the old one is dropped: access and refresh tokens issued
+// under the old keys keep working until the old keys are dropped, and every
+// server verifies the tokens of the others as soon as it holds their key.
+func TestKeyRotation(t *testing.T) {
+	b := redistest.NewStandalone(t)
+	prefix := b.Prefix(t)
+	key := func(c byte) string {
+		return base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(c), 31) + "!"))
+	}
+	server := func(signing, refresh string) *httptest.Server {
+		cfg, err := parseConfig([]string{"-signing-key", signing, "-refresh-key", refresh, "-key-prefix", prefix},
+			func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, h, err := newApp(cfg, b.Client, slog.New(slog.DiscardHandler), new(expvar.Map))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	s1, r1, s2, r2 := key('s'), key('r'), key('S'), key('R')
+	old := server(s1, r1)                                 // before: bare keys are version 1
+	added := server("1:"+s1+",2:"+s2, "1:"+r1+",2:"+r2)   // step 1: the new keys only verify
+	current := server("2:"+s2+",1:"+s1, "2:"+r2+",1:"+r1) // step 2: the new keys sign
+	dropped := server("2:"+s2, "2:"+r2)                   // step 3: the old keys are gone
+	servers := map[*httptest.Server]string{old: "old", added: "added", current: "current", dropped: "dropped"}
+
+	tok1 := loginTokens(t, old)
+	wantKID(t, tok1.AccessToken, "example-1")
+	tok2 := refreshTokens(t, current, tok1.RefreshToken, 200) // an old refresh token works after the switch
+	wantKID(t, tok2.AccessToken, "example-2")
+	// In the order of the steps: a server that holds only the new key
+	// learns the subject-index key from one that held both before it.
+	for _, c := range []struct {
+		srv  *httptest.Server
+		want [2]int // status of GET /api/me with tok1's and tok2's access token
+	}{{old, [2]int{200, 401}}, {added, [2]int{200, 200}}, {current, [2]int{200, 200}}, {dropped, [2]int{401, 200}}} {
+		for i, at := range []string{tok1.AccessToken, tok2.AccessToken} {
+			if resp, body := do(t, http.MethodGet, c.srv.URL+"/api/me", "", "", at); resp.StatusCode != c.want[i] {
+				t.Errorf("%s server, access token %d: %d %s, want %d", servers[c.srv], i+1, resp.StatusCode, body, c.want[i])
+			}
+		}
+	}
+	// A refresh token under the new key works on the server that dropped
+	// the old one; one under the old key no longer does.
+	refreshTokens(t, dropped, tok2.RefreshToken, 200)
+	refreshTokens(t, dropped, loginTokens(t, added).RefreshToken, 400)
+}
+
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+func loginTokens(t *testing.T, srv *httptest.Server) tokens {
+	t.Helper()
+	resp, body := do(t, http.MethodPost, srv.URL+"/login", "application/json", `{"username":"alice","password":"wonderland"}`, "")
+	var tok tokens
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &tok) != nil {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	return tok
+}
+
+// refreshTokens refreshes rt on srv and checks the status (400 must be
+// invalid_grant).
+func refreshTokens(t *testing.T, srv *httptest.Server, rt string, status int) tokens {
+	t.Helper()
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode()
+	resp, body := do(t, http.MethodPost, srv.URL+"/auth/refresh", "application/x-www-form-urlencoded", form, "")
+	var tok tokens
+	if resp.StatusCode != status || (status == 200 && json.Unmarshal([]byte(body), &tok) != nil) ||
+		(status == 400 && errorCode(body) != "invalid_grant") {
+		t.Fatalf("refresh: %d %s, want %d", resp.StatusCode, body, status)
+	}
+	return tok
+}
+
+// wantKID checks the kid header of a JWT.
+func wantKID(t *testing.T, jwt, want string) {
+	t.Helper()
+	head, _, _ := strings.Cut(jwt, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	var h struct{ KID string }
+	if err != nil || json.Unmarshal(raw, &h) != nil || h.KID != want {
+		t.Errorf("access token kid %q (header %s), want %q", h.KID, raw, want)
 	}
 }

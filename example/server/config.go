@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,17 +26,24 @@ const minKeyLen = 32
 type config struct {
 	addr string
 	// redisOpts is the standalone Redis of -redis-url, clusterOpts the
-	// Cluster of -redis-cluster; both nil: an in-process Redis.
-	redisOpts   *redis.Options
-	clusterOpts *redis.ClusterOptions
-	accessTTL   time.Duration
-	reuseGrace  time.Duration
-	reusePolicy session.ReusePolicy
+	// Cluster of -redis-cluster, sentinelOpts the Sentinel-managed primary
+	// of -redis-sentinel; all nil: an in-process Redis.
+	redisOpts    *redis.Options
+	clusterOpts  *redis.ClusterOptions
+	sentinelOpts *redis.FailoverOptions
+	// replicaAck replicas must acknowledge each change within
+	// replicaAckTimeout (redisstore.WithReplicaAck); 0: no wait.
+	replicaAck        int
+	replicaAckTimeout time.Duration
+	accessTTL         time.Duration
+	reuseGrace        time.Duration
+	reusePolicy       session.ReusePolicy
 	// reusePolicyName is the policy as configured: user or family.
 	reusePolicyName string
-	signingKey      []byte // HS256 secret
-	refreshKey      []byte
-	keyPrefix       string
+	// signingKeys (HS256 secrets) and refreshKeys, the current key first:
+	// the others still verify what they issued.
+	signingKeys, refreshKeys []versionedKey
+	keyPrefix                string
 	// Which keys were generated, to announce it.
 	randomSigning, randomRefresh bool
 }
@@ -50,11 +58,15 @@ var settings = []setting{
 	{flag: "addr", env: "ADDR", def: "127.0.0.1:8080", usage: "listen `address`; port 0 picks a free port (see the \"listening\" log line)"},
 	{flag: "redis-url", env: "REDIS_URL", usage: "standalone Redis `URL`, e.g. redis://127.0.0.1:6379/0; with neither this nor -redis-cluster: an in-process Redis (demo only)", secret: true},
 	{flag: "redis-cluster", env: "REDIS_CLUSTER_ADDRS", usage: "Redis Cluster seed `nodes`, host:port,host:port,… or redis://[user:password@]host:port?addr=host:port&addr=…", secret: true},
+	{flag: "redis-sentinel", env: "REDIS_SENTINEL_ADDRS", usage: "`addresses` host:port,host:port,… of the Sentinels of a Redis primary (with -redis-sentinel-master)"},
+	{flag: "redis-sentinel-master", env: "REDIS_SENTINEL_MASTER", usage: "the `name` the Sentinels know the primary by"},
+	{flag: "replica-ack", env: "REDIS_REPLICA_ACK", def: "0", usage: "`replicas` that must hold each change before it is answered (WAIT), so that a failover cannot lose it; 0: none"},
+	{flag: "replica-ack-timeout", env: "REDIS_REPLICA_ACK_TIMEOUT", usage: "how long a change waits for them (a Go `duration`); required with -replica-ack"},
 	{flag: "access-ttl", env: "ACCESS_TTL", def: "5m", usage: "access token lifetime (a Go `duration`, whole seconds)"},
 	{flag: "reuse-grace", env: "REUSE_GRACE", def: "0", usage: "reuse grace window (a Go `duration`; 0: strict one-time use)"},
 	{flag: "reuse-policy", env: "REUSE_POLICY", def: "user", usage: "what reuse of a refresh token revokes: `user` (all the user's sessions) or family (that session)"},
-	{flag: "signing-key", env: "SIGNING_KEY", usage: "HS256 signing key: base64 of at least 32 bytes; empty: random", secret: true},
-	{flag: "refresh-key", env: "REFRESH_KEY", usage: "refresh-token key: base64 of at least 32 bytes; empty: random", secret: true},
+	{flag: "signing-key", env: "SIGNING_KEY", usage: "HS256 signing `keys`: VERSION:BASE64,… (base64 of at least 32 bytes each), the current one first, the others still verify; a bare BASE64 is version 1; empty: random", secret: true},
+	{flag: "refresh-key", env: "REFRESH_KEY", usage: "refresh-token `keys`: VERSION:BASE64,… like -signing-key; empty: random", secret: true},
 	{flag: "key-prefix", env: "KEY_PREFIX", def: redisstore.DefaultKeyPrefix, usage: "`prefix` of every Redis key"},
 }
 
@@ -82,7 +94,6 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
 	// Each setting's value and where it came from, for the messages.
-	type value struct{ v, from string }
 	resolved := make(map[string]value, len(settings))
 	for _, s := range settings {
 		v, from := *values[s.flag], "-"+s.flag
@@ -93,19 +104,9 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		}
 		resolved[s.flag] = value{v, from}
 	}
-	// -redis-url and -redis-cluster are two forms of one setting: a flag
-	// wins over the environment, and two of the same rank conflict.
-	if u, cl := resolved["redis-url"], resolved["redis-cluster"]; u.v != "" && cl.v != "" {
-		switch {
-		case given["redis-url"] && !given["redis-cluster"]:
-			resolved["redis-cluster"] = value{}
-		case given["redis-cluster"] && !given["redis-url"]:
-			resolved["redis-url"] = value{}
-		default:
-			return nil, fmt.Errorf("%s and %s are both set: give one, a standalone Redis or a Cluster", u.from, cl.from)
-		}
+	if err := oneRedis(resolved, given); err != nil {
+		return nil, err
 	}
-
 	c := &config{}
 	for _, s := range settings {
 		r := resolved[s.flag]
@@ -116,7 +117,69 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 			return nil, fmt.Errorf("%s %q: %w", r.from, r.v, err)
 		}
 	}
+	if err := c.checkRedis(resolved); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// value is a setting's value and where it came from (-flag or VARIABLE).
+type value struct{ v, from string }
+
+// redisForms are the forms of one setting, the Redis to use.
+var redisForms = []string{"redis-url", "redis-cluster", "redis-sentinel"}
+
+// oneRedis keeps one of the Redis forms: a flag wins over the environment,
+// and two of the same rank conflict.
+func oneRedis(resolved map[string]value, given map[string]bool) error {
+	var set, flags []string
+	for _, f := range redisForms {
+		if resolved[f].v != "" {
+			set = append(set, f)
+			if given[f] {
+				flags = append(flags, f)
+			}
+		}
+	}
+	if len(set) < 2 {
+		return nil
+	}
+	if len(flags) != 1 {
+		if len(flags) > 1 {
+			set = flags
+		}
+		return fmt.Errorf("%s and %s are both set: give one, a standalone Redis, a Cluster or Sentinels",
+			resolved[set[0]].from, resolved[set[1]].from)
+	}
+	for _, f := range set {
+		if f != flags[0] {
+			resolved[f] = value{}
+		}
+	}
+	return nil
+}
+
+// checkRedis checks the settings that go together: Sentinels and the name
+// of their primary, replica acknowledgements and their timeout.
+func (c *config) checkRedis(resolved map[string]value) error {
+	sentinels, master := resolved["redis-sentinel"], resolved["redis-sentinel-master"]
+	ack, timeout := resolved["replica-ack"], resolved["replica-ack-timeout"]
+	switch {
+	case c.sentinelOpts != nil && master.v == "":
+		return fmt.Errorf("%s needs -redis-sentinel-master (env REDIS_SENTINEL_MASTER): the name the Sentinels know the primary by", sentinels.from)
+	case master.v != "" && c.sentinelOpts == nil && c.redisOpts == nil && c.clusterOpts == nil:
+		return fmt.Errorf("%s is set without -redis-sentinel (env REDIS_SENTINEL_ADDRS)", master.from)
+	case c.replicaAck > 0 && c.replicaAckTimeout == 0:
+		return fmt.Errorf("%s needs -replica-ack-timeout (env REDIS_REPLICA_ACK_TIMEOUT): how long a change waits for its replicas", ack.from)
+	case c.replicaAck == 0 && c.replicaAckTimeout != 0:
+		return fmt.Errorf("%s is set but -replica-ack (env REDIS_REPLICA_ACK) is not: give both, or neither", timeout.from)
+	case c.replicaAck > 0 && c.redisOpts == nil && c.clusterOpts == nil && c.sentinelOpts == nil:
+		return fmt.Errorf("%s needs a Redis with replicas (-redis-url, -redis-cluster or -redis-sentinel), not the in-process one", ack.from)
+	}
+	if c.sentinelOpts != nil {
+		c.sentinelOpts.MasterName = master.v
+	}
+	return nil
 }
 
 func (c *config) set(s setting, v string) error {
@@ -127,15 +190,8 @@ func (c *config) set(s setting, v string) error {
 			return errors.New("empty address")
 		}
 		c.addr = v
-	case "redis-url":
-		if v != "" {
-			c.redisOpts, err = redis.ParseURL(v)
-			err = redisURLError(v, err, "redis://[user:password@]host:port/db, rediss://… or unix://…")
-		}
-	case "redis-cluster":
-		if v != "" {
-			c.clusterOpts, err = clusterOptions(v)
-		}
+	case "redis-url", "redis-cluster", "redis-sentinel", "redis-sentinel-master", "replica-ack", "replica-ack-timeout":
+		err = c.setRedis(s.flag, v)
 	case "access-ttl":
 		c.accessTTL, err = time.ParseDuration(v)
 		if err == nil && (c.accessTTL < time.Second || c.accessTTL%time.Second != 0) {
@@ -157,9 +213,9 @@ func (c *config) set(s setting, v string) error {
 		}
 		c.reusePolicyName = v
 	case "signing-key":
-		c.signingKey, c.randomSigning, err = key(v)
+		c.signingKeys, c.randomSigning, err = keyList(v)
 	case "refresh-key":
-		c.refreshKey, c.randomRefresh, err = key(v)
+		c.refreshKeys, c.randomRefresh, err = keyList(v)
 	case "key-prefix":
 		if strings.ContainsAny(v, "{}") {
 			err = errors.New("must not contain { or }")
@@ -167,6 +223,87 @@ func (c *config) set(s setting, v string) error {
 		c.keyPrefix = v
 	}
 	return err
+}
+
+// setRedis sets one of the settings of the Redis connection.
+func (c *config) setRedis(flag, v string) error {
+	var err error
+	switch {
+	case v == "":
+	case flag == "redis-url":
+		c.redisOpts, err = redis.ParseURL(v)
+		err = redisURLError(v, err, "redis://[user:password@]host:port/db, rediss://… or unix://…")
+	case flag == "redis-cluster":
+		c.clusterOpts, err = clusterOptions(v)
+	case flag == "redis-sentinel":
+		var addrs []string
+		if addrs, err = hostPorts(v); err == nil {
+			c.sentinelOpts = &redis.FailoverOptions{SentinelAddrs: addrs}
+		}
+	case flag == "replica-ack":
+		c.replicaAck, err = strconv.Atoi(v)
+		if err != nil || c.replicaAck < 0 {
+			err = errors.New("want a number of replicas, 0 or more")
+		}
+	case flag == "replica-ack-timeout":
+		c.replicaAckTimeout, err = time.ParseDuration(v)
+		if err == nil && c.replicaAckTimeout < time.Millisecond {
+			err = errors.New("want at least 1ms")
+		}
+	}
+	return err
+}
+
+// versionedKey is one version of a signing or refresh key.
+type versionedKey struct {
+	version uint32
+	secret  []byte
+}
+
+// keyList decodes a comma-separated list of VERSION:BASE64 keys, the
+// current one first; a bare BASE64 is version 1. An empty value is one
+// random key of version 1. Errors name a key by its place in the list,
+// never by its value.
+func keyList(v string) (ks []versionedKey, random bool, err error) {
+	if strings.TrimSpace(v) == "" {
+		k, _, _ := key("")
+		return []versionedKey{{1, k}}, true, nil
+	}
+	items := strings.Split(v, ",")
+	seen := make(map[uint32]bool, len(items))
+	for i, item := range items {
+		k, err := versioned(strings.TrimSpace(item))
+		if err == nil && seen[k.version] {
+			err = fmt.Errorf("version %d appears twice", k.version)
+		}
+		if err != nil {
+			if len(items) > 1 {
+				err = fmt.Errorf("key %d of %d: %w", i+1, len(items), err)
+			}
+			return nil, false, err
+		}
+		seen[k.version] = true
+		ks = append(ks, k)
+	}
+	return ks, false, nil
+}
+
+// versioned decodes one VERSION:BASE64 key, or a bare BASE64 as version 1.
+func versioned(item string) (versionedKey, error) {
+	k := versionedKey{version: 1}
+	if ver, b64, ok := strings.Cut(item, ":"); ok { // ':' is not in either base64 alphabet
+		n, err := strconv.ParseUint(ver, 10, 32)
+		if err != nil || n == 0 {
+			return k, errors.New("the version before ':' must be a whole number from 1 to 4294967295")
+		}
+		k.version, item = uint32(n), b64
+	}
+	if item == "" {
+		return k, errors.New("empty key")
+	}
+	var err error
+	k.secret, _, err = key(item)
+	return k, err
 }
 
 // key decodes a base64 key (standard or URL alphabet, padded or not), or
@@ -199,15 +336,24 @@ func clusterOptions(v string) (*redis.ClusterOptions, error) {
 		opts, err := redis.ParseClusterURL(v)
 		return opts, redisURLError(v, err, "host:port,host:port,… or redis://[user:password@]host:port?addr=host:port&addr=…")
 	}
-	opts := &redis.ClusterOptions{}
+	addrs, err := hostPorts(v)
+	if err != nil {
+		return nil, err
+	}
+	return &redis.ClusterOptions{Addrs: addrs}, nil
+}
+
+// hostPorts reads a list of addresses: host:port,host:port,…
+func hostPorts(v string) ([]string, error) {
+	var addrs []string
 	for _, addr := range strings.Split(v, ",") {
 		addr = strings.TrimSpace(addr)
 		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" {
 			return nil, fmt.Errorf("node %q: want host:port", addr)
 		}
-		opts.Addrs = append(opts.Addrs, addr)
+		addrs = append(addrs, addr)
 	}
-	return opts, nil
+	return addrs, nil
 }
 
 // redisURLError makes err, from parsing the Redis URL raw, safe to print:

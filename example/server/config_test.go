@@ -28,9 +28,14 @@ func TestParseConfig(t *testing.T) {
 				c.reusePolicy != session.RevokeSubject || c.keyPrefix != "jwtrefresh:" {
 				t.Errorf("defaults: %+v", c)
 			}
-			if !c.randomSigning || !c.randomRefresh || len(c.signingKey) != 32 || len(c.refreshKey) != 32 ||
-				string(c.signingKey) == string(c.refreshKey) {
-				t.Errorf("random keys: want two different 32-byte keys")
+			if c.sentinelOpts != nil || c.replicaAck != 0 || c.replicaAckTimeout != 0 {
+				t.Errorf("defaults: Sentinels %+v, replica acks %d within %v; want none", c.sentinelOpts, c.replicaAck, c.replicaAckTimeout)
+			}
+			if !c.randomSigning || !c.randomRefresh || len(c.signingKeys) != 1 || len(c.refreshKeys) != 1 ||
+				c.signingKeys[0].version != 1 || c.refreshKeys[0].version != 1 ||
+				len(c.signingKeys[0].secret) != 32 || len(c.refreshKeys[0].secret) != 32 ||
+				string(c.signingKeys[0].secret) == string(c.refreshKeys[0].secret) {
+				t.Errorf("random keys: want two different 32-byte keys of version 1")
 			}
 		}},
 		{"environment", nil, map[string]string{
@@ -41,7 +46,8 @@ func TestParseConfig(t *testing.T) {
 				c.reuseGrace != time.Second || c.reusePolicy != session.RevokeFamily || c.keyPrefix != "app:" {
 				t.Errorf("from the environment: %+v", c)
 			}
-			if c.randomSigning || c.randomRefresh || string(c.signingKey) != key+"\xff\xfe" || string(c.refreshKey) != key+"\xff\xfe" {
+			want := []versionedKey{{1, []byte(key + "\xff\xfe")}}
+			if c.randomSigning || c.randomRefresh || !sameKeys(c.signingKeys, want) || !sameKeys(c.refreshKeys, want) {
 				t.Errorf("keys from the environment not decoded")
 			}
 		}},
@@ -76,6 +82,45 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("redis %+v, cluster %+v; want the flag's Cluster", c.redisOpts, c.clusterOpts)
 				}
 			}},
+		{"Sentinels from the environment", nil, map[string]string{"REDIS_SENTINEL_ADDRS": "10.0.0.1:26379, 10.0.0.2:26379", "REDIS_SENTINEL_MASTER": "main"},
+			func(t *testing.T, c *config) {
+				o := c.sentinelOpts
+				if c.redisOpts != nil || c.clusterOpts != nil || o == nil || o.MasterName != "main" ||
+					!slices.Equal(o.SentinelAddrs, []string{"10.0.0.1:26379", "10.0.0.2:26379"}) {
+					t.Errorf("Sentinels from the environment: %+v", o)
+				}
+			}},
+		{"Sentinel flags", []string{"-redis-sentinel", "s1:26379", "-redis-sentinel-master", "m"}, nil,
+			func(t *testing.T, c *config) {
+				if o := c.sentinelOpts; o == nil || o.MasterName != "m" || !slices.Equal(o.SentinelAddrs, []string{"s1:26379"}) {
+					t.Errorf("Sentinel flags: %+v", o)
+				}
+			}},
+		{"a -redis-sentinel flag wins over REDIS_URL", []string{"-redis-sentinel", "s1:26379"},
+			map[string]string{"REDIS_URL": "redis://r:6379/0", "REDIS_SENTINEL_MASTER": "m"}, func(t *testing.T, c *config) {
+				if c.redisOpts != nil || c.sentinelOpts == nil {
+					t.Errorf("redis %+v, Sentinels %+v; want the flag's Sentinels", c.redisOpts, c.sentinelOpts)
+				}
+			}},
+		{"a -redis-url flag wins over REDIS_SENTINEL_ADDRS", []string{"-redis-url", "redis://r:6379/0"},
+			map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m"}, func(t *testing.T, c *config) {
+				if c.redisOpts == nil || c.sentinelOpts != nil {
+					t.Errorf("redis %+v, Sentinels %+v; want the flag's standalone Redis", c.redisOpts, c.sentinelOpts)
+				}
+			}},
+		{"replica acknowledgements", nil, map[string]string{"REDIS_URL": "redis://r:6379/0", "REDIS_REPLICA_ACK": "1", "REDIS_REPLICA_ACK_TIMEOUT": "250ms"},
+			func(t *testing.T, c *config) {
+				if c.replicaAck != 1 || c.replicaAckTimeout != 250*time.Millisecond {
+					t.Errorf("replica acks %d within %v, want 1 within 250ms", c.replicaAck, c.replicaAckTimeout)
+				}
+			}},
+		{"replica acknowledgements by flag, on Sentinels", []string{"-replica-ack", "2", "-replica-ack-timeout", "1s"},
+			map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_REPLICA_ACK": "1"},
+			func(t *testing.T, c *config) {
+				if c.replicaAck != 2 || c.replicaAckTimeout != time.Second || c.sentinelOpts == nil {
+					t.Errorf("replica acks %d within %v on %+v, want 2 within 1s on the Sentinels", c.replicaAck, c.replicaAckTimeout, c.sentinelOpts)
+				}
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
@@ -89,6 +134,7 @@ func TestParseConfig(t *testing.T) {
 
 func TestParseConfigErrors(t *testing.T) {
 	const secret = "c2hvcnQtc2VjcmV0" // base64 of 12 bytes
+	okKey := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("ok", 16)))
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -101,6 +147,15 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative grace", []string{"-reuse-grace", "-1s"}, nil, "negative"},
 		{"unknown policy", nil, map[string]string{"REUSE_POLICY": "all"}, "want user or family"},
 		{"short signing key", []string{"-signing-key", secret}, nil, "-signing-key: 12 bytes; want at least 32"},
+		{"short key in a list", []string{"-refresh-key", "2:" + secret + ",1:" + okKey}, nil, "-refresh-key: key 1 of 2: 12 bytes; want at least 32"},
+		{"version twice", nil, map[string]string{"SIGNING_KEY": "2:" + okKey + ",2:" + okKey}, "SIGNING_KEY: key 2 of 2: version 2 appears twice"},
+		{"two bare keys", nil, map[string]string{"REFRESH_KEY": okKey + "," + okKey}, "REFRESH_KEY: key 2 of 2: version 1 appears twice"},
+		{"version zero", []string{"-refresh-key", "0:" + okKey}, nil, "-refresh-key: the version before ':' must be a whole number from 1 to 4294967295"},
+		{"version not a number", []string{"-signing-key", okKey + ",v2:" + okKey}, nil, "-signing-key: key 2 of 2: the version before ':' must be a whole number"},
+		{"version too large", []string{"-signing-key", "4294967296:" + okKey}, nil, "the version before ':' must be a whole number"},
+		{"empty key in a list", nil, map[string]string{"REFRESH_KEY": "2:" + okKey + ",,1:" + okKey}, "REFRESH_KEY: key 2 of 3: empty key"},
+		{"version without a key", []string{"-refresh-key", "2:"}, nil, "-refresh-key: empty key"},
+		{"bad base64 in a list", []string{"-refresh-key", "2:" + okKey + ",1:" + secret + "!"}, nil, "-refresh-key: key 2 of 2: not valid base64"},
 		{"refresh key not base64", nil, map[string]string{"REFRESH_KEY": "not base64!" + secret}, "REFRESH_KEY: not valid base64"},
 		{"prefix with a hash tag", []string{"-key-prefix", "{app}:"}, nil, "must not contain { or }"},
 		{"empty address", []string{"-addr", ""}, nil, "empty address"},
@@ -114,13 +169,34 @@ func TestParseConfigErrors(t *testing.T) {
 		{"Redis URL scheme", nil, map[string]string{"REDIS_URL": "http://r:6379/0"}, "REDIS_URL: redis: invalid URL scheme: http"},
 		{"Redis URL database", []string{"-redis-url", "redis://r:6379/zero"}, nil, `-redis-url: redis: invalid database number: "zero"`},
 		{"Redis URL port", []string{"-redis-url", "redis://r:port/0"}, nil, `-redis-url: not a valid URL: invalid port ":port" after host`},
+		{"Sentinels without a master name", []string{"-redis-sentinel", "s1:26379"}, nil,
+			"-redis-sentinel needs -redis-sentinel-master (env REDIS_SENTINEL_MASTER)"},
+		{"a master name without Sentinels", nil, map[string]string{"REDIS_SENTINEL_MASTER": "m"},
+			"REDIS_SENTINEL_MASTER is set without -redis-sentinel (env REDIS_SENTINEL_ADDRS)"},
+		{"Redis and Sentinels in the environment", nil, map[string]string{"REDIS_URL": "redis://r:6379/0", "REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m"},
+			"REDIS_URL and REDIS_SENTINEL_ADDRS are both set"},
+		{"Cluster and Sentinel flags", []string{"-redis-cluster", "n1:7000", "-redis-sentinel", "s1:26379", "-redis-sentinel-master", "m"}, nil,
+			"-redis-cluster and -redis-sentinel are both set"},
+		{"Sentinel without a port", []string{"-redis-sentinel", "s1:26379,s2", "-redis-sentinel-master", "m"}, nil, `-redis-sentinel "s1:26379,s2": node "s2": want host:port`},
+		{"replica acks without a timeout", nil, map[string]string{"REDIS_URL": "redis://r:6379/0", "REDIS_REPLICA_ACK": "1"},
+			"REDIS_REPLICA_ACK needs -replica-ack-timeout (env REDIS_REPLICA_ACK_TIMEOUT)"},
+		{"a timeout without replica acks", []string{"-redis-url", "redis://r:6379/0", "-replica-ack-timeout", "1s"}, nil,
+			"-replica-ack-timeout is set but -replica-ack (env REDIS_REPLICA_ACK) is not"},
+		{"a timeout with replica acks off", []string{"-redis-url", "redis://r:6379/0", "-replica-ack", "0", "-replica-ack-timeout", "1s"}, nil,
+			"-replica-ack-timeout is set but -replica-ack"},
+		{"negative replica acks", []string{"-replica-ack", "-1"}, nil, `-replica-ack "-1": want a number of replicas, 0 or more`},
+		{"replica acks not a number", nil, map[string]string{"REDIS_REPLICA_ACK": "one"}, `REDIS_REPLICA_ACK "one": want a number of replicas`},
+		{"ack timeout not a duration", []string{"-replica-ack-timeout", "soon"}, nil, `-replica-ack-timeout "soon"`},
+		{"ack timeout below a millisecond", []string{"-replica-ack-timeout", "500us"}, nil, `-replica-ack-timeout "500us": want at least 1ms`},
+		{"replica acks on the in-process Redis", []string{"-replica-ack", "1", "-replica-ack-timeout", "1s"}, nil,
+			"-replica-ack needs a Redis with replicas (-redis-url, -redis-cluster or -redis-sentinel), not the in-process one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), secret) {
+			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), okKey) {
 				t.Errorf("the key was echoed: %v", err)
 			}
 		})
@@ -151,6 +227,42 @@ func TestRedisPasswordNeverShown(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "hunter") {
 				t.Errorf("the password was printed: %v", err)
+			}
+		})
+	}
+}
+
+func sameKeys(a, b []versionedKey) bool {
+	return slices.EqualFunc(a, b, func(x, y versionedKey) bool {
+		return x.version == y.version && string(x.secret) == string(y.secret)
+	})
+}
+
+// TestKeyLists: -signing-key and -refresh-key take comma-separated
+// VERSION:BASE64 keys, the current one first; a bare BASE64 is version 1.
+func TestKeyLists(t *testing.T) {
+	k := func(c byte) []byte { return []byte(strings.Repeat(string(c), 31) + "!") }
+	b64 := func(c byte) string { return base64.StdEncoding.EncodeToString(k(c)) }
+	for _, tc := range []struct {
+		name, value string
+		want        []versionedKey
+	}{
+		{"bare", b64('a'), []versionedKey{{1, k('a')}}},
+		{"versioned", "7:" + b64('a'), []versionedKey{{7, k('a')}}},
+		{"current first", "2:" + b64('b') + ",1:" + b64('a'), []versionedKey{{2, k('b')}, {1, k('a')}}},
+		{"an old key first", "1:" + b64('a') + ",2:" + b64('b'), []versionedKey{{1, k('a')}, {2, k('b')}}},
+		{"a bare key among versioned ones, spaces", " 3:" + b64('c') + " , " + b64('a') + " ,4294967295:" + b64('b'),
+			[]versionedKey{{3, k('c')}, {1, k('a')}, {4294967295, k('b')}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig([]string{"-signing-key", tc.value}, func(v string) string {
+				return map[string]string{"REFRESH_KEY": tc.value}[v]
+			}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameKeys(c.signingKeys, tc.want) || !sameKeys(c.refreshKeys, tc.want) {
+				t.Errorf("signing keys %v, refresh keys %v, want %v", c.signingKeys, c.refreshKeys, tc.want)
 			}
 		})
 	}

@@ -35,17 +35,30 @@
 //	-redis-url URL      REDIS_URL     a standalone Redis (absent, and no Cluster: an in-process Redis, announced)
 //	-redis-cluster N    REDIS_CLUSTER_ADDRS  a Redis Cluster: seed nodes host:port,host:port,…
 //	                                  or redis://[user:password@]host:port?addr=host:port&addr=…
+//	-redis-sentinel A   REDIS_SENTINEL_ADDRS   a primary managed by the Sentinels at host:port,host:port,…
+//	-redis-sentinel-master NAME  REDIS_SENTINEL_MASTER  the name they know it by (required with them)
+//	-replica-ack N      REDIS_REPLICA_ACK  replicas that must hold each change before it is answered (0)
+//	-replica-ack-timeout D  REDIS_REPLICA_ACK_TIMEOUT  how long a change waits for them (required with N > 0)
 //	-access-ttl D       ACCESS_TTL    access-token lifetime, whole seconds (5m)
 //	-reuse-grace D      REUSE_GRACE   reuse grace window (0: strict one-time use)
 //	-reuse-policy P     REUSE_POLICY  what reuse revokes: user (all the user's sessions) or family (user)
-//	-signing-key B64    SIGNING_KEY   HS256 key, base64 of ≥ 32 bytes (absent: random, announced)
-//	-refresh-key B64    REFRESH_KEY   refresh-token key, base64 of ≥ 32 bytes (absent: random, announced)
+//	-signing-key KEYS   SIGNING_KEY   HS256 keys VERSION:BASE64,… (absent: random, announced)
+//	-refresh-key KEYS   REFRESH_KEY   refresh-token keys VERSION:BASE64,… (absent: random, announced)
 //	-key-prefix P       KEY_PREFIX    prefix of the Redis keys (jwtrefresh:)
+//
+// A key list holds base64 keys of ≥ 32 bytes, each with its version, the
+// current one first: it signs (or MACs) new tokens, the others still verify
+// theirs. A bare BASE64 is version 1; signing key version v is the kid
+// "example-v".
 //
 // Prefer the environment for the keys and for a Redis password: a command
 // line is visible to every user of the machine. Neither is ever printed,
-// in an error either. -redis-url and -redis-cluster are one setting: a flag
-// wins over the environment, and both given the same way is an error. A
+// in an error either. -redis-url, -redis-cluster and -redis-sentinel are one
+// setting: a flag wins over the environment, and two given the same way are
+// an error. With -replica-ack N a refresh is answered only once N replicas
+// hold its rotation (Redis WAIT), so that a failover cannot lose it; when
+// they do not within the timeout, the refresh answers 503 and the client's
+// retry (same Idempotency-Key) gets the same tokens. A
 // -redis-url naming a Cluster node is refused at start, with a message
 // pointing at -redis-cluster. Instances that share the Redis, KEY_PREFIX,
 // SIGNING_KEY and REFRESH_KEY serve the same sessions.
@@ -82,6 +95,9 @@ import (
 )
 
 const shutdownTimeout = 10 * time.Second
+
+// clusterReload is how often the Cluster client reloads the slot map.
+const clusterReload = time.Second
 
 // sessionCounts is the map "sessions" at /debug/vars.
 var sessionCounts = expvar.NewMap("sessions")
@@ -140,7 +156,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "url", "http://"+ln.Addr().String(), "redis", where,
+	log.Info("listening", "url", "http://"+ln.Addr().String(), "redis", where, "replica_ack", cfg.replicaAck,
 		"access_ttl", cfg.accessTTL, "reuse_grace", cfg.reuseGrace, "reuse_policy", cfg.reusePolicyName)
 
 	served := make(chan error, 1)
@@ -161,15 +177,25 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 	return err
 }
 
-// openRedis connects to the configured Redis, standalone or Cluster, or
-// starts an in-process Redis when none is configured. where describes it
-// for the log, without credentials.
+// openRedis connects to the configured Redis, standalone, Cluster or
+// Sentinel-managed, or starts an in-process Redis when none is configured.
+// where describes it for the log, without credentials.
 func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rdb redis.UniversalClient, where string, closeFn func(), err error) {
 	var mini *miniredis.Miniredis
 	switch {
+	case cfg.sentinelOpts != nil:
+		opts := *cfg.sentinelOpts
+		opts.ContextTimeoutEnabled = true
+		rdb = redis.NewFailoverClient(&opts)
+		where = "sentinel " + strings.Join(opts.SentinelAddrs, ",") + " master " + opts.MasterName
 	case cfg.clusterOpts != nil:
 		opts := *cfg.clusterOpts
 		opts.ContextTimeoutEnabled = true // the store requires it: deadlines bound every call
+		// go-redis learns of a promoted replica from MOVED, ASK or
+		// READONLY, or from its periodic reload (60 s by default), not from
+		// a master that stopped answering: without this, the users of a
+		// failed master wait up to a minute after the failover.
+		opts.ClusterStateReloadInterval = clusterReload
 		rdb, where = redis.NewClusterClient(&opts), "cluster "+strings.Join(opts.Addrs, ",")
 	case cfg.redisOpts != nil:
 		opts := *cfg.redisOpts

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"expvar"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -110,16 +112,35 @@ func TestRedisClusterNodeRefused(t *testing.T) {
 // work, counted exactly, and SIGTERM (ctx) ends it with status 0.
 func TestRedisCluster(t *testing.T) {
 	addrs, prefix := clusterAddrs(t)
+	serveOn(t, map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(addrs, ",")}, prefix,
+		"redis=\"cluster "+strings.Join(addrs, ","))
+}
+
+// TestRedisSentinel: the same on the primary that the Sentinels at
+// REDIS_SENTINEL_ADDRS manage, with every change acknowledged by its
+// replica (REDIS_REPLICA_ACK=1).
+func TestRedisSentinel(t *testing.T) {
+	b := redistest.NewSentinel(t)
+	serveOn(t, map[string]string{
+		"REDIS_SENTINEL_ADDRS": strings.Join(b.Sentinels, ","), "REDIS_SENTINEL_MASTER": b.Master,
+		"REDIS_REPLICA_ACK": "1", "REDIS_REPLICA_ACK_TIMEOUT": "10s",
+	}, b.Prefix(t), "redis=\"sentinel "+strings.Join(b.Sentinels, ",")+" master "+b.Master+"\" replica_ack=1")
+}
+
+// serveOn runs the server program with env and the key prefix: it logs
+// wantLog when listening, a login, a refresh of its refresh token and a
+// request with the new access token work, a replay is reuse, all counted
+// exactly, and SIGTERM (ctx) ends it with status 0.
+func serveOn(t *testing.T, env map[string]string, prefix, wantLog string) {
 	ctx, stop := context.WithCancel(t.Context())
 	var stderr lockedBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- run(ctx, []string{"-addr", "127.0.0.1:0", "-key-prefix", prefix},
-			envOf(map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(addrs, ",")}), &stderr)
+		exited <- run(ctx, []string{"-addr", "127.0.0.1:0", "-key-prefix", prefix}, envOf(env), &stderr)
 	}()
 	base := waitListening(t, &stderr, exited)
-	if want := "redis=\"cluster " + strings.Join(addrs, ","); !strings.Contains(stderr.String(), want) {
-		t.Errorf("the listening line lacks %s: %s", want, stderr.String())
+	if !strings.Contains(stderr.String(), wantLog) {
+		t.Errorf("the listening line lacks %s: %s", wantLog, stderr.String())
 	}
 	before := countersNow()
 
@@ -198,4 +219,47 @@ func countersNow() map[string]int64 {
 		}
 	}
 	return m
+}
+
+// TestReplicaAckUnmet: with REDIS_REPLICA_ACK=1 on a Redis without a
+// replica, nothing is acknowledged: a login answers 503
+// temporarily_unavailable with Retry-After.
+func TestReplicaAckUnmet(t *testing.T) {
+	b := redistest.NewStandalone(t)
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	var stderr lockedBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"-addr", "127.0.0.1:0", "-key-prefix", b.Prefix(t)}, envOf(map[string]string{
+			"REDIS_URL": "redis://" + b.Addr, "REDIS_REPLICA_ACK": "1", "REDIS_REPLICA_ACK_TIMEOUT": "50ms"}), &stderr)
+	}()
+	base := waitListening(t, &stderr, exited)
+	resp, body := do(t, http.MethodPost, base+"/login", "application/json", `{"username":"alice","password":"wonderland"}`, "")
+	if resp.StatusCode != http.StatusServiceUnavailable || errorCode(body) != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("login without a replica to acknowledge it: %d %v %s, want 503 temporarily_unavailable with Retry-After", resp.StatusCode, resp.Header, body)
+	}
+	stop()
+	if code := <-exited; code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+}
+
+// TestClusterReload: the server's Cluster client reloads the slot map every
+// clusterReload, so that it finds a promoted replica soon after a master
+// fails (go-redis's own default waits a minute).
+func TestClusterReload(t *testing.T) {
+	addrs, _ := clusterAddrs(t)
+	cfg, err := parseConfig([]string{"-redis-cluster", strings.Join(addrs, ",")}, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, _, closeRedis, err := openRedis(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRedis()
+	if got := rdb.(*redis.ClusterClient).Options().ClusterStateReloadInterval; got != clusterReload {
+		t.Errorf("slot map reloaded every %v, want %v", got, clusterReload)
+	}
 }

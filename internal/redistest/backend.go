@@ -16,21 +16,33 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Backend names, as used for subtests by Each.
+// Backend names, as used for subtests by Each and by New.
 const (
 	Standalone = "standalone"
 	Cluster    = "cluster"
 	InProcess  = "inprocess"
+	// Sentinel: a primary with a replica, reached through its Sentinels
+	// (go-redis' failover client).
+	Sentinel = "sentinel"
+	// ReplicatedCluster: a Cluster with a replica per master. Its Backend's
+	// Name is Cluster, since a client talks to it as to any Cluster.
+	ReplicatedCluster = "cluster-replicas"
 )
 
 // Backend is one Redis deployment a test runs against. Its Client has
 // ContextTimeoutEnabled set, so context deadlines bound every call.
 type Backend struct {
+	// Name is how a client talks to it: Standalone, Cluster (also for a
+	// ReplicatedCluster), InProcess or Sentinel.
 	Name   string
 	Client redis.UniversalClient
-	// Addr is a TCP address of the (only) node, for proxies; empty for a
-	// Cluster.
+	// Addr is a TCP address of the (only) node, for proxies: for Sentinel,
+	// the primary's when the backend was made; empty for a Cluster.
 	Addr string
+	// Sentinels are the addresses of a Sentinel backend's Sentinels and
+	// Master the name they know its primary by; else empty.
+	Sentinels []string
+	Master    string
 	// Mini is the in-process server of the InProcess backend, else nil.
 	Mini *miniredis.Miniredis
 
@@ -97,13 +109,20 @@ func NewCluster(t testing.TB) *Backend {
 		}
 		addrs = strings.Join(seeds, ",")
 	}
+	return &Backend{Name: Cluster, Client: clusterClient(t, addrs, "REDIS_CLUSTER_ADDRS")}
+}
+
+// clusterClient returns a client of the Cluster at the comma-separated
+// seed addrs, closed when t ends; env names where addrs came from.
+func clusterClient(t testing.TB, addrs, env string) *redis.ClusterClient {
+	t.Helper()
 	c := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:                 strings.Split(addrs, ","),
 		ContextTimeoutEnabled: true,
 	})
 	t.Cleanup(func() { c.Close() })
-	ping(t, c, "REDIS_CLUSTER_ADDRS "+addrs)
-	return &Backend{Name: Cluster, Client: c}
+	ping(t, c, env+" "+addrs)
+	return c
 }
 
 // NewInProcess returns a fresh in-process Redis (miniredis), closed when t
@@ -125,17 +144,19 @@ func NewInProcess(t testing.TB) *Backend {
 	return &Backend{Name: InProcess, Client: c, Addr: m.Addr(), Mini: m, mnow: now}
 }
 
-// Each runs fn as a subtest per backend: standalone, cluster, in-process.
+// Each runs fn as a subtest per backend: standalone, cluster, in-process,
+// sentinel, replicated cluster.
 func Each(t *testing.T, fn func(t *testing.T, b *Backend)) {
 	t.Helper()
-	for _, name := range []string{Standalone, Cluster, InProcess} {
+	for _, name := range []string{Standalone, Cluster, InProcess, Sentinel, ReplicatedCluster} {
 		t.Run(name, func(t *testing.T) {
 			fn(t, New(t, name))
 		})
 	}
 }
 
-// New returns the backend of that name (Standalone, Cluster, InProcess).
+// New returns the backend of that name (Standalone, Cluster, InProcess,
+// Sentinel, ReplicatedCluster).
 func New(t testing.TB, name string) *Backend {
 	t.Helper()
 	switch name {
@@ -145,6 +166,10 @@ func New(t testing.TB, name string) *Backend {
 		return NewCluster(t)
 	case InProcess:
 		return NewInProcess(t)
+	case Sentinel:
+		return NewSentinel(t)
+	case ReplicatedCluster:
+		return NewReplicatedCluster(t)
 	}
 	t.Fatalf("redistest: unknown backend %q", name)
 	return nil

@@ -24,6 +24,7 @@ type Server struct {
 
 	t    testing.TB
 	dir  string
+	conf string // a configuration file to start from (a Sentinel's), or ""
 	port int
 	args []string
 	cmd  *exec.Cmd
@@ -44,7 +45,12 @@ func startServer(t testing.TB, pick func() (int, error), args ...string) *Server
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		unavailable(t, "redis-server is not on PATH")
 	}
-	s := &Server{t: t, dir: t.TempDir(), args: args}
+	return launch(t, &Server{t: t, dir: t.TempDir(), args: args}, pick)
+}
+
+// launch starts s on a port from pick and stops it when t ends.
+func launch(t testing.TB, s *Server, pick func() (int, error)) *Server {
+	t.Helper()
 	t.Cleanup(func() { s.Stop() })
 	var err error
 	for range 5 { // another process may take the free port first
@@ -71,11 +77,15 @@ func freePort() (int, error) {
 func (s *Server) start() error {
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 	log := filepath.Join(s.dir, "redis.log")
-	args := append([]string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(append(args,
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--dir", s.dir, "--logfile", log, "--daemonize", "no",
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--maxmemory-policy", "noeviction"}, s.args...)
+		"--maxmemory-policy", "noeviction"), s.args...)
 	cmd := exec.Command("redis-server", args...)
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
