@@ -27,9 +27,10 @@ import (
 //
 // Numbers (milliseconds, whole) go to redis.call as Lua numbers: Redis
 // (and Valkey, and the in-process Redis) prints an integral number in full
-// (1733390000123, never 1.7e+12), and formatting it in Lua first would cost
-// more than the rest of a rotation's arithmetic. Only the '(' .. now of a
-// score range is printed by Lua itself (%.14g: exact below 10^14 ms).
+// (1733390000123, never 1.7e+12), where string.format would cost more.
+// Redis 7.0 prints them with snprintf, though, so the hot paths pass the
+// current time as the decimal string N instead. The '(' .. now of a score
+// range is printed by Lua itself (%.14g: exact below 10^14 ms).
 
 // luaNow sets now, in milliseconds, from ARGV[1] or the server's clock,
 // and N to the same in decimal, built from TIME's digits: Redis 7.0 prints
