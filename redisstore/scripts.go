@@ -102,10 +102,10 @@ end
 local gc = exp + SLACK
 local sid = string.sub(KEYS[1], -SIDLEN)
 local fp = string.sub(KEYS[1], 1, -SIDLEN - 1)
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', N)
 if #gone > 0 then
   for i = 1, #gone do redis.call('DEL', fp .. gone[i]) end
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', N)
 end
 local n = redis.call('ZCARD', KEYS[2])
 local evicted = {}
@@ -130,7 +130,7 @@ end
 -- The fields a rotation reads come first: a small hash is a list that
 -- Redis searches from its start. p and ik are set by the first rotation.
 redis.call('HSET', KEYS[1], 'c', ARGV[2], 'ik', '', 'sl', ARGV[5], 'sc', ARGV[3],
-  'lu', now, 'id', IDLE, 'abs', abs, 'gc', gc, 'p', '', 'ct', now, 'ci', ARGV[4], 'v', '3')
+  'lu', N, 'id', IDLE, 'abs', abs, 'gc', gc, 'p', '', 'ct', N, 'ci', ARGV[4], 'v', '3')
 redis.call('PEXPIRE', KEYS[1], gc - now)
 redis.call('ZADD', KEYS[2], gc, sid)
 if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], gc - now) end
