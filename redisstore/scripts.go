@@ -180,7 +180,7 @@ if f[1] == ARGV[2] then
   end
   local ext = gc < exp
   if ext then gc = exp + SLACK end
-  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', now, 'id', IDLE, 'gc', gc)
+  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N, 'id', IDLE, 'gc', gc)
   if ext then
     redis.call('PEXPIRE', KEYS[1], gc - now)
     redis.call('ZADD', KEYS[2], gc, string.sub(KEYS[1], -SIDLEN))
