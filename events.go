@@ -20,6 +20,12 @@ const (
 	EventRevoke        EventKind = "revoke"         // one session was revoked
 	EventRevokeAll     EventKind = "revoke_all"     // all of a subject's sessions were revoked
 	EventEvict         EventKind = "evict"          // a session was dropped to respect the per-subject cap
+
+	// The session check's state, reported once per change: the store
+	// stopped answering and the check answers from what it knows (see
+	// [WithMaxStale]), or it answers again. No subject or session.
+	EventCheckDegraded EventKind = "check_degraded"
+	EventCheckRestored EventKind = "check_restored"
 )
 
 // Event is one occurrence. It never carries a token, secret or

@@ -169,7 +169,8 @@ func (c *client) Sessions(ctx context.Context, subject string) ([]session.Info, 
 }
 
 func (c *client) Active(ctx context.Context, subject, sid string) (bool, error) {
-	return c.st.Active(ctx, c.index.SubjectID(subject), sid, subject)
+	until, err := c.st.Active(ctx, sid, subject)
+	return !until.IsZero(), err
 }
 
 // tag is the hash tag of subject's keys, "{…}".

@@ -158,6 +158,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"TypedNilClusterClient", (*redis.ClusterClient)(nil), nil},
 		{"NilOption", good, []redisstore.Option{redisstore.WithMaxSessions(3), nil}},
 		{"NegativeGrace", good, []redisstore.Option{redisstore.WithReuseGrace(-1)}},
+		{"GraceOverAMinute", good, []redisstore.Option{redisstore.WithReuseGrace(time.Minute + time.Millisecond)}},
 		{"ZeroIdle", good, []redisstore.Option{redisstore.WithLifetime(0, 0)}},
 		{"SubMillisecondIdle", good, []redisstore.Option{redisstore.WithLifetime(time.Microsecond, 0)}},
 		{"NegativeAbsolute", good, []redisstore.Option{redisstore.WithLifetime(time.Hour, -time.Second)}},
@@ -179,6 +180,11 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := redisstore.New(good); err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+	for _, d := range []time.Duration{0, time.Minute} {
+		if _, err := redisstore.New(good, redisstore.WithReuseGrace(d)); err != nil {
+			t.Fatalf("WithReuseGrace(%v): %v", d, err)
+		}
 	}
 }
 

@@ -58,6 +58,19 @@ local function deadline(key)
 end
 `
 
+// luaPublish defines publish(ids): PUBLISH the ended session ids
+// (space-separated) on the store's channel, <prefix>ended, the prefix
+// being what KEYS[1] has before its hash tag. Every script that ends
+// sessions calls it, so that no session ends without its message (see
+// Watch).
+const luaPublish = `
+local function publish(ids)
+  if #ids == 0 then return end
+  local p = string.sub(KEYS[1], 1, string.find(KEYS[1], '{', 1, true) - 1)
+  redis.call('PUBLISH', p .. 'ended', table.concat(ids, ' '))
+end
+`
+
 // luaSealed sets sk to the seal key that opens the record (sc its "sc"
 // field, sl its seal), trying ARGV[i] and then ARGV[i+1] ("" when it is the
 // same key): the record seal of session.SealKey.Seal over the family key,
@@ -90,9 +103,10 @@ const (
 
 // createBody: ARGV now, c, sc, ci, sl. Header: IDLE, IDLES (the same
 // as a string), ABS (0: none), SLACK, MAX, SIDLEN. Drops index entries
-// past their gc, evicts the sessions closest to expiry beyond MAX-1,
-// stores the family. Returns {deadline, evicted ids}.
-const createBody = luaNow + luaDeadline + `
+// past their gc, evicts the sessions closest to expiry beyond MAX-1
+// (publishing their ids), stores the family. Returns {deadline, evicted
+// ids}.
+const createBody = luaNow + luaDeadline + luaPublish + `
 local exp = now + IDLE
 local abs = 0
 if ABS > 0 then
@@ -126,6 +140,7 @@ if n >= MAX then
     -- An expired family makes room without counting as an eviction.
     if cand[i][1] > now then evicted[#evicted + 1] = id end
   end
+  publish(evicted)
 end
 -- The fields a rotation reads come first: a small hash is a list that
 -- Redis searches from its start. p and ik are set by the first rotation.
@@ -144,7 +159,8 @@ return {exp, evicted}
 //
 // Returns {0} invalid; {1, deadline, sc} rotated; {2, deadline, sc, kv}
 // replay of the current child (made under secret version kv); {3, sc,
-// active sessions revoked} reuse; {4} key repeated; {5} tampered.
+// active sessions revoked} reuse, the revoked ids published; {4} key
+// repeated; {5} tampered.
 //
 // The hot path (the current token) reads eight fields of one hash,
 // checks the seal and writes four fields; the parent's are read only when
@@ -199,9 +215,11 @@ if p == g - 1 then
   end
 end
 -- A genuine (MAC-verified) used token outside any replay allowance.
+` + luaPublish + `
 if FAMILY then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], string.sub(KEYS[1], -SIDLEN))
+  publish({string.sub(KEYS[1], -SIDLEN)})
   return {3, f[6], 1}
 end
 ` + luaDeadline + `
@@ -214,6 +232,7 @@ for i = 1, #ids do
   redis.call('DEL', fp .. ids[i])
 end
 redis.call('DEL', KEYS[1], KEYS[2])
+publish(ids)
 return {3, f[6], n}
 `
 
@@ -262,23 +281,25 @@ func graceMS(d time.Duration) int64 {
 }
 
 // revokeBody: ARGV now, the subject's "sc" prefix ("" for any). Deletes
-// the family if its record names the subject. Returns {sc}, or {} when
-// there was no such active session.
-const revokeBody = luaDeadline + `
+// the family if its record names the subject, and publishes its id.
+// Returns {sc}, or {} when there was no such active session.
+const revokeBody = luaDeadline + luaPublish + `
 local sc = redis.call('HGET', KEYS[1], 'sc')
 if not sc or string.sub(sc, 1, #ARGV[2]) ~= ARGV[2] then return {} end
 local exp = deadline(KEYS[1])
+local sid = string.sub(KEYS[1], -SIDLEN)
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], string.sub(KEYS[1], -SIDLEN))
+redis.call('ZREM', KEYS[2], sid)
+publish({sid})
 ` + luaNow + `
 if now >= exp then return {} end
 return {sc}
 `
 
 // revokeAllScript: KEYS[1] the index; ARGV now, family key prefix. Deletes
-// every family the index names and the index. Returns {active sessions
-// deleted}.
-var revokeAllScript = redis.NewScript(luaNow + luaDeadline + `
+// every family the index names and the index, and publishes their ids.
+// Returns {active sessions deleted}.
+var revokeAllScript = redis.NewScript(luaNow + luaDeadline + luaPublish + `
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local n = 0
 for i = 1, #ids do
@@ -287,6 +308,7 @@ for i = 1, #ids do
   redis.call('DEL', ARGV[2] .. ids[i])
 end
 redis.call('DEL', KEYS[1])
+publish(ids)
 return {n}
 `)
 
@@ -311,8 +333,8 @@ return out
 `)
 
 // activeScript: KEYS[1] the family; ARGV now, the subject's "sc" prefix.
-// Read-only. Returns 1 when the family's record names the subject and has
-// not expired, else 0.
+// Read-only. Returns the family's deadline (Unix milliseconds) when its
+// record names the subject and it has not expired, else 0.
 var activeScript = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'sc', 'lu', 'id', 'abs')
 if not f[1] or string.sub(f[1], 1, #ARGV[2]) ~= ARGV[2] then return 0 end
@@ -320,7 +342,7 @@ if not f[1] or string.sub(f[1], 1, #ARGV[2]) ~= ARGV[2] then return 0 end
 local exp = f[2] + f[3]
 local abs = tonumber(f[4])
 if abs > 0 and abs < exp then exp = abs end
-if now < exp then return 1 end
+if now < exp then return exp end
 return 0
 `)
 

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -289,19 +290,38 @@ func (s *store) Sessions(ctx context.Context, id session.SubjectID) ([]session.I
 }
 
 // Active implements session.Store: one read-only script, so that the
-// deadline is compared with the clock that set it.
-func (s *store) Active(ctx context.Context, id session.SubjectID, sessionID, subject string) (bool, error) {
-	if len(sessionID) != session.SessionIDLen || subject == "" {
-		return false, nil
+// deadline is compared with the clock that set it. The family key comes
+// from the session id, whose first bytes are the subject's hash tag.
+func (s *store) Active(ctx context.Context, sessionID, subject string) (time.Time, error) {
+	fam, ok := s.famKey(sessionID)
+	if !ok || subject == "" {
+		return time.Time{}, nil
 	}
-	fam, _ := s.keys(id, sessionID)
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	n, err := activeScript.Run(ctx, s.rdb, []string{fam}, s.now(), recordPrefix(subject)).Int()
+	ms, err := activeScript.Run(ctx, s.rdb, []string{fam}, s.now(), recordPrefix(subject)).Int64()
 	if err != nil {
-		return false, unavailable(err)
+		return time.Time{}, unavailable(err)
 	}
-	return n == 1, nil
+	if ms <= 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(ms), nil
+}
+
+// famKey is the family key of sessionID, if it is well formed: base64url
+// of 20 bytes, the first 4 the subject's hash tag.
+func (s *store) famKey(sessionID string) (string, bool) {
+	var raw [20]byte
+	if len(sessionID) != session.SessionIDLen {
+		return "", false
+	}
+	if n, err := base64.RawURLEncoding.Strict().Decode(raw[:], []byte(sessionID)); err != nil || n != len(raw) {
+		return "", false
+	}
+	var h [tagLen]byte
+	hex.Encode(h[:], raw[:4])
+	return s.cfg.prefix + "{" + string(h[:]) + "}:f:" + sessionID, true
 }
 
 // LoadOrStore implements session.Store: one script, on a key of its own.

@@ -53,6 +53,29 @@
 // subject's sessions closest to expiry beyond the per-subject cap. Any
 // failure to get an answer is [ErrUnavailable], never Invalid.
 //
+// # Push
+//
+// A store may also be a [Watcher]: it then tells every Store on its
+// backend, and so every server instance, which sessions ended, so that
+// their session checks refuse an ended session's access tokens at once
+// instead of when a cached answer ages out. The rules an implementation
+// keeps (package storetest checks them):
+//
+//   - Every operation that ends sessions pushes their ids: Revoke, RevokeAll,
+//     a Rotate that detects reuse (every session of the subject, or the
+//     family, per the policy) and a Create that evicts. The push is part of
+//     the operation: no session ends without it (redisstore publishes from
+//     the script that ends them). Nothing else pushes; expiry does not.
+//   - A Watch is live once its subscription is in place; it says so again
+//     each time it verifies the subscription, and says when it is lost. An
+//     end pushed while a Watch is not live may never reach it: a session
+//     check then trusts no cached answer until the Watch is live again, and
+//     none read before.
+//   - After stop returns, no callback runs.
+//
+// A Store that wraps another must implement Watcher too, passing Watch
+// through, or the push is lost.
+//
 // # Subject index
 //
 // Stores find a subject's sessions by its [SubjectID], an HMAC of the

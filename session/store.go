@@ -48,14 +48,38 @@ type Store interface {
 	// used first.
 	Sessions(ctx context.Context, id SubjectID) ([]Info, error)
 
-	// Active reports whether sessionID is an active session of the
-	// subject id whose record names subject. One cheap read.
-	Active(ctx context.Context, id SubjectID, sessionID, subject string) (bool, error)
+	// Active reports until when sessionID is an active session whose
+	// record names subject: its deadline (the idle timeout from its last
+	// use, or its absolute lifetime, whichever comes first), or the zero
+	// Time when it is not active. One cheap read. It needs no SubjectID
+	// (the session id locates the record), so that a resource server
+	// holding no refresh-token secret can ask.
+	Active(ctx context.Context, sessionID, subject string) (time.Time, error)
 
 	// LoadOrStore returns the value stored under name, storing value first
 	// when there is none; a nil value only loads (nil: none). It keeps the
 	// wrapped subject-index key ([Secrets.Index]); values never expire.
 	LoadOrStore(ctx context.Context, name string, value []byte) ([]byte, error)
+}
+
+// Watcher is a [Store] that pushes the end of every session to every
+// Store on its backend, so that a session check anywhere refuses an ended
+// session's access tokens at once (package redisstore and the in-memory
+// store of package storetest implement it).
+//
+// Watch subscribes and calls ended with the ids of sessions as they end
+// through any Store of the backend: revoked (Revoke, RevokeAll), ended by
+// reuse detection, or evicted by Create. Expiry is not pushed: a session
+// check bounds what it caches by the deadline Active returns. live(true)
+// says that the subscription is in place, and is repeated each time it is
+// verified (at least once a second while it lasts); live(false), that it
+// was lost: ends may have been missed until the next live(true). The
+// callbacks are called in order, never concurrently; they must be quick
+// and must not call the Store. stop ends the subscription and returns once no
+// callback runs any more. The package documentation's "Push" section has
+// the rules.
+type Watcher interface {
+	Watch(ended func(sessionIDs []string), live func(bool)) (stop func())
 }
 
 // Outcome is what a store decided.

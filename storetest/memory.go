@@ -14,7 +14,8 @@ import (
 
 // NewMemoryStore returns a session.Store that keeps sessions in memory,
 // for tests and examples: it keeps every rule of the contract (Run checks
-// it) but nothing survives the process, and instances do not share it.
+// it) and pushes ends (it is a session.Watcher), but nothing survives the
+// process, and instances do not share it.
 // Zero fields of cfg mean the defaults: strict reuse, RevokeSubject,
 // 30-day idle timeout, no absolute lifetime, 100 sessions per subject,
 // time.Now.
@@ -29,8 +30,11 @@ func NewMemoryStore(cfg Config) session.Store {
 		cfg.Clock = time.Now
 	}
 	return &memory{cfg: cfg, families: map[string]*family{},
-		index: map[session.SubjectID]map[string]bool{}, meta: map[string][]byte{}}
+		index: map[session.SubjectID]map[string]bool{}, meta: map[string][]byte{},
+		watches: map[*watch]struct{}{}}
 }
+
+var _ session.Watcher = (*memory)(nil)
 
 type memory struct {
 	cfg      Config
@@ -38,6 +42,7 @@ type memory struct {
 	families map[string]*family                    // by session id; guarded by mu
 	index    map[session.SubjectID]map[string]bool // session ids per subject; guarded by mu
 	meta     map[string][]byte                     // guarded by mu
+	watches  map[*watch]struct{}                   // guarded by mu
 }
 
 // state is what a family keeps of a token: the hash of its proof, its
@@ -116,6 +121,7 @@ func (m *memory) Create(ctx context.Context, t session.Token, ns session.NewSess
 		f.absolute = now.Add(m.cfg.AbsoluteLifetime)
 	}
 	r := session.Result{Expires: f.deadline(), Evicted: m.makeRoom(t.Subject, now)}
+	m.notify(r.Evicted...)
 	m.families[sid] = f
 	if m.index[t.Subject] == nil {
 		m.index[t.Subject] = map[string]bool{}
@@ -200,15 +206,25 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 func (m *memory) revoke(f *family, sid string, now time.Time) int {
 	if m.cfg.ReusePolicy == session.RevokeFamily {
 		m.drop(sid)
+		m.notify(sid)
 		return 1
 	}
+	return m.dropSubject(f.id, now)
+}
+
+// dropSubject ends every session of the subject id, notifies, and counts
+// the active ones.
+func (m *memory) dropSubject(id session.SubjectID, now time.Time) int {
 	n := 0
-	for s := range m.index[f.id] {
+	var ids []string
+	for s := range m.index[id] {
 		if m.live(s, now) != nil {
 			n++
 			m.drop(s)
+			ids = append(ids, s)
 		}
 	}
+	m.notify(ids...)
 	return n
 }
 
@@ -236,6 +252,7 @@ func (m *memory) Revoke(ctx context.Context, id session.SubjectID, sid, subject 
 		return session.Result{}, session.ErrNotFound
 	}
 	m.drop(sid)
+	m.notify(sid)
 	return session.Result{Subject: f.subject}, nil
 }
 
@@ -245,14 +262,7 @@ func (m *memory) RevokeAll(ctx context.Context, id session.SubjectID) (int, erro
 		return 0, err
 	}
 	defer m.mu.Unlock()
-	n := 0
-	for sid := range m.index[id] {
-		if m.live(sid, now) != nil {
-			n++
-			m.drop(sid)
-		}
-	}
-	return n, nil
+	return m.dropSubject(id, now), nil
 }
 
 func (m *memory) Sessions(ctx context.Context, id session.SubjectID) ([]session.Info, error) {
@@ -272,14 +282,45 @@ func (m *memory) Sessions(ctx context.Context, id session.SubjectID) ([]session.
 	return out, nil
 }
 
-func (m *memory) Active(ctx context.Context, id session.SubjectID, sid, subject string) (bool, error) {
+func (m *memory) Active(ctx context.Context, sid, subject string) (time.Time, error) {
 	now, err := m.begin(ctx)
 	if err != nil {
-		return false, err
+		return time.Time{}, err
 	}
 	defer m.mu.Unlock()
-	f := m.live(sid, now)
-	return f != nil && f.id == id && f.subject == subject && subject != "", nil
+	if f := m.live(sid, now); f != nil && f.subject == subject && subject != "" {
+		return f.deadline(), nil
+	}
+	return time.Time{}, nil
+}
+
+// Watch implements session.Watcher: every operation that ends sessions
+// calls ended before it returns, under the store's lock (so in order), and
+// live(true) is called once, at once: nothing can be missed in memory.
+func (m *memory) Watch(ended func(sessionIDs []string), live func(bool)) (stop func()) {
+	w := &watch{ended: ended}
+	m.mu.Lock()
+	m.watches[w] = struct{}{}
+	m.mu.Unlock()
+	live(true)
+	return func() {
+		m.mu.Lock()
+		delete(m.watches, w)
+		m.mu.Unlock()
+	}
+}
+
+type watch struct{ ended func([]string) }
+
+// notify tells every watch that the sessions ids ended; the caller holds
+// m.mu.
+func (m *memory) notify(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	for w := range m.watches {
+		w.ended(slices.Clone(ids))
+	}
 }
 
 func (m *memory) LoadOrStore(ctx context.Context, name string, value []byte) ([]byte, error) {

@@ -216,16 +216,17 @@ func wantErr(t *testing.T, what string, err, target error) {
 	}
 }
 
-// active asserts whether a session is active.
-func (e *env) active(subject, sid string, want bool) {
+// active asserts whether a session is active, and returns its deadline.
+func (e *env) active(subject, sid string, want bool) time.Time {
 	e.t.Helper()
-	got, err := e.store.Active(e.ctx, e.index.SubjectID(subject), sid, subject)
+	until, err := e.store.Active(e.ctx, sid, subject)
 	if err != nil {
 		e.t.Fatalf("Active: %v", err)
 	}
-	if got != want {
-		e.t.Fatalf("Active(%q, %s) = %v, want %v", subject, sid, got, want)
+	if got := !until.IsZero(); got != want {
+		e.t.Fatalf("Active(%q, %s) = %v, want active %v", subject, sid, until, want)
 	}
+	return until
 }
 
 // sessions returns the number of active sessions of subject.

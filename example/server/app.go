@@ -43,6 +43,8 @@ var counterNames = map[jwtrefresh.EventKind]string{
 	jwtrefresh.EventRevokeAll:     "revoke_all",
 	jwtrefresh.EventEvict:         "evict",
 	jwtrefresh.EventTampered:      "tampered",
+	jwtrefresh.EventCheckDegraded: "check_degraded",
+	jwtrefresh.EventCheckRestored: "check_restored",
 }
 
 // user is a demo account.
@@ -69,6 +71,19 @@ type app struct {
 	counts *expvar.Map
 }
 
+// newStore is the session store on rdb, as cfg says.
+func newStore(cfg *config, rdb redis.UniversalClient) (session.Store, error) {
+	opts := []redisstore.Option{
+		redisstore.WithKeyPrefix(cfg.keyPrefix),
+		redisstore.WithReuseGrace(cfg.reuseGrace),
+		redisstore.WithReusePolicy(cfg.reusePolicy),
+	}
+	if cfg.replicaAck > 0 {
+		opts = append(opts, redisstore.WithReplicaAck(cfg.replicaAck, cfg.replicaAckTimeout))
+	}
+	return redisstore.New(rdb, opts...)
+}
+
 // newApp builds the service on rdb. counts receives the session counters
 // (main publishes it as "sessions").
 func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *expvar.Map) (*app, http.Handler, error) {
@@ -80,15 +95,7 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []redisstore.Option{
-		redisstore.WithKeyPrefix(cfg.keyPrefix),
-		redisstore.WithReuseGrace(cfg.reuseGrace),
-		redisstore.WithReusePolicy(cfg.reusePolicy),
-	}
-	if cfg.replicaAck > 0 {
-		opts = append(opts, redisstore.WithReplicaAck(cfg.replicaAck, cfg.replicaAckTimeout))
-	}
-	store, err := redisstore.New(rdb, opts...)
+	store, err := newStore(cfg, rdb)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,18 +103,26 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	if err != nil {
 		return nil, nil, err
 	}
-	a.svc, err = jwtrefresh.NewService(store, secrets, signing, issuer,
+	opts := []jwtrefresh.Option{
 		jwtrefresh.WithAudience(audience),
 		jwtrefresh.WithAccessTokenTTL(cfg.accessTTL),
-		jwtrefresh.WithLogger(log), // session events and refused requests
+		jwtrefresh.WithLogger(log), // session events, refused requests, degraded mode
 		jwtrefresh.WithEvents(a.event),
-	)
-	if err != nil {
+	}
+	if cfg.sessionCheck == "closed" {
+		opts = append(opts, jwtrefresh.WithMaxStale(0)) // 503 whenever Redis must answer and cannot
+	}
+	if a.svc, err = jwtrefresh.NewService(store, secrets, signing, issuer, opts...); err != nil {
 		return nil, nil, err
 	}
 	// The session check makes a logout or a revocation refuse the
-	// session's access tokens at once, not only when they expire.
-	mw, err := a.svc.Middleware(middleware.WithSessionCheck(a.svc.SessionCheck(), 0))
+	// session's access tokens at once, on every server sharing the Redis,
+	// not only when they expire.
+	var mwOpts []middleware.Option
+	if cfg.sessionCheck != "off" {
+		mwOpts = append(mwOpts, middleware.WithSessionCheck(a.svc.SessionCheck(), 0))
+	}
+	mw, err := a.svc.Middleware(mwOpts...)
 	if err != nil {
 		return nil, nil, err
 	}
