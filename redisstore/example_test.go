@@ -38,8 +38,8 @@ func Example() {
 		panic(err)
 	}
 
-	first, seal := index.NewFamily("alice")
-	_, err = store.Create(ctx, first, session.NewSession{Subject: "alice", Claims: []byte(`{"role":"admin"}`)}, seal)
+	first, child, seal := index.NewFamily("alice")
+	_, err = store.Create(ctx, first, child, session.NewSession{Subject: "alice", Claims: []byte(`{"role":"admin"}`)}, seal)
 	fmt.Println("login:", err == nil)
 
 	// The client sends a random Idempotency-Key, new for each refresh.

@@ -271,8 +271,8 @@ func TestOldFormatRefused(t *testing.T) {
 }
 
 // TestEarlierFieldOrder: a record written with the earlier field order
-// (no "p" or "ik" until the first rotation, the seal last) is read as
-// before: it rotates, answers a lookup and is listed.
+// (no "p" or "ik" until the first rotation, the seal and commitment last)
+// is read as before: it rotates, answers a lookup and is listed.
 func TestEarlierFieldOrder(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, b *redistest.Backend) {
 		ctx := context.Background()
@@ -285,7 +285,7 @@ func TestEarlierFieldOrder(t *testing.T) {
 			t.Fatalf("a new record names a parent or key: %v", rec)
 		}
 		var earlier []any
-		for _, f := range []string{"c", "lu", "id", "abs", "gc", "sc", "ct", "ci", "sl", "v"} {
+		for _, f := range []string{"c", "lu", "id", "abs", "gc", "sc", "ct", "ci", "sl", "n", "v"} {
 			earlier = append(earlier, f, rec[f])
 		}
 		ttl := b.Client.PTTL(ctx, fam).Val()
@@ -309,4 +309,50 @@ func TestEarlierFieldOrder(t *testing.T) {
 			t.Fatalf("sessions: %v, %v", l, err)
 		}
 	})
+}
+
+// TestNoCommitmentNoHeal: a record without the commitment to its current
+// token's child (written before records carried one, or stripped of it)
+// never heals; its next rotation writes one.
+func TestNoCommitmentNoHeal(t *testing.T) {
+	b := redistest.NewStandalone(t)
+	ctx := context.Background()
+	prefix := b.Prefix(t)
+	s := newClient(t, b, newSecrets(t), prefix)
+	g := login(t, s, "alice")
+	fam := prefix + s.tag("alice") + ":f:" + g.SessionID
+	lostChild := func(rt string) string {
+		t.Helper()
+		tok, err := s.secrets.Parse(rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child, _ := s.secrets.Child(tok, tok.Version)
+		enc, err := s.secrets.Encode(child)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc
+	}
+	if n := b.Client.HDel(ctx, fam, "n").Val(); n != 1 {
+		t.Fatalf("HDEL n: %d, want 1 (the login stores the commitment)", n)
+	}
+	before := b.Client.HGetAll(ctx, fam).Val()
+	if _, err := s.Rotate(ctx, lostChild(g.RefreshToken), ""); !errors.Is(err, session.ErrInvalidToken) {
+		t.Fatalf("one ahead of a record without a commitment: %v, want invalid", err)
+	}
+	if after := b.Client.HGetAll(ctx, fam).Val(); after["c"] != before["c"] || after["lu"] != before["lu"] {
+		t.Fatalf("refusing changed the record: %v, was %v", after, before)
+	}
+	r, err := s.Rotate(ctx, g.RefreshToken, "") // the current token: a plain rotation
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err := s.rotation(lostChild(r.RefreshToken), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.st.Rotate(ctx, rot); err != nil || res.Outcome != session.Healed {
+		t.Fatalf("after a rotation wrote the commitment: %+v, %v; want Healed", res, err)
+	}
 }

@@ -99,9 +99,10 @@ const (
 	outRepeated = int64(session.KeyRepeated)
 	outTampered = int64(session.Tampered)
 	outFound    = int64(session.Found)
+	outHealed   = int64(session.Healed)
 )
 
-// createBody: ARGV now, c, sc, ci, sl. Header: IDLE, IDLES (the same
+// createBody: ARGV now, c, sc, ci, sl, n. Header: IDLE, IDLES (the same
 // as a string), ABS (0: none), SLACK, MAX, SIDLEN. Drops index entries
 // past their gc, evicts the sessions closest to expiry beyond MAX-1
 // (publishing their ids), stores the family. Returns {deadline, evicted
@@ -145,7 +146,7 @@ end
 -- The fields a rotation reads come first: a small hash is a list that
 -- Redis searches from its start. p and ik are set by the first rotation.
 redis.call('HSET', KEYS[1], 'c', ARGV[2], 'ik', '', 'sl', ARGV[5], 'sc', ARGV[3],
-  'lu', N, 'id', IDLE, 'abs', abs, 'gc', gc, 'p', '', 'ct', N, 'ci', ARGV[4], 'v', '3')
+  'lu', N, 'id', IDLE, 'abs', abs, 'gc', gc, 'p', '', 'n', ARGV[6], 'ct', N, 'ci', ARGV[4], 'v', '3')
 redis.call('PEXPIRE', KEYS[1], gc - now)
 redis.call('ZADD', KEYS[2], gc, sid)
 if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], gc - now) end
@@ -154,18 +155,20 @@ return {exp, evicted}
 
 // rotateBody: ARGV now, presented token (as field c), its child
 // (likewise), key hash, the seal key under the current secret and under
-// the presented token's ("" when the same). Header: IDLE, IDLES, GRACE,
-// SLACK, FAMILY (reuse revokes only the family), SIDLEN.
+// the presented token's ("" when the same), the grandchild (as field n).
+// Header: IDLE, IDLES, GRACE, SLACK, FAMILY (reuse revokes only the
+// family), SIDLEN.
 //
-// Returns {0} invalid; {1, deadline, sc} rotated; {2, deadline, sc, kv}
-// replay of the current child (made under secret version kv); {3, sc,
-// active sessions revoked} reuse, the revoked ids published; {4} key
-// repeated; {5} tampered.
+// Returns {0} invalid; {1, deadline, sc} rotated; {7, deadline, sc}
+// healed; {2, deadline, sc, kv} replay of the current child (made under
+// secret version kv); {3, sc, active sessions revoked} reuse, the revoked
+// ids published; {4} key repeated; {5} tampered.
 //
 // The hot path (the current token) reads eight fields of one hash,
-// checks the seal and writes four fields; the parent's are read only when
-// the current token was not presented. A record without a seal (of an
-// older format, or stripped of it) is invalid.
+// checks the seal and writes five fields; the parent's and the commitment
+// (n) are read only when the current token was not presented. A presented
+// token equal to n heals: it is rotated as if current. A record without a
+// seal (of an older format, or stripped of it) is invalid.
 var rotateBody = luaNow + `
 local f = redis.call('HMGET', KEYS[1], 'c', 'lu', 'id', 'abs', 'gc', 'sc', 'ik', 'sl')
 if not f[8] then return {0} end
@@ -182,7 +185,9 @@ if now >= exp then
 end
 ` + sealed("f[6]", "f[8]", 5) + `
 if not sk then return {5} end
-if f[1] == ARGV[2] then
+local heal = f[1] ~= ARGV[2] and redis.call('HGET', KEYS[1], 'n') == ARGV[2]
+if f[1] == ARGV[2] or heal then
+  local out = heal and 7 or 1
   if f[7] == ARGV[4] then return {4} end
   if sk ~= ARGV[5] then
     redis.call('HSET', KEYS[1], 'sl', redis.sha1hex('o' .. ARGV[5] .. redis.sha1hex('i' .. ARGV[5] .. KEYS[1] .. f[6])))
@@ -191,18 +196,18 @@ if f[1] == ARGV[2] then
   if abs > 0 and abs < exp then exp = abs end
   local gc = tonumber(f[5])
   if gc >= exp and f[3] == IDLES then
-    redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N)
-    return {1, exp, f[6]}
+    redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'n', ARGV[7], 'ik', ARGV[4], 'lu', N)
+    return {out, exp, f[6]}
   end
   local ext = gc < exp
   if ext then gc = exp + SLACK end
-  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'ik', ARGV[4], 'lu', N, 'id', IDLE, 'gc', gc)
+  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'n', ARGV[7], 'ik', ARGV[4], 'lu', N, 'id', IDLE, 'gc', gc)
   if ext then
     redis.call('PEXPIRE', KEYS[1], gc - now)
     redis.call('ZADD', KEYS[2], gc, string.sub(KEYS[1], -SIDLEN))
     if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], gc - now) end
   end
-  return {1, exp, f[6]}
+  return {out, exp, f[6]}
 end
 local g = tonumber(string.match(f[1], '^%d+', 33))
 local p = tonumber(string.match(ARGV[2], '^%d+', 33))

@@ -132,7 +132,7 @@ func (s *store) now() any {
 }
 
 // Create implements session.Store: one script.
-func (s *store) Create(ctx context.Context, t session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
+func (s *store) Create(ctx context.Context, t, child session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
 	ns, err := ns.Validate()
 	if err != nil {
 		return session.Result{}, err
@@ -146,7 +146,7 @@ func (s *store) Create(ctx context.Context, t session.Token, ns session.NewSessi
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	res, err := s.write(ctx, s.sc.create, []string{fam, index}, s.now(), stateValue(nil, t),
-		record(ns.Subject, ns.Claims), client, seal.Seal(fam, ns.Subject, ns.Claims)).Slice()
+		record(ns.Subject, ns.Claims), client, seal.Seal(fam, ns.Subject, ns.Claims), stateValue(nil, child)).Slice()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}
@@ -170,7 +170,7 @@ func (s *store) Create(ctx context.Context, t session.Token, ns session.NewSessi
 	return r, nil
 }
 
-// stateValue appends what a family stores of token t (fields c and p):
+// stateValue appends what a family stores of token t (fields c, p and n):
 // the SHA-256 of its proof, then its generation and secret version in
 // decimal, so that one string comparison in the script checks all three.
 func stateValue(dst []byte, t session.Token) []byte {
@@ -184,19 +184,22 @@ const stateMax = sha256.Size + 20 + 1 + 10
 
 // Rotate implements session.Store: one script (EVALSHA).
 func (s *store) Rotate(ctx context.Context, r session.Rotation) (session.Result, error) {
-	// The two states, the key hash and the seal keys, in one allocation.
-	buf := make([]byte, 0, 2*stateMax+len(r.KeyHash)+2*len(r.Seal[0]))
+	// The three states, the key hash and the seal keys, in one allocation.
+	buf := make([]byte, 0, 3*stateMax+len(r.KeyHash)+2*len(r.Seal[0]))
 	buf = stateValue(buf, r.Presented)
 	presented := buf
 	buf = stateValue(buf, r.Child)
 	next := buf[len(presented):]
+	m := len(buf)
+	buf = stateValue(buf, r.Grandchild)
+	committed := buf[m:]
 	n := len(buf)
 	buf = append(buf, r.KeyHash[:]...)
 	k0, k1 := sealArgs(buf[n+16:], r.Seal)
 	fam, index := s.keys(r.Presented.Subject, r.Presented.SessionID())
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	res, err := s.write(ctx, s.sc.rotate, []string{fam, index}, s.now(), presented, next, buf[n:n+16], k0, k1).Result()
+	res, err := s.write(ctx, s.sc.rotate, []string{fam, index}, s.now(), presented, next, buf[n:n+16], k0, k1, committed).Result()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}

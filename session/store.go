@@ -18,15 +18,17 @@ import (
 // "Store contract"; package storetest checks them. Implementations are
 // safe for concurrent use, and two Store values on one backend act as one.
 type Store interface {
-	// Create stores a new session whose first token is t, sealed with
-	// seal (see SealKey.Seal), and returns its Expires and Evicted: the
-	// subject's sessions closest to expiry that it ended to stay within
-	// the store's cap.
-	Create(ctx context.Context, t Token, s NewSession, seal SealKey) (Result, error)
+	// Create stores a new session whose first token is t, committed to
+	// its child (see [Rotation].Grandchild) and sealed with seal (see
+	// SealKey.Seal), and returns its Expires and Evicted: the subject's
+	// sessions closest to expiry that it ended to stay within the store's
+	// cap.
+	Create(ctx context.Context, t, child Token, s NewSession, seal SealKey) (Result, error)
 
-	// Rotate redeems r.Presented: Rotated, Replayed, Reused (sessions
-	// were revoked per the store's policy), KeyRepeated, Tampered or
-	// Invalid. Only Rotated and Reused change anything.
+	// Rotate redeems r.Presented: Rotated, Healed, Replayed, Reused
+	// (sessions were revoked per the store's policy), KeyRepeated,
+	// Tampered or Invalid. Only Rotated, Healed and Reused change
+	// anything.
 	Rotate(ctx context.Context, r Rotation) (Result, error)
 
 	// Lookup reports the session of r.Presented and its claims, changing
@@ -110,16 +112,21 @@ const (
 	Tampered
 	// Found: Lookup found the session.
 	Found
+	// Healed: Presented was the child the family had committed to, one
+	// generation ahead: the rotation that made it was lost (a failover).
+	// That rotation and Presented's are applied; Child is now current.
+	// Answered to the client as Rotated.
+	Healed
 )
 
 // Result is a store's answer. Which fields are set depends on the
 // operation and its Outcome.
 type Result struct {
 	Outcome Outcome
-	Subject string          // the record's subject (Rotated, Replayed, Reused, Found; Revoke)
-	Claims  json.RawMessage // the claims given at login (Rotated, Replayed, Found)
+	Subject string          // the record's subject (Rotated, Healed, Replayed, Reused, Found; Revoke)
+	Claims  json.RawMessage // the claims given at login (Rotated, Healed, Replayed, Found)
 	// Expires is when the session's current token stops working unless
-	// used (Create, Rotated, Replayed).
+	// used (Create, Rotated, Healed, Replayed).
 	Expires time.Time
 	Version uint32 // Replayed: the secret version of the current token
 	Ended   int    // Reused: active sessions revoked

@@ -322,8 +322,8 @@ func testCancelledContext(t *testing.T, nb NewBackend) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	id := g.tok.Subject
-	tok, seal := e.index.NewFamily("alice")
-	_, err := e.store.Create(ctx, tok, session.NewSession{Subject: "alice"}, seal)
+	tok, child, seal := e.index.NewFamily("alice")
+	_, err := e.store.Create(ctx, tok, child, session.NewSession{Subject: "alice"}, seal)
 	wantErr(t, "Create", err, session.ErrUnavailable)
 	rot, _ := e.secrets.Rotation(g.tok, "")
 	_, err = e.store.Rotate(ctx, rot)

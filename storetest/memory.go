@@ -61,6 +61,7 @@ type family struct {
 	claims        []byte
 	client        session.ClientInfo
 	cur, prev     state
+	next          state    // the commitment to cur's child (Healed)
 	keyHash       [16]byte // of the rotation that made cur
 	rotated       bool     // cur was made by a rotation (keyHash is set)
 	created, used time.Time
@@ -104,7 +105,7 @@ func (m *memory) drop(sid string) {
 	}
 }
 
-func (m *memory) Create(ctx context.Context, t session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
+func (m *memory) Create(ctx context.Context, t, child session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
 	ns, err := ns.Validate()
 	if err != nil {
 		return session.Result{}, err
@@ -116,7 +117,7 @@ func (m *memory) Create(ctx context.Context, t session.Token, ns session.NewSess
 	defer m.mu.Unlock()
 	sid := t.SessionID()
 	f := &family{id: t.Subject, subject: ns.Subject, claims: ns.Claims, client: ns.Client, cur: stateOf(t),
-		created: now, used: now, idle: m.cfg.IdleTimeout, seal: seal.Seal(sid, ns.Subject, ns.Claims)}
+		next: stateOf(child), created: now, used: now, idle: m.cfg.IdleTimeout, seal: seal.Seal(sid, ns.Subject, ns.Claims)}
 	if m.cfg.AbsoluteLifetime > 0 {
 		f.absolute = now.Add(m.cfg.AbsoluteLifetime)
 	}
@@ -180,17 +181,18 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 		return session.Result{Outcome: out}, nil
 	}
 	res := session.Result{Subject: f.subject, Claims: f.claims}
-	p, g := r.Presented.Generation, f.cur.gen
+	p, g, heal := r.Presented.Generation, f.cur.gen, stateOf(r.Presented) == f.next
 	switch {
-	case stateOf(r.Presented) == f.cur:
+	case stateOf(r.Presented) == f.cur || heal:
 		if f.rotated && f.keyHash == r.KeyHash {
 			return session.Result{Outcome: session.KeyRepeated}, nil
 		}
-		f.prev, f.cur, f.keyHash, f.rotated, f.used, f.idle = f.cur, stateOf(r.Child), r.KeyHash, true, now, m.cfg.IdleTimeout
+		f.prev, f.cur, f.next = stateOf(r.Presented), stateOf(r.Child), stateOf(r.Grandchild)
+		f.keyHash, f.rotated, f.used, f.idle = r.KeyHash, true, now, m.cfg.IdleTimeout
 		if reseal {
 			f.seal = r.Seal[0].Seal(r.Presented.SessionID(), f.subject, f.claims)
 		}
-		res.Outcome, res.Expires = session.Rotated, f.deadline()
+		res.Outcome, res.Expires = map[bool]session.Outcome{false: session.Rotated, true: session.Healed}[heal], f.deadline()
 	case p >= g, p == g-1 && stateOf(r.Presented) != f.prev:
 		return session.Result{Outcome: session.Invalid}, nil
 	case p == g-1 && (f.keyHash == r.KeyHash || now.Sub(f.used) < m.cfg.ReuseGrace):
@@ -199,33 +201,6 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 		res.Outcome, res.Claims, res.Ended, res.Policy = session.Reused, nil, m.revoke(f, r.Presented.SessionID(), now), m.cfg.ReusePolicy
 	}
 	return res, nil
-}
-
-// revoke ends the family sid per the reuse policy and counts the active
-// sessions it ended.
-func (m *memory) revoke(f *family, sid string, now time.Time) int {
-	if m.cfg.ReusePolicy == session.RevokeFamily {
-		m.drop(sid)
-		m.notify(sid)
-		return 1
-	}
-	return m.dropSubject(f.id, now)
-}
-
-// dropSubject ends every session of the subject id, notifies, and counts
-// the active ones.
-func (m *memory) dropSubject(id session.SubjectID, now time.Time) int {
-	n := 0
-	var ids []string
-	for s := range m.index[id] {
-		if m.live(s, now) != nil {
-			n++
-			m.drop(s)
-			ids = append(ids, s)
-		}
-	}
-	m.notify(ids...)
-	return n
 }
 
 func (m *memory) Lookup(ctx context.Context, r session.Rotation) (session.Result, error) {
@@ -292,35 +267,6 @@ func (m *memory) Active(ctx context.Context, sid, subject string) (time.Time, er
 		return f.deadline(), nil
 	}
 	return time.Time{}, nil
-}
-
-// Watch implements session.Watcher: every operation that ends sessions
-// calls ended before it returns, under the store's lock (so in order), and
-// live(true) is called once, at once: nothing can be missed in memory.
-func (m *memory) Watch(ended func(sessionIDs []string), live func(bool)) (stop func()) {
-	w := &watch{ended: ended}
-	m.mu.Lock()
-	m.watches[w] = struct{}{}
-	m.mu.Unlock()
-	live(true)
-	return func() {
-		m.mu.Lock()
-		delete(m.watches, w)
-		m.mu.Unlock()
-	}
-}
-
-type watch struct{ ended func([]string) }
-
-// notify tells every watch that the sessions ids ended; the caller holds
-// m.mu.
-func (m *memory) notify(ids ...string) {
-	if len(ids) == 0 {
-		return
-	}
-	for w := range m.watches {
-		w.ended(slices.Clone(ids))
-	}
 }
 
 func (m *memory) LoadOrStore(ctx context.Context, name string, value []byte) ([]byte, error) {

@@ -156,8 +156,8 @@ func testPushEviction(t *testing.T, nb NewBackend) {
 	p.next("eviction", g.res.Evicted...)
 }
 
-// testPushNothingElse: logins, rotations, replays, refusals, reads and
-// expiry push nothing: the next push after all of them is a revocation's.
+// testPushNothingElse: logins, rotations, replays, heals, refusals, reads
+// and expiry push nothing: the next push after all of them is a revocation's.
 func testPushNothingElse(t *testing.T, nb NewBackend) {
 	e := newEnv(t, nb, func(c *Config) { c.IdleTimeout = time.Hour })
 	p := e.watch()
@@ -165,7 +165,9 @@ func testPushNothingElse(t *testing.T, nb NewBackend) {
 	r := e.rotate(g.tok, "push-idempotency-key-0001")
 	want(t, "replay", e.try(g.tok, "push-idempotency-key-0001"), session.Replayed)
 	want(t, "key repeated", e.try(r.tok, "push-idempotency-key-0001"), session.KeyRepeated)
-	want(t, "a future generation", e.try(r.successor(e), ""), session.Invalid)
+	ahead := grant{tok: r.successor(e)}
+	want(t, "two generations ahead", e.try(ahead.successor(e), ""), session.Invalid)
+	want(t, "a healed rotation", e.try(ahead.tok, ""), session.Healed)
 	if _, err := e.store.Revoke(e.ctx, e.index.SubjectID("bob"), r.sid(), "bob"); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("revoking alice's session as bob's: %v", err)
 	}

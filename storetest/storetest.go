@@ -153,8 +153,8 @@ func (e *env) login(subject string) grant {
 
 func (e *env) loginWith(st session.Store, x *session.Index, subject string, claims json.RawMessage) grant {
 	e.t.Helper()
-	tok, seal := x.NewFamily(subject)
-	r, err := st.Create(e.ctx, tok, session.NewSession{Subject: subject, Claims: claims,
+	tok, child, seal := x.NewFamily(subject)
+	r, err := st.Create(e.ctx, tok, child, session.NewSession{Subject: subject, Claims: claims,
 		Client: session.ClientInfo{UserAgent: "storetest", IP: "192.0.2.1", Device: "laptop"}}, seal)
 	if err != nil {
 		e.t.Fatalf("Create(%q): %v", subject, err)

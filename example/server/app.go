@@ -38,6 +38,7 @@ var counterNames = map[jwtrefresh.EventKind]string{
 	jwtrefresh.EventLogin:         "login",
 	jwtrefresh.EventRotate:        "refresh",
 	jwtrefresh.EventReplay:        "replay",
+	jwtrefresh.EventHealed:        "healed",
 	jwtrefresh.EventReuseDetected: "reuse",
 	jwtrefresh.EventRevoke:        "revoke",
 	jwtrefresh.EventRevokeAll:     "revoke_all",

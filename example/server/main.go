@@ -18,10 +18,11 @@
 //	GET  /api/me            (Bearer) {"sub","sid","name","expires"}
 //	POST /api/echo          (Bearer) answers with the request body (≤ 1 MiB)
 //	GET  /debug/vars        expvar, with the map "sessions" counting the
-//	                        session events login, refresh, replay, reuse,
-//	                        revoke, revoke_all, evict, and the session check's
-//	                        check_degraded and check_restored (the command
-//	                        line is left out: it may carry keys)
+//	                        session events login, refresh, replay, healed,
+//	                        reuse, revoke, revoke_all, evict, tampered, and
+//	                        the session check's check_degraded and
+//	                        check_restored (the command line is left out: it
+//	                        may carry keys)
 //
 // The /api routes answer a missing, expired or invalid token with 401 and
 // WWW-Authenticate (RFC 6750), and refuse a token whose session has ended
