@@ -270,6 +270,47 @@ func TestOldFormatRefused(t *testing.T) {
 	}
 }
 
+// TestEarlierFieldOrder: a record written with the earlier field order
+// (no "p" or "ik" until the first rotation, the seal and commitment last)
+// is read as before: it rotates, answers a lookup and is listed.
+func TestEarlierFieldOrder(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, b *redistest.Backend) {
+		ctx := context.Background()
+		prefix := b.Prefix(t)
+		s := newClient(t, b, newSecrets(t), prefix)
+		g := login(t, s, "alice")
+		fam := prefix + s.tag("alice") + ":f:" + g.SessionID
+		rec := b.Client.HGetAll(ctx, fam).Val()
+		if rec["p"] != "" || rec["ik"] != "" {
+			t.Fatalf("a new record names a parent or key: %v", rec)
+		}
+		var earlier []any
+		for _, f := range []string{"c", "lu", "id", "abs", "gc", "sc", "ct", "ci", "sl", "n", "v"} {
+			earlier = append(earlier, f, rec[f])
+		}
+		ttl := b.Client.PTTL(ctx, fam).Val()
+		b.Client.Del(ctx, fam)
+		b.Client.HSet(ctx, fam, earlier...)
+		b.Client.PExpire(ctx, fam, ttl)
+		cur, err := s.Rotate(ctx, g.RefreshToken, "idempotency-key-1")
+		if err != nil || cur.Subject != "alice" {
+			t.Fatalf("rotating the earlier record: %+v, %v", cur, err)
+		}
+		if r, err := s.Lookup(ctx, cur.RefreshToken); err != nil || r.Outcome != session.Found {
+			t.Fatalf("lookup: %+v, %v", r, err)
+		}
+		if _, err := s.Rotate(ctx, cur.RefreshToken, "idempotency-key-1"); err == nil {
+			t.Fatal("the parent's idempotency key was accepted again")
+		}
+		if _, err := s.Rotate(ctx, cur.RefreshToken, "idempotency-key-2"); err != nil {
+			t.Fatalf("second rotation: %v", err)
+		}
+		if l, err := s.Sessions(ctx, "alice"); err != nil || len(l) != 1 {
+			t.Fatalf("sessions: %v, %v", l, err)
+		}
+	})
+}
+
 // TestNoCommitmentNoHeal: a record without the commitment to its current
 // token's child (written before records carried one, or stripped of it)
 // never heals; its next rotation writes one.

@@ -25,12 +25,17 @@ import (
 // Replies: every script answers a fixed shape per outcome, decoded once by
 // reply.go; anything else is an error.
 //
-// Numbers handed to redis.call are formatted with '%.0f' first (Redis
-// would print a bare Lua number such as 1.7e12 as "1.7e+12").
+// Numbers (milliseconds, whole) go to redis.call as Lua numbers: Redis
+// (and Valkey, and the in-process Redis) prints an integral number in full
+// (1733390000123, never 1.7e+12), where string.format would cost more.
+// Redis 7.0 prints them with snprintf, though, so the hot paths pass the
+// current time as the decimal string N instead. The '(' .. now of a score
+// range is printed by Lua itself (%.14g: exact below 10^14 ms).
 
-// luaNow sets now (a number) and N (the same as a string) from ARGV[1] or
-// the server's clock, building N from TIME's digits without formatting a
-// number (which costs a microsecond in Redis's Lua).
+// luaNow sets now, in milliseconds, from ARGV[1] or the server's clock,
+// and N to the same in decimal, built from TIME's digits: Redis 7.0 prints
+// a Lua number passed to redis.call with snprintf, which costs more than
+// the rest of a rotation's arithmetic.
 const luaNow = `
 local N = ARGV[1]
 if N == '' then
@@ -145,7 +150,7 @@ if n >= MAX then
   -- up to the k-th lowest score + SLACK can be among them.
   local k = n - MAX + 1
   local kth = redis.call('ZRANGE', KEYS[2], k - 1, k - 1, 'WITHSCORES')
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', kth[2] + SLACK))
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', kth[2] + SLACK)
   local cand = {}
   for i = 1, #ids do cand[i] = {deadline(fp .. ids[i]) or 0, ids[i]} end
   table.sort(cand, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
@@ -158,14 +163,13 @@ if n >= MAX then
   end
   publish(evicted)
 end
-local G = string.format('%.0f', gc)
-local ttl = string.format('%.0f', gc - now)
-redis.call('HSET', KEYS[1], 'c', ARGV[2], 'lu', N, 'id', IDLES,
-  'abs', string.format('%.0f', abs), 'gc', G, 'sc', ARGV[3],
-  'ct', N, 'ci', ARGV[4], 'sl', ARGV[5], 'n', ARGV[6], 'v', '3')
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], G, sid)
-if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], ttl) end
+-- The fields a rotation reads come first: a small hash is a list that
+-- Redis searches from its start. p and ik are set by the first rotation.
+redis.call('HSET', KEYS[1], 'c', ARGV[2], 'ik', '', 'sl', ARGV[5], 'sc', ARGV[3],
+  'lu', N, 'id', IDLE, 'abs', abs, 'gc', gc, 'p', '', 'n', ARGV[6], 'ct', N, 'ci', ARGV[4], 'v', '3')
+redis.call('PEXPIRE', KEYS[1], gc - now)
+redis.call('ZADD', KEYS[2], gc, sid)
+if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], gc - now) end
 return {exp, evicted}
 `
 
@@ -190,8 +194,11 @@ return {exp, evicted}
 var rotateBody = luaNow + `
 local f = redis.call('HMGET', KEYS[1], 'c', 'lu', 'id', 'abs', 'gc', 'sc', 'ik', 'sl')
 if not f[8] then return {0} end
-local exp = f[2] + f[3]
-local abs = tonumber(f[4])
+local idle = IDLE
+if f[3] ~= IDLES then idle = tonumber(f[3]) end
+local exp = f[2] + idle
+local abs = 0
+if f[4] ~= '0' then abs = tonumber(f[4]) end
 if abs > 0 and abs < exp then exp = abs end
 if now >= exp then
   redis.call('DEL', KEYS[1])
@@ -217,13 +224,11 @@ if f[1] == ARGV[2] or heal then
   end
   local ext = gc < exp
   if ext then gc = exp + SLACK end
-  local G = string.format('%.0f', gc)
-  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'n', ARGV[7], 'ik', ARGV[4], 'lu', N, 'id', IDLES, 'gc', G)
+  redis.call('HSET', KEYS[1], 'c', ARGV[3], 'p', ARGV[2], 'n', ARGV[7], 'ik', ARGV[4], 'lu', N, 'id', IDLE, 'gc', gc)
   if ext then
-    local ttl = string.format('%.0f', gc - now)
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    redis.call('ZADD', KEYS[2], G, string.sub(KEYS[1], -SIDLEN))
-    if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], ttl) end
+    redis.call('PEXPIRE', KEYS[1], gc - now)
+    redis.call('ZADD', KEYS[2], gc, string.sub(KEYS[1], -SIDLEN))
+    if redis.call('PTTL', KEYS[2]) < gc - now then redis.call('PEXPIRE', KEYS[2], gc - now) end
   end
   return {out, exp, f[6]}
 end
@@ -340,7 +345,7 @@ return {n}
 // Read-only. Returns {sid, ct, lu, deadline, generation, ci} per active
 // session.
 var sessionsScript = redis.NewScript(luaNow + `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. N, '+inf')
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 local out = {}
 for i = 1, #ids do
   local f = redis.call('HMGET', ARGV[2] .. ids[i], 'lu', 'id', 'abs', 'ct', 'c', 'ci')
