@@ -17,6 +17,7 @@ import (
 // application's claims may not carry them.
 var reservedClaims = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true, "sid": true,
+	"cnf": true,
 }
 
 // checkClaims verifies that claims (already a validated JSON object, or
@@ -60,8 +61,9 @@ func checkClaims(claims json.RawMessage) error {
 
 // accessToken mints the access token of a session: the application's
 // claims, then the registered ones (last, so that no decoder can let an
-// application claim shadow them). It returns the token and its expiry.
-func (s *Service) accessToken(subject, sessionID string, claims json.RawMessage, now time.Time) (string, time.Time, error) {
+// application claim shadow them), with `cnf.jkt` when the session is bound
+// to a DPoP key (RFC 9449 §6.1). It returns the token and its expiry.
+func (s *Service) accessToken(subject, sessionID string, claims json.RawMessage, jkt string, now time.Time) (string, time.Time, error) {
 	// exp is rounded up, so the token is valid for at least expires_in
 	// seconds after the response; nbf and iat are backdated by the skew.
 	exp := now.Add(s.cfg.accessTTL)
@@ -73,7 +75,7 @@ func (s *Service) accessToken(subject, sessionID string, claims json.RawMessage,
 	var jti [16]byte
 	_, _ = rand.Read(jti[:]) // never fails as of Go 1.24
 
-	buf := make([]byte, 0, 192+len(s.prefixJSON)+len(subject)+len(claims))
+	buf := make([]byte, 0, 256+len(s.prefixJSON)+len(subject)+len(claims))
 	buf = append(buf, '{')
 	if inner := bytes.TrimSpace(claims); len(inner) > 2 {
 		if inner = bytes.TrimSpace(inner[1 : len(inner)-1]); len(inner) > 0 {
@@ -94,6 +96,11 @@ func (s *Service) accessToken(subject, sessionID string, claims json.RawMessage,
 	buf = strconv.AppendInt(buf, from, 10)
 	buf = append(buf, `,"exp":`...)
 	buf = strconv.AppendInt(buf, expSec, 10)
+	if jkt != "" { // 43 base64url characters: no escaping
+		buf = append(buf, `,"cnf":{"jkt":"`...)
+		buf = append(buf, jkt...)
+		buf = append(buf, `"}`...)
+	}
 	buf = append(buf, '}')
 	tok, err := s.keys.SignJSON(AccessTokenType, buf)
 	if err != nil {

@@ -132,7 +132,7 @@ func refreshImpls(e *env, floor *floorEndpoint, client *http.Client) []refreshIm
 			return next
 		}},
 		{"service", func(b *testing.B, rt string) string {
-			tr, err := e.svc.Refresh(ctx, rt, newKey())
+			tr, err := e.svc.Refresh(ctx, rt, newKey(), "")
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -287,7 +287,7 @@ func BenchmarkRefreshClaimsLoader(b *testing.B) {
 			n := 0
 			for b.Loop() {
 				n++
-				tr, err := e.svc.Refresh(ctx, rt, "bench-idempotency-"+strconv.Itoa(n))
+				tr, err := e.svc.Refresh(ctx, rt, "bench-idempotency-"+strconv.Itoa(n), "")
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -110,6 +110,29 @@
 // in the store (another subject, other claims) is refused with
 // invalid_grant, changes nothing, and is reported as [EventTampered].
 //
+// # DPoP
+//
+// With [WithDPoP], sessions can be bound to a key pair the client never
+// lets go (RFC 9449): a token copied from a log, a proxy, a backup or a
+// Redis dump is then worthless without the private key. The binding is
+// fixed at login: the application's login handler passes the thumbprint
+// that [Service.DPoPThumbprint] returns for the request's DPoP header to
+// session.NewSession.KeyThumbprint. The store seals it with the record, so
+// no Redis write can unbind or rebind the session. Access tokens of a
+// bound session carry `cnf.jkt` and the token type is "DPoP"; resource
+// servers check them with middleware.WithDPoP.
+//
+// The refresh endpoint verifies a DPoP header when present. A bound
+// session is refreshed only with a valid proof by its key: without one, or
+// with another key's, the answer is invalid_grant, before any other
+// outcome (rotation, replay, grace, reuse), so nothing is spent or revoked
+// and a used token presented by a thief is not taken for reuse; the event
+// is [EventDPoPRefused]. A bad proof is invalid_dpop_proof. A proof on an
+// unbound session's refresh is ignored: it never binds it, or a thief
+// holding a refresh token could lock its owner out. Server nonces are
+// optional; they are derived from a shared key and the time, so any
+// instance checks any other's.
+//
 // [HTTP API]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/http-api.md
 // [Session check]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/protocol.md#session-check
 // [During an outage]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/operations.md#during-an-outage

@@ -33,6 +33,12 @@ var (
 	// retry refreshes normally. Clients get 503 with Retry-After; the
 	// loader's error is only logged.
 	ErrClaimsUnavailable = errors.New("jwtrefresh: claims loader unavailable")
+
+	// ErrInvalidDPoPProof: the DPoP header of a login or refresh is not a
+	// valid proof for the request (RFC 9449 §4.3), or lacks the current
+	// server nonce: 400 invalid_dpop_proof or use_dpop_nonce. Nothing was
+	// used up.
+	ErrInvalidDPoPProof = errors.New("jwtrefresh: invalid DPoP proof")
 )
 
 // ReuseError is the error of a refresh that detected reuse. It matches

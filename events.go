@@ -21,6 +21,9 @@ const (
 	EventRevoke        EventKind = "revoke"         // one session was revoked
 	EventRevokeAll     EventKind = "revoke_all"     // all of a subject's sessions were revoked
 	EventEvict         EventKind = "evict"          // a session was dropped to respect the per-subject cap
+	// EventDPoPRefused: a refresh refused for its DPoP proof (invalid, or
+	// missing or by another key for a bound session); nothing changed.
+	EventDPoPRefused EventKind = "dpop_refused"
 
 	// The session check's state, reported once per change: the store
 	// stopped answering and the check answers from what it knows (see
@@ -61,7 +64,7 @@ func (e Event) LogValue() slog.Value {
 // Info otherwise.
 func (k EventKind) level() slog.Level {
 	switch k {
-	case EventReuseDetected, EventTampered:
+	case EventReuseDetected, EventTampered, EventDPoPRefused:
 		return slog.LevelWarn
 	case EventRotate, EventReplay:
 		return slog.LevelDebug

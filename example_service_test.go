@@ -158,11 +158,11 @@ func Example_sessionEvents() {
 
 	ctx := context.Background()
 	a := must(svc.Login(ctx, session.NewSession{Subject: "alice"}))
-	b := must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1"))
-	_ = must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1")) // a retry: replay
-	mr.SetTime(time.Now().Add(redisstore.DefaultReuseGrace))        // past the reuse grace window
-	_, _ = svc.Refresh(ctx, a.RefreshToken, "")                     // reuse
-	_, _ = svc.Refresh(ctx, b.RefreshToken, "")                     // revoked by the reuse: no event
+	b := must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1", ""))
+	_ = must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1", "")) // a retry: replay
+	mr.SetTime(time.Now().Add(redisstore.DefaultReuseGrace))            // past the reuse grace window
+	_, _ = svc.Refresh(ctx, a.RefreshToken, "", "")                     // reuse
+	_, _ = svc.Refresh(ctx, b.RefreshToken, "", "")                     // revoked by the reuse: no event
 	must(svc.Login(ctx, session.NewSession{Subject: "alice"}))
 	_, _ = svc.RevokeAll(ctx, "alice")
 	fmt.Println(counts)

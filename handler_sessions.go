@@ -32,6 +32,9 @@ func (s *Service) sessionMiddleware() (*middleware.Middleware, error) {
 	if s.cfg.logger != nil {
 		opts = append(opts, middleware.WithEvents(s.logAccessRefusal))
 	}
+	if s.cfg.dpopBase != "" { // bound sessions' tokens, with a proof
+		opts = append(opts, middleware.WithDPoP(middleware.DPoP{BaseURL: s.cfg.dpopBase, NonceKey: s.cfg.dpopNonceKey}))
+	}
 	return s.Middleware(opts...)
 }
 

@@ -27,7 +27,13 @@ func (s *Service) serveRefresh(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, e, nil)
 		return
 	}
-	tr, err := s.Refresh(r.Context(), token, p.idempotencyKey)
+	jkt, err := s.DPoPThumbprint(r)
+	if err != nil {
+		s.dpopRefused(r.Context(), token)
+		s.writeError(w, r, errorFor(err), err)
+		return
+	}
+	tr, err := s.Refresh(r.Context(), token, p.idempotencyKey, jkt)
 	if err != nil {
 		e := errorFor(err)
 		if e == respBadInput { // the only input a refresh checks is the key

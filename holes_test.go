@@ -131,11 +131,11 @@ func TestConstantIdempotencyKey(t *testing.T) {
 	}
 	// Through the Go API: session.ErrInvalidInput, nothing used up.
 	tj2 := must(e.svc.Login(t.Context(), session.NewSession{Subject: "bob"}))
-	n := must(e.svc.Refresh(t.Context(), tj2.RefreshToken, constant))
-	if _, err := e.svc.Refresh(t.Context(), n.RefreshToken, constant); err == nil || !strings.Contains(err.Error(), "previous refresh") {
+	n := must(e.svc.Refresh(t.Context(), tj2.RefreshToken, constant, ""))
+	if _, err := e.svc.Refresh(t.Context(), n.RefreshToken, constant, ""); err == nil || !strings.Contains(err.Error(), "previous refresh") {
 		t.Fatalf("Go API: %v, want the repeated key refused", err)
 	}
-	must(e.svc.Refresh(t.Context(), n.RefreshToken, "fresh-key-9e8d7c6b5a"))
+	must(e.svc.Refresh(t.Context(), n.RefreshToken, "fresh-key-9e8d7c6b5a", ""))
 }
 
 // TestTamperedRecordWithLoader: with a claims loader, the session lookup

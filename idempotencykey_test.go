@@ -133,7 +133,7 @@ func TestServiceRefreshIdempotencyKey(t *testing.T) {
 	svc := must(jwtrefresh.NewService(spy, e.secrets, e.keys, testIssuer))
 	tr := must(svc.Login(t.Context(), session.NewSession{Subject: "alice"}))
 	for i := range 2 { // the owner, then a thief repeating the key
-		_, err := svc.Refresh(t.Context(), tr.RefreshToken, "1")
+		_, err := svc.Refresh(t.Context(), tr.RefreshToken, "1", "")
 		if !errors.Is(err, session.ErrInvalidInput) {
 			t.Fatalf("attempt %d with key %q: %v, want ErrInvalidInput", i, "1", err)
 		}
@@ -142,8 +142,8 @@ func TestServiceRefreshIdempotencyKey(t *testing.T) {
 		t.Fatalf("%d rotations reached the store, want 0", n)
 	}
 	key := rand.Text()
-	next := must(svc.Refresh(t.Context(), tr.RefreshToken, key))
-	again := must(svc.Refresh(t.Context(), tr.RefreshToken, key))
+	next := must(svc.Refresh(t.Context(), tr.RefreshToken, key, ""))
+	again := must(svc.Refresh(t.Context(), tr.RefreshToken, key, ""))
 	if next.Replayed || !again.Replayed || again.RefreshToken != next.RefreshToken || spy.n.Load() != 2 {
 		t.Fatalf("with a random key: replayed %v then %v, same token %v, %d rotations; want false, true, true, 2",
 			next.Replayed, again.Replayed, again.RefreshToken == next.RefreshToken, spy.n.Load())

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/jwtrefresh/jwtrefresh/internal/dpop"
 )
 
 // Option configures a [Service]. Options report bad values as errors
@@ -14,19 +16,22 @@ import (
 type Option func(*config) error
 
 type config struct {
-	audience   []string
-	accessTTL  time.Duration
-	skew       time.Duration // how far nbf and iat are backdated
-	loader     claimsLoader
-	retryAfter time.Duration // of 503 answers
-	maxBody    int64         // of token and revocation requests
-	cookie     *refreshCookie
-	cacheTTL   time.Duration // -1: by the store (see WithSessionCache)
-	cacheSize  int
-	maxStale   time.Duration // -1: the access-token lifetime; 0: fail closed
-	logger     *slog.Logger
-	events     func(context.Context, Event)
-	now        func() time.Time
+	audience     []string
+	accessTTL    time.Duration
+	skew         time.Duration // how far nbf and iat are backdated
+	loader       claimsLoader
+	retryAfter   time.Duration // of 503 answers
+	maxBody      int64         // of token and revocation requests
+	cookie       *refreshCookie
+	cacheTTL     time.Duration // -1: by the store (see WithSessionCache)
+	cacheSize    int
+	maxStale     time.Duration // -1: the access-token lifetime; 0: fail closed
+	logger       *slog.Logger
+	events       func(context.Context, Event)
+	dpopBase     string       // WithDPoP; "" without
+	dpopNonces   *dpop.Nonces // nil: no server nonces
+	dpopNonceKey []byte
+	now          func() time.Time
 }
 
 type claimsLoader func(ctx context.Context, subject, sessionID string, snapshot json.RawMessage) (json.RawMessage, error)

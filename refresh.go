@@ -14,11 +14,16 @@ import (
 // and returns its first token pair. ns.Claims (a JSON object, optional)
 // are copied into every access token of the session; they may not use the
 // registered claim names the service sets (iss, sub, aud, exp, nbf, iat,
-// jti, sid). Errors: session.ErrInvalidInput, session.ErrUnavailable.
+// jti, sid, cnf). ns.KeyThumbprint, from [Service.DPoPThumbprint], binds
+// the session to the client's DPoP key for life; it needs [WithDPoP].
+// Errors: session.ErrInvalidInput, session.ErrUnavailable.
 func (s *Service) Login(ctx context.Context, ns session.NewSession) (*TokenResponse, error) {
 	ns, err := ns.Validate()
 	if err != nil {
 		return nil, err
+	}
+	if ns.KeyThumbprint != "" && s.cfg.dpopBase == "" {
+		return nil, fmt.Errorf("%w: a DPoP-bound login needs WithDPoP, or its refreshes could never be verified", session.ErrInvalidInput)
 	}
 	if err := checkClaims(ns.Claims); err != nil {
 		return nil, err
@@ -38,7 +43,7 @@ func (s *Service) Login(ctx context.Context, ns session.NewSession) (*TokenRespo
 	}
 	sid := tok.SessionID()
 	s.emit(ctx, Event{Kind: EventLogin, Subject: ns.Subject, SessionID: sid, Generation: 1})
-	return s.respond(tok, ns.Subject, sid, ns.Claims, res.Expires, false)
+	return s.respond(tok, ns.Subject, sid, ns.Claims, ns.KeyThumbprint, res.Expires, false)
 }
 
 // Refresh redeems a refresh token for a new pair (RFC 6749 §6).
@@ -49,13 +54,19 @@ func (s *Service) Login(ctx context.Context, ns session.NewSession) (*TokenRespo
 // each refresh: a short one, or the one of the previous refresh, is
 // session.ErrInvalidInput, and nothing is used up.
 //
+// keyThumbprint is the thumbprint of the key of the request's DPoP proof,
+// verified by [Service.DPoPThumbprint], or "" without one. A session bound
+// at login is refreshed only with its key's: otherwise the error wraps
+// session.ErrInvalidToken and nothing is used up or revoked, even for a
+// used token. For an unbound session it is ignored: a refresh never binds.
+//
 // Errors: session.ErrInvalidInput (the key), session.ErrInvalidToken
 // (unknown, expired, revoked, forged, or a session record that does not
 // match its seal), [ErrReuseDetected] (a [*ReuseError]: sessions were
 // revoked), [ErrSubjectRefused], [ErrClaimsUnavailable] (nothing was used
 // up, retry), session.ErrUnavailable (the outcome is unknown: retry with
 // the same key).
-func (s *Service) Refresh(ctx context.Context, refreshToken, idempotencyKey string) (*TokenResponse, error) {
+func (s *Service) Refresh(ctx context.Context, refreshToken, idempotencyKey, keyThumbprint string) (*TokenResponse, error) {
 	tok, err := s.secrets.Parse(refreshToken)
 	if err != nil {
 		return nil, err
@@ -64,6 +75,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, idempotencyKey stri
 	if err != nil {
 		return nil, err
 	}
+	rot.KeyThumbprint = keyThumbprint
 	var claims json.RawMessage
 	if s.cfg.loader != nil {
 		if claims, err = s.loadClaims(ctx, rot); err != nil {
@@ -91,7 +103,7 @@ func (s *Service) rotated(ctx context.Context, rot session.Rotation, res session
 			kind = EventHealed
 		}
 		s.emit(ctx, Event{Kind: kind, Subject: res.Subject, SessionID: sid, Generation: rot.Child.Generation})
-		return s.respond(rot.Child, res.Subject, sid, claims, res.Expires, false)
+		return s.respond(rot.Child, res.Subject, sid, claims, res.KeyThumbprint, res.Expires, false)
 	case session.Replayed:
 		child := rot.Child
 		if res.Version != child.Version {
@@ -103,7 +115,7 @@ func (s *Service) rotated(ctx context.Context, rot session.Rotation, res session
 			}
 		}
 		s.emit(ctx, Event{Kind: EventReplay, Subject: res.Subject, SessionID: sid, Generation: child.Generation})
-		return s.respond(child, res.Subject, sid, claims, res.Expires, true)
+		return s.respond(child, res.Subject, sid, claims, res.KeyThumbprint, res.Expires, true)
 	case session.Reused:
 		re := &ReuseError{Subject: res.Subject, SessionID: sid, Policy: res.Policy, Revoked: res.Ended}
 		s.forgetReused(re)
@@ -123,6 +135,9 @@ func (s *Service) refused(ctx context.Context, rot session.Rotation, out session
 	case session.Tampered:
 		s.emit(ctx, Event{Kind: EventTampered, SessionID: rot.Presented.SessionID(), Generation: rot.Presented.Generation})
 		return errTampered
+	case session.WrongProofKey:
+		s.emit(ctx, Event{Kind: EventDPoPRefused, SessionID: rot.Presented.SessionID(), Generation: rot.Presented.Generation})
+		return errWrongProofKey
 	}
 	return fmt.Errorf("%w: unknown, expired or revoked session", session.ErrInvalidToken)
 }
@@ -179,19 +194,23 @@ func checkLoaded(claims []byte) error {
 }
 
 // respond encodes the refresh token tok and mints the matching access
-// token.
-func (s *Service) respond(tok session.Token, subject, sid string, claims []byte, refreshExpiry time.Time, replayed bool) (*TokenResponse, error) {
+// token, bound to the DPoP key jkt unless it is "".
+func (s *Service) respond(tok session.Token, subject, sid string, claims []byte, jkt string, refreshExpiry time.Time, replayed bool) (*TokenResponse, error) {
 	rt, err := s.secrets.Encode(tok)
 	if err != nil {
 		return nil, err
 	}
-	at, exp, err := s.accessToken(subject, sid, claims, s.cfg.now())
+	at, exp, err := s.accessToken(subject, sid, claims, jkt, s.cfg.now())
 	if err != nil {
 		return nil, err
 	}
+	typ := tokenTypeBearer
+	if jkt != "" {
+		typ = tokenTypeDPoP
+	}
 	return &TokenResponse{
 		AccessToken:   at,
-		TokenType:     tokenTypeBearer,
+		TokenType:     typ,
 		ExpiresIn:     int64(s.cfg.accessTTL / time.Second),
 		RefreshToken:  rt,
 		Subject:       subject,

@@ -135,6 +135,8 @@ func checkService(store session.Store, secrets *session.Secrets, signing *keys.S
 // Resource servers in other processes build the same with
 // middleware.New(publicKeys, middleware.WithIssuer(iss),
 // middleware.WithAudience(aud...), middleware.WithTokenType(jwtrefresh.AccessTokenType)).
+// With [WithDPoP], add middleware.WithDPoP, or the tokens of bound sessions
+// are refused.
 func (s *Service) Middleware(opts ...middleware.Option) (*middleware.Middleware, error) {
 	base := []middleware.Option{
 		middleware.WithIssuer(s.issuer),

@@ -171,7 +171,7 @@ func TestAccessTokenEndToEnd(t *testing.T) {
 			}
 
 			// A refresh issues another token with a new jti, same claims.
-			tr2, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "")
+			tr2, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "", "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,7 +319,7 @@ func TestClaimsLoader(t *testing.T) {
 			t.Fatalf("description %q: want it to name the claims, not the loader's error", d)
 		}
 		// Through the Go API: the loader's failure, not the store's.
-		_, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "")
+		_, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "", "")
 		if !errors.Is(err, jwtrefresh.ErrClaimsUnavailable) || errors.Is(err, session.ErrUnavailable) ||
 			strings.Contains(err.Error(), "store") {
 			t.Fatalf("error %q: want ErrClaimsUnavailable, not ErrUnavailable", err)
@@ -354,7 +354,7 @@ func TestClaimsLoader(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		if _, err := e.svc.Refresh(ctx, tr.RefreshToken, ""); !errors.Is(err, session.ErrUnavailable) || l.calls != 0 {
+		if _, err := e.svc.Refresh(ctx, tr.RefreshToken, "", ""); !errors.Is(err, session.ErrUnavailable) || l.calls != 0 {
 			t.Fatalf("store unreachable: %v, loader called %d times", err, l.calls)
 		}
 	})
@@ -386,17 +386,17 @@ func generation(ss []session.Info, sid string) uint64 {
 func TestServiceErrors(t *testing.T) {
 	e := newEnv(t, envConfig{storeOpts: []redisstore.Option{redisstore.WithReusePolicy(session.RevokeFamily)}})
 	tr := must(e.svc.Login(t.Context(), session.NewSession{Subject: "alice"}))
-	if _, err := e.svc.Refresh(t.Context(), "garbage", ""); !errors.Is(err, session.ErrInvalidToken) {
+	if _, err := e.svc.Refresh(t.Context(), "garbage", "", ""); !errors.Is(err, session.ErrInvalidToken) {
 		t.Fatalf("garbage: %v", err)
 	}
-	tr2 := must(e.svc.Refresh(t.Context(), tr.RefreshToken, "idempotency-key-k"))
-	again := must(e.svc.Refresh(t.Context(), tr.RefreshToken, "idempotency-key-k"))
+	tr2 := must(e.svc.Refresh(t.Context(), tr.RefreshToken, "idempotency-key-k", ""))
+	again := must(e.svc.Refresh(t.Context(), tr.RefreshToken, "idempotency-key-k", ""))
 	if !again.Replayed || again.RefreshToken != tr2.RefreshToken || again.AccessToken == tr2.AccessToken {
 		t.Fatalf("idempotent retry: replayed %v, same RT %v, same AT %v", again.Replayed,
 			again.RefreshToken == tr2.RefreshToken, again.AccessToken == tr2.AccessToken)
 	}
-	must(e.svc.Refresh(t.Context(), tr2.RefreshToken, ""))
-	_, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "")
+	must(e.svc.Refresh(t.Context(), tr2.RefreshToken, "", ""))
+	_, err := e.svc.Refresh(t.Context(), tr.RefreshToken, "", "")
 	var re *jwtrefresh.ReuseError
 	if !errors.Is(err, jwtrefresh.ErrReuseDetected) || !errors.As(err, &re) ||
 		*re != (jwtrefresh.ReuseError{Subject: "alice", SessionID: tr.SessionID, Policy: session.RevokeFamily, Revoked: 1}) {

@@ -22,7 +22,8 @@ import (
 // each token.
 type TokenResponse struct {
 	AccessToken string `json:"access_token"`
-	// TokenType is always "Bearer" (RFC 6750).
+	// TokenType is "Bearer" (RFC 6750), or "DPoP" for a session bound to
+	// a DPoP key (RFC 9449 §5).
 	TokenType string `json:"token_type"`
 	// ExpiresIn is the access token's lifetime in seconds.
 	ExpiresIn int64 `json:"expires_in"`
@@ -42,7 +43,7 @@ type TokenResponse struct {
 	Replayed bool `json:"-"`
 }
 
-// tokenTypeBearer is the token_type of every token response (RFC 6750).
+// tokenTypeBearer is the token_type of an unbound session (RFC 6750).
 const tokenTypeBearer = "Bearer"
 
 // wireError is one error answer: an RFC 6749 §5.2 body with its status.
@@ -72,6 +73,9 @@ const (
 	codeServerError    = "server_error"
 	codeNotFound       = "not_found"
 	codeAccessDenied   = "access_denied"
+	// RFC 9449 §12.2.
+	codeInvalidDPoPProof = "invalid_dpop_proof"
+	codeUseDPoPNonce     = "use_dpop_nonce"
 )
 
 // Every error answer the endpoints give. Descriptions stay within RFC 6749
@@ -109,6 +113,8 @@ var (
 	respServerError = newWireError(http.StatusInternalServerError, codeServerError, "internal error")
 	respUnavailable = newWireError(http.StatusServiceUnavailable, codeUnavailable, "the session store is unavailable; retry later")
 	respNoClaims    = newWireError(http.StatusServiceUnavailable, codeUnavailable, "the user's claims could not be loaded; retry later")
+	respBadProof    = newWireError(http.StatusBadRequest, codeInvalidDPoPProof, "the DPoP proof is invalid for this request")
+	respUseNonce    = newWireError(http.StatusBadRequest, codeUseDPoPNonce, "the DPoP proof must carry the nonce of the DPoP-Nonce header")
 )
 
 // Header values shared by every response (never modified).
@@ -131,6 +137,10 @@ func noStore(h http.Header) {
 // errorFor maps an error of the service or its store to its answer.
 func errorFor(err error) *wireError {
 	switch {
+	case errors.Is(err, errUseDPoPNonce):
+		return respUseNonce
+	case errors.Is(err, ErrInvalidDPoPProof):
+		return respBadProof
 	case errors.Is(err, session.ErrInvalidToken), errors.Is(err, ErrReuseDetected), errors.Is(err, ErrSubjectRefused):
 		return respInvalidGrant
 	case errors.Is(err, session.ErrUnavailable):
@@ -192,6 +202,7 @@ func (s *Service) WriteTokenResponse(w http.ResponseWriter, r *http.Request, tr 
 	}
 	h := w.Header()
 	noStore(h)
+	s.setDPoPNonce(h)
 	h["Content-Type"] = hdrJSON
 	h["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(http.StatusOK)
@@ -219,6 +230,9 @@ func (tr *TokenResponse) appendJSON(b []byte, withRefresh bool) []byte {
 //
 //   - session.ErrInvalidToken, [ErrReuseDetected], [ErrSubjectRefused]:
 //     400 invalid_grant;
+//   - [ErrInvalidDPoPProof]: 400 invalid_dpop_proof, or use_dpop_nonce
+//     when the current server nonce is missing (with [WithDPoP]'s nonces,
+//     every answer carries DPoP-Nonce);
 //   - session.ErrUnavailable, [ErrClaimsUnavailable]: 503
 //     temporarily_unavailable with Retry-After;
 //   - session.ErrInvalidInput: 400 invalid_request;
@@ -236,6 +250,7 @@ func (s *Service) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, e *wireError, cause error) {
 	h := w.Header()
 	noStore(h)
+	s.setDPoPNonce(h)
 	switch {
 	case e.status == http.StatusServiceUnavailable:
 		h["Retry-After"] = s.retryAfter

@@ -15,7 +15,8 @@ import (
 
 // Claims are the verified claims of an access token: the registered
 // claims of RFC 7519 §4.1 (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`,
-// `jti`), the session id `sid` and the `scope` of RFC 8693 §4.2.
+// `jti`), the session id `sid`, the `scope` of RFC 8693 §4.2 and the DPoP
+// binding `cnf.jkt` of RFC 9449.
 //
 // A handler gets its own copy: changing a field does not affect other
 // requests. Treat the Audience and Scope slices as read-only (they are
@@ -30,6 +31,10 @@ type Claims struct {
 	SessionID string `json:"sid,omitempty"`
 	// Scope is the `scope` claim.
 	Scope Scopes `json:"scope,omitempty"`
+	// KeyThumbprint is `cnf.jkt` (RFC 9449 §6.1): the thumbprint of the
+	// DPoP key the token is bound to, "" for a bearer token. Not
+	// marshalled: to mint a bound token, add the `cnf` claim yourself.
+	KeyThumbprint string `json:"-"`
 }
 
 // HasScope reports whether the token grants scope s.

@@ -64,6 +64,37 @@
 // service dates `nbf` and `iat` 10 s back, so this matters most for tokens
 // of other issuers. 0 is the strict reading of RFC 7519 §4.1.5.
 //
+// # DPoP
+//
+// [WithDPoP] accepts access tokens bound to a client's key (RFC 9449, a
+// `cnf.jkt` claim), each request with the scheme "DPoP" and a DPoP header
+// holding a proof: a JWT the client signs for this request with that key.
+// The proof is checked on every request, even when the token comes from
+// the verified-token cache: `typ` dpop+jwt; an asymmetric `alg` from an
+// allowlist; a public `jwk` (private members refused) whose RFC 7638
+// thumbprint equals `cnf.jkt`; the signature; `htm`; `htu` after RFC 9449
+// §4.3 normalisation against DPoP.BaseURL and the request's path (behind a
+// proxy, the external URL; never the Host header, which would let a proof
+// made for another server be replayed here); `iat` within DPoP.Window of
+// now (default 10 s either way: proofs are made just before the request,
+// and a clock skewed further calls for nonces); `ath`, the hash of the
+// token; a length cap of 4 KiB; and, with a nonce key, a server nonce.
+//
+// Its `jti` must not have been seen while `iat` is within the window. It is
+// recorded only once every other check passed, in a per-instance cache of
+// DPoP.ReplayCacheSize entries that never forgets an unexpired proof: when
+// full, requests get 503 until entries expire (size it to the requests per
+// 20 s). Several instances share replay knowledge through DPoP.Replay,
+// e.g. a redisstore Store: one Redis write (SET NX) per request.
+//
+// Rolling out: without WithDPoP, bound tokens are refused, since their
+// proof cannot be checked. Start with WithDPoP (bearer and bound tokens
+// both accepted, challenges naming both schemes), let logins bind, then set
+// DPoP.Required to refuse bearer tokens. A bound token sent as Bearer, and
+// an unbound one under the DPoP scheme, are refused in every mode: no
+// downgrade. [Middleware.Verify] has no request, hence no proof: it
+// reports a binding in Claims.KeyThumbprint and leaves it to the caller.
+//
 // # Logging and metrics
 //
 // The middleware does not log. [WithEvents] reports every decision to one

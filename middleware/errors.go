@@ -44,6 +44,15 @@ var (
 	// ErrInsufficientScope: the token lacks a scope the route requires
 	// (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("middleware: insufficient scope")
+	// ErrInvalidProof: a DPoP-bound token came without a valid DPoP proof
+	// by its key for this request, or with a replayed one (401
+	// invalid_dpop_proof, or use_dpop_nonce when a server nonce is
+	// missing).
+	ErrInvalidProof = errors.New("middleware: invalid DPoP proof")
+	// ErrReplayCheckUnavailable: the proof could not be checked for
+	// replay (the local cache is full of unexpired proofs, or the shared
+	// [ReplayCheck] failed): 503 with Retry-After.
+	ErrReplayCheckUnavailable = errors.New("middleware: DPoP replay check unavailable")
 )
 
 func configError(format string, args ...any) error {
@@ -73,8 +82,12 @@ type Error struct {
 	RetryAfter time.Duration
 	// Reason is a short, stable label, fit for a metric: "missing",
 	// "invalid_request", "too_large", "malformed", "invalid", "expired",
-	// "revoked", "unavailable" or "insufficient_scope".
+	// "revoked", "unavailable", "insufficient_scope", "invalid_dpop_proof"
+	// or "use_dpop_nonce".
 	Reason string
+	// DPoPNonce is the server nonce to send in the DPoP-Nonce header of a
+	// use_dpop_nonce refusal; "" otherwise.
+	DPoPNonce string
 	// Err wraps the sentinel and the cause.
 	Err error
 
@@ -112,13 +125,17 @@ var (
 var jsonContentType = []string{"application/json"}
 
 // Write writes the default response for e: the status, WWW-Authenticate
-// (when Challenge is set), Retry-After (for a 503), Content-Type:
+// (when Challenge is set), DPoP-Nonce (when DPoPNonce is), Retry-After
+// (for a 503), Content-Type:
 // application/json and the body {"error":Code,"error_description":Description}.
 // A custom error handler can call it and add to it.
 func (e *Error) Write(w http.ResponseWriter) {
 	h := w.Header()
 	if e.Challenge != "" {
 		h["Www-Authenticate"] = []string{e.Challenge}
+	}
+	if e.DPoPNonce != "" {
+		h["Dpop-Nonce"] = []string{e.DPoPNonce}
 	}
 	if e.RetryAfter > 0 {
 		h["Retry-After"] = []string{strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10)}

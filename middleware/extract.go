@@ -23,23 +23,34 @@ func extractBearer(values []string) (string, error) {
 // middleware defers until a token misses the cache: a token equal to one
 // already verified needs no scan.
 func splitBearer(values []string) (string, error) {
+	tok, _, err := splitAuthorization(values, false)
+	return tok, err
+}
+
+// splitAuthorization is splitBearer that also takes the DPoP scheme (RFC
+// 9449 §7.1) when withDPoP is set, and reports which scheme it found.
+func splitAuthorization(values []string, withDPoP bool) (tok string, dpopScheme bool, err error) {
 	switch len(values) {
 	case 0:
-		return "", nil
+		return "", false, nil
 	case 1:
 	default:
-		return "", errDuplicate
+		return "", false, errDuplicate
 	}
 	v := strings.TrimLeft(values[0], " \t")
 	scheme, rest, _ := strings.Cut(v, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", nil
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+	case withDPoP && strings.EqualFold(scheme, "DPoP"):
+		dpopScheme = true
+	default:
+		return "", false, nil
 	}
-	tok := strings.Trim(rest, " \t")
+	tok = strings.Trim(rest, " \t")
 	if tok == "" {
-		return "", errEmptyBearer
+		return "", dpopScheme, errEmptyBearer
 	}
-	return tok, nil
+	return tok, dpopScheme, nil
 }
 
 // b64tokenChar marks the bytes of RFC 6750's b64token alphabet (without the
@@ -72,17 +83,17 @@ func isB64Token(s string) bool {
 // extract finds the request's token: "" with a nil error when there is
 // none. The token's characters are not checked yet; badChars is the
 // refusal to give if they turn out wrong.
-func (m *Middleware) extract(r *http.Request) (tok string, badChars, e *Error) {
-	tok, err := splitBearer(r.Header["Authorization"])
+func (m *Middleware) extract(r *http.Request) (tok string, dpopScheme bool, badChars, e *Error) {
+	tok, dpopScheme, err := splitAuthorization(r.Header["Authorization"], m.dpop != nil)
 	switch err {
 	case nil:
 	case errDuplicate:
-		return "", nil, fail(m.t.duplicate, err)
+		return "", false, nil, fail(m.t.duplicate, err)
 	default:
-		return "", nil, fail(m.t.emptyBearer, err)
+		return "", false, nil, fail(m.t.emptyBearer, err)
 	}
 	if m.cookie == "" {
-		return tok, m.t.badHeader, nil
+		return tok, dpopScheme, m.t.badHeader, nil
 	}
 	cookies := r.CookiesNamed(m.cookie)
 	if len(cookies) == 1 && cookies[0].Value == "" {
@@ -90,11 +101,11 @@ func (m *Middleware) extract(r *http.Request) (tok string, badChars, e *Error) {
 	}
 	switch {
 	case len(cookies) == 0:
-		return tok, m.t.badHeader, nil
+		return tok, dpopScheme, m.t.badHeader, nil
 	case len(cookies) > 1:
-		return "", nil, fail(m.t.badCookie, errBadCookie)
+		return "", false, nil, fail(m.t.badCookie, errBadCookie)
 	case tok != "":
-		return "", nil, fail(m.t.twoMethods, errTwoMethods)
+		return "", false, nil, fail(m.t.twoMethods, errTwoMethods)
 	}
-	return cookies[0].Value, m.t.badCookie, nil
+	return cookies[0].Value, false, m.t.badCookie, nil
 }

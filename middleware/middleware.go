@@ -25,6 +25,8 @@ type Middleware struct {
 type templates struct {
 	missing, duplicate, emptyBearer, badHeader, badCookie, twoMethods,
 	tooLarge, malformed, invalid, expired, revoked, unavailable *Error
+	// DPoP refusals
+	badProof, useNonce, dpopDuplicate, replayUnavailable *Error
 }
 
 // New returns a middleware verifying tokens against set: the key named by
@@ -71,6 +73,11 @@ func (m *Middleware) templates() templates {
 		expired:     m.template(s401, codeInvalidToken, descExpired, reasonExpired),
 		revoked:     m.template(s401, codeInvalidToken, descRevoked, reasonRevoked),
 		unavailable: m.template(s503, codeUnavailable, descUnavailable, reasonUnavailable),
+
+		badProof:          m.template(s401, codeInvalidProof, descInvalidProof, reasonInvalidProof),
+		useNonce:          m.template(s401, codeUseNonce, descUseNonce, reasonUseNonce),
+		dpopDuplicate:     m.template(s400, codeInvalidReq, descDPoPDuplicate, reasonInvalidRequest),
+		replayUnavailable: m.template(s503, codeUnavailable, descReplayUnavailable, reasonUnavailable),
 	}
 	// The two refusals verify gives for bad characters carry their cause.
 	t.badHeader.Err, t.badCookie.Err = errBadHeader, errBadCookie
@@ -87,7 +94,10 @@ func (m *Middleware) templates() templates {
 //     error_description="the access token expired";
 //   - any other bad token: 401 with error="invalid_token";
 //   - malformed request: 400 with error="invalid_request";
-//   - session check unavailable: 503 with Retry-After.
+//   - session check unavailable: 503 with Retry-After;
+//   - with [WithDPoP]: a bad or replayed proof, 401 with
+//     error="invalid_dpop_proof" in a DPoP challenge; a missing server
+//     nonce, 401 use_dpop_nonce with DPoP-Nonce; a full replay cache, 503.
 func (m *Middleware) Handler(next http.Handler) http.Handler { return m.handler(next, false) }
 
 // Optional is [Middleware.Handler] for routes open to anonymous callers: a
@@ -97,7 +107,7 @@ func (m *Middleware) Optional(next http.Handler) http.Handler { return m.handler
 
 func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, badChars, e := m.extract(r)
+		tok, dpopScheme, badChars, e := m.extract(r)
 		if e != nil {
 			m.reject(w, r, e)
 			return
@@ -113,7 +123,13 @@ func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 			return
 		}
 		v, cached, e := m.verify(ctx, tok, badChars)
+		if e == nil {
+			e = m.checkBinding(r, tok, dpopScheme, &v.claims)
+		}
 		if e != nil {
+			if dpopScheme {
+				e = m.asDPoP(e)
+			}
 			m.reject(w, r, e)
 			return
 		}
@@ -127,7 +143,10 @@ func (m *Middleware) handler(next http.Handler, optional bool) http.Handler {
 // Verify checks a bare token exactly as Handler does (cache, claims,
 // session check), for callers that receive tokens elsewhere than in a
 // request header, such as a revocation endpoint or a WebSocket upgrade.
-// It returns this call's own copy of the claims, or an [*Error].
+// It returns this call's own copy of the claims, or an [*Error]. There is
+// no request, hence no DPoP proof to check: a bound token is accepted with
+// Claims.KeyThumbprint set, and a caller that lets it act must verify a
+// proof by that key itself.
 func (m *Middleware) Verify(ctx context.Context, token string) (*Claims, error) {
 	var (
 		v      *verified

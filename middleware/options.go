@@ -27,6 +27,7 @@ type config struct {
 	events       func(context.Context, Event)
 	cacheEntries int
 	cacheBytes   int
+	dpop         *dpopConfig // nil: DPoP off
 
 	// Not options: the clock is set by tests and, through
 	// internal/mwclock, by the token service; parsed by tests.

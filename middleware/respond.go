@@ -9,25 +9,31 @@ import (
 // Fixed descriptions: they say what went wrong without echoing the token,
 // the key id or any internal detail.
 const (
-	descMissing      = "an access token is required"
-	descDuplicate    = "more than one Authorization header"
-	descEmptyBearer  = "the Bearer scheme has no token"
-	descBadHeader    = "the Authorization header is malformed"
-	descBadCookie    = "the access token cookie is malformed or repeated"
-	descTwoMethods   = "an access token in both the Authorization header and a cookie"
-	descTooLarge     = "the access token is too large"
-	descMalformed    = "the access token is malformed"
-	descInvalid      = "the access token is invalid"
-	descExpired      = "the access token expired"
-	descRevoked      = "the session of the access token has ended"
-	descUnavailable  = "the session could not be checked; retry later"
-	descInsufficient = "the access token lacks a required scope"
-	codeInvalidReq   = "invalid_request"
-	codeInvalidToken = "invalid_token"
-	codeInsufficient = "insufficient_scope"
-	codeUnauthorized = "unauthorized"
-	codeUnavailable  = "temporarily_unavailable"
-	maxRealmLength   = 256
+	descMissing           = "an access token is required"
+	descDuplicate         = "more than one Authorization header"
+	descEmptyBearer       = "the Bearer scheme has no token"
+	descBadHeader         = "the Authorization header is malformed"
+	descBadCookie         = "the access token cookie is malformed or repeated"
+	descTwoMethods        = "an access token in both the Authorization header and a cookie"
+	descTooLarge          = "the access token is too large"
+	descMalformed         = "the access token is malformed"
+	descInvalid           = "the access token is invalid"
+	descExpired           = "the access token expired"
+	descRevoked           = "the session of the access token has ended"
+	descUnavailable       = "the session could not be checked; retry later"
+	descInsufficient      = "the access token lacks a required scope"
+	descInvalidProof      = "the DPoP proof is missing or invalid for this request"
+	descUseNonce          = "the DPoP proof must carry the nonce of the DPoP-Nonce header"
+	descDPoPDuplicate     = "more than one DPoP header"
+	descReplayUnavailable = "the DPoP proof could not be checked for replay; retry later"
+	codeInvalidProof      = "invalid_dpop_proof"
+	codeUseNonce          = "use_dpop_nonce"
+	codeInvalidReq        = "invalid_request"
+	codeInvalidToken      = "invalid_token"
+	codeInsufficient      = "insufficient_scope"
+	codeUnauthorized      = "unauthorized"
+	codeUnavailable       = "temporarily_unavailable"
+	maxRealmLength        = 256
 )
 
 // Values of Error.Reason.
@@ -41,6 +47,8 @@ const (
 	reasonRevoked           = "revoked"
 	reasonUnavailable       = "unavailable"
 	reasonInsufficientScope = "insufficient_scope"
+	reasonInvalidProof      = "invalid_dpop_proof"
+	reasonUseNonce          = "use_dpop_nonce"
 )
 
 // quote returns s as an RFC 9110 §5.6.4 quoted-string.
@@ -99,6 +107,41 @@ func challenge(quotedRealm, code, desc, scope string) string {
 	return s
 }
 
+// challenges is the WWW-Authenticate value of a refusal with code ("" for
+// none): Bearer's, DPoP's, or both when both schemes are accepted, the
+// error on the scheme the request used (dpopScheme).
+func (m *Middleware) challenges(code, desc string, dpopScheme bool) string {
+	d := m.dpop
+	if d == nil {
+		return challenge(m.quotedRealm, code, desc, "")
+	}
+	dp := "DPoP realm=" + m.quotedRealm + `, algs="` + d.algsList + `"`
+	if code != "" && (dpopScheme || d.required) {
+		dp += ", error=" + quote(code) + ", error_description=" + quote(desc)
+	}
+	switch {
+	case d.required:
+		return dp
+	case dpopScheme:
+		return challenge(m.quotedRealm, "", "", "") + ", " + dp
+	}
+	return challenge(m.quotedRealm, code, desc, "") + ", " + dp
+}
+
+// asDPoP returns e with its challenge for a request that used the DPoP
+// scheme.
+func (m *Middleware) asDPoP(e *Error) *Error {
+	if m.dpop == nil || e.Challenge == "" {
+		return e
+	}
+	code := e.Code
+	if code == codeUnauthorized {
+		code = ""
+	}
+	e.Challenge = m.challenges(code, e.Description, true)
+	return e
+}
+
 func jsonBody(code, desc string) []byte {
 	b, _ := json.Marshal(struct {
 		Error       string `json:"error"`
@@ -119,7 +162,7 @@ func (m *Middleware) template(status int, code, desc, reason string) *Error {
 		if code == codeUnauthorized {
 			chCode = ""
 		}
-		e.Challenge = challenge(m.quotedRealm, chCode, desc, "")
+		e.Challenge = m.challenges(chCode, desc, false)
 	}
 	e.body = jsonBody(code, desc)
 	return e

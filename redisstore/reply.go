@@ -23,7 +23,7 @@ func malformed(what string, v any) error {
 // replyShape is the number of elements of each outcome's reply.
 var replyShape = [...]int{
 	outInvalid: 1, outRotated: 3, outReplayed: 4, outReused: 3,
-	outRepeated: 1, outTampered: 1, outFound: 2, outHealed: 3,
+	outRepeated: 1, outTampered: 1, outFound: 2, outHealed: 3, outWrongKey: 1,
 }
 
 // decodeOutcome turns the reply of the rotation or lookup script into a
@@ -67,7 +67,7 @@ func decodeOutcome(v any) (session.Result, error) {
 		return session.Result{}, err
 	}
 	if sc != "" {
-		if r.Subject, r.Claims, ok = splitRecord(sc); !ok {
+		if r.Subject, r.KeyThumbprint, r.Claims, ok = splitRecord(sc); !ok {
 			return session.Result{}, malformed("record", sc)
 		}
 	}
@@ -85,11 +85,16 @@ func msAndString(n, s any) (int64, string, error) {
 }
 
 // record is the "sc" field: the subject's length in decimal, a colon, the
-// subject and the claims, read back in one piece by every rotation and
-// covered by the seal.
-func record(subject string, claims []byte) []byte {
-	b := strconv.AppendInt(make([]byte, 0, 21+len(subject)+len(claims)), int64(len(subject)), 10)
-	return append(append(append(b, ':'), subject...), claims...)
+// subject, "#" and the DPoP key thumbprint (43 characters) for a bound
+// session, and the claims, read back in one piece by every rotation and
+// covered by the seal (session.SealKey.Seal).
+func record(subject, keyThumbprint string, claims []byte) []byte {
+	b := strconv.AppendInt(make([]byte, 0, 65+len(subject)+len(claims)), int64(len(subject)), 10)
+	b = append(append(b, ':'), subject...)
+	if keyThumbprint != "" {
+		b = append(append(b, '#'), keyThumbprint...)
+	}
+	return append(b, claims...)
 }
 
 // recordPrefix is what a record of subject starts with.
@@ -98,17 +103,27 @@ func recordPrefix(subject string) string {
 }
 
 // splitRecord undoes record; ok is false for anything else.
-func splitRecord(sc string) (subject string, claims json.RawMessage, ok bool) {
+func splitRecord(sc string) (subject, keyThumbprint string, claims json.RawMessage, ok bool) {
 	n, rest, found := strings.Cut(sc, ":")
 	l, err := strconv.Atoi(n)
 	if !found || err != nil || l < 0 || l > len(rest) {
-		return "", nil, false
+		return "", "", nil, false
 	}
-	if rest[l:] != "" {
-		claims = json.RawMessage(rest[l:])
+	subject, rest = rest[:l], rest[l:]
+	if strings.HasPrefix(rest, "#") {
+		if len(rest) < 1+thumbprintLen {
+			return "", "", nil, false
+		}
+		keyThumbprint, rest = rest[1:1+thumbprintLen], rest[1+thumbprintLen:]
 	}
-	return rest[:l], claims, true
+	if rest != "" {
+		claims = json.RawMessage(rest)
+	}
+	return subject, keyThumbprint, claims, true
 }
+
+// thumbprintLen is the length of a DPoP key thumbprint in a record.
+const thumbprintLen = 43
 
 // decodeSessions turns the reply of the sessions script into Infos.
 func decodeSessions(v any, out []session.Info) ([]session.Info, error) {

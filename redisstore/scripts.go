@@ -83,6 +83,25 @@ if redis.sha1hex('o' .. sk .. redis.sha1hex('i' .. sk .. KEYS[1] .. SC)) ~= SL t
 end
 `
 
+// luaWrongKey returns WrongProofKey (8) when the record's "sc" (SC) binds
+// the session to a DPoP key other than ARGV[K], the thumbprint the caller
+// verified a proof with ("" for none). It follows the seal check, which
+// covers the binding, and precedes every other decision. sc is
+// len:subject, then #thumbprint (43 characters) for a bound session.
+const luaWrongKey = `
+do
+  local n = string.match(SC, '^%d+')
+  local o = #n + 2 + tonumber(n)
+  if string.byte(SC, o) == 35 and string.sub(SC, o + 1, o + 43) ~= ARGV[K] then return {8} end
+end
+`
+
+// wrongKey is luaWrongKey reading the record from sc and the presented
+// thumbprint from ARGV[k].
+func wrongKey(sc string, k int) string {
+	return strings.NewReplacer("SC", sc, "ARGV[K]", fmt.Sprintf("ARGV[%d]", k)).Replace(luaWrongKey)
+}
+
 // sealed is luaSealed reading the record from fields sc and sl of f, and
 // the keys from ARGV[i], ARGV[i+1].
 func sealed(sc, sl string, i int) string {
@@ -100,6 +119,7 @@ const (
 	outTampered = int64(session.Tampered)
 	outFound    = int64(session.Found)
 	outHealed   = int64(session.Healed)
+	outWrongKey = int64(session.WrongProofKey)
 )
 
 // createBody: ARGV now, c, sc, ci, sl, n. Header: IDLE, IDLES (the same
@@ -155,14 +175,16 @@ return {exp, evicted}
 
 // rotateBody: ARGV now, presented token (as field c), its child
 // (likewise), key hash, the seal key under the current secret and under
-// the presented token's ("" when the same), the grandchild (as field n).
-// Header: IDLE, IDLES, GRACE, SLACK, FAMILY (reuse revokes only the
-// family), SIDLEN.
+// the presented token's ("" when the same), the grandchild (as field n),
+// the thumbprint of the DPoP key the caller verified a proof with (""
+// for none). Header: IDLE, IDLES, GRACE, SLACK, FAMILY (reuse revokes only
+// the family), SIDLEN.
 //
 // Returns {0} invalid; {1, deadline, sc} rotated; {7, deadline, sc}
 // healed; {2, deadline, sc, kv} replay of the current child (made under
 // secret version kv); {3, sc, active sessions revoked} reuse, the revoked
-// ids published; {4} key repeated; {5} tampered.
+// ids published; {4} key repeated; {5} tampered; {8} bound to another
+// DPoP key.
 //
 // The hot path (the current token) reads eight fields of one hash,
 // checks the seal and writes five fields; the parent's and the commitment
@@ -185,6 +207,7 @@ if now >= exp then
 end
 ` + sealed("f[6]", "f[8]", 5) + `
 if not sk then return {5} end
+` + wrongKey("f[6]", 8) + `
 local heal = f[1] ~= ARGV[2] and redis.call('HGET', KEYS[1], 'n') == ARGV[2]
 if f[1] == ARGV[2] or heal then
   local out = heal and 7 or 1
@@ -241,9 +264,9 @@ publish(ids)
 return {3, f[6], n}
 `
 
-// lookupBody: KEYS[1] the family; ARGV now and the seal keys as for
-// rotateBody. Read-only. Returns {6, sc} when the family is active and
-// sealed, {5} tampered, else {0}.
+// lookupBody: KEYS[1] the family; ARGV now, the seal keys and the DPoP
+// thumbprint as for rotateBody. Read-only. Returns {6, sc} when the family
+// is active and sealed, {5} tampered, {8} bound to another key, else {0}.
 var lookupBody = `
 local f = redis.call('HMGET', KEYS[1], 'sc', 'lu', 'id', 'abs', 'sl')
 if not f[5] then return {0} end
@@ -254,6 +277,7 @@ if abs > 0 and abs < exp then exp = abs end
 if now >= exp then return {0} end
 ` + sealed("f[1]", "f[5]", 2) + `
 if not sk then return {5} end
+` + wrongKey("f[1]", 4) + `
 return {6, f[1]}
 `
 

@@ -39,6 +39,10 @@ var serverClock any = ""
 // same options. Errors wrap ErrInvalidConfig: a nil client (also a nil
 // *redis.Client), a nil or refused option, a client without context
 // timeouts.
+//
+// The Store also implements middleware.ReplayCheck, the replay check of
+// DPoP proofs shared by resource servers: assert it with
+// store.(middleware.ReplayCheck) and set it as middleware.DPoP's Replay.
 func New(rdb redis.UniversalClient, opts ...Option) (session.Store, error) {
 	cfg := defaults()
 	for i, o := range opts {
@@ -146,7 +150,8 @@ func (s *store) Create(ctx context.Context, t, child session.Token, ns session.N
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	res, err := s.write(ctx, s.sc.create, []string{fam, index}, s.now(), stateValue(nil, t),
-		record(ns.Subject, ns.Claims), client, seal.Seal(fam, ns.Subject, ns.Claims), stateValue(nil, child)).Slice()
+		record(ns.Subject, ns.KeyThumbprint, ns.Claims), client, seal.Seal(fam, ns.Subject, ns.KeyThumbprint, ns.Claims),
+		stateValue(nil, child)).Slice()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}
@@ -199,7 +204,8 @@ func (s *store) Rotate(ctx context.Context, r session.Rotation) (session.Result,
 	fam, index := s.keys(r.Presented.Subject, r.Presented.SessionID())
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	res, err := s.write(ctx, s.sc.rotate, []string{fam, index}, s.now(), presented, next, buf[n:n+16], k0, k1, committed).Result()
+	res, err := s.write(ctx, s.sc.rotate, []string{fam, index}, s.now(), presented, next, buf[n:n+16], k0, k1, committed,
+		r.KeyThumbprint).Result()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}
@@ -225,7 +231,7 @@ func (s *store) Lookup(ctx context.Context, r session.Rotation) (session.Result,
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	k0, k1 := sealArgs(make([]byte, 0, 2*len(r.Seal[0])), r.Seal)
-	res, err := s.sc.lookup.Run(ctx, s.rdb, []string{fam}, s.now(), k0, k1).Result()
+	res, err := s.sc.lookup.Run(ctx, s.rdb, []string{fam}, s.now(), k0, k1, r.KeyThumbprint).Result()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}
@@ -252,7 +258,7 @@ func (s *store) Revoke(ctx context.Context, id session.SubjectID, sessionID, sub
 		return session.Result{}, session.ErrNotFound
 	}
 	sc, ok := res[0].(string)
-	sub, _, ok2 := splitRecord(sc)
+	sub, _, _, ok2 := splitRecord(sc)
 	if len(res) != 1 || !ok || !ok2 {
 		return session.Result{}, malformed("revocation reply", res)
 	}

@@ -46,7 +46,12 @@
 //
 // Before any of these, the store checks the record's seal (see [SealKey])
 // with the rotation's seal keys, and answers Tampered, changing nothing,
-// when neither matches. A rotation whose record matched only the
+// when neither matches. Then, for a session bound to a DPoP key at login
+// (NewSession.KeyThumbprint, sealed with the record), it answers
+// WrongProofKey, changing nothing, unless Rotation.KeyThumbprint is that
+// key's: a used token presented without the key is not reuse, or a thief
+// holding only tokens could revoke the victim's sessions. A thumbprint
+// presented for an unbound session is ignored: it never binds it. A rotation whose record matched only the
 // presented token's key re-seals it under the current one. Concurrent
 // presentations of one token make exactly one rotation.
 //

@@ -28,6 +28,13 @@ type NewSession struct {
 	Claims json.RawMessage
 	// Client describes the device, for session lists.
 	Client ClientInfo
+	// KeyThumbprint binds the session to a DPoP key (RFC 9449): the
+	// RFC 7638 thumbprint of the key of the proof the login came with,
+	// 43 base64url characters; "" for an unbound session. The binding is
+	// fixed for life and sealed with the record: every refresh must then
+	// prove possession of that key, and access tokens carry it as
+	// `cnf.jkt`.
+	KeyThumbprint string
 }
 
 // ClientInfo describes the device a session was started from. Each field
@@ -56,6 +63,8 @@ func (s NewSession) Validate() (NewSession, error) {
 		return s, fmt.Errorf("%w: subject is not valid UTF-8", ErrInvalidInput)
 	case len(s.Claims) > MaxClaimsSize:
 		return s, fmt.Errorf("%w: claims larger than %d bytes", ErrInvalidInput, MaxClaimsSize)
+	case s.KeyThumbprint != "" && !isThumbprint(s.KeyThumbprint):
+		return s, fmt.Errorf("%w: key thumbprint is not 43 base64url characters", ErrInvalidInput)
 	}
 	if len(s.Claims) > 0 {
 		c := bytes.TrimSpace(s.Claims)
@@ -87,4 +96,23 @@ func cut(s string) string {
 		n--
 	}
 	return s[:n]
+}
+
+// thumbprintLen is the length of an RFC 7638 SHA-256 thumbprint in
+// base64url.
+const thumbprintLen = 43
+
+// isThumbprint reports whether s looks like a SHA-256 JWK thumbprint: its
+// fixed length makes the record encoding and the seal unambiguous.
+func isThumbprint(s string) bool {
+	if len(s) != thumbprintLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

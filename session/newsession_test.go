@@ -112,3 +112,23 @@ func FuzzNewSessionValidate(f *testing.F) {
 
 // maxClientInfoLen is the documented bound of each ClientInfo field.
 const maxClientInfoLen = 512
+
+// TestKeyThumbprint: a DPoP binding is "" or 43 base64url characters,
+// which keeps the record encoding unambiguous.
+func TestKeyThumbprint(t *testing.T) {
+	for jkt, ok := range map[string]bool{
+		"":                                     true,
+		strings.Repeat("A", 42) + "_":          true,
+		strings.Repeat("A", 42) + "-":          true,
+		strings.Repeat("A", 42):                false,
+		strings.Repeat("A", 44):                false,
+		strings.Repeat("A", 42) + "=":          false,
+		strings.Repeat("A", 42) + "{":          false,
+		strings.Repeat("A", 42) + "\u00e9"[:1]: false,
+	} {
+		_, err := session.NewSession{Subject: "alice", KeyThumbprint: jkt}.Validate()
+		if (err == nil) != ok || (err != nil && !errors.Is(err, session.ErrInvalidInput)) {
+			t.Errorf("KeyThumbprint %q: %v, want ok=%v", jkt, err, ok)
+		}
+	}
+}

@@ -29,6 +29,11 @@ type Rotation struct {
 	// A store checks the record with them before deciding anything, and
 	// re-seals it under the first when only the second matched.
 	Seal [2]SealKey
+	// KeyThumbprint is the thumbprint of the key of the DPoP proof the
+	// refresh came with, verified by the caller; "" without one. A store
+	// answers WrongProofKey, changing nothing, when the session is bound
+	// to another key (or to one while this is "").
+	KeyThumbprint string
 }
 
 // Rotation checks idempotencyKey and prepares the rotation of t: its child
@@ -74,28 +79,44 @@ func (k *derived) sealKey(family [16]byte) SealKey {
 
 // Seal returns the record seal, in lowercase hex:
 //
-//	hex(SHA-1("o" ‖ key ‖ hex(SHA-1("i" ‖ key ‖ name ‖ len(subject) ‖ ":" ‖ subject ‖ claims))))
+//	hex(SHA-1("o" ‖ key ‖ hex(SHA-1("i" ‖ key ‖ name ‖ record(subject, keyThumbprint, claims)))))
 //
-// where len is decimal and name is the record's name in the store: its
-// session id, or a key that contains it. It is an HMAC-like construction
+// where name is the record's name in the store: its session id, or a key
+// that contains it. The DPoP binding is sealed with the subject and the
+// claims, so that a store write can neither unbind a session nor bind it
+// to another key. It is an HMAC-like construction
 // over SHA-1 because Redis scripts compute SHA-1 (redis.sha1hex): a store
 // checks it inside the operation that would change the record, so that a
 // mismatch leaves the record untouched.
-func (k SealKey) Seal(name, subject string, claims []byte) string {
+func (k SealKey) Seal(name, subject, keyThumbprint string, claims []byte) string {
 	inner := sha1.New()
 	inner.Write([]byte{'i'})
 	inner.Write(k[:])
 	inner.Write([]byte(name))
-	inner.Write(strconv.AppendInt(nil, int64(len(subject)), 10))
-	inner.Write([]byte{':'})
-	inner.Write([]byte(subject))
-	inner.Write(claims)
+	inner.Write(record(subject, keyThumbprint, claims))
 	var in [sha1.Size]byte
 	outer := sha1.New()
 	outer.Write([]byte{'o'})
 	outer.Write(k[:])
 	outer.Write([]byte(hex.EncodeToString(inner.Sum(in[:0]))))
 	return hex.EncodeToString(outer.Sum(in[:0]))
+}
+
+// record encodes what a session record's seal covers, as a store may keep
+// it in one field: len(subject) in decimal ‖ ":" ‖ subject, then "#" ‖
+// keyThumbprint for a bound session, then the claims. Claims are empty or
+// a JSON object and thumbprints have a fixed length (43), so the encoding
+// is unambiguous.
+func record(subject, keyThumbprint string, claims []byte) []byte {
+	b := make([]byte, 0, 24+len(subject)+len(keyThumbprint)+len(claims))
+	b = strconv.AppendInt(b, int64(len(subject)), 10)
+	b = append(b, ':')
+	b = append(b, subject...)
+	if keyThumbprint != "" {
+		b = append(b, '#')
+		b = append(b, keyThumbprint...)
+	}
+	return append(b, claims...)
 }
 
 // Bounds of an idempotency key: the Idempotency-Key header of a refresh,

@@ -117,6 +117,11 @@ const (
 	// That rotation and Presented's are applied; Child is now current.
 	// Answered to the client as Rotated.
 	Healed
+	// WrongProofKey: the session is bound to a DPoP key and the rotation
+	// did not prove possession of it (Rotation.KeyThumbprint differs).
+	// Checked after the seal and before everything else, so a used token
+	// presented without the key is not reuse. Nothing changed.
+	WrongProofKey
 )
 
 // Result is a store's answer. Which fields are set depends on the
@@ -132,8 +137,11 @@ type Result struct {
 	Ended   int    // Reused: active sessions revoked
 	// Policy, of Reused, says what was revoked: every session of the
 	// subject or only this one.
-	Policy  ReusePolicy
-	Evicted []string // Create: session ids ended to stay within the cap
+	Policy ReusePolicy
+	// KeyThumbprint is the DPoP key the session is bound to, "" for none
+	// (Rotated, Healed, Replayed, Found).
+	KeyThumbprint string
+	Evicted       []string // Create: session ids ended to stay within the cap
 }
 
 // Info describes an active session, for a subject's list of devices.

@@ -256,22 +256,32 @@ func TestSeal(t *testing.T) {
 		return hex.EncodeToString(h.Sum(nil))
 	}
 	want := sum("o", string(k[:]), sum("i", string(k[:]), "sid", "5:alice", `{"a":1}`))
-	if got := k.Seal("sid", "alice", []byte(`{"a":1}`)); got != want {
+	if got := k.Seal("sid", "alice", "", []byte(`{"a":1}`)); got != want {
 		t.Fatalf("Seal = %s, want %s", got, want)
 	}
-	base := k.Seal("sid", "alice", []byte(`{"a":1}`))
+	jkt := strings.Repeat("T", 43)
+	want = sum("o", string(k[:]), sum("i", string(k[:]), "sid", "5:alice", "#"+jkt, `{"a":1}`))
+	if got := k.Seal("sid", "alice", jkt, []byte(`{"a":1}`)); got != want {
+		t.Fatalf("Seal of a bound record = %s, want %s", got, want)
+	}
+	base := k.Seal("sid", "alice", "", []byte(`{"a":1}`))
 	other := k
 	other[0] ^= 1
 	for name, s := range map[string]string{
-		"Session": k.Seal("sie", "alice", []byte(`{"a":1}`)),
-		"Subject": k.Seal("sid", "alicf", []byte(`{"a":1}`)),
-		"Claims":  k.Seal("sid", "alice", []byte(`{"a":2}`)),
-		"Moved":   k.Seal("sid", "alice{", []byte(`"a":1}`)), // the subject's length is covered
-		"Key":     other.Seal("sid", "alice", []byte(`{"a":1}`)),
+		"Session": k.Seal("sie", "alice", "", []byte(`{"a":1}`)),
+		"Subject": k.Seal("sid", "alicf", "", []byte(`{"a":1}`)),
+		"Claims":  k.Seal("sid", "alice", "", []byte(`{"a":2}`)),
+		"Moved":   k.Seal("sid", "alice{", "", []byte(`"a":1}`)), // the subject's length is covered
+		"Key":     other.Seal("sid", "alice", "", []byte(`{"a":1}`)),
+		"Bound":   k.Seal("sid", "alice", jkt, []byte(`{"a":1}`)),
+		"Rebound": k.Seal("sid", "alice", strings.Repeat("U", 43), []byte(`{"a":1}`)),
 	} {
 		if s == base {
 			t.Errorf("%s: the seal does not cover it", name)
 		}
+	}
+	if k.Seal("sid", "alice", jkt, nil) == k.Seal("sid", "alice", strings.Repeat("U", 43), nil) {
+		t.Error("the seal does not cover the key thumbprint")
 	}
 }
 

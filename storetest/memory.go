@@ -59,6 +59,7 @@ type family struct {
 	id            session.SubjectID
 	subject       string
 	claims        []byte
+	jkt           string // the DPoP key thumbprint of a bound session
 	client        session.ClientInfo
 	cur, prev     state
 	next          state    // the commitment to cur's child (Healed)
@@ -116,8 +117,9 @@ func (m *memory) Create(ctx context.Context, t, child session.Token, ns session.
 	}
 	defer m.mu.Unlock()
 	sid := t.SessionID()
-	f := &family{id: t.Subject, subject: ns.Subject, claims: ns.Claims, client: ns.Client, cur: stateOf(t),
-		next: stateOf(child), created: now, used: now, idle: m.cfg.IdleTimeout, seal: seal.Seal(sid, ns.Subject, ns.Claims)}
+	f := &family{id: t.Subject, subject: ns.Subject, claims: ns.Claims, jkt: ns.KeyThumbprint, client: ns.Client,
+		cur: stateOf(t), next: stateOf(child), created: now, used: now, idle: m.cfg.IdleTimeout,
+		seal: seal.Seal(sid, ns.Subject, ns.KeyThumbprint, ns.Claims)}
 	if m.cfg.AbsoluteLifetime > 0 {
 		f.absolute = now.Add(m.cfg.AbsoluteLifetime)
 	}
@@ -162,12 +164,16 @@ func (m *memory) checked(r session.Rotation, now time.Time) (f *family, reseal b
 		return nil, false, session.Invalid
 	}
 	switch f.seal {
-	case r.Seal[0].Seal(sid, f.subject, f.claims):
-		return f, false, session.Found
-	case r.Seal[1].Seal(sid, f.subject, f.claims):
-		return f, true, session.Found
+	case r.Seal[0].Seal(sid, f.subject, f.jkt, f.claims):
+	case r.Seal[1].Seal(sid, f.subject, f.jkt, f.claims):
+		reseal = true
+	default:
+		return nil, false, session.Tampered
 	}
-	return nil, false, session.Tampered
+	if f.jkt != "" && f.jkt != r.KeyThumbprint {
+		return nil, false, session.WrongProofKey // before replay, grace and reuse
+	}
+	return f, reseal, session.Found
 }
 
 func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result, error) {
@@ -180,7 +186,7 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 	if f == nil {
 		return session.Result{Outcome: out}, nil
 	}
-	res := session.Result{Subject: f.subject, Claims: f.claims}
+	res := session.Result{Subject: f.subject, Claims: f.claims, KeyThumbprint: f.jkt}
 	p, g, heal := r.Presented.Generation, f.cur.gen, stateOf(r.Presented) == f.next
 	switch {
 	case stateOf(r.Presented) == f.cur || heal:
@@ -190,7 +196,7 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 		f.prev, f.cur, f.next = stateOf(r.Presented), stateOf(r.Child), stateOf(r.Grandchild)
 		f.keyHash, f.rotated, f.used, f.idle = r.KeyHash, true, now, m.cfg.IdleTimeout
 		if reseal {
-			f.seal = r.Seal[0].Seal(r.Presented.SessionID(), f.subject, f.claims)
+			f.seal = r.Seal[0].Seal(r.Presented.SessionID(), f.subject, f.jkt, f.claims)
 		}
 		res.Outcome, res.Expires = map[bool]session.Outcome{false: session.Rotated, true: session.Healed}[heal], f.deadline()
 	case p >= g, p == g-1 && stateOf(r.Presented) != f.prev:
@@ -213,7 +219,7 @@ func (m *memory) Lookup(ctx context.Context, r session.Rotation) (session.Result
 	if f == nil {
 		return session.Result{Outcome: out}, nil
 	}
-	return session.Result{Outcome: session.Found, Subject: f.subject, Claims: f.claims}, nil
+	return session.Result{Outcome: session.Found, Subject: f.subject, Claims: f.claims, KeyThumbprint: f.jkt}, nil
 }
 
 func (m *memory) Revoke(ctx context.Context, id session.SubjectID, sid, subject string) (session.Result, error) {

@@ -44,6 +44,7 @@ var counterNames = map[jwtrefresh.EventKind]string{
 	jwtrefresh.EventRevokeAll:     "revoke_all",
 	jwtrefresh.EventEvict:         "evict",
 	jwtrefresh.EventTampered:      "tampered",
+	jwtrefresh.EventDPoPRefused:   "dpop_refused",
 	jwtrefresh.EventCheckDegraded: "check_degraded",
 	jwtrefresh.EventCheckRestored: "check_restored",
 }
@@ -70,6 +71,7 @@ type app struct {
 	log    *slog.Logger
 	svc    *jwtrefresh.Service
 	counts *expvar.Map
+	dpop   string // off, allowed or required
 }
 
 // newStore is the session store on rdb, as cfg says.
@@ -88,7 +90,7 @@ func newStore(cfg *config, rdb redis.UniversalClient) (session.Store, error) {
 // newApp builds the service on rdb. counts receives the session counters
 // (main publishes it as "sessions").
 func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *expvar.Map) (*app, http.Handler, error) {
-	a := &app{log: log, counts: counts}
+	a := &app{log: log, counts: counts, dpop: cfg.dpop}
 	for _, name := range counterNames {
 		counts.Add(name, 0) // listed from the start
 	}
@@ -104,22 +106,13 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []jwtrefresh.Option{
-		jwtrefresh.WithAudience(audience),
-		jwtrefresh.WithAccessTokenTTL(cfg.accessTTL),
-		jwtrefresh.WithLogger(log), // session events, refused requests, degraded mode
-		jwtrefresh.WithEvents(a.event),
-	}
-	if cfg.sessionCheck == "closed" {
-		opts = append(opts, jwtrefresh.WithMaxStale(0)) // 503 whenever Redis must answer and cannot
-	}
-	if a.svc, err = jwtrefresh.NewService(store, secrets, signing, issuer, opts...); err != nil {
+	svcOpts, mwOpts := a.options(cfg, log, store)
+	if a.svc, err = jwtrefresh.NewService(store, secrets, signing, issuer, svcOpts...); err != nil {
 		return nil, nil, err
 	}
 	// The session check makes a logout or a revocation refuse the
 	// session's access tokens at once, on every server sharing the Redis,
 	// not only when they expire.
-	var mwOpts []middleware.Option
 	if cfg.sessionCheck != "off" {
 		mwOpts = append(mwOpts, middleware.WithSessionCheck(a.svc.SessionCheck(), 0))
 	}
@@ -140,6 +133,31 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	mux.Handle("/api/me", methodNotAllowed("GET, HEAD"))
 	mux.Handle("/api/echo", methodNotAllowed("POST"))
 	return a, mux, nil
+}
+
+// options are the service's options and the middleware's DPoP option,
+// when DPoP is not off; the session check's are added by newApp.
+func (a *app) options(cfg *config, log *slog.Logger, store session.Store) ([]jwtrefresh.Option, []middleware.Option) {
+	svcOpts := []jwtrefresh.Option{
+		jwtrefresh.WithAudience(audience),
+		jwtrefresh.WithAccessTokenTTL(cfg.accessTTL),
+		jwtrefresh.WithLogger(log), // session events, refused requests, degraded mode
+		jwtrefresh.WithEvents(a.event),
+	}
+	if cfg.sessionCheck == "closed" {
+		svcOpts = append(svcOpts, jwtrefresh.WithMaxStale(0)) // 503 whenever Redis must answer and cannot
+	}
+	if cfg.dpop == "off" {
+		return svcOpts, nil
+	}
+	if cfg.publicURL == "" { // main sets it from the listener
+		cfg.publicURL = "http://" + cfg.addr
+	}
+	// Proofs name the public URL; the store's replay check refuses a proof
+	// already used on any instance.
+	return append(svcOpts, jwtrefresh.WithDPoP(cfg.publicURL, nil)),
+		[]middleware.Option{middleware.WithDPoP(middleware.DPoP{BaseURL: cfg.publicURL,
+			Required: cfg.dpop == "required", Replay: store.(middleware.ReplayCheck)})}
 }
 
 // methodNotAllowed answers 405 with Allow and an RFC 6749 §5.2 error body.
@@ -182,8 +200,10 @@ func (a *app) event(_ context.Context, e jwtrefresh.Event) {
 // {"username","password"} as JSON (or the same fields form-encoded) and
 // answers like a token endpoint: 200 with the token response; 400
 // invalid_request for a malformed body or a missing field; 400
-// invalid_grant for an unknown user or a wrong password; 413, 415; 503
-// when Redis is unavailable.
+// invalid_grant for an unknown user or a wrong password; 400
+// invalid_dpop_proof for a bad DPoP proof, or none when DPoP is required;
+// 413, 415; 503 when Redis is unavailable. A valid DPoP header binds the
+// session to the proof's key.
 func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	name, password, err := credentials(r)
@@ -202,6 +222,15 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
 		return
 	}
+	jkt, err := a.svc.DPoPThumbprint(r) // as the token endpoint checks it
+	switch {
+	case err != nil:
+		a.svc.WriteError(w, r, err)
+		return
+	case jkt == "" && a.dpop == "required":
+		writeError(w, http.StatusBadRequest, "invalid_dpop_proof", "this server requires a DPoP proof")
+		return
+	}
 	u, ok := users[name]
 	if !checkPassword(u, ok, password) {
 		a.log.Info("login refused: unknown user or wrong password")
@@ -209,9 +238,10 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tr, err := a.svc.Login(r.Context(), session.NewSession{
-		Subject: name,
-		Claims:  u.claims,
-		Client:  jwtrefresh.ClientInfoFrom(r),
+		Subject:       name,
+		Claims:        u.claims,
+		Client:        jwtrefresh.ClientInfoFrom(r),
+		KeyThumbprint: jkt, // "" without a proof: an unbound session
 	})
 	if err != nil {
 		a.svc.WriteError(w, r, err)
@@ -268,12 +298,14 @@ func (a *app) me(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "server_error", "internal error")
 		return
 	}
+	verified, _ := middleware.ClaimsFrom(r.Context())
 	writeJSON(w, http.StatusOK, struct {
 		Sub     string    `json:"sub"`
 		SID     string    `json:"sid"`
 		Name    string    `json:"name,omitempty"`
 		Expires time.Time `json:"expires"`
-	}{c.Subject, c.SessionID, c.Name, c.ExpiresAt.UTC()})
+		Bound   bool      `json:"dpop_bound"` // to the client's DPoP key
+	}{c.Subject, c.SessionID, c.Name, c.ExpiresAt.UTC(), verified.KeyThumbprint != ""})
 }
 
 // echo answers with the request body (up to 1 MiB) and its Content-Type.

@@ -29,12 +29,15 @@ func newTestServer(t *testing.T, rdb redis.UniversalClient, args ...string) (*ht
 		rdb, cfg.keyPrefix = b.Client, b.Prefix(t)
 	}
 	counts := new(expvar.Map)
+	srv := httptest.NewUnstartedServer(nil)
+	cfg.publicURL = "http://" + srv.Listener.Addr().String()
 	a, h, err := newApp(cfg, rdb, slog.New(slog.DiscardHandler), counts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.svc.Close() })
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, counts
 }

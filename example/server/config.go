@@ -48,6 +48,9 @@ type config struct {
 	keyPrefix                string
 	// Which keys were generated, to announce it.
 	randomSigning, randomRefresh bool
+	// dpop is off, allowed or required; publicURL the server's external
+	// URL that DPoP proofs name ("": http:// and the listen address).
+	dpop, publicURL string
 }
 
 // setting is one flag and its environment variable.
@@ -71,6 +74,8 @@ var settings = []setting{
 	{flag: "signing-key", env: "SIGNING_KEY", usage: "HS256 signing `keys`: VERSION:BASE64,… (base64 of at least 32 bytes each), the current one first, the others still verify; a bare BASE64 is version 1; empty: random", secret: true},
 	{flag: "refresh-key", env: "REFRESH_KEY", usage: "refresh-token `keys`: VERSION:BASE64,… like -signing-key; empty: random", secret: true},
 	{flag: "key-prefix", env: "KEY_PREFIX", def: redisstore.DefaultKeyPrefix, usage: "`prefix` of every Redis key"},
+	{flag: "dpop", env: "DPOP", def: "allowed", usage: "DPoP-bound tokens (RFC 9449): off, allowed (logins with a proof are bound, bearer tokens accepted) or required (every login and token bound); the `mode`"},
+	{flag: "public-url", env: "PUBLIC_URL", usage: "the server's external `URL` as clients address it (behind a proxy: its URL), which DPoP proofs name; empty: http:// and the listen address"},
 }
 
 // parseConfig reads args (without the program name) and the environment.
@@ -229,6 +234,16 @@ func (c *config) set(s setting, v string) error {
 			err = errors.New("must not contain { or }")
 		}
 		c.keyPrefix = v
+	case "dpop":
+		if v != "off" && v != "allowed" && v != "required" {
+			err = errors.New("want off, allowed or required")
+		}
+		c.dpop = v
+	case "public-url":
+		if u, perr := url.Parse(v); v != "" && (perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
+			err = errors.New("want an absolute http or https URL without query or fragment")
+		}
+		c.publicURL = strings.TrimRight(v, "/")
 	}
 	return err
 }

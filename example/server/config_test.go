@@ -162,6 +162,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad base64 in a list", []string{"-refresh-key", "2:" + okKey + ",1:" + secret + "!"}, nil, "-refresh-key: key 2 of 2: not valid base64"},
 		{"refresh key not base64", nil, map[string]string{"REFRESH_KEY": "not base64!" + secret}, "REFRESH_KEY: not valid base64"},
 		{"prefix with a hash tag", []string{"-key-prefix", "{app}:"}, nil, "must not contain { or }"},
+		{"unknown DPoP mode", nil, map[string]string{"DPOP": "on"}, `DPOP "on": want off, allowed or required`},
+		{"relative public URL", []string{"-public-url", "/api"}, nil, `-public-url "/api": want an absolute http or https URL`},
 		{"empty address", []string{"-addr", ""}, nil, "empty address"},
 		{"unknown flag", []string{"-port", "80"}, nil, "flag provided but not defined"},
 		{"argument", []string{"serve"}, nil, `unexpected argument "serve"`},

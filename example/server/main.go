@@ -146,15 +146,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 	if cfg.randomRefresh {
 		log.Info("no REFRESH_KEY: using a random refresh-token key; sessions will not survive a restart")
 	}
-	a, handler, err := newApp(cfg, rdb, log, counts)
-	if err != nil {
-		return err
-	}
-	defer a.svc.Close() // the session check's subscription, before Redis closes
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
+	if cfg.publicURL == "" {
+		cfg.publicURL = "http://" + ln.Addr().String()
+	}
+	a, handler, err := newApp(cfg, rdb, log, counts)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.svc.Close() // the session check's subscription, before Redis closes
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -166,7 +170,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 	}
 	log.Info("listening", "url", "http://"+ln.Addr().String(), "redis", where, "replica_ack", cfg.replicaAck,
 		"access_ttl", cfg.accessTTL, "reuse_grace", cfg.reuseGrace, "reuse_policy", cfg.reusePolicyName,
-		"session_check", cfg.sessionCheck)
+		"session_check", cfg.sessionCheck, "dpop", cfg.dpop)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
