@@ -32,9 +32,10 @@ func refreshCookie(t *testing.T, r reply) *http.Cookie {
 // Secure, SameSite=Strict cookie scoped to the endpoints' path, and a
 // request using it must come from an allowed origin.
 func TestRefreshCookie(t *testing.T) {
-	e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
-		Path: "/auth", AllowedOrigins: []string{appOrigin, "http://localhost:5173"},
-	})}})
+	e := newEnv(t, envConfig{storeOpts: strict, // "ReusedCookie" presents a cookie just used
+		svcOpts: []jwtrefresh.Option{jwtrefresh.WithRefreshCookie(jwtrefresh.RefreshCookie{
+			Path: "/auth", AllowedOrigins: []string{appOrigin, "http://localhost:5173"},
+		})}})
 	browser := func(c *http.Cookie, origin string) []string {
 		h := []string{}
 		if origin != "" {

@@ -42,23 +42,26 @@
 //
 // # Session check
 //
-// [Service.SessionCheck] asks the store whether a session is active and
-// keeps the answers in a bounded local cache: "active" for the cache TTL
-// (default 5 s), "ended" for as long as an access token of the session can
-// live (a session never comes back).
+// [Service.SessionCheck] (and [NewSessionCheck], for a resource server
+// without a Service) refuses the access tokens of ended sessions. It asks
+// the store whether a session is active and caches the answers: "active"
+// for the cache TTL ([WithSessionCache]), never past the session's own
+// deadline, "ended" for as long as an access token can live.
 //
-// A session ended through this Service is refused by its check at once:
-// [Service.RevokeSession], [Service.RevokeAll], either kind of token at
-// the revocation endpoint ([Service.Revoke]), a reuse detected by
-// [Service.Refresh] (every session of the subject, or only the family, per
-// the store's reuse policy), a subject refused by the claims loader, and
-// sessions evicted by [Service.Login] at the per-subject cap. Any other
-// instance has its own cache: there, a session it had found active within
-// the TTL keeps working until that answer is TTL old. The same holds
-// everywhere for a session ended in the store directly, or by expiry.
-// WithSessionCache(0, n) asks the store on every request and has no
-// staleness. A revocation racing with a cache fill cannot resurrect the
-// session: the fill is dropped.
+// With a store that pushes ends (a session.Watcher, as redisstore's), every
+// session ended through any instance (revoked, logged out everywhere,
+// ended by reuse detection or by the claims loader, evicted at the cap) is
+// refused everywhere within milliseconds: each pushed end is kept as a
+// tombstone, and a store read racing it cannot revive the session. The
+// push is verified every second; while it is lost no cached answer is
+// trusted, so a missed message leaves a revoked session accepted for at
+// most 2 seconds. The cache TTL defaults to 1 minute with push, 5 s
+// without. While the store cannot answer, the check answers from what it
+// knows for at most [WithMaxStale], else 503; an outage never turns a live
+// session into a 401. The rules, the measurements behind the defaults and
+// the staleness bound are in docs/protocol.md ([Session check]),
+// docs/security.md and docs/operations.md ([During an outage]), which also
+// shows a resource server's setup.
 //
 // # Claims loader
 //
@@ -131,4 +134,6 @@
 // instance checks any other's.
 //
 // [HTTP API]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/http-api.md
+// [Session check]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/protocol.md#session-check
+// [During an outage]: https://github.com/jwtrefresh/jwtrefresh/blob/main/docs/operations.md#during-an-outage
 package jwtrefresh

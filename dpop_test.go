@@ -49,6 +49,7 @@ func newDPoPEnv(t *testing.T, nonceKey []byte) *dpopEnv {
 			e.events = append(e.events, ev.Kind)
 			e.mu.Unlock()
 		})))
+	t.Cleanup(func() { e.svc.Close() })
 	api := must(e.svc.Middleware(mwClock(e.clock.Now), middleware.WithSessionCheck(e.svc.SessionCheck(), 0),
 		middleware.WithDPoP(middleware.DPoP{BaseURL: base, NonceKey: nonceKey})))
 	mux := http.NewServeMux()
@@ -261,12 +262,16 @@ func TestDPoPLoginErrors(t *testing.T) {
 	wantError(t, e.post(t, "/login", nil, p, p), 400, "invalid_dpop_proof")
 
 	svc := must(jwtrefresh.NewService(e.store, newSecrets(t), hsKeys(t), testIssuer))
+	t.Cleanup(func() { svc.Close() })
 	_, err := svc.Login(context.Background(), session.NewSession{Subject: "alice", KeyThumbprint: must(dpop.Thumbprint(key.Public()))})
 	if !errors.Is(err, session.ErrInvalidInput) {
 		t.Fatalf("bound login without WithDPoP: %v", err)
 	}
 	for _, bad := range []string{"", "/relative", "https://auth.example.com/?q"} {
-		if _, err := jwtrefresh.NewService(e.store, newSecrets(t), hsKeys(t), testIssuer, jwtrefresh.WithDPoP(bad, nil)); !errors.Is(err, jwtrefresh.ErrInvalidConfig) {
+		if s, err := jwtrefresh.NewService(e.store, newSecrets(t), hsKeys(t), testIssuer, jwtrefresh.WithDPoP(bad, nil)); !errors.Is(err, jwtrefresh.ErrInvalidConfig) {
+			if s != nil {
+				s.Close()
+			}
 			t.Errorf("WithDPoP(%q): %v", bad, err)
 		}
 	}

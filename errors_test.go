@@ -70,7 +70,7 @@ func TestEventLogValue(t *testing.T) {
 	for k, name := range map[jwtrefresh.EventKind]string{
 		jwtrefresh.EventLogin: "login", jwtrefresh.EventRotate: "rotate", jwtrefresh.EventReplay: "replay",
 		jwtrefresh.EventRevoke: "revoke", jwtrefresh.EventRevokeAll: "revoke_all", jwtrefresh.EventEvict: "evict",
-		jwtrefresh.EventTampered: "tampered",
+		jwtrefresh.EventTampered: "tampered", jwtrefresh.EventHealed: "healed",
 	} {
 		if string(k) != name {
 			t.Errorf("%q, want %q", k, name)

@@ -15,6 +15,7 @@ const (
 	EventLogin         EventKind = "login"          // a session began
 	EventRotate        EventKind = "rotate"         // a refresh token was rotated
 	EventReplay        EventKind = "replay"         // a retried refresh got the same child again
+	EventHealed        EventKind = "healed"         // a rotation lost in a failover was applied with this one
 	EventReuseDetected EventKind = "reuse_detected" // a used refresh token came back; sessions revoked
 	EventTampered      EventKind = "tampered"       // a session record did not match its seal; refused
 	EventRevoke        EventKind = "revoke"         // one session was revoked
@@ -23,6 +24,12 @@ const (
 	// EventDPoPRefused: a refresh refused for its DPoP proof (invalid, or
 	// missing or by another key for a bound session); nothing changed.
 	EventDPoPRefused EventKind = "dpop_refused"
+
+	// The session check's state, reported once per change: the store
+	// stopped answering and the check answers from what it knows (see
+	// [WithMaxStale]), or it answers again. No subject or session.
+	EventCheckDegraded EventKind = "check_degraded"
+	EventCheckRestored EventKind = "check_restored"
 )
 
 // Event is one occurrence. It never carries a token, secret or
@@ -31,7 +38,7 @@ type Event struct {
 	Kind       EventKind
 	Subject    string
 	SessionID  string // empty for EventRevokeAll
-	Generation uint64 // issued (login, rotate, replay) or presented (reuse, tampered)
+	Generation uint64 // issued (login, rotate, replay, healed) or presented (reuse, tampered)
 	Revoked    int    // sessions ended (reuse detected, revoke, revoke all, evict)
 	Time       time.Time
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/jwtrefresh/jwtrefresh"
@@ -51,6 +52,7 @@ func ExampleService() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer svc.Close() // ends the session check's subscription to the store
 	mw, err := svc.Middleware(middleware.WithSessionCheck(svc.SessionCheck(), 0))
 	if err != nil {
 		log.Fatal(err)
@@ -105,6 +107,12 @@ func ExampleService() {
 	status, next := post("/auth/refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	fmt.Println("refresh:", status, "new refresh token:", next["refresh_token"] != rt)
 
+	// Another tab of the same browser refreshed at the same moment: within
+	// the reuse grace window it gets the same new refresh token.
+	status, tab := post("/auth/refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	fmt.Println("racing refresh:", status, "same refresh token:", tab["refresh_token"] == next["refresh_token"])
+
+	mr.SetTime(time.Now().Add(redisstore.DefaultReuseGrace)) // later (Redis's clock decides)
 	status, reused := post("/auth/refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	fmt.Println("used token again:", status, reused["error"])
 	status, after := post("/auth/refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next["refresh_token"].(string)}})
@@ -113,6 +121,7 @@ func ExampleService() {
 	// login: 200 Bearer 300
 	// me: 200 hello alice
 	// refresh: 200 new refresh token: true
+	// racing refresh: 200 same refresh token: true
 	// used token again: 400 invalid_grant
 	// its successor after reuse detection: 400 invalid_grant
 }
@@ -151,6 +160,7 @@ func Example_sessionEvents() {
 	a := must(svc.Login(ctx, session.NewSession{Subject: "alice"}))
 	b := must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1", ""))
 	_ = must(svc.Refresh(ctx, a.RefreshToken, "idempotency-key-1", "")) // a retry: replay
+	mr.SetTime(time.Now().Add(redisstore.DefaultReuseGrace))            // past the reuse grace window
 	_, _ = svc.Refresh(ctx, a.RefreshToken, "", "")                     // reuse
 	_, _ = svc.Refresh(ctx, b.RefreshToken, "", "")                     // revoked by the reuse: no event
 	must(svc.Login(ctx, session.NewSession{Subject: "alice"}))

@@ -1,6 +1,9 @@
 package jwtrefresh
 
-import "time"
+import (
+	"testing"
+	"time"
+)
 
 // Settings that only tests change.
 
@@ -54,6 +57,31 @@ func WithMaxBodySize(n int64) Option {
 const (
 	DefaultClockSkew       = defaultSkew
 	DefaultMaxBodySize     = defaultMaxBody
-	DefaultSessionCacheTTL = defaultCacheTTL
+	DefaultSessionCacheTTL = defaultPushedCacheTTL
 	DefaultAccessTokenTTL  = defaultAccessTTL
 )
+
+// WaitPushLive starts the session check of s and waits until it is
+// subscribed to its store's push, so that a test's counts of store reads
+// do not depend on how fast the subscription is made.
+func WaitPushLive(t testing.TB, s *Service) {
+	t.Helper()
+	s.sessions.start()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.sessions.pushIsLive() {
+		if time.Now().After(deadline) {
+			t.Fatal("the session check's push is not live after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (c *sessionCheck) pushIsLive() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.push.live
+}
+
+// PushLive reports whether the session check of s is subscribed to its
+// store's push.
+func PushLive(s *Service) bool { return s.sessions.pushIsLive() }

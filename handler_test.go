@@ -32,7 +32,7 @@ func basic(id, secret string) string {
 // TestRefreshEndpoint drives every answer of the refresh endpoint over real
 // HTTP against real Redis, asserting status, body and headers.
 func TestRefreshEndpoint(t *testing.T) {
-	e := newEnv(t, envConfig{})
+	e := newEnv(t, envConfig{storeOpts: strict}) // "Reused" presents a token just used
 	refreshForm := func(rt string) string { return form("grant_type", "refresh_token", "refresh_token", rt) }
 	post := func(ct, body string, header ...string) func(t *testing.T, rt string) reply {
 		return func(t *testing.T, rt string) reply {

@@ -106,9 +106,9 @@ func TestConcurrentRefresh(t *testing.T) {
 			t.Fatalf("events %v, want 1 rotation and %d replays", ev.n, n-1)
 		}
 	})
-	t.Run("NoIdempotencyKey", func(t *testing.T) {
+	t.Run("NoIdempotencyKeyStrict", func(t *testing.T) {
 		var ev eventCounter
-		e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithEvents(ev.hook)}})
+		e := newEnv(t, envConfig{storeOpts: strict, svcOpts: []jwtrefresh.Option{jwtrefresh.WithEvents(ev.hook)}})
 		rt := e.login(t, "alice").RefreshToken
 		ok, tokens, codes := race(t, e, rt)
 		if ok != 1 || len(tokens) != 1 || codes["invalid_grant"] != n-1 {

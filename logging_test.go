@@ -48,6 +48,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newEnv(t, envConfig{
+		storeOpts: strict,                                             // the reuse follows the refresh at once
 		svcOpts:   []jwtrefresh.Option{jwtrefresh.WithLogger(logger)}, // also the session endpoints' refusals
 		apiMWOpts: []middleware.Option{middleware.WithEvents(logRefusals(logger))},
 	})

@@ -23,8 +23,9 @@ type config struct {
 	retryAfter   time.Duration // of 503 answers
 	maxBody      int64         // of token and revocation requests
 	cookie       *refreshCookie
-	cacheTTL     time.Duration
+	cacheTTL     time.Duration // -1: by the store (see WithSessionCache)
 	cacheSize    int
+	maxStale     time.Duration // -1: the access-token lifetime; 0: fail closed
 	logger       *slog.Logger
 	events       func(context.Context, Event)
 	dpopBase     string       // WithDPoP; "" without
@@ -41,8 +42,12 @@ const (
 	defaultSkew       = 10 * time.Second
 	defaultRetryAfter = time.Second
 	defaultMaxBody    = 4 << 10
-	defaultCacheTTL   = 5 * time.Second
 	defaultCacheSize  = 10000
+	// defaultPushedCacheTTL trusts "active" with a store that pushes ends
+	// (session.Watcher), defaultCacheTTL with one that does not; see
+	// docs/protocol.md, "Why active is cached for 1 minute".
+	defaultPushedCacheTTL = time.Minute
+	defaultCacheTTL       = 5 * time.Second
 )
 
 // AccessTokenType is the `typ` header of every access token the service
@@ -56,8 +61,9 @@ func defaultConfig() config {
 		skew:       defaultSkew,
 		retryAfter: defaultRetryAfter,
 		maxBody:    defaultMaxBody,
-		cacheTTL:   defaultCacheTTL,
+		cacheTTL:   -1,
 		cacheSize:  defaultCacheSize,
+		maxStale:   -1,
 		now:        time.Now,
 	}
 }
@@ -124,18 +130,41 @@ func WithClaimsLoader(load func(ctx context.Context, subject, sessionID string, 
 	}
 }
 
-// WithSessionCache sets the local cache of [Service.SessionCheck]: an
-// answer that a session is active is trusted for ttl, and at most size
-// sessions are remembered (defaults 5 s and 10,000). ttl 0 turns the cache
-// off: one store read per checked request. Security: ttl is how long a
-// session ended through another instance (or in the store directly) keeps
-// working here; those ended through this Service are refused at once.
+// WithSessionCache sets the local cache of the session check
+// ([Service.SessionCheck], [NewSessionCheck]): an answer that a session is
+// active is trusted for ttl, never past the session's own deadline, and
+// at most size sessions are remembered. Defaults: 1 minute with a store
+// that pushes ends (a session.Watcher, as redisstore's), 5 s with one that
+// does not, and 10,000 sessions. ttl 0 asks the store on every request.
+// Security: with push, a session ended through any instance is refused
+// everywhere within milliseconds; ttl bounds only what push cannot tell
+// (a record deleted in the store by hand). Without push, ttl is how long
+// a session ended through another instance keeps working here.
 func WithSessionCache(ttl time.Duration, size int) Option {
 	return func(c *config) error {
 		if ttl < 0 || size < 1 {
 			return configError("WithSessionCache(%v, %d): want ttl >= 0 and size >= 1", ttl, size)
 		}
 		c.cacheTTL, c.cacheSize = ttl, size
+		return nil
+	}
+}
+
+// WithMaxStale bounds the session check's answers while the store cannot
+// answer (stale-if-error): a session known ended is refused (401), one
+// known active or covered by the push accepted, as long as what this
+// instance knows is at most d old; anything else is 503 with Retry-After.
+// Default: the access-token lifetime. 0 fails closed: 503 whenever the
+// store must answer and cannot. See docs/operations.md, "During an
+// outage". Security: d is how long a session ended through
+// another instance that can still reach the store (a network partition)
+// may keep working here.
+func WithMaxStale(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return configError("WithMaxStale(%v): negative", d)
+		}
+		c.maxStale = d
 		return nil
 	}
 }

@@ -32,8 +32,8 @@ func (s *Service) Login(ctx context.Context, ns session.NewSession) (*TokenRespo
 	if err != nil {
 		return nil, err
 	}
-	tok, seal := x.NewFamily(ns.Subject)
-	res, err := s.store.Create(ctx, tok, ns, seal)
+	tok, child, seal := x.NewFamily(ns.Subject)
+	res, err := s.store.Create(ctx, tok, child, ns, seal)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +97,12 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, idempotencyKey, key
 func (s *Service) rotated(ctx context.Context, rot session.Rotation, res session.Result, claims json.RawMessage) (*TokenResponse, error) {
 	sid := rot.Presented.SessionID()
 	switch res.Outcome {
-	case session.Rotated:
-		s.emit(ctx, Event{Kind: EventRotate, Subject: res.Subject, SessionID: sid, Generation: rot.Child.Generation})
+	case session.Rotated, session.Healed:
+		kind := EventRotate
+		if res.Outcome == session.Healed {
+			kind = EventHealed
+		}
+		s.emit(ctx, Event{Kind: kind, Subject: res.Subject, SessionID: sid, Generation: rot.Child.Generation})
 		return s.respond(rot.Child, res.Subject, sid, claims, res.KeyThumbprint, res.Expires, false)
 	case session.Replayed:
 		child := rot.Child

@@ -35,7 +35,7 @@ type Service struct {
 	cfg        config
 	prefixJSON []byte // the registered claims common to every token
 	retryAfter []string
-	sessions   *sessionCache
+	sessions   *sessionCheck
 	mw         *middleware.Middleware // authenticates the session endpoints
 	handler    http.Handler
 	jwks       jwksCache
@@ -57,7 +57,8 @@ type Service struct {
 // grace window, the reuse policy and the session lifetimes belong to the
 // store (see package redisstore).
 //
-// Each option documents its default. A bad configuration is an error
+// Each option documents its default. [Service.Close] ends the session
+// check's subscription to the store's push. A bad configuration is an error
 // wrapping [ErrInvalidConfig], among others a nil store (also a nil
 // pointer of a Store type), nil secrets and a nil option.
 func NewService(store session.Store, secrets *session.Secrets, signing *keys.Set, issuer string, opts ...Option) (*Service, error) {
@@ -77,7 +78,7 @@ func NewService(store session.Store, secrets *session.Secrets, signing *keys.Set
 		prefixJSON: registeredPrefix(issuer, cfg.audience),
 		retryAfter: []string{oauth.RetryAfter(cfg.retryAfter)},
 	}
-	s.sessions = newSessionCache(s.active, cfg)
+	s.sessions = newSessionCheck(store, cfg)
 	mw, err := s.sessionMiddleware()
 	if err != nil { // the service's own settings: the issuer, say
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -134,6 +135,8 @@ func checkService(store session.Store, secrets *session.Secrets, signing *keys.S
 // Resource servers in other processes build the same with
 // middleware.New(publicKeys, middleware.WithIssuer(iss),
 // middleware.WithAudience(aud...), middleware.WithTokenType(jwtrefresh.AccessTokenType)).
+// With [WithDPoP], add middleware.WithDPoP, or the tokens of bound sessions
+// are refused.
 func (s *Service) Middleware(opts ...middleware.Option) (*middleware.Middleware, error) {
 	base := []middleware.Option{
 		middleware.WithIssuer(s.issuer),
@@ -269,15 +272,6 @@ func (s *Service) Sessions(ctx context.Context, subject string) ([]session.Info,
 		return nil, err
 	}
 	return s.store.Sessions(ctx, id)
-}
-
-// active is the session check's question to the store.
-func (s *Service) active(ctx context.Context, subject, sessionID string) (bool, error) {
-	id, err := s.subjectID(ctx, subject)
-	if err != nil {
-		return false, err
-	}
-	return s.store.Active(ctx, id, sessionID, subject)
 }
 
 // ClientInfoFrom describes the device behind r for a login's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,31 +14,98 @@ import (
 	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
-// activeStub answers the session check's store read from a function and
-// counts the calls.
+// activeStub is a store whose Active answers from a function and counts
+// the calls; its other methods are not used by the session check.
 type activeStub struct {
-	calls  atomic.Int64
-	active func(subject, sid string) (bool, error)
+	session.Store
+	calls    atomic.Int64
+	active   func(subject, sid string) (bool, error)
+	deadline time.Time // of an active session; zero: farDeadline
 }
 
-func (s *activeStub) read(_ context.Context, subject, sid string) (bool, error) {
+// farDeadline is the deadline the stub reports for an active session.
+var farDeadline = time.Now().Add(24 * time.Hour)
+
+func (s *activeStub) Active(_ context.Context, sid, subject string) (time.Time, error) {
 	s.calls.Add(1)
-	return s.active(subject, sid)
+	ok, err := s.active(subject, sid)
+	if !ok || err != nil {
+		return time.Time{}, err
+	}
+	if !s.deadline.IsZero() {
+		return s.deadline, nil
+	}
+	return farDeadline, nil
+}
+
+// pushStub is an activeStub that pushes: the test calls ended and live
+// through what Watch was given.
+type pushStub struct {
+	activeStub
+	mu    sync.Mutex
+	ended func([]string)
+	live  func(bool)
+	stops int
+}
+
+func (s *pushStub) Watch(ended func([]string), live func(bool)) func() {
+	s.mu.Lock()
+	s.ended, s.live = ended, live
+	s.mu.Unlock()
+	live(true)
+	return func() {
+		s.mu.Lock()
+		s.stops++
+		s.mu.Unlock()
+	}
+}
+
+func (s *pushStub) push(ids ...string) { s.ended(ids) }
+func (s *pushStub) setLive(ok bool)    { s.live(ok) }
+
+// testClock is a settable clock.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }
 
 func claimsOf(sub, sid string) *middleware.Claims {
 	return &middleware.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub}, SessionID: sid}
 }
 
-func newTestCache(st *activeStub, ttl time.Duration, size int, now func() time.Time) *sessionCache {
-	cfg := defaultConfig()
+// issuedClaims are claims of an access token issued at iat (backdated by
+// the skew, as the service does), living the default lifetime.
+func issuedClaims(sub, sid string, iat time.Time) *middleware.Claims {
+	c := claimsOf(sub, sid)
+	c.IssuedAt = jwt.NewNumericDate(iat.Add(-defaultSkew))
+	c.ExpiresAt = jwt.NewNumericDate(iat.Add(defaultAccessTTL))
+	return c
+}
+
+func newTestCheck(st session.Store, ttl time.Duration, size int, now func() time.Time, opts ...Option) *sessionCheck {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		panic(err)
+	}
 	cfg.cacheTTL, cfg.cacheSize, cfg.now = ttl, size, now
-	return newSessionCache(st.read, cfg)
+	return newSessionCheck(st, cfg)
 }
 
 func TestSessionCacheBounded(t *testing.T) {
 	st := &activeStub{active: func(string, string) (bool, error) { return true, nil }}
-	c := newTestCache(st, time.Minute, 3, time.Now)
+	c := newTestCheck(st, time.Minute, 3, time.Now)
 	for i := range 10 {
 		if err := c.check(t.Context(), claimsOf("alice", fmt.Sprint("sid-", i))); err != nil {
 			t.Fatal(err)
@@ -62,7 +130,7 @@ func TestSessionCacheRefusals(t *testing.T) {
 		}
 		return sub == "alice", nil
 	}}
-	c := newTestCache(st, time.Minute, 10, time.Now)
+	c := newTestCheck(st, time.Minute, 10, time.Now, WithMaxStale(0))
 	for _, tc := range []struct {
 		sub, sid string
 		revoked  bool // want ErrSessionRevoked (401); otherwise a 503 error or nil
@@ -81,8 +149,10 @@ func TestSessionCacheRefusals(t *testing.T) {
 			t.Errorf("check(%q, %q) = %v", tc.sub, tc.sid, err)
 		}
 	}
-	// An outage is not cached: the next check asks again.
+	// An outage is not cached: the store is asked again once the probe
+	// interval has passed.
 	n := st.calls.Load()
+	c.outage.probe = time.Time{}
 	_ = c.check(t.Context(), claimsOf("alice", "down"))
 	if st.calls.Load() != n+1 {
 		t.Fatal("a failed read was cached")
@@ -102,7 +172,7 @@ func TestSessionCacheRevocationRace(t *testing.T) {
 		<-release
 		return true, nil // read before the revocation
 	}}
-	c := newTestCache(st, time.Minute, 10, time.Now)
+	c := newTestCheck(st, time.Minute, 10, time.Now)
 	done := make(chan error)
 	go func() { done <- c.check(context.Background(), claimsOf("alice", "s1")) }()
 	<-entered
@@ -125,7 +195,7 @@ func TestSessionCacheRevocationRace(t *testing.T) {
 // by a genuine refresh token) ends the session whoever's it is.
 func TestSessionCacheEndSession(t *testing.T) {
 	st := &activeStub{active: func(string, string) (bool, error) { return true, nil }}
-	c := newTestCache(st, time.Minute, 10, time.Now)
+	c := newTestCheck(st, time.Minute, 10, time.Now)
 	for _, sid := range []string{"s1", "s2"} {
 		if err := c.check(t.Context(), claimsOf("alice", sid)); err != nil {
 			t.Fatal(err)
@@ -152,7 +222,7 @@ func TestSessionCacheEndSession(t *testing.T) {
 }
 
 // len reports the number of cached sessions.
-func (c *sessionCache) len() int {
+func (c *sessionCheck) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.byID)

@@ -14,7 +14,7 @@ import (
 
 // TestSessionCheckCache: the session check reads the store once per TTL
 // and session, sees revocations through its own service at once and
-// revocations elsewhere within the TTL.
+// revocations elsewhere as soon as the store pushes them.
 func TestSessionCheckCache(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	other := e.twin(t)
@@ -44,20 +44,18 @@ func TestSessionCheckCache(t *testing.T) {
 		t.Fatalf("after the TTL: %d, %d reads", r.status, reads())
 	}
 
-	// Revoked through another instance: stale for at most the TTL.
+	// Revoked through another instance: refused here once the push
+	// arrives, without a store read.
 	sid := sessionID(t, e, tj.AccessToken)
+	n := reads()
 	if err := other.svc.RevokeSession(t.Context(), "alice", sid); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.me(t, tj.AccessToken); r.status != 200 {
-		t.Fatalf("within the TTL the cached answer stands: %d", r.status)
-	}
-	e.clock.Add(jwtrefresh.DefaultSessionCacheTTL)
-	if r := e.me(t, tj.AccessToken); r.status != 401 {
-		t.Fatalf("after the TTL: %d, want 401", r.status)
+	untilRefused(t, e, tj.AccessToken)
+	if reads() != n {
+		t.Fatalf("%d store reads: the push should have decided", reads()-n)
 	}
 	// An ended session stays ended without asking the store again.
-	n := reads()
 	e.clock.Add(time.Minute)
 	if r := e.me(t, tj.AccessToken); r.status != 401 || reads() != n {
 		t.Fatalf("ended session: %d, %d new reads", r.status, reads()-n)
@@ -112,7 +110,8 @@ func TestSessionCheckWithoutCache(t *testing.T) {
 // its session check refuse the session's unexpired access tokens at once,
 // with no clock moved and no store read (the cached "active" answer is
 // overturned), over real HTTP on real Redis. Another instance that cached
-// "active" keeps it until its own TTL, as documented.
+// "active" refuses them as soon as the store's push reaches it, also
+// without a store read.
 func TestSessionCheckEndsAtOnce(t *testing.T) {
 	revoke := func(t *testing.T, e *env, token string) {
 		t.Helper()
@@ -169,7 +168,7 @@ func TestSessionCheckEndsAtOnce(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{storeOpts: tc.storeOpts})
+			e := newEnv(t, envConfig{storeOpts: append(strict, tc.storeOpts...)}) // reuse right after a refresh
 			other := e.twin(t)
 			victim, second, bob := e.login(t, "alice"), e.login(t, "alice"), e.login(t, "bob")
 			all := []tokenJSON{victim, second, bob}
@@ -205,13 +204,12 @@ func TestSessionCheckEndsAtOnce(t *testing.T) {
 			if tc.otherKnows {
 				return
 			}
-			// The other instance trusts its cached answer for its TTL.
-			if r := other.me(t, victim.AccessToken); r.status != http.StatusOK {
-				t.Fatalf("the other instance within its TTL: %d, want its cached 200", r.status)
-			}
-			other.clock.Add(jwtrefresh.DefaultSessionCacheTTL)
-			if r := other.me(t, victim.AccessToken); r.status != http.StatusUnauthorized {
-				t.Fatalf("the other instance after its TTL: %d, want 401", r.status)
+			// The other instance had cached "active": the store's push
+			// overturns it, with no store read and no clock moved.
+			otherReads := other.store.active.Load()
+			untilRefused(t, other, victim.AccessToken)
+			if n := other.store.active.Load() - otherReads; n != 0 {
+				t.Fatalf("the other instance read the store %d times: the push should have decided", n)
 			}
 		})
 	}
@@ -252,12 +250,13 @@ func TestSessionCheckEviction(t *testing.T) {
 }
 
 // TestSessionCheckReuseRace: 32 clients present one refresh token at once
-// over HTTP, without an Idempotency-Key. Exactly one gets a new pair, the
-// others invalid_grant, with one reuse alarm; then every access token of
-// the subject, old and new, is refused at once on this instance.
+// over HTTP, without an Idempotency-Key, on a strict store (no grace
+// window). Exactly one gets a new pair, the others invalid_grant, with one
+// reuse alarm; then every access token of the subject, old and new, is
+// refused at once on this instance.
 func TestSessionCheckReuseRace(t *testing.T) {
 	var events eventCounter
-	e := newEnv(t, envConfig{svcOpts: []jwtrefresh.Option{jwtrefresh.WithEvents(events.hook)}})
+	e := newEnv(t, envConfig{storeOpts: strict, svcOpts: []jwtrefresh.Option{jwtrefresh.WithEvents(events.hook)}})
 	victim, second, bob := e.login(t, "alice"), e.login(t, "alice"), e.login(t, "bob")
 	for _, tj := range []tokenJSON{victim, second, bob} {
 		if r := e.me(t, tj.AccessToken); r.status != http.StatusOK {
@@ -315,5 +314,24 @@ func TestSessionCheckReuseRace(t *testing.T) {
 	}
 	if n := e.store.active.Load() - reads; n != 0 {
 		t.Fatalf("%d store reads: the cached answers should decide", n)
+	}
+}
+
+// untilRefused requests /api/me with at until e answers 401, as a client
+// would keep using a token; any answer but 200 and 401 fails the test, and
+// so does a 200 after 10 s (a push that never arrives).
+func untilRefused(t *testing.T, e *env, at string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		switch r := e.me(t, at); {
+		case r.status == http.StatusUnauthorized:
+			return
+		case r.status != http.StatusOK:
+			t.Fatalf("%d %s, want 200 until refused", r.status, r.body)
+		case time.Now().After(deadline):
+			t.Fatal("still accepted 10s after the session ended elsewhere: no push")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

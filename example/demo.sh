@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# make demo: the whole story of jwtrefresh in about 15 seconds, with only
+# make demo: the whole story of jwtrefresh in about 20 seconds, with only
 # Go installed. It builds the example programs, starts the demo server
-# (in-process Redis, access tokens of 2 s), runs the Go client across
-# several expiries (proactive refresh), then in its burst mode (concurrent
-# 401s, one refresh, retries), then lets a thief replay a used refresh
-# token with the CLI: the server detects the reuse, revokes every session
-# of the user, and every device is told to log in again. Last, a thief who
-# has a DPoP-bound session's tokens but not its key is refused at the API
-# and at the refresh endpoint, and the session goes on untouched.
+# (in-process Redis, access tokens of 2 s, a reuse grace window of 2 s),
+# runs the Go client across several expiries (proactive refresh), then in
+# its burst mode (concurrent 401s, one refresh, retries), then lets a thief
+# replay a used refresh token with the CLI once the grace window has
+# passed: the server detects the reuse, revokes every session of the user,
+# and every device is told to log in again. Last, a thief who has a
+# DPoP-bound session's tokens but not its key is refused at the API and at
+# the refresh endpoint, and the session goes on untouched.
 #
 # The script checks each outcome it announces and exits non-zero if one
 # does not happen. It leaves nothing running: the server is stopped by its
@@ -16,7 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
-TTL=2 # access-token lifetime, seconds
+TTL=2   # access-token lifetime, seconds
+GRACE=2 # reuse grace window, seconds (the library's default is 5)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/jwtrefresh-demo.XXXXXX")
 server_pid=""
@@ -73,14 +75,16 @@ echo done.
 SECONDS=0
 
 step "1. Start the demo API server: in-process Redis, access tokens that live ${TTL}s."
-show "server -addr 127.0.0.1:0 -access-ttl ${TTL}s"
+say "-reuse-grace ${GRACE}s: a used refresh token presented again within ${GRACE}s of its use, before its" \
+  "successor is used (two tabs or threads refreshing at once), gets that same successor; later, it is reuse."
+show "server -addr 127.0.0.1:0 -access-ttl ${TTL}s -reuse-grace ${GRACE}s"
 : >"$work/server.log" # exists before the server's shell redirects into it
 # Without the server's settings from the caller's environment (a shell set
 # up for the tests exports REDIS_URL): the demo is the in-process Redis.
 env -u ADDR -u REDIS_URL -u REDIS_CLUSTER_ADDRS -u REDIS_SENTINEL_ADDRS -u REDIS_SENTINEL_MASTER \
   -u REDIS_REPLICA_ACK -u REDIS_REPLICA_ACK_TIMEOUT -u ACCESS_TTL -u REUSE_GRACE -u REUSE_POLICY \
-  -u SIGNING_KEY -u REFRESH_KEY -u KEY_PREFIX \
-  "$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" 2>>"$work/server.log" &
+  -u SESSION_CHECK -u SIGNING_KEY -u REFRESH_KEY -u KEY_PREFIX \
+  "$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" -reuse-grace "${GRACE}s" 2>>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 100); do
   grep -q 'msg=listening' "$work/server.log" && break
@@ -134,7 +138,9 @@ show "cli -token-file laptop/token.json get /api/me"
 cli -token-file laptop/token.json get /api/me | indent
 server_log
 
-step "7. The thief uses the copy. Its access token has expired; its refresh token is the used one:"
+step "7. ${GRACE}s later, past the grace window, the thief uses the copy. Its access token has expired;"
+say "its refresh token is the used one:"
+sleep "$GRACE"
 expect_login_required -token-file stolen/token.json get /api/me
 server_log
 say "A used refresh token came back: one of its two holders is not alice's device. The server" \

@@ -41,6 +41,7 @@ type pair struct {
 
 func newPair(t *testing.T) *pair {
 	d := newDeployment(t)
+	d.reuseGrace = shortGrace
 	f := newFront(t)
 	public := "PUBLIC_URL=" + f.url // the address clients use, which DPoP proofs name
 	p := &pair{d: d, issuer: d.start(t, time.Second, public), api: d.start(t, time.Hour, public), front: f}
@@ -111,11 +112,16 @@ func TestParallelCLIsRefreshOnce(t *testing.T) {
 	p.api.wantCounters(t, map[string]int{"refresh": 1, "replay": 0, "reuse": 0})
 }
 
+// shortGrace is the reuse grace window of the servers of these tests, so
+// that a thief's replay can come after it without a long wait.
+const shortGrace = 500 * time.Millisecond
+
 // TestReplayedRefreshTokenLogsEveryoneOut: a thief's copy of the token file
 // of a Bearer session (-dpop=false; TestStolenBoundSessionIsRefused is the
 // DPoP case) holds a refresh token that the owner has since used.
-// Presenting it is reuse: the thief's CLI is told to run login (exit
-// status 2), and every session of the user is revoked, the owner's
+// Presenting it after the reuse grace window is reuse: the thief's CLI is
+// told to run login (exit status 2), and every session of the user is
+// revoked, the owner's
 // included.
 func TestReplayedRefreshTokenLogsEveryoneOut(t *testing.T) {
 	p := newPair(t)
@@ -132,6 +138,7 @@ func TestReplayedRefreshTokenLogsEveryoneOut(t *testing.T) {
 	if r := laptop.cli(t, p.front, "", "get", "/api/me"); r.code != 0 {
 		t.Fatalf("the owner's get after expiry: %v", r)
 	}
+	time.Sleep(shortGrace) // within it, the thief would get the owner's new token
 	r := stolen.cli(t, p.front, "", "get", "/api/me")
 	if r.code != 2 || !strings.Contains(r.stderr, "run login") || r.stdout != "" {
 		t.Fatalf("the thief's get with a used refresh token: %v; want exit status 2 and \"run login\"", r)
@@ -432,9 +439,11 @@ func TestClientSIGTERM(t *testing.T) {
 
 // TestRedisCluster: the server on a Redis Cluster (REDIS_CLUSTER_ADDRS),
 // with the CLI across an expiry: exactly one refresh, then a thief's
-// replay of the used refresh token is detected.
+// replay of the used refresh token, after the reuse grace window, is
+// detected.
 func TestRedisCluster(t *testing.T) {
 	d := newClusterDeployment(t)
+	d.reuseGrace = shortGrace
 	srv := d.start(t, time.Second)
 	laptop := newBearerSession(t, d.bin, "laptop") // a Bearer session: its token file is all a thief needs
 	laptop.login(t, srv, "alice", "wonderland")
@@ -443,6 +452,7 @@ func TestRedisCluster(t *testing.T) {
 	if r := laptop.cli(t, srv, "", "get", "/api/me"); r.code != 0 || !strings.Contains(r.stdout, `"sub":"alice"`) {
 		t.Fatalf("get after expiry: %v", r)
 	}
+	time.Sleep(shortGrace)
 	if r := stolen.cli(t, srv, "", "get", "/api/me"); r.code != 2 || !strings.Contains(r.stderr, "run login") {
 		t.Errorf("the thief's get: %v; want exit status 2 and \"run login\"", r)
 	}

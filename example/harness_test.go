@@ -97,6 +97,8 @@ type deployment struct {
 	redisEnv               string
 	prefix                 string
 	signingKey, refreshKey string
+	// reuseGrace is the servers' -reuse-grace; 0 for the default.
+	reuseGrace time.Duration
 }
 
 func newDeployment(t *testing.T) *deployment {
@@ -142,11 +144,11 @@ type server struct {
 // then checks the graceful exit) when the test ends.
 func (d *deployment) start(t *testing.T, accessTTL time.Duration, env ...string) *server {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(d.bin, "server"),
-		"-addr", "127.0.0.1:0",
-		"-key-prefix", d.prefix,
-		"-access-ttl", accessTTL.String(),
-	)
+	args := []string{"-addr", "127.0.0.1:0", "-key-prefix", d.prefix, "-access-ttl", accessTTL.String()}
+	if d.reuseGrace != 0 {
+		args = append(args, "-reuse-grace", d.reuseGrace.String())
+	}
+	cmd := exec.Command(filepath.Join(d.bin, "server"), args...)
 	// The keys and the Redis through the environment, as the
 	// documentation advises (a Redis URL may hold a password).
 	cmd.Env = append(append(cleanEnv(), d.redisEnv, "SIGNING_KEY="+d.signingKey, "REFRESH_KEY="+d.refreshKey), env...)
@@ -296,7 +298,7 @@ func cleanEnv() []string {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER", "REDIS_REPLICA_ACK",
-			"REDIS_REPLICA_ACK_TIMEOUT", "ACCESS_TTL", "REUSE_GRACE", "REUSE_POLICY", "SIGNING_KEY", "REFRESH_KEY",
+			"REDIS_REPLICA_ACK_TIMEOUT", "ACCESS_TTL", "REUSE_GRACE", "REUSE_POLICY", "SESSION_CHECK", "SIGNING_KEY", "REFRESH_KEY",
 			"KEY_PREFIX", "SERVER_URL", "TOKEN_FILE", "DPOP", "PUBLIC_URL":
 			continue
 		}

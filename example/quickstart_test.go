@@ -65,7 +65,7 @@ func newAPIServer(getenv func(string) string) (h http.Handler, closeRedis func()
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := redisstore.New(rdb) // strict one-time use; reuse revokes all the user's sessions
+	store, err := redisstore.New(rdb) // one-time use (5 s grace for parallel refreshes); reuse revokes all the user's sessions
 	if err != nil {
 		return nil, nil, err
 	}
@@ -84,7 +84,7 @@ func newAPIServer(getenv func(string) string) (h http.Handler, closeRedis func()
 	}
 	// The middleware accepts exactly what svc issues; the session check
 	// refuses the access tokens of an ended session (logout, revocation,
-	// reuse): at once on the instance that ended it, within 5 s elsewhere.
+	// reuse): at once on the instance that ended it, within milliseconds elsewhere.
 	mw, err := svc.Middleware(middleware.WithSessionCheck(svc.SessionCheck(), 0))
 	if err != nil {
 		return nil, nil, err

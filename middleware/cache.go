@@ -149,7 +149,7 @@ func (c *cache) put(e *entry) {
 	for c.bytes+e.size > c.maxBytes {
 		c.popLocked(ix)
 	}
-	if 2*(ix.n+1) > len(ix.hashes) {
+	if 2*(ix.n+1) > len(ix.slots) {
 		ix = ix.grown()
 		c.index.Store(ix)
 	}
@@ -218,26 +218,33 @@ func (c *cache) clearLocked(gen uint64) {
 // over a power-of-two number of slots. Readers load slots atomically and
 // confirm a match on the entry itself; writers hold cache.mu.
 type index struct {
-	hashes []atomic.Uint64 // tokenHash, 0 for an empty slot
-	ents   []atomic.Pointer[entry]
-	n      int // entries held; guarded by cache.mu
+	slots []islot
+	n     int // entries held; guarded by cache.mu
+}
+
+// islot is one index slot: a hash beside its entry, so that a probe reads
+// one cache line for both.
+type islot struct {
+	hash atomic.Uint64 // tokenHash, 0 for an empty slot
+	e    atomic.Pointer[entry]
 }
 
 func newIndex(size int) *index {
-	return &index{hashes: make([]atomic.Uint64, size), ents: make([]atomic.Pointer[entry], size)}
+	return &index{slots: make([]islot, size)}
 }
 
 // find returns the entry for tok, or nil. The number of probes is bounded
 // so that a lookup racing with changes always ends.
 func (ix *index) find(hash tokenHash, tok string) *entry {
-	mask := uint64(len(ix.hashes) - 1)
+	mask := uint64(len(ix.slots) - 1)
 	i := uint64(hash) & mask
-	for range ix.hashes {
-		switch ix.hashes[i].Load() {
+	for range ix.slots {
+		s := &ix.slots[i]
+		switch s.hash.Load() {
 		case 0:
 			return nil
 		case uint64(hash):
-			if e := ix.ents[i].Load(); e != nil && e.token == tok {
+			if e := s.e.Load(); e != nil && e.token == tok {
 				return e
 			}
 		}
@@ -249,29 +256,29 @@ func (ix *index) find(hash tokenHash, tok string) *entry {
 // insert puts e into the first free slot of its probe sequence; the index
 // has one (it is at most half full).
 func (ix *index) insert(e *entry) {
-	mask := uint64(len(ix.hashes) - 1)
+	mask := uint64(len(ix.slots) - 1)
 	i := uint64(e.hash) & mask
-	for ix.hashes[i].Load() != 0 {
+	for ix.slots[i].hash.Load() != 0 {
 		i = (i + 1) & mask
 	}
-	ix.ents[i].Store(e)
-	ix.hashes[i].Store(uint64(e.hash))
+	ix.slots[i].e.Store(e)
+	ix.slots[i].hash.Store(uint64(e.hash))
 	ix.n++
 }
 
 // remove takes e out and shifts the entries after it back into the gap
 // (no tombstones), so probe sequences stay short.
 func (ix *index) remove(hash tokenHash, e *entry) {
-	mask := uint64(len(ix.hashes) - 1)
+	mask := uint64(len(ix.slots) - 1)
 	i := uint64(hash) & mask
-	for ix.ents[i].Load() != e {
-		if ix.hashes[i].Load() == 0 {
+	for ix.slots[i].e.Load() != e {
+		if ix.slots[i].hash.Load() == 0 {
 			return // not held
 		}
 		i = (i + 1) & mask
 	}
 	for j := (i + 1) & mask; ; j = (j + 1) & mask {
-		h := ix.hashes[j].Load()
+		h := ix.slots[j].hash.Load()
 		if h == 0 {
 			break
 		}
@@ -280,20 +287,20 @@ func (ix *index) remove(hash tokenHash, e *entry) {
 		if k := h & mask; (i < j && i < k && k <= j) || (j < i && (i < k || k <= j)) {
 			continue
 		}
-		ix.ents[i].Store(ix.ents[j].Load())
-		ix.hashes[i].Store(h)
+		ix.slots[i].e.Store(ix.slots[j].e.Load())
+		ix.slots[i].hash.Store(h)
 		i = j
 	}
-	ix.hashes[i].Store(0)
-	ix.ents[i].Store(nil)
+	ix.slots[i].hash.Store(0)
+	ix.slots[i].e.Store(nil)
 	ix.n--
 }
 
 // grown returns a copy of ix with twice the slots.
 func (ix *index) grown() *index {
-	bigger := newIndex(2 * len(ix.hashes))
-	for i := range ix.ents {
-		if e := ix.ents[i].Load(); e != nil {
+	bigger := newIndex(2 * len(ix.slots))
+	for i := range ix.slots {
+		if e := ix.slots[i].e.Load(); e != nil {
 			bigger.insert(e)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +128,72 @@ func bareVerify(b *testing.B, pa proofAlg, proof string) {
 			b.Fatal(fmt.Sprint(err))
 		}
 	}
+}
+
+// BenchmarkDPoPInterleaved runs the three of BenchmarkDPoP in turn, one
+// request each per iteration, and reports the median duration of each
+// (which the moments another process took the CPU do not move) and the
+// goal's ratio, dpop-vs-goal = dpop / (verify + bearer), to be at most 1.1:
+//
+//	go test -run='^$' -bench=DPoPInterleaved -count=10 ./middleware > dpopi.txt
+//	benchstat dpopi.txt
+func BenchmarkDPoPInterleaved(b *testing.B) {
+	set := must(keys.NewSet(edKey))
+	fixed := func() time.Time { return t0 }
+	bearer := must(http.NewRequest(http.MethodGet, "/r", nil))
+	bearer.RequestURI = "/r"
+	bearer.Header.Set("Authorization", "Bearer "+sign(edKey, claimsAt()))
+	for _, pa := range proofAlgs() {
+		reqs := dpopRequests(b, pa)
+		for _, path := range []string{"cached", "first"} {
+			opts := []Option{withClock(fixed), WithDPoP(DPoP{BaseURL: apiBase})}
+			if path == "first" {
+				opts = append(opts, WithCache(0, 0))
+			}
+			b.Run("alg="+pa.name+"/path="+path, func(b *testing.B) {
+				interleaveDPoP(b, must(New(set, opts...)), must(New(set, opts...)), bearer, reqs, pa)
+			})
+		}
+	}
+}
+
+func interleaveDPoP(b *testing.B, bm, dm *Middleware, bearer *http.Request, reqs []*http.Request, pa proofAlg) {
+	bh, dh := bm.Handler(touch), dm.Handler(touch)
+	proof := reqs[0].Header.Get("DPoP")
+	i := strings.LastIndexByte(proof, '.')
+	sig := must(base64.RawURLEncoding.DecodeString(proof[i+1:]))
+	method, pub := jwt.GetSigningMethod(pa.alg), pa.key.Public()
+	w := &discardWriter{h: make(http.Header)}
+	var durs [3][]time.Duration
+	reset := func() { dm.dpop.seen = newReplayCache(defaultReplayCacheSize, 2*dm.dpop.window) }
+	reset()
+	n := 0
+	for b.Loop() {
+		if n%len(reqs) == 0 {
+			reset()
+		}
+		t := time.Now()
+		bh.ServeHTTP(w, bearer)
+		t1 := time.Now()
+		dh.ServeHTTP(w, reqs[n%len(reqs)])
+		t2 := time.Now()
+		if err := method.Verify(proof[:i], sig, pub); err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		durs[0], durs[1], durs[2] = append(durs[0], t1.Sub(t)), append(durs[1], t2.Sub(t1)), append(durs[2], t3.Sub(t2))
+		n++
+	}
+	if w.code != 0 && w.code != 200 {
+		b.Fatalf("status %d", w.code)
+	}
+	med := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2])
+	}
+	be, dp, ve := med(durs[0]), med(durs[1]), med(durs[2])
+	b.ReportMetric(be, "bearer-ns/req")
+	b.ReportMetric(dp, "dpop-ns/req")
+	b.ReportMetric(ve, "verify-ns/req")
+	b.ReportMetric(dp/(ve+be), "dpop-vs-goal")
 }

@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -19,13 +20,22 @@ import (
 // script, run the same way (EVALSHA) on the same client.
 var floorScript = redis.NewScript(`return redis.call('EXISTS', KEYS[1])`)
 
+// swapScript is a bare rotation, reported beside the floor (op=Swap): the
+// compare-and-set of the root package's floor endpoint (HGET, compare,
+// HSET one field), without expiry, seal, idempotency or reuse detection.
+var swapScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'c') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'c', ARGV[2])
+return 1
+`)
+
 // BenchmarkRotate measures a rotation as the token service makes it, the
 // token string aside: building the Rotation (child derivation, seal keys,
 // key hash) and one EVALSHA of the rotation script with its seal check,
-// beside a bare EVALSHA, in the same run, sequentially and with 50
+// beside a bare EVALSHA (op=Floor) and a bare compare-and-set rotation
+// (op=Swap, swapScript), in the same run, sequentially and with 50
 // goroutines (parallelism 25 × 2 cores on the reference machine). The
-// sub-benchmarks are named op=Floor and op=Rotate so that benchstat sets
-// them side by side:
+// sub-benchmarks are named op=… so that benchstat sets them side by side:
 //
 //	go test -run '^$' -bench Rotate -benchmem -count 10 ./redisstore > out.txt
 //	benchstat -col /op out.txt
@@ -61,6 +71,20 @@ func BenchmarkRotate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// swap rotates a 32-byte value at key, as the floor endpoint does.
+	swap := func(b *testing.B, key string, cur, next []byte) {
+		if n, err := swapScript.Run(ctx, be.Client, []string{key}, cur, next).Int(); err != nil || n != 1 {
+			b.Fatal(n, err)
+		}
+	}
+	a, z := bytes.Repeat([]byte{'a'}, 32), bytes.Repeat([]byte{'z'}, 32)
+	newSwap := func(b *testing.B) string {
+		key := fmt.Sprint(prefix, "swap-", subjects.Add(1))
+		if err := be.Client.HSet(ctx, key, "c", a).Err(); err != nil {
+			b.Fatal(err)
+		}
+		return key
+	}
 
 	b.Run("Sequential", func(b *testing.B) {
 		b.Run("op=Floor", func(b *testing.B) {
@@ -69,6 +93,16 @@ func BenchmarkRotate(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				floor(b, prefix+"floor")
+			}
+		})
+		b.Run("op=Swap", func(b *testing.B) {
+			key := newSwap(b)
+			defer serverTime(b, be)()
+			defer be.StartCPU(b).Stop()
+			b.ReportAllocs()
+			for b.Loop() {
+				swap(b, key, a, z)
+				a, z = z, a
 			}
 		})
 		b.Run("op=Rotate", func(b *testing.B) {
@@ -91,6 +125,19 @@ func BenchmarkRotate(b *testing.B) {
 				key := fmt.Sprint(prefix, "floor-", subjects.Add(1))
 				for pb.Next() {
 					floor(b, key)
+				}
+			})
+		})
+		b.Run("op=Swap", func(b *testing.B) {
+			defer serverTime(b, be)()
+			defer be.StartCPU(b).Stop()
+			b.ReportAllocs()
+			b.SetParallelism(25)
+			b.RunParallel(func(pb *testing.PB) {
+				key, cur, next := newSwap(b), a, z
+				for pb.Next() {
+					swap(b, key, cur, next)
+					cur, next = next, cur
 				}
 			})
 		})

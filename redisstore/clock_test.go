@@ -261,3 +261,46 @@ func testRealAbsoluteLifetime(t *testing.T, b *redistest.Backend) {
 		t.Fatalf("Active after the absolute deadline: %v, %v", ok, err)
 	}
 }
+
+// TestReuseGraceDefault: without WithReuseGrace the window is
+// DefaultReuseGrace: the parent presented without a key a millisecond
+// before it closes gets the same child; at its close, or a grandparent at
+// any time, is reuse.
+func TestReuseGraceDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		after  time.Duration // from the rotation to the parent's return
+		parent bool          // the parent, else the grandparent
+		reuse  bool
+	}{
+		{"ParentAtOnce", 0, true, false},
+		{"ParentJustInside", redisstore.DefaultReuseGrace - time.Millisecond, true, false},
+		{"ParentAtTheClose", redisstore.DefaultReuseGrace, true, true},
+		{"GrandparentAtOnce", 0, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := redistest.NewInProcess(t)
+			s := newStore(t, b)
+			ctx := context.Background()
+			g := login(t, s, "alice")
+			r, err := s.Rotate(ctx, g.RefreshToken, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.parent { // one more rotation: g is now a grandparent
+				if _, err = s.Rotate(ctx, r.RefreshToken, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.Wait(tc.after)
+			again, err := s.Rotate(ctx, g.RefreshToken, "")
+			if tc.reuse {
+				wantIs(t, "after the window", err, errReuse)
+				return
+			}
+			if err != nil || !again.Replayed || again.RefreshToken != r.RefreshToken {
+				t.Fatalf("within the window: %+v, %v; want the same child replayed", again, err)
+			}
+		})
+	}
+}

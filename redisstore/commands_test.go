@@ -3,10 +3,12 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"testing"
 
 	"github.com/jwtrefresh/jwtrefresh/internal/redistest"
+	"github.com/jwtrefresh/jwtrefresh/redisstore"
 	"github.com/jwtrefresh/jwtrefresh/session"
 	"github.com/redis/go-redis/v9"
 )
@@ -28,7 +30,8 @@ func TestOneCommandPerOperation(t *testing.T) {
 			c = redis.NewClient(&o)
 		}
 		t.Cleanup(func() { c.Close() })
-		s := newStore(t, &redistest.Backend{Name: b.Name, Client: c, Addr: b.Addr})
+		// Strict (no grace window): the Reuse step is reuse at once.
+		s := newStore(t, &redistest.Backend{Name: b.Name, Client: c, Addr: b.Addr}, redisstore.WithReuseGrace(0))
 		// Load every script once, on the node that holds alice's slot.
 		warm := login(t, s, "alice")
 		warm2, _ := s.Rotate(ctx, warm.RefreshToken, "")
@@ -61,9 +64,8 @@ func TestOneCommandPerOperation(t *testing.T) {
 			{"Lookup", func() error { _, err := s.Lookup(ctx, r.RefreshToken); return err }, evalsha},
 			{"Sessions", func() error { _, err := s.Sessions(ctx, "alice"); return err }, evalsha},
 			{"Reuse", func() error {
-				_, err := s.Rotate(ctx, g.RefreshToken, "")
-				if !errors.Is(err, errReuse) {
-					return err
+				if _, err := s.Rotate(ctx, g.RefreshToken, ""); !errors.Is(err, errReuse) {
+					return fmt.Errorf("want reuse, got %v", err)
 				}
 				return nil
 			}, evalsha},

@@ -31,6 +31,42 @@
 // script after a broken connection the second run is a replay of the
 // first, not a reuse alarm.
 //
+// # Push
+//
+// The store is a session.Watcher. Every script that ends sessions (revoke,
+// revoke all, reuse detected, eviction at the cap) publishes their ids,
+// space-separated, with PUBLISH on the channel <prefix>ended, in the same
+// atomic step that deletes them: no session ends without its message. The
+// store's ACL user must be allowed that channel (&<prefix>ended).
+//
+// Watch subscribes on a connection of its own, verifies the subscription
+// with a PING after each second without traffic, and takes a PING
+// unanswered for a second, a broken connection or a refused subscription
+// as a loss; it subscribes again a second later, until stopped. Pub/Sub
+// delivers at most once; the session check of package jwtrefresh trusts no
+// cached answer while, or from before, a loss.
+//
+// On a Redis Cluster, PUBLISH (also from a script) reaches every node over
+// the cluster bus, so one subscription, on the master of the channel's
+// slot, hears ends on all of them. After that node fails, each new attempt
+// asks the client's view of the cluster again, which go-redis refreshes on
+// errors and MOVED replies or every ClusterStateReloadInterval. Sharded
+// Pub/Sub is not used: it would need a subscription per shard.
+//
+// # Reuse grace
+//
+// WithReuseGrace defaults to DefaultReuseGrace, 5 seconds: clients that
+// refresh in parallel without an Idempotency-Key (threads sharing one
+// OAuth 2.0 session, token sources made from one stored token, browser
+// tabs) present one token a few milliseconds to a second apart, and under
+// strict one-time use the slower one would revoke every session of the
+// user. Within the window only the immediate parent, its child unused,
+// gets that byte-identical child; nothing branches, and a thief inside it
+// shares the owner's token, so the fork is reuse at the next divergence.
+// More than a minute is refused; WithReuseGrace(0) is strict. Why 5 s and
+// what a thief gains: docs/protocol.md and docs/security.md in the
+// module's repository.
+//
 // # Time
 //
 // Every decision (expiry, sliding idle timeout, absolute lifetime, grace

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/jwtrefresh/jwtrefresh/redisstore"
@@ -12,7 +13,7 @@ import (
 )
 
 // A store as the token service drives it: a login, a refresh, its retry,
-// and a stolen token coming back. Applications hand the store to
+// a racing refresh, and a stolen token coming back. Applications hand the store to
 // jwtrefresh.NewService, which does all of this behind its endpoints. The
 // example runs on an in-process Redis; use your own client in production.
 func Example() {
@@ -37,8 +38,8 @@ func Example() {
 		panic(err)
 	}
 
-	first, seal := index.NewFamily("alice")
-	_, err = store.Create(ctx, first, session.NewSession{Subject: "alice", Claims: []byte(`{"role":"admin"}`)}, seal)
+	first, child, seal := index.NewFamily("alice")
+	_, err = store.Create(ctx, first, child, session.NewSession{Subject: "alice", Claims: []byte(`{"role":"admin"}`)}, seal)
 	fmt.Println("login:", err == nil)
 
 	// The client sends a random Idempotency-Key, new for each refresh.
@@ -52,7 +53,15 @@ func Example() {
 	r, _ = store.Rotate(ctx, retry)
 	fmt.Println("retry replayed:", r.Outcome == session.Replayed)
 
-	// Someone else presents the used token: reuse, every session revoked.
+	// Another tab refreshed at the same moment without a key: within the
+	// reuse grace window it gets the same new token.
+	tab, _ := secrets.Rotation(first, "")
+	r, _ = store.Rotate(ctx, tab)
+	fmt.Println("racing tab replayed:", r.Outcome == session.Replayed)
+
+	// Later, someone presents the used token again: reuse, every session
+	// revoked. (The in-process Redis's clock jumps past the window.)
+	mr.SetTime(time.Now().Add(redisstore.DefaultReuseGrace + time.Second))
 	stolen, _ := secrets.Rotation(first, "")
 	r, _ = store.Rotate(ctx, stolen)
 	fmt.Println("reuse:", r.Outcome == session.Reused, r.Ended, "session(s) of", r.Subject, "revoked")
@@ -63,6 +72,7 @@ func Example() {
 	// login: true
 	// refresh: true alice {"role":"admin"}
 	// retry replayed: true
+	// racing tab replayed: true
 	// reuse: true 1 session(s) of alice revoked
 	// the legitimate token now invalid: true
 }

@@ -24,3 +24,15 @@ func WithTimeout(d time.Duration) Option {
 		return nil
 	}
 }
+
+// WithWatchEvery sets how often Watch verifies its subscription (default
+// one second).
+func WithWatchEvery(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return configError("WithWatchEvery(%v): want a positive duration", d)
+		}
+		c.watchEvery = d
+		return nil
+	}
+}

@@ -24,7 +24,9 @@ func TestLostReplyIsReplay(t *testing.T) {
 			proxy := redistest.NewProxy(t, b.Addr)
 			c := redis.NewClient(&redis.Options{Addr: proxy.Addr, ContextTimeoutEnabled: true, MaxRetries: 3})
 			t.Cleanup(func() { c.Close() })
-			s := newStore(t, &redistest.Backend{Name: name, Client: c})
+			// Strict: the replay must come from the key hash the re-sent
+			// script carries, not from a grace window.
+			s := newStore(t, &redistest.Backend{Name: name, Client: c}, redisstore.WithReuseGrace(0))
 			ctx := context.Background()
 			warm := login(t, s, "warm")
 			if _, err := s.Rotate(ctx, warm.RefreshToken, ""); err != nil { // loads the script

@@ -85,8 +85,8 @@ func login(t testing.TB, c *client, subject string) grant {
 }
 
 func (c *client) Create(ctx context.Context, ns session.NewSession) (grant, error) {
-	tok, seal := c.index.NewFamily(ns.Subject)
-	r, err := c.st.Create(ctx, tok, ns, seal)
+	tok, child, seal := c.index.NewFamily(ns.Subject)
+	r, err := c.st.Create(ctx, tok, child, ns, seal)
 	if err != nil {
 		return grant{}, err
 	}
@@ -115,7 +115,7 @@ func (c *client) Rotate(ctx context.Context, token, ik string) (grant, error) {
 	g := grant{Subject: r.Subject, SessionID: rot.Presented.SessionID(), Claims: r.Claims, Expires: r.Expires}
 	child := rot.Child
 	switch r.Outcome {
-	case session.Rotated:
+	case session.Rotated, session.Healed:
 	case session.Replayed:
 		g.Replayed = true
 		if child, err = c.secrets.Child(rot.Presented, r.Version); err != nil {
@@ -169,7 +169,8 @@ func (c *client) Sessions(ctx context.Context, subject string) ([]session.Info, 
 }
 
 func (c *client) Active(ctx context.Context, subject, sid string) (bool, error) {
-	return c.st.Active(ctx, c.index.SubjectID(subject), sid, subject)
+	until, err := c.st.Active(ctx, sid, subject)
+	return !until.IsZero(), err
 }
 
 // tag is the hash tag of subject's keys, "{…}".

@@ -22,6 +22,8 @@ type config struct {
 	timeout time.Duration
 	now     func() time.Time // nil: the Redis server's clock
 
+	watchEvery time.Duration // see defaultWatchEvery
+
 	ackReplicas int
 	ackTimeout  time.Duration
 }
@@ -38,15 +40,24 @@ const (
 	DefaultMaxSessions = 100
 	// DefaultTimeout bounds an operation whose context has no deadline.
 	DefaultTimeout = 3 * time.Second
+	// DefaultReuseGrace is the reuse grace window of a Store without
+	// WithReuseGrace; the package documentation's "Reuse grace" section
+	// says why 5 seconds.
+	DefaultReuseGrace = 5 * time.Second
+	// maxReuseGrace is the longest grace window WithReuseGrace takes.
+	maxReuseGrace = time.Minute
 )
 
 func defaults() config {
 	return config{
 		prefix:  DefaultKeyPrefix,
+		grace:   DefaultReuseGrace,
 		policy:  session.RevokeSubject,
 		idle:    DefaultIdleTimeout,
 		max:     DefaultMaxSessions,
 		timeout: DefaultTimeout,
+
+		watchEvery: defaultWatchEvery,
 	}
 }
 
@@ -69,19 +80,24 @@ func WithKeyPrefix(p string) Option {
 }
 
 // WithReuseGrace lets the immediate parent of the current token, presented
-// within d of the rotation that used it up, get that rotation's child
-// again (byte-identical; nothing branches). Default 0: strict one-time
-// use, where only a retry with the same idempotency key is a replay.
+// within d of the rotation that used it up while its child is unused, get
+// that child again (byte-identical; nothing branches), so that clients
+// refreshing in parallel without an Idempotency-Key (threads sharing one
+// session, browser tabs) all continue with one token. Default
+// DefaultReuseGrace; 0 is strict one-time use, where only a retry with the
+// same idempotency key is a replay; more than a minute is refused.
+// Resolution: milliseconds, rounded up.
 //
-// Security: during the window a thief holding the parent gets the same
-// child as its owner instead of tripping reuse detection: keep it to
-// seconds, for clients that cannot send an Idempotency-Key (browser tabs
-// racing). Only the immediate parent qualifies, never once its child was
-// used. Resolution: milliseconds, rounded up.
+// Security: within the window a thief presenting the parent gets the same
+// child as its owner instead of tripping reuse detection; the first of the
+// two to refresh again outside the window uses that child up, and the
+// other's next refresh is reuse. A grandparent, or a parent whose child
+// was used, is reuse at once. See the package documentation's "Reuse
+// grace" section.
 func WithReuseGrace(d time.Duration) Option {
 	return func(c *config) error {
-		if d < 0 {
-			return configError("WithReuseGrace(%v): negative", d)
+		if d < 0 || d > maxReuseGrace {
+			return configError("WithReuseGrace(%v): want 0 (strict) to %v", d, maxReuseGrace)
 		}
 		c.grace = d
 		return nil

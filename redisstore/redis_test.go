@@ -158,6 +158,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"TypedNilClusterClient", (*redis.ClusterClient)(nil), nil},
 		{"NilOption", good, []redisstore.Option{redisstore.WithMaxSessions(3), nil}},
 		{"NegativeGrace", good, []redisstore.Option{redisstore.WithReuseGrace(-1)}},
+		{"GraceOverAMinute", good, []redisstore.Option{redisstore.WithReuseGrace(time.Minute + time.Millisecond)}},
 		{"ZeroIdle", good, []redisstore.Option{redisstore.WithLifetime(0, 0)}},
 		{"SubMillisecondIdle", good, []redisstore.Option{redisstore.WithLifetime(time.Microsecond, 0)}},
 		{"NegativeAbsolute", good, []redisstore.Option{redisstore.WithLifetime(time.Hour, -time.Second)}},
@@ -179,6 +180,11 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := redisstore.New(good); err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+	for _, d := range []time.Duration{0, time.Minute} {
+		if _, err := redisstore.New(good, redisstore.WithReuseGrace(d)); err != nil {
+			t.Fatalf("WithReuseGrace(%v): %v", d, err)
+		}
 	}
 }
 
@@ -261,5 +267,92 @@ func TestOldFormatRefused(t *testing.T) {
 	}
 	if c := b.Client.HGet(ctx, fam, "c").Val(); c == "" {
 		t.Fatal("refusing the unsealed record deleted it")
+	}
+}
+
+// TestEarlierFieldOrder: a record written with the earlier field order
+// (no "p" or "ik" until the first rotation, the seal and commitment last)
+// is read as before: it rotates, answers a lookup and is listed.
+func TestEarlierFieldOrder(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, b *redistest.Backend) {
+		ctx := context.Background()
+		prefix := b.Prefix(t)
+		s := newClient(t, b, newSecrets(t), prefix)
+		g := login(t, s, "alice")
+		fam := prefix + s.tag("alice") + ":f:" + g.SessionID
+		rec := b.Client.HGetAll(ctx, fam).Val()
+		if rec["p"] != "" || rec["ik"] != "" {
+			t.Fatalf("a new record names a parent or key: %v", rec)
+		}
+		var earlier []any
+		for _, f := range []string{"c", "lu", "id", "abs", "gc", "sc", "ct", "ci", "sl", "n", "v"} {
+			earlier = append(earlier, f, rec[f])
+		}
+		ttl := b.Client.PTTL(ctx, fam).Val()
+		b.Client.Del(ctx, fam)
+		b.Client.HSet(ctx, fam, earlier...)
+		b.Client.PExpire(ctx, fam, ttl)
+		cur, err := s.Rotate(ctx, g.RefreshToken, "idempotency-key-1")
+		if err != nil || cur.Subject != "alice" {
+			t.Fatalf("rotating the earlier record: %+v, %v", cur, err)
+		}
+		if r, err := s.Lookup(ctx, cur.RefreshToken); err != nil || r.Outcome != session.Found {
+			t.Fatalf("lookup: %+v, %v", r, err)
+		}
+		if _, err := s.Rotate(ctx, cur.RefreshToken, "idempotency-key-1"); err == nil {
+			t.Fatal("the parent's idempotency key was accepted again")
+		}
+		if _, err := s.Rotate(ctx, cur.RefreshToken, "idempotency-key-2"); err != nil {
+			t.Fatalf("second rotation: %v", err)
+		}
+		if l, err := s.Sessions(ctx, "alice"); err != nil || len(l) != 1 {
+			t.Fatalf("sessions: %v, %v", l, err)
+		}
+	})
+}
+
+// TestNoCommitmentNoHeal: a record without the commitment to its current
+// token's child (written before records carried one, or stripped of it)
+// never heals; its next rotation writes one.
+func TestNoCommitmentNoHeal(t *testing.T) {
+	b := redistest.NewStandalone(t)
+	ctx := context.Background()
+	prefix := b.Prefix(t)
+	s := newClient(t, b, newSecrets(t), prefix)
+	g := login(t, s, "alice")
+	fam := prefix + s.tag("alice") + ":f:" + g.SessionID
+	lostChild := func(rt string) string {
+		t.Helper()
+		tok, err := s.secrets.Parse(rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child, _ := s.secrets.Child(tok, tok.Version)
+		enc, err := s.secrets.Encode(child)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc
+	}
+	if n := b.Client.HDel(ctx, fam, "n").Val(); n != 1 {
+		t.Fatalf("HDEL n: %d, want 1 (the login stores the commitment)", n)
+	}
+	before := b.Client.HGetAll(ctx, fam).Val()
+	if _, err := s.Rotate(ctx, lostChild(g.RefreshToken), ""); !errors.Is(err, session.ErrInvalidToken) {
+		t.Fatalf("one ahead of a record without a commitment: %v, want invalid", err)
+	}
+	if after := b.Client.HGetAll(ctx, fam).Val(); after["c"] != before["c"] || after["lu"] != before["lu"] {
+		t.Fatalf("refusing changed the record: %v, was %v", after, before)
+	}
+	r, err := s.Rotate(ctx, g.RefreshToken, "") // the current token: a plain rotation
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err := s.rotation(lostChild(r.RefreshToken), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.st.Rotate(ctx, rot); err != nil || res.Outcome != session.Healed {
+		t.Fatalf("after a rotation wrote the commitment: %+v, %v; want Healed", res, err)
 	}
 }

@@ -23,7 +23,7 @@ func malformed(what string, v any) error {
 // replyShape is the number of elements of each outcome's reply.
 var replyShape = [...]int{
 	outInvalid: 1, outRotated: 3, outReplayed: 4, outReused: 3,
-	outRepeated: 1, outTampered: 1, outFound: 2, outWrongKey: 1,
+	outRepeated: 1, outTampered: 1, outFound: 2, outHealed: 3, outWrongKey: 1,
 }
 
 // decodeOutcome turns the reply of the rotation or lookup script into a
@@ -42,7 +42,7 @@ func decodeOutcome(v any) (session.Result, error) {
 	var sc string
 	var err error
 	switch out {
-	case outRotated, outReplayed:
+	case outRotated, outReplayed, outHealed:
 		var exp int64
 		exp, sc, err = msAndString(a[1], a[2])
 		r.Expires = time.UnixMilli(exp)

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -135,7 +136,7 @@ func (s *store) now() any {
 }
 
 // Create implements session.Store: one script.
-func (s *store) Create(ctx context.Context, t session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
+func (s *store) Create(ctx context.Context, t, child session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
 	ns, err := ns.Validate()
 	if err != nil {
 		return session.Result{}, err
@@ -149,7 +150,8 @@ func (s *store) Create(ctx context.Context, t session.Token, ns session.NewSessi
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	res, err := s.write(ctx, s.sc.create, []string{fam, index}, s.now(), stateValue(nil, t),
-		record(ns.Subject, ns.KeyThumbprint, ns.Claims), client, seal.Seal(fam, ns.Subject, ns.KeyThumbprint, ns.Claims)).Slice()
+		record(ns.Subject, ns.KeyThumbprint, ns.Claims), client, seal.Seal(fam, ns.Subject, ns.KeyThumbprint, ns.Claims),
+		stateValue(nil, child)).Slice()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}
@@ -173,7 +175,7 @@ func (s *store) Create(ctx context.Context, t session.Token, ns session.NewSessi
 	return r, nil
 }
 
-// stateValue appends what a family stores of token t (fields c and p):
+// stateValue appends what a family stores of token t (fields c, p and n):
 // the SHA-256 of its proof, then its generation and secret version in
 // decimal, so that one string comparison in the script checks all three.
 func stateValue(dst []byte, t session.Token) []byte {
@@ -187,19 +189,23 @@ const stateMax = sha256.Size + 20 + 1 + 10
 
 // Rotate implements session.Store: one script (EVALSHA).
 func (s *store) Rotate(ctx context.Context, r session.Rotation) (session.Result, error) {
-	// The two states, the key hash and the seal keys, in one allocation.
-	buf := make([]byte, 0, 2*stateMax+len(r.KeyHash)+2*len(r.Seal[0]))
+	// The three states, the key hash and the seal keys, in one allocation.
+	buf := make([]byte, 0, 3*stateMax+len(r.KeyHash)+2*len(r.Seal[0]))
 	buf = stateValue(buf, r.Presented)
 	presented := buf
 	buf = stateValue(buf, r.Child)
 	next := buf[len(presented):]
+	m := len(buf)
+	buf = stateValue(buf, r.Grandchild)
+	committed := buf[m:]
 	n := len(buf)
 	buf = append(buf, r.KeyHash[:]...)
 	k0, k1 := sealArgs(buf[n+16:], r.Seal)
 	fam, index := s.keys(r.Presented.Subject, r.Presented.SessionID())
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	res, err := s.write(ctx, s.sc.rotate, []string{fam, index}, s.now(), presented, next, buf[n:n+16], k0, k1, r.KeyThumbprint).Result()
+	res, err := s.write(ctx, s.sc.rotate, []string{fam, index}, s.now(), presented, next, buf[n:n+16], k0, k1, committed,
+		r.KeyThumbprint).Result()
 	if err != nil {
 		return session.Result{}, unavailable(err)
 	}
@@ -293,19 +299,38 @@ func (s *store) Sessions(ctx context.Context, id session.SubjectID) ([]session.I
 }
 
 // Active implements session.Store: one read-only script, so that the
-// deadline is compared with the clock that set it.
-func (s *store) Active(ctx context.Context, id session.SubjectID, sessionID, subject string) (bool, error) {
-	if len(sessionID) != session.SessionIDLen || subject == "" {
-		return false, nil
+// deadline is compared with the clock that set it. The family key comes
+// from the session id, whose first bytes are the subject's hash tag.
+func (s *store) Active(ctx context.Context, sessionID, subject string) (time.Time, error) {
+	fam, ok := s.famKey(sessionID)
+	if !ok || subject == "" {
+		return time.Time{}, nil
 	}
-	fam, _ := s.keys(id, sessionID)
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	n, err := activeScript.Run(ctx, s.rdb, []string{fam}, s.now(), recordPrefix(subject)).Int()
+	ms, err := activeScript.Run(ctx, s.rdb, []string{fam}, s.now(), recordPrefix(subject)).Int64()
 	if err != nil {
-		return false, unavailable(err)
+		return time.Time{}, unavailable(err)
 	}
-	return n == 1, nil
+	if ms <= 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(ms), nil
+}
+
+// famKey is the family key of sessionID, if it is well formed: base64url
+// of 20 bytes, the first 4 the subject's hash tag.
+func (s *store) famKey(sessionID string) (string, bool) {
+	var raw [20]byte
+	if len(sessionID) != session.SessionIDLen {
+		return "", false
+	}
+	if n, err := base64.RawURLEncoding.Strict().Decode(raw[:], []byte(sessionID)); err != nil || n != len(raw) {
+		return "", false
+	}
+	var h [tagLen]byte
+	hex.Encode(h[:], raw[:4])
+	return s.cfg.prefix + "{" + string(h[:]) + "}:f:" + sessionID, true
 }
 
 // LoadOrStore implements session.Store: one script, on a key of its own.

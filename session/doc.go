@@ -39,6 +39,8 @@
 //   - any other genuine token of the family: Reused. The store deletes the
 //     subject's sessions (or only this family, per its [ReusePolicy]) in
 //     the same atomic step; nothing revoked ever comes back.
+//   - g == c+1, the token the family committed to as the current
+//     token's child: Healed (see "Healing").
 //   - unknown, expired (idle timeout, absolute lifetime) or revoked
 //     family, or a proof that is not the family's: Invalid, no change.
 //
@@ -57,6 +59,44 @@
 // absolute lifetime, if configured, ends it regardless. Create evicts the
 // subject's sessions closest to expiry beyond the per-subject cap. Any
 // failure to get an answer is [ErrUnavailable], never Invalid.
+//
+// # Healing
+//
+// A rotation acknowledged by a Redis primary that then failed before
+// replicating it leaves the client holding a child the new primary never
+// saw. A token one generation ahead proves nothing by itself (its MAC
+// does not cover its parent), so each family keeps a commitment: the
+// state (proof hash, generation, secret version) of its current token's
+// child, stored at login ([Store.Create]'s child) and with every rotation
+// (the [Rotation]'s Grandchild). A presented token equal to that
+// commitment is the family's own next token: the store applies the lost
+// rotation and the presented one at once (Healed; KeyRepeated when the key
+// hash equals the one that made the current token). Nothing else heals: an
+// absent, expired, revoked or tampered family, two generations ahead, a
+// child made under another secret version, a record without a commitment.
+//
+// # Push
+//
+// A store may also be a [Watcher]: it then tells every Store on its
+// backend, and so every server instance, which sessions ended, so that
+// their session checks refuse an ended session's access tokens at once
+// instead of when a cached answer ages out. The rules an implementation
+// keeps (package storetest checks them):
+//
+//   - Every operation that ends sessions pushes their ids: Revoke, RevokeAll,
+//     a Rotate that detects reuse (every session of the subject, or the
+//     family, per the policy) and a Create that evicts. The push is part of
+//     the operation: no session ends without it (redisstore publishes from
+//     the script that ends them). Nothing else pushes; expiry does not.
+//   - A Watch is live once its subscription is in place; it says so again
+//     each time it verifies the subscription, and says when it is lost. An
+//     end pushed while a Watch is not live may never reach it: a session
+//     check then trusts no cached answer until the Watch is live again, and
+//     none read before.
+//   - After stop returns, no callback runs.
+//
+// A Store that wraps another must implement Watcher too, passing Watch
+// through, or the push is lost.
 //
 // # Subject index
 //

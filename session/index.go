@@ -112,9 +112,11 @@ func (x *Index) SubjectID(subject string) SubjectID {
 }
 
 // NewFamily returns the first token of a new session of subject (random
-// family and proof, generation 1, under the current secret) and the key
-// of its record seal.
-func (x *Index) NewFamily(subject string) (Token, SealKey) {
-	t := x.secrets.newFamily(x.SubjectID(subject))
-	return t, x.secrets.current.sealKey(t.Family)
+// family and proof, generation 1, under the current secret), its child,
+// to which the session commits (see [Store.Create]), and the key of its
+// record seal.
+func (x *Index) NewFamily(subject string) (first, child Token, seal SealKey) {
+	first = x.secrets.newFamily(x.SubjectID(subject))
+	child, _ = x.secrets.Child(first, first.Version) // the current version
+	return first, child, x.secrets.current.sealKey(first.Family)
 }

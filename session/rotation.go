@@ -17,6 +17,10 @@ import (
 type Rotation struct {
 	Presented Token // MAC-verified
 	Child     Token // its successor under the current secret
+	// Grandchild is Child's successor: the store keeps a commitment to it
+	// while Child is current, so that a rotation a failover lost can be
+	// recognised (see the package documentation, "Healing").
+	Grandchild Token
 	// KeyHash is a hash of the client's idempotency key, or random when
 	// it sent none: equal hashes mean a retry of one refresh.
 	KeyHash [16]byte
@@ -33,9 +37,9 @@ type Rotation struct {
 }
 
 // Rotation checks idempotencyKey and prepares the rotation of t: its child
-// under the current secret, the key hash and the seal keys. A key that
-// could be guessed is [ErrInvalidInput] (see [MinIdempotencyKeyLen]); ""
-// means none. Nothing is stored.
+// and grandchild under the current secret, the key hash and the seal keys.
+// A key that could be guessed is [ErrInvalidInput] (see
+// [MinIdempotencyKeyLen]); "" means none. Nothing is stored.
 func (s *Secrets) Rotation(t Token, idempotencyKey string) (Rotation, error) {
 	if err := checkIdempotencyKey(idempotencyKey); err != nil {
 		return Rotation{}, err
@@ -47,7 +51,8 @@ func (s *Secrets) Rotation(t Token, idempotencyKey string) (Rotation, error) {
 	if err != nil {
 		return Rotation{}, err
 	}
-	r := Rotation{Presented: t, Child: child, KeyHash: keyHash(idempotencyKey)}
+	grandchild, _ := s.Child(child, s.current.version) // the version exists
+	r := Rotation{Presented: t, Child: child, Grandchild: grandchild, KeyHash: keyHash(idempotencyKey)}
 	r.Seal[0] = s.current.sealKey(t.Family)
 	r.Seal[1] = r.Seal[0]
 	if t.Version != s.current.version {

@@ -18,15 +18,17 @@ import (
 // "Store contract"; package storetest checks them. Implementations are
 // safe for concurrent use, and two Store values on one backend act as one.
 type Store interface {
-	// Create stores a new session whose first token is t, sealed with
-	// seal (see SealKey.Seal), and returns its Expires and Evicted: the
-	// subject's sessions closest to expiry that it ended to stay within
-	// the store's cap.
-	Create(ctx context.Context, t Token, s NewSession, seal SealKey) (Result, error)
+	// Create stores a new session whose first token is t, committed to
+	// its child (see [Rotation].Grandchild) and sealed with seal (see
+	// SealKey.Seal), and returns its Expires and Evicted: the subject's
+	// sessions closest to expiry that it ended to stay within the store's
+	// cap.
+	Create(ctx context.Context, t, child Token, s NewSession, seal SealKey) (Result, error)
 
-	// Rotate redeems r.Presented: Rotated, Replayed, Reused (sessions
-	// were revoked per the store's policy), KeyRepeated, Tampered or
-	// Invalid. Only Rotated and Reused change anything.
+	// Rotate redeems r.Presented: Rotated, Healed, Replayed, Reused
+	// (sessions were revoked per the store's policy), KeyRepeated,
+	// Tampered or Invalid. Only Rotated, Healed and Reused change
+	// anything.
 	Rotate(ctx context.Context, r Rotation) (Result, error)
 
 	// Lookup reports the session of r.Presented and its claims, changing
@@ -48,14 +50,38 @@ type Store interface {
 	// used first.
 	Sessions(ctx context.Context, id SubjectID) ([]Info, error)
 
-	// Active reports whether sessionID is an active session of the
-	// subject id whose record names subject. One cheap read.
-	Active(ctx context.Context, id SubjectID, sessionID, subject string) (bool, error)
+	// Active reports until when sessionID is an active session whose
+	// record names subject: its deadline (the idle timeout from its last
+	// use, or its absolute lifetime, whichever comes first), or the zero
+	// Time when it is not active. One cheap read. It needs no SubjectID
+	// (the session id locates the record), so that a resource server
+	// holding no refresh-token secret can ask.
+	Active(ctx context.Context, sessionID, subject string) (time.Time, error)
 
 	// LoadOrStore returns the value stored under name, storing value first
 	// when there is none; a nil value only loads (nil: none). It keeps the
 	// wrapped subject-index key ([Secrets.Index]); values never expire.
 	LoadOrStore(ctx context.Context, name string, value []byte) ([]byte, error)
+}
+
+// Watcher is a [Store] that pushes the end of every session to every
+// Store on its backend, so that a session check anywhere refuses an ended
+// session's access tokens at once (package redisstore and the in-memory
+// store of package storetest implement it).
+//
+// Watch subscribes and calls ended with the ids of sessions as they end
+// through any Store of the backend: revoked (Revoke, RevokeAll), ended by
+// reuse detection, or evicted by Create. Expiry is not pushed: a session
+// check bounds what it caches by the deadline Active returns. live(true)
+// says that the subscription is in place, and is repeated each time it is
+// verified (at least once a second while it lasts); live(false), that it
+// was lost: ends may have been missed until the next live(true). The
+// callbacks are called in order, never concurrently; they must be quick
+// and must not call the Store. stop ends the subscription and returns once no
+// callback runs any more. The package documentation's "Push" section has
+// the rules.
+type Watcher interface {
+	Watch(ended func(sessionIDs []string), live func(bool)) (stop func())
 }
 
 // Outcome is what a store decided.
@@ -86,6 +112,11 @@ const (
 	Tampered
 	// Found: Lookup found the session.
 	Found
+	// Healed: Presented was the child the family had committed to, one
+	// generation ahead: the rotation that made it was lost (a failover).
+	// That rotation and Presented's are applied; Child is now current.
+	// Answered to the client as Rotated.
+	Healed
 	// WrongProofKey: the session is bound to a DPoP key and the rotation
 	// did not prove possession of it (Rotation.KeyThumbprint differs).
 	// Checked after the seal and before everything else, so a used token
@@ -97,10 +128,10 @@ const (
 // operation and its Outcome.
 type Result struct {
 	Outcome Outcome
-	Subject string          // the record's subject (Rotated, Replayed, Reused, Found; Revoke)
-	Claims  json.RawMessage // the claims given at login (Rotated, Replayed, Found)
+	Subject string          // the record's subject (Rotated, Healed, Replayed, Reused, Found; Revoke)
+	Claims  json.RawMessage // the claims given at login (Rotated, Healed, Replayed, Found)
 	// Expires is when the session's current token stops working unless
-	// used (Create, Rotated, Replayed).
+	// used (Create, Rotated, Healed, Replayed).
 	Expires time.Time
 	Version uint32 // Replayed: the secret version of the current token
 	Ended   int    // Reused: active sessions revoked
@@ -108,7 +139,7 @@ type Result struct {
 	// subject or only this one.
 	Policy ReusePolicy
 	// KeyThumbprint is the DPoP key the session is bound to, "" for none
-	// (Rotated, Replayed, Found).
+	// (Rotated, Healed, Replayed, Found).
 	KeyThumbprint string
 	Evicted       []string // Create: session ids ended to stay within the cap
 }

@@ -132,6 +132,9 @@ func TestChild(t *testing.T) {
 	if err != nil || rot.Child != c1 || rot.Presented != p {
 		t.Fatalf("Rotation: %+v, %v", rot, err)
 	}
+	if g, _ := s.Child(c1, 2); rot.Grandchild != g {
+		t.Fatalf("Rotation's grandchild %+v, want the child's child %+v", rot.Grandchild, g)
+	}
 }
 
 // TestIndex: subject ids are keyed by the stored index key, not by the
@@ -156,9 +159,12 @@ func TestIndex(t *testing.T) {
 	if other.SubjectID("alice") == x1.SubjectID("alice") {
 		t.Fatal("the id does not depend on the secret the index key came from")
 	}
-	tok, seal := x2.NewFamily("alice")
+	tok, child, seal := x2.NewFamily("alice")
 	if tok.Version != 2 || tok.Generation != 1 || tok.Subject != x1.SubjectID("alice") || seal == (session.SealKey{}) {
 		t.Fatalf("NewFamily: %+v, seal %x", tok, seal)
+	}
+	if want, _ := secrets(t, k2).Child(tok, 2); child != want {
+		t.Fatalf("NewFamily's child %+v, want the first token's child %+v", child, want)
 	}
 	// A step-1 instance (the new secret held, not yet current) stores the
 	// key under the new version too: an instance that holds only the new

@@ -44,7 +44,7 @@ func race(e *env, tok session.Token, ik func(i int) string) *outcomes {
 			}
 			o.counts[g.res.Outcome]++
 			switch g.res.Outcome {
-			case session.Rotated, session.Replayed:
+			case session.Rotated, session.Healed, session.Replayed:
 				o.tokens[g.tok]++
 			case session.Reused:
 				o.ended = g.res.Ended

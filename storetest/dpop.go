@@ -23,8 +23,8 @@ var (
 // loginBound starts a session bound to the DPoP key jkt.
 func (e *env) loginBound(subject, jkt string) grant {
 	e.t.Helper()
-	tok, seal := e.index.NewFamily(subject)
-	r, err := e.store.Create(e.ctx, tok, session.NewSession{Subject: subject, Claims: json.RawMessage(`{"role":"user"}`),
+	tok, child, seal := e.index.NewFamily(subject)
+	r, err := e.store.Create(e.ctx, tok, child, session.NewSession{Subject: subject, Claims: json.RawMessage(`{"role":"user"}`),
 		KeyThumbprint: jkt}, seal)
 	if err != nil {
 		e.t.Fatalf("Create(%q) bound: %v", subject, err)

@@ -151,8 +151,14 @@ func testSessions(t *testing.T, nb NewBackend) {
 	}
 }
 
+// testActive: Active names the session's deadline, which moves with each
+// rotation and stops at the absolute lifetime; it needs no subject id, and
+// the record's subject must match.
 func testActive(t *testing.T, nb NewBackend) {
-	e := newEnv(t, nb, nil)
+	e := newEnv(t, nb, func(c *Config) {
+		c.IdleTimeout = time.Hour
+		c.AbsoluteLifetime = 90 * time.Minute
+	})
 	g := e.login("alice")
 	other := e.login("alice").sid() // then revoked: a well-formed id of no session
 	if _, err := e.store.Revoke(e.ctx, g.tok.Subject, other, "alice"); err != nil {
@@ -168,13 +174,19 @@ func testActive(t *testing.T, nb NewBackend) {
 		{"alice", "", false},
 		{"alice", "not-a-session-id", false},
 		{"alice", other, false},
+		// The record's subject counts, not only the id: a prefix of a
+		// subject is not the subject.
+		{"alic", g.sid(), false},
 	} {
 		e.active(tc.sub, tc.sid, tc.want)
 	}
-	// The record's subject counts, not only the id: "alic" shares no id
-	// with "alice", and a prefix of a subject is not the subject.
-	if ok, err := e.store.Active(e.ctx, g.tok.Subject, g.sid(), "alic"); err != nil || ok {
-		t.Fatalf("Active with a prefix of the subject: %v, %v", ok, err)
+	if got := e.active("alice", g.sid(), true); !got.Equal(g.res.Expires) {
+		t.Fatalf("Active = %v, want the deadline Create reported, %v", got, g.res.Expires)
+	}
+	e.clock.Advance(40 * time.Minute)
+	g = e.rotate(g.tok, "")
+	if got := e.active("alice", g.sid(), true); !got.Equal(g.res.Expires) || !got.Equal(e.clock.Now().Add(50*time.Minute)) {
+		t.Fatalf("Active after a rotation = %v, want the absolute deadline %v", got, g.res.Expires)
 	}
 }
 
@@ -310,8 +322,8 @@ func testCancelledContext(t *testing.T, nb NewBackend) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	id := g.tok.Subject
-	tok, seal := e.index.NewFamily("alice")
-	_, err := e.store.Create(ctx, tok, session.NewSession{Subject: "alice"}, seal)
+	tok, child, seal := e.index.NewFamily("alice")
+	_, err := e.store.Create(ctx, tok, child, session.NewSession{Subject: "alice"}, seal)
 	wantErr(t, "Create", err, session.ErrUnavailable)
 	rot, _ := e.secrets.Rotation(g.tok, "")
 	_, err = e.store.Rotate(ctx, rot)
@@ -325,7 +337,7 @@ func testCancelledContext(t *testing.T, nb NewBackend) {
 	wantErr(t, "RevokeAll", err, session.ErrUnavailable)
 	_, err = e.store.Sessions(ctx, id)
 	wantErr(t, "Sessions", err, session.ErrUnavailable)
-	_, err = e.store.Active(ctx, id, g.sid(), "alice")
+	_, err = e.store.Active(ctx, g.sid(), "alice")
 	wantErr(t, "Active", err, session.ErrUnavailable)
 	_, err = e.store.LoadOrStore(ctx, "storetest", []byte("x"))
 	wantErr(t, "LoadOrStore", err, session.ErrUnavailable)

@@ -14,7 +14,8 @@ import (
 
 // NewMemoryStore returns a session.Store that keeps sessions in memory,
 // for tests and examples: it keeps every rule of the contract (Run checks
-// it) but nothing survives the process, and instances do not share it.
+// it) and pushes ends (it is a session.Watcher), but nothing survives the
+// process, and instances do not share it.
 // Zero fields of cfg mean the defaults: strict reuse, RevokeSubject,
 // 30-day idle timeout, no absolute lifetime, 100 sessions per subject,
 // time.Now.
@@ -29,8 +30,11 @@ func NewMemoryStore(cfg Config) session.Store {
 		cfg.Clock = time.Now
 	}
 	return &memory{cfg: cfg, families: map[string]*family{},
-		index: map[session.SubjectID]map[string]bool{}, meta: map[string][]byte{}}
+		index: map[session.SubjectID]map[string]bool{}, meta: map[string][]byte{},
+		watches: map[*watch]struct{}{}}
 }
+
+var _ session.Watcher = (*memory)(nil)
 
 type memory struct {
 	cfg      Config
@@ -38,6 +42,7 @@ type memory struct {
 	families map[string]*family                    // by session id; guarded by mu
 	index    map[session.SubjectID]map[string]bool // session ids per subject; guarded by mu
 	meta     map[string][]byte                     // guarded by mu
+	watches  map[*watch]struct{}                   // guarded by mu
 }
 
 // state is what a family keeps of a token: the hash of its proof, its
@@ -57,6 +62,7 @@ type family struct {
 	jkt           string // the DPoP key thumbprint of a bound session
 	client        session.ClientInfo
 	cur, prev     state
+	next          state    // the commitment to cur's child (Healed)
 	keyHash       [16]byte // of the rotation that made cur
 	rotated       bool     // cur was made by a rotation (keyHash is set)
 	created, used time.Time
@@ -100,7 +106,7 @@ func (m *memory) drop(sid string) {
 	}
 }
 
-func (m *memory) Create(ctx context.Context, t session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
+func (m *memory) Create(ctx context.Context, t, child session.Token, ns session.NewSession, seal session.SealKey) (session.Result, error) {
 	ns, err := ns.Validate()
 	if err != nil {
 		return session.Result{}, err
@@ -112,12 +118,13 @@ func (m *memory) Create(ctx context.Context, t session.Token, ns session.NewSess
 	defer m.mu.Unlock()
 	sid := t.SessionID()
 	f := &family{id: t.Subject, subject: ns.Subject, claims: ns.Claims, jkt: ns.KeyThumbprint, client: ns.Client,
-		cur: stateOf(t), created: now, used: now, idle: m.cfg.IdleTimeout,
+		cur: stateOf(t), next: stateOf(child), created: now, used: now, idle: m.cfg.IdleTimeout,
 		seal: seal.Seal(sid, ns.Subject, ns.KeyThumbprint, ns.Claims)}
 	if m.cfg.AbsoluteLifetime > 0 {
 		f.absolute = now.Add(m.cfg.AbsoluteLifetime)
 	}
 	r := session.Result{Expires: f.deadline(), Evicted: m.makeRoom(t.Subject, now)}
+	m.notify(r.Evicted...)
 	m.families[sid] = f
 	if m.index[t.Subject] == nil {
 		m.index[t.Subject] = map[string]bool{}
@@ -180,17 +187,18 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 		return session.Result{Outcome: out}, nil
 	}
 	res := session.Result{Subject: f.subject, Claims: f.claims, KeyThumbprint: f.jkt}
-	p, g := r.Presented.Generation, f.cur.gen
+	p, g, heal := r.Presented.Generation, f.cur.gen, stateOf(r.Presented) == f.next
 	switch {
-	case stateOf(r.Presented) == f.cur:
+	case stateOf(r.Presented) == f.cur || heal:
 		if f.rotated && f.keyHash == r.KeyHash {
 			return session.Result{Outcome: session.KeyRepeated}, nil
 		}
-		f.prev, f.cur, f.keyHash, f.rotated, f.used, f.idle = f.cur, stateOf(r.Child), r.KeyHash, true, now, m.cfg.IdleTimeout
+		f.prev, f.cur, f.next = stateOf(r.Presented), stateOf(r.Child), stateOf(r.Grandchild)
+		f.keyHash, f.rotated, f.used, f.idle = r.KeyHash, true, now, m.cfg.IdleTimeout
 		if reseal {
 			f.seal = r.Seal[0].Seal(r.Presented.SessionID(), f.subject, f.jkt, f.claims)
 		}
-		res.Outcome, res.Expires = session.Rotated, f.deadline()
+		res.Outcome, res.Expires = map[bool]session.Outcome{false: session.Rotated, true: session.Healed}[heal], f.deadline()
 	case p >= g, p == g-1 && stateOf(r.Presented) != f.prev:
 		return session.Result{Outcome: session.Invalid}, nil
 	case p == g-1 && (f.keyHash == r.KeyHash || now.Sub(f.used) < m.cfg.ReuseGrace):
@@ -199,23 +207,6 @@ func (m *memory) Rotate(ctx context.Context, r session.Rotation) (session.Result
 		res.Outcome, res.Claims, res.Ended, res.Policy = session.Reused, nil, m.revoke(f, r.Presented.SessionID(), now), m.cfg.ReusePolicy
 	}
 	return res, nil
-}
-
-// revoke ends the family sid per the reuse policy and counts the active
-// sessions it ended.
-func (m *memory) revoke(f *family, sid string, now time.Time) int {
-	if m.cfg.ReusePolicy == session.RevokeFamily {
-		m.drop(sid)
-		return 1
-	}
-	n := 0
-	for s := range m.index[f.id] {
-		if m.live(s, now) != nil {
-			n++
-			m.drop(s)
-		}
-	}
-	return n
 }
 
 func (m *memory) Lookup(ctx context.Context, r session.Rotation) (session.Result, error) {
@@ -242,6 +233,7 @@ func (m *memory) Revoke(ctx context.Context, id session.SubjectID, sid, subject 
 		return session.Result{}, session.ErrNotFound
 	}
 	m.drop(sid)
+	m.notify(sid)
 	return session.Result{Subject: f.subject}, nil
 }
 
@@ -251,14 +243,7 @@ func (m *memory) RevokeAll(ctx context.Context, id session.SubjectID) (int, erro
 		return 0, err
 	}
 	defer m.mu.Unlock()
-	n := 0
-	for sid := range m.index[id] {
-		if m.live(sid, now) != nil {
-			n++
-			m.drop(sid)
-		}
-	}
-	return n, nil
+	return m.dropSubject(id, now), nil
 }
 
 func (m *memory) Sessions(ctx context.Context, id session.SubjectID) ([]session.Info, error) {
@@ -278,14 +263,16 @@ func (m *memory) Sessions(ctx context.Context, id session.SubjectID) ([]session.
 	return out, nil
 }
 
-func (m *memory) Active(ctx context.Context, id session.SubjectID, sid, subject string) (bool, error) {
+func (m *memory) Active(ctx context.Context, sid, subject string) (time.Time, error) {
 	now, err := m.begin(ctx)
 	if err != nil {
-		return false, err
+		return time.Time{}, err
 	}
 	defer m.mu.Unlock()
-	f := m.live(sid, now)
-	return f != nil && f.id == id && f.subject == subject && subject != "", nil
+	if f := m.live(sid, now); f != nil && f.subject == subject && subject != "" {
+		return f.deadline(), nil
+	}
+	return time.Time{}, nil
 }
 
 func (m *memory) LoadOrStore(ctx context.Context, name string, value []byte) ([]byte, error) {

@@ -257,13 +257,13 @@ func testInvalidInput(t *testing.T, nb NewBackend) {
 		"ClaimsNotUTF8":   {Subject: "a", Claims: []byte("{\"name\":\"Zo\xe9\"}")},
 	} {
 		t.Run(name, func(t *testing.T) {
-			tok, seal := e.index.NewFamily(ns.Subject)
-			_, err := e.store.Create(e.ctx, tok, ns, seal)
+			tok, child, seal := e.index.NewFamily(ns.Subject)
+			_, err := e.store.Create(e.ctx, tok, child, ns, seal)
 			wantErr(t, "Create", err, session.ErrInvalidInput)
 		})
 	}
-	tok, seal := e.index.NewFamily("a")
-	_, err := e.store.Create(e.ctx, tok, session.NewSession{Subject: "a", Client: session.ClientInfo{
+	tok, child, seal := e.index.NewFamily("a")
+	_, err := e.store.Create(e.ctx, tok, child, session.NewSession{Subject: "a", Client: session.ClientInfo{
 		UserAgent: strings.Repeat("é", 512),
 		Device:    "caf\xe9 laptop", // Latin-1 from a header: repaired, not refused
 	}}, seal)

@@ -153,8 +153,8 @@ func (e *env) login(subject string) grant {
 
 func (e *env) loginWith(st session.Store, x *session.Index, subject string, claims json.RawMessage) grant {
 	e.t.Helper()
-	tok, seal := x.NewFamily(subject)
-	r, err := st.Create(e.ctx, tok, session.NewSession{Subject: subject, Claims: claims,
+	tok, child, seal := x.NewFamily(subject)
+	r, err := st.Create(e.ctx, tok, child, session.NewSession{Subject: subject, Claims: claims,
 		Client: session.ClientInfo{UserAgent: "storetest", IP: "192.0.2.1", Device: "laptop"}}, seal)
 	if err != nil {
 		e.t.Fatalf("Create(%q): %v", subject, err)
@@ -216,16 +216,17 @@ func wantErr(t *testing.T, what string, err, target error) {
 	}
 }
 
-// active asserts whether a session is active.
-func (e *env) active(subject, sid string, want bool) {
+// active asserts whether a session is active, and returns its deadline.
+func (e *env) active(subject, sid string, want bool) time.Time {
 	e.t.Helper()
-	got, err := e.store.Active(e.ctx, e.index.SubjectID(subject), sid, subject)
+	until, err := e.store.Active(e.ctx, sid, subject)
 	if err != nil {
 		e.t.Fatalf("Active: %v", err)
 	}
-	if got != want {
-		e.t.Fatalf("Active(%q, %s) = %v, want %v", subject, sid, got, want)
+	if got := !until.IsZero(); got != want {
+		e.t.Fatalf("Active(%q, %s) = %v, want active %v", subject, sid, until, want)
 	}
+	return until
 }
 
 // sessions returns the number of active sessions of subject.

@@ -38,12 +38,15 @@ var counterNames = map[jwtrefresh.EventKind]string{
 	jwtrefresh.EventLogin:         "login",
 	jwtrefresh.EventRotate:        "refresh",
 	jwtrefresh.EventReplay:        "replay",
+	jwtrefresh.EventHealed:        "healed",
 	jwtrefresh.EventReuseDetected: "reuse",
 	jwtrefresh.EventRevoke:        "revoke",
 	jwtrefresh.EventRevokeAll:     "revoke_all",
 	jwtrefresh.EventEvict:         "evict",
 	jwtrefresh.EventTampered:      "tampered",
 	jwtrefresh.EventDPoPRefused:   "dpop_refused",
+	jwtrefresh.EventCheckDegraded: "check_degraded",
+	jwtrefresh.EventCheckRestored: "check_restored",
 }
 
 // user is a demo account.
@@ -71,6 +74,19 @@ type app struct {
 	dpop   string // off, allowed or required
 }
 
+// newStore is the session store on rdb, as cfg says.
+func newStore(cfg *config, rdb redis.UniversalClient) (session.Store, error) {
+	opts := []redisstore.Option{
+		redisstore.WithKeyPrefix(cfg.keyPrefix),
+		redisstore.WithReuseGrace(cfg.reuseGrace),
+		redisstore.WithReusePolicy(cfg.reusePolicy),
+	}
+	if cfg.replicaAck > 0 {
+		opts = append(opts, redisstore.WithReplicaAck(cfg.replicaAck, cfg.replicaAckTimeout))
+	}
+	return redisstore.New(rdb, opts...)
+}
+
 // newApp builds the service on rdb. counts receives the session counters
 // (main publishes it as "sessions").
 func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *expvar.Map) (*app, http.Handler, error) {
@@ -82,15 +98,7 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []redisstore.Option{
-		redisstore.WithKeyPrefix(cfg.keyPrefix),
-		redisstore.WithReuseGrace(cfg.reuseGrace),
-		redisstore.WithReusePolicy(cfg.reusePolicy),
-	}
-	if cfg.replicaAck > 0 {
-		opts = append(opts, redisstore.WithReplicaAck(cfg.replicaAck, cfg.replicaAckTimeout))
-	}
-	store, err := redisstore.New(rdb, opts...)
+	store, err := newStore(cfg, rdb)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,8 +111,11 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 		return nil, nil, err
 	}
 	// The session check makes a logout or a revocation refuse the
-	// session's access tokens at once, not only when they expire.
-	mwOpts = append(mwOpts, middleware.WithSessionCheck(a.svc.SessionCheck(), 0))
+	// session's access tokens at once, on every server sharing the Redis,
+	// not only when they expire.
+	if cfg.sessionCheck != "off" {
+		mwOpts = append(mwOpts, middleware.WithSessionCheck(a.svc.SessionCheck(), 0))
+	}
 	mw, err := a.svc.Middleware(mwOpts...)
 	if err != nil {
 		return nil, nil, err
@@ -125,13 +136,16 @@ func newApp(cfg *config, rdb redis.UniversalClient, log *slog.Logger, counts *ex
 }
 
 // options are the service's options and the middleware's DPoP option,
-// when DPoP is not off.
+// when DPoP is not off; the session check's are added by newApp.
 func (a *app) options(cfg *config, log *slog.Logger, store session.Store) ([]jwtrefresh.Option, []middleware.Option) {
 	svcOpts := []jwtrefresh.Option{
 		jwtrefresh.WithAudience(audience),
 		jwtrefresh.WithAccessTokenTTL(cfg.accessTTL),
-		jwtrefresh.WithLogger(log), // session events and refused requests
+		jwtrefresh.WithLogger(log), // session events, refused requests, degraded mode
 		jwtrefresh.WithEvents(a.event),
+	}
+	if cfg.sessionCheck == "closed" {
+		svcOpts = append(svcOpts, jwtrefresh.WithMaxStale(0)) // 503 whenever Redis must answer and cannot
 	}
 	if cfg.dpop == "off" {
 		return svcOpts, nil

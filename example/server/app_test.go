@@ -16,11 +16,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// newTestServer runs the app on rdb (real Redis from redistest unless
-// given) behind a real HTTP server.
-func newTestServer(t *testing.T, rdb redis.UniversalClient) (*httptest.Server, *expvar.Map) {
+// newTestServer runs the app, configured by args, on rdb (real Redis from
+// redistest unless given) behind a real HTTP server.
+func newTestServer(t *testing.T, rdb redis.UniversalClient, args ...string) (*httptest.Server, *expvar.Map) {
 	t.Helper()
-	cfg, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	cfg, err := parseConfig(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,10 +31,11 @@ func newTestServer(t *testing.T, rdb redis.UniversalClient) (*httptest.Server, *
 	counts := new(expvar.Map)
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.publicURL = "http://" + srv.Listener.Addr().String()
-	_, h, err := newApp(cfg, rdb, slog.New(slog.DiscardHandler), counts)
+	a, h, err := newApp(cfg, rdb, slog.New(slog.DiscardHandler), counts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { a.svc.Close() })
 	srv.Config.Handler = h
 	srv.Start()
 	t.Cleanup(srv.Close)

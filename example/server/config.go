@@ -38,6 +38,8 @@ type config struct {
 	accessTTL         time.Duration
 	reuseGrace        time.Duration
 	reusePolicy       session.ReusePolicy
+	// sessionCheck is how /api checks sessions: open, closed or off.
+	sessionCheck string
 	// reusePolicyName is the policy as configured: user or family.
 	reusePolicyName string
 	// signingKeys (HS256 secrets) and refreshKeys, the current key first:
@@ -66,8 +68,9 @@ var settings = []setting{
 	{flag: "replica-ack", env: "REDIS_REPLICA_ACK", def: "0", usage: "`replicas` that must hold each change before it is answered (WAIT), so that a failover cannot lose it; 0: none"},
 	{flag: "replica-ack-timeout", env: "REDIS_REPLICA_ACK_TIMEOUT", usage: "how long a change waits for them (a Go `duration`); required with -replica-ack"},
 	{flag: "access-ttl", env: "ACCESS_TTL", def: "5m", usage: "access token lifetime (a Go `duration`, whole seconds)"},
-	{flag: "reuse-grace", env: "REUSE_GRACE", def: "0", usage: "reuse grace window (a Go `duration`; 0: strict one-time use)"},
+	{flag: "reuse-grace", env: "REUSE_GRACE", def: redisstore.DefaultReuseGrace.String(), usage: "reuse grace window (a Go `duration`, at most 1m; 0: strict one-time use)"},
 	{flag: "reuse-policy", env: "REUSE_POLICY", def: "user", usage: "what reuse of a refresh token revokes: `user` (all the user's sessions) or family (that session)"},
+	{flag: "session-check", env: "SESSION_CHECK", def: "open", usage: "how /api checks sessions: `open` (while Redis is down, answer from what the server knows), closed (503 instead) or off (no check: an access token works until it expires)"},
 	{flag: "signing-key", env: "SIGNING_KEY", usage: "HS256 signing `keys`: VERSION:BASE64,… (base64 of at least 32 bytes each), the current one first, the others still verify; a bare BASE64 is version 1; empty: random", secret: true},
 	{flag: "refresh-key", env: "REFRESH_KEY", usage: "refresh-token `keys`: VERSION:BASE64,… like -signing-key; empty: random", secret: true},
 	{flag: "key-prefix", env: "KEY_PREFIX", def: redisstore.DefaultKeyPrefix, usage: "`prefix` of every Redis key"},
@@ -204,9 +207,14 @@ func (c *config) set(s setting, v string) error {
 		}
 	case "reuse-grace":
 		c.reuseGrace, err = time.ParseDuration(v)
-		if err == nil && c.reuseGrace < 0 {
-			err = errors.New("negative")
+		if err == nil && (c.reuseGrace < 0 || c.reuseGrace > time.Minute) {
+			err = errors.New("want 0 (strict) to 1m; negative or longer is refused")
 		}
+	case "session-check":
+		if v != "open" && v != "closed" && v != "off" {
+			err = errors.New("want open, closed or off")
+		}
+		c.sessionCheck = v
 	case "reuse-policy":
 		switch v {
 		case "user":

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtrefresh/jwtrefresh/redisstore"
 	"github.com/jwtrefresh/jwtrefresh/session"
 )
 
@@ -24,8 +25,9 @@ func TestParseConfig(t *testing.T) {
 		check func(t *testing.T, c *config)
 	}{
 		{"defaults", nil, nil, func(t *testing.T, c *config) {
-			if c.addr != "127.0.0.1:8080" || c.redisOpts != nil || c.clusterOpts != nil || c.accessTTL != 5*time.Minute || c.reuseGrace != 0 ||
-				c.reusePolicy != session.RevokeSubject || c.keyPrefix != "jwtrefresh:" {
+			if c.addr != "127.0.0.1:8080" || c.redisOpts != nil || c.clusterOpts != nil || c.accessTTL != 5*time.Minute ||
+				c.reuseGrace != redisstore.DefaultReuseGrace || c.reusePolicy != session.RevokeSubject || c.keyPrefix != "jwtrefresh:" ||
+				c.sessionCheck != "open" {
 				t.Errorf("defaults: %+v", c)
 			}
 			if c.sentinelOpts != nil || c.replicaAck != 0 || c.replicaAckTimeout != 0 {
@@ -40,10 +42,10 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{"environment", nil, map[string]string{
 			"ADDR": ":0", "REDIS_URL": "redis://r:6379/1", "ACCESS_TTL": "2s", "REUSE_GRACE": "1s",
-			"REUSE_POLICY": "family", "SIGNING_KEY": std, "REFRESH_KEY": url, "KEY_PREFIX": "app:",
+			"REUSE_POLICY": "family", "SIGNING_KEY": std, "REFRESH_KEY": url, "KEY_PREFIX": "app:", "SESSION_CHECK": "closed",
 		}, func(t *testing.T, c *config) {
 			if c.addr != ":0" || c.redisOpts == nil || c.redisOpts.Addr != "r:6379" || c.redisOpts.DB != 1 || c.accessTTL != 2*time.Second ||
-				c.reuseGrace != time.Second || c.reusePolicy != session.RevokeFamily || c.keyPrefix != "app:" {
+				c.reuseGrace != time.Second || c.reusePolicy != session.RevokeFamily || c.keyPrefix != "app:" || c.sessionCheck != "closed" {
 				t.Errorf("from the environment: %+v", c)
 			}
 			want := []versionedKey{{1, []byte(key + "\xff\xfe")}}
@@ -144,7 +146,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"ttl not a duration", []string{"-access-ttl", "soon"}, nil, `-access-ttl "soon"`},
 		{"ttl below a second", []string{"-access-ttl", "500ms"}, nil, "at least 1s"},
 		{"ttl fraction", nil, map[string]string{"ACCESS_TTL": "1.5s"}, `ACCESS_TTL "1.5s": want a whole number of seconds`},
-		{"negative grace", []string{"-reuse-grace", "-1s"}, nil, "negative"},
+		{"negative grace", []string{"-reuse-grace", "-1s"}, nil, "negative or longer is refused"},
+		{"grace over a minute", nil, map[string]string{"REUSE_GRACE": "61s"}, `REUSE_GRACE "61s": want 0 (strict) to 1m`},
+		{"unknown session check", []string{"-session-check", "strict"}, nil, `-session-check "strict": want open, closed or off`},
 		{"unknown policy", nil, map[string]string{"REUSE_POLICY": "all"}, "want user or family"},
 		{"short signing key", []string{"-signing-key", secret}, nil, "-signing-key: 12 bytes; want at least 32"},
 		{"short key in a list", []string{"-refresh-key", "2:" + secret + ",1:" + okKey}, nil, "-refresh-key: key 1 of 2: 12 bytes; want at least 32"},

@@ -32,10 +32,11 @@ func newDPoPServer(t *testing.T, mode string) (*httptest.Server, *expvar.Map) {
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.publicURL = "http://" + srv.Listener.Addr().String()
 	counts := new(expvar.Map)
-	_, h, err := newApp(cfg, b.Client, slog.New(slog.DiscardHandler), counts)
+	a, h, err := newApp(cfg, b.Client, slog.New(slog.DiscardHandler), counts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { a.svc.Close() })
 	srv.Config.Handler = h
 	srv.Start()
 	t.Cleanup(srv.Close)

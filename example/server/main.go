@@ -18,15 +18,19 @@
 //	GET  /api/me            (Bearer) {"sub","sid","name","expires"}
 //	POST /api/echo          (Bearer) answers with the request body (≤ 1 MiB)
 //	GET  /debug/vars        expvar, with the map "sessions" counting the
-//	                        session events login, refresh, replay, reuse,
-//	                        revoke, revoke_all and evict (the command line is
-//	                        left out: it may carry keys)
+//	                        session events login, refresh, replay, healed,
+//	                        reuse, revoke, revoke_all, evict, tampered, and
+//	                        the session check's check_degraded and
+//	                        check_restored (the command line is left out: it
+//	                        may carry keys)
 //
 // The /api routes answer a missing, expired or invalid token with 401 and
 // WWW-Authenticate (RFC 6750), and refuse a token whose session has ended
 // (logged out, revoked, reused) through the service's session check: at
-// once when this server ended it, within the check's 5-second cache when
-// another server sharing the Redis did.
+// once when this server ended it, within milliseconds when another server
+// sharing the Redis did (Redis pushes every end). While Redis is down the
+// check answers from what the server knows (-session-check open), or 503
+// (closed).
 //
 // Configuration: each flag, else its environment variable, else the
 // default.
@@ -40,8 +44,11 @@
 //	-replica-ack N      REDIS_REPLICA_ACK  replicas that must hold each change before it is answered (0)
 //	-replica-ack-timeout D  REDIS_REPLICA_ACK_TIMEOUT  how long a change waits for them (required with N > 0)
 //	-access-ttl D       ACCESS_TTL    access-token lifetime, whole seconds (5m)
-//	-reuse-grace D      REUSE_GRACE   reuse grace window (0: strict one-time use)
+//	-reuse-grace D      REUSE_GRACE   reuse grace window, at most 1m (5s; 0: strict one-time use)
 //	-reuse-policy P     REUSE_POLICY  what reuse revokes: user (all the user's sessions) or family (user)
+//	-session-check M    SESSION_CHECK how /api checks sessions (open): open answers from what the
+//	                                  server knows while Redis is down, closed answers 503 instead,
+//	                                  off checks nothing (a token works until it expires)
 //	-signing-key KEYS   SIGNING_KEY   HS256 keys VERSION:BASE64,… (absent: random, announced)
 //	-refresh-key KEYS   REFRESH_KEY   refresh-token keys VERSION:BASE64,… (absent: random, announced)
 //	-key-prefix P       KEY_PREFIX    prefix of the Redis keys (jwtrefresh:)
@@ -146,11 +153,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 	if cfg.publicURL == "" {
 		cfg.publicURL = "http://" + ln.Addr().String()
 	}
-	_, handler, err := newApp(cfg, rdb, log, counts)
+	a, handler, err := newApp(cfg, rdb, log, counts)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	defer a.svc.Close() // the session check's subscription, before Redis closes
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -161,7 +169,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, counts *expvar.Ma
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("listening", "url", "http://"+ln.Addr().String(), "redis", where, "replica_ack", cfg.replicaAck,
-		"access_ttl", cfg.accessTTL, "reuse_grace", cfg.reuseGrace, "reuse_policy", cfg.reusePolicyName, "dpop", cfg.dpop)
+		"access_ttl", cfg.accessTTL, "reuse_grace", cfg.reuseGrace, "reuse_policy", cfg.reusePolicyName,
+		"session_check", cfg.sessionCheck, "dpop", cfg.dpop)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -210,3 +210,52 @@ func forge(t testing.TB, alg string, key any, header, claims map[string]any) str
 	}
 	return input + "." + b64.EncodeToString(sig)
 }
+
+// TestHeaderCache: a header is decoded once and served from the cache
+// after; the cache never holds more than its bound.
+func TestHeaderCache(t *testing.T) {
+	c := &headerCache{m: make(map[string]*proofHeader)}
+	for i := range headerCacheSize + 10 {
+		c.put(strings.Repeat("h", i+1), &proofHeader{alg: "ES256"})
+		if len(c.m) > headerCacheSize {
+			t.Fatalf("%d entries, bound %d", len(c.m), headerCacheSize)
+		}
+	}
+	if c.get(strings.Repeat("h", headerCacheSize+10)) == nil {
+		t.Fatal("the last header put is not cached")
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Unix(1_800_000_000, 0)
+	p, _ := NewProof(key, Claims{Method: "GET", URL: "https://a.example/", IssuedAt: now})
+	part := strings.Split(p, ".")[0]
+	if _, err := Verify(p, Check{Method: "GET", URL: "https://a.example/", Now: now}); err != nil || headers.get(part) == nil {
+		t.Fatalf("a verified proof's header is not cached: %v", err)
+	}
+	// A cached header does not stand in for the signature.
+	bad := p[:strings.LastIndexByte(p, '.')+1] + strings.Repeat("A", 86)
+	if _, err := Verify(bad, Check{Method: "GET", URL: "https://a.example/", Now: now}); !errors.Is(err, ErrSignature) {
+		t.Fatalf("a bad signature under a cached header: %v", err)
+	}
+}
+
+// TestNewProofCachedHeader: proofs by several keys, each made twice (the
+// second from the header cache), carry each its own key; claims needing
+// JSON escapes survive the hand-written encoding.
+func TestNewProofCachedHeader(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for round := 0; round < 2; round++ {
+		for alg, key := range keysByAlg(t) {
+			want, _ := Thumbprint(key.Public())
+			for i := 0; i < 2; i++ {
+				p, err := NewProof(key, Claims{Method: `G"E\T`, URL: "https://a.example/é", Nonce: "n\u00e9", IssuedAt: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := Verify(p, Check{Method: `G"E\T`, URL: "https://a.example/é", Now: now, Nonce: func(n string) bool { return n == "n\u00e9" }})
+				if err != nil || got.Thumbprint != want {
+					t.Fatalf("%s proof %d: %+v, %v; want thumbprint %s", alg, i, got, err, want)
+				}
+			}
+		}
+	}
+}

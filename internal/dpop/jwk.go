@@ -9,7 +9,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"math/big"
 )
@@ -22,29 +21,54 @@ const (
 
 var b64 = base64.RawURLEncoding
 
-// jwk is a proof's `jwk` header as received. The private members are
-// decoded only to be refused: a client that sends them has leaked its key.
-type jwk struct {
-	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-	N   string `json:"n"`
-	E   string `json:"e"`
+// strict decodes the members of a received jwk: only the canonical
+// encoding of each value is accepted (no stray bits after the last
+// byte), so the received strings are the ones RFC 7638 hashes.
+var strict = base64.RawURLEncoding.Strict()
 
-	D   json.RawMessage `json:"d"`
-	P   json.RawMessage `json:"p"`
-	Q   json.RawMessage `json:"q"`
-	DP  json.RawMessage `json:"dp"`
-	DQ  json.RawMessage `json:"dq"`
-	QI  json.RawMessage `json:"qi"`
-	Oth json.RawMessage `json:"oth"`
-	K   json.RawMessage `json:"k"`
+// jwk is a proof's `jwk` header as received. Private members are noted
+// only to be refused: a client that sends them has leaked its key.
+type jwk struct {
+	Kty, Crv, X, Y, N, E string
+	private              bool
 }
 
-func (k *jwk) hasPrivate() bool {
-	return k.D != nil || k.P != nil || k.Q != nil || k.DP != nil ||
-		k.DQ != nil || k.QI != nil || k.Oth != nil || k.K != nil
+func (k *jwk) hasPrivate() bool { return k.private }
+
+// decode reads the object at p: the public members as strings; a private
+// member (d, p, q, dp, dq, qi, oth, k) of any value sets private.
+func (k *jwk) decode(p *scanner) error {
+	var seen uint8
+	return p.object(func(name string) error {
+		var dst *string
+		var bit uint8
+		switch name {
+		case "kty":
+			dst, bit = &k.Kty, 1
+		case "crv":
+			dst, bit = &k.Crv, 2
+		case "x":
+			dst, bit = &k.X, 4
+		case "y":
+			dst, bit = &k.Y, 8
+		case "n":
+			dst, bit = &k.N, 16
+		case "e":
+			dst, bit = &k.E, 32
+		case "d", "p", "q", "dp", "dq", "qi", "oth", "k":
+			k.private = true
+			return p.skip(0)
+		default:
+			return p.skip(0)
+		}
+		if seen&bit != 0 {
+			return errRepeated
+		}
+		seen |= bit
+		var err error
+		*dst, err = p.str()
+		return err
+	})
 }
 
 // publicKey decodes k into an ECDSA P-256, Ed25519 or RSA public key and
@@ -68,13 +92,14 @@ func (k *jwk) publicKey() (crypto.PublicKey, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrKey, err)
 	}
-	t, err := Thumbprint(pub)
-	return pub, t, err
+	// The members decoded strictly, without leading zeros, are canonical:
+	// hash them as received rather than encode them again.
+	return pub, thumbprint(pubJWK{Kty: k.Kty, Crv: k.Crv, X: k.X, Y: k.Y, N: k.N, E: k.E}), nil
 }
 
 func ecKey(x, y string) (*ecdsa.PublicKey, error) {
-	xb, err1 := b64.DecodeString(x)
-	yb, err2 := b64.DecodeString(y)
+	xb, err1 := strict.DecodeString(x)
+	yb, err2 := strict.DecodeString(y)
 	if err1 != nil || err2 != nil || len(xb) != 32 || len(yb) != 32 {
 		return nil, fmt.Errorf("bad P-256 coordinates")
 	}
@@ -86,7 +111,7 @@ func ecKey(x, y string) (*ecdsa.PublicKey, error) {
 }
 
 func edKey(x string) (ed25519.PublicKey, error) {
-	xb, err := b64.DecodeString(x)
+	xb, err := strict.DecodeString(x)
 	if err != nil || len(xb) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("bad Ed25519 key")
 	}
@@ -94,8 +119,8 @@ func edKey(x string) (ed25519.PublicKey, error) {
 }
 
 func rsaKey(n, e string) (*rsa.PublicKey, error) {
-	nb, err1 := b64.DecodeString(n)
-	eb, err2 := b64.DecodeString(e)
+	nb, err1 := strict.DecodeString(n)
+	eb, err2 := strict.DecodeString(e)
 	if err1 != nil || err2 != nil || len(eb) == 0 || len(eb) > 4 || eb[0] == 0 || len(nb) == 0 || nb[0] == 0 {
 		return nil, fmt.Errorf("bad RSA key encoding")
 	}
@@ -120,17 +145,24 @@ func Thumbprint(pub crypto.PublicKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var canon string
+	return thumbprint(k), nil
+}
+
+// thumbprint hashes the RFC 7638 form of k's required members, which
+// must be canonical base64url.
+func thumbprint(k pubJWK) string {
+	var buf [128]byte
+	b := buf[:0]
 	switch k.Kty {
 	case "EC":
-		canon = `{"crv":"` + k.Crv + `","kty":"EC","x":"` + k.X + `","y":"` + k.Y + `"}`
+		b = append(append(append(append(append(append(append(b, `{"crv":"`...), k.Crv...), `","kty":"EC","x":"`...), k.X...), `","y":"`...), k.Y...), `"}`...)
 	case "OKP":
-		canon = `{"crv":"` + k.Crv + `","kty":"OKP","x":"` + k.X + `"}`
+		b = append(append(append(append(append(b, `{"crv":"`...), k.Crv...), `","kty":"OKP","x":"`...), k.X...), `"}`...)
 	default:
-		canon = `{"e":"` + k.E + `","kty":"RSA","n":"` + k.N + `"}`
+		b = append(append(append(append(append(b, `{"e":"`...), k.E...), `","kty":"RSA","n":"`...), k.N...), `"}`...)
 	}
-	sum := sha256.Sum256([]byte(canon))
-	return b64.EncodeToString(sum[:]), nil
+	sum := sha256.Sum256(b)
+	return b64.EncodeToString(sum[:])
 }
 
 // pubJWK is the public members of a JWK, in the order RFC 7638 sorts

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"strconv"
+	"sync"
 	"time"
 )
 
@@ -70,11 +72,7 @@ func Algorithm(key crypto.Signer) (string, error) {
 // its header. key may be any crypto.Signer (a hardware or OS-keyring key
 // too) whose public key [Algorithm] accepts.
 func NewProof(key crypto.Signer, c Claims) (string, error) {
-	alg, err := Algorithm(key)
-	if err != nil {
-		return "", err
-	}
-	pub, err := publicJWK(key.Public())
+	h, err := encodedHeaderOf(key)
 	if err != nil {
 		return "", err
 	}
@@ -90,20 +88,97 @@ func NewProof(key crypto.Signer, c Claims) (string, error) {
 	if c.AccessToken != "" {
 		p.ATH = AccessTokenHash(c.AccessToken)
 	}
-	hb, err := json.Marshal(header{Typ: Type, Alg: alg, JWK: pub})
-	if err != nil {
-		return "", err
-	}
-	pb, err := json.Marshal(p)
-	if err != nil {
-		return "", err
-	}
-	input := b64.EncodeToString(hb) + "." + b64.EncodeToString(pb)
-	sig, err := sign(key, alg, input)
+	pb := p.appendJSON(make([]byte, 0, 160+len(htu)+len(c.Nonce)+len(c.Method)))
+	input := make([]byte, 0, len(h.b64)+1+b64.EncodedLen(len(pb)))
+	input = b64.AppendEncode(append(append(input, h.b64...), '.'), pb)
+	sig, err := sign(key, h.alg, string(input))
 	if err != nil {
 		return "", fmt.Errorf("dpop: signing the proof: %w", err)
 	}
-	return input + "." + b64.EncodeToString(sig), nil
+	return string(b64.AppendEncode(append(input, '.'), sig)), nil
+}
+
+// appendJSON appends p as encoding/json would from its struct tags.
+func (p *payload) appendJSON(b []byte) []byte {
+	b = appendJSONString(append(b, `{"jti":`...), p.JTI)
+	b = appendJSONString(append(b, `,"htm":`...), p.HTM)
+	b = appendJSONString(append(b, `,"htu":`...), p.HTU)
+	b = strconv.AppendInt(append(b, `,"iat":`...), p.IAT, 10)
+	if p.ATH != "" {
+		b = appendJSONString(append(b, `,"ath":`...), p.ATH)
+	}
+	if p.Nonce != "" {
+		b = appendJSONString(append(b, `,"nonce":`...), p.Nonce)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string: as it is when nothing needs
+// escaping (base64url values, normalised URLs), else through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, _ := json.Marshal(s) // a string: cannot fail
+			return append(b, q...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
+}
+
+// encodedHeader is the encoded JOSE header of a key's proofs and its alg.
+type encodedHeader struct{ alg, b64 string }
+
+// headersBySigner caches encodedHeader per signing key: a client signs
+// every request with one key, and the header never changes. Keys are
+// pointers (ECDSA, RSA, most hardware signers) or Ed25519 public halves;
+// other Signers are encoded every time. Reset when full.
+var headersBySigner = struct {
+	sync.Mutex
+	m map[any]encodedHeader // guarded by the mutex
+}{m: make(map[any]encodedHeader)}
+
+const signerCacheSize = 256
+
+func encodedHeaderOf(key crypto.Signer) (encodedHeader, error) {
+	var id any
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey, *rsa.PrivateKey:
+		id = k
+	case ed25519.PrivateKey:
+		if len(k) == ed25519.PrivateKeySize {
+			id = "ed25519:" + string(k[ed25519.SeedSize:])
+		}
+	}
+	if id != nil {
+		headersBySigner.Lock()
+		h, ok := headersBySigner.m[id]
+		headersBySigner.Unlock()
+		if ok {
+			return h, nil
+		}
+	}
+	alg, err := Algorithm(key)
+	if err != nil {
+		return encodedHeader{}, err
+	}
+	pub, err := publicJWK(key.Public())
+	if err != nil {
+		return encodedHeader{}, err
+	}
+	hb, err := json.Marshal(header{Typ: Type, Alg: alg, JWK: pub})
+	if err != nil {
+		return encodedHeader{}, err
+	}
+	h := encodedHeader{alg: alg, b64: b64.EncodeToString(hb)}
+	if id != nil {
+		headersBySigner.Lock()
+		if len(headersBySigner.m) >= signerCacheSize {
+			headersBySigner.m = make(map[any]encodedHeader)
+		}
+		headersBySigner.m[id] = h
+		headersBySigner.Unlock()
+	}
+	return h, nil
 }
 
 // sign returns the JWS signature of input: r||s for ES256 (a Signer

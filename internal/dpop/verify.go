@@ -3,7 +3,7 @@ package dpop
 import (
 	"crypto"
 	"crypto/subtle"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -58,32 +58,41 @@ type Proof struct {
 	IssuedAt   time.Time
 }
 
+// rawHeader is a proof's JOSE header as received.
 type rawHeader struct {
-	Typ  string          `json:"typ"`
-	Alg  string          `json:"alg"`
-	JWK  *jwk            `json:"jwk"`
-	Crit json.RawMessage `json:"crit"`
+	Typ, Alg string
+	JWK      jwk
+	hasJWK   bool
+	Crit     bool // a `crit` member, of any value
 }
 
+// rawClaims are a proof's claims as received; has marks those present.
 type rawClaims struct {
-	JTI   *string  `json:"jti"`
-	HTM   *string  `json:"htm"`
-	HTU   *string  `json:"htu"`
-	IAT   *float64 `json:"iat"`
-	ATH   *string  `json:"ath"`
-	Nonce *string  `json:"nonce"`
+	JTI, HTM, HTU, ATH, Nonce string
+	IAT                       float64
+	has                       uint8
 }
+
+// Bits of rawClaims.has, and of the names seen while decoding.
+const (
+	hasJTI = 1 << iota
+	hasHTM
+	hasHTU
+	hasIAT
+	hasATH
+	hasNonce
+)
 
 // Verify checks proof against c and returns its key's thumbprint, jti and
 // iat. Errors wrap one of the sentinels in errors.go. It does not check
 // jti for replays, nor compare the thumbprint with a token's binding: the
 // caller does both.
 func Verify(proof string, c Check) (Proof, error) {
-	h, cl, pub, thumb, err := parse(proof, c.Algorithms)
+	h, cl, err := parse(proof, c.Algorithms)
 	if err != nil {
 		return Proof{}, err
 	}
-	alg := h.Alg
+	alg := h.alg
 	if alg == "Ed25519" {
 		alg = "EdDSA" // the same signature (RFC 9864 §2.2)
 	}
@@ -93,65 +102,160 @@ func Verify(proof string, c Check) (Proof, error) {
 	if err != nil {
 		return Proof{}, fmt.Errorf("%w: signature encoding", ErrMalformed)
 	}
-	if err := method.Verify(proof[:i], sig, pub); err != nil {
+	if err := method.Verify(proof[:i], sig, h.pub); err != nil {
 		return Proof{}, fmt.Errorf("%w: %w", ErrSignature, err)
 	}
 	iat, err := checkClaims(cl, c)
 	if err != nil {
 		return Proof{}, err
 	}
-	return Proof{Thumbprint: thumb, JTI: *cl.JTI, IssuedAt: iat}, nil
+	return Proof{Thumbprint: h.thumb, JTI: cl.JTI, IssuedAt: iat}, nil
 }
 
-// parse decodes proof's header and claims, checks their form, `typ` and
-// `alg` against algs, and decodes the key. It verifies nothing else.
-func parse(proof string, algs []string) (*rawHeader, *rawClaims, crypto.PublicKey, string, error) {
+// parse decodes proof's header (see parseHeader) and claims and checks their
+// form and `alg` against algs. It verifies nothing else.
+func parse(proof string, algs []string) (*proofHeader, *rawClaims, error) {
 	if len(proof) > MaxLength {
-		return nil, nil, nil, "", fmt.Errorf("%w: %d bytes", ErrTooLong, len(proof))
+		return nil, nil, fmt.Errorf("%w: %d bytes", ErrTooLong, len(proof))
 	}
 	parts := strings.Split(proof, ".")
 	if len(parts) != 3 {
-		return nil, nil, nil, "", fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+	}
+	h, err := parseHeader(parts[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	if !allowed(h.alg, algs) {
+		return nil, nil, fmt.Errorf("%w: %q", ErrAlgorithm, h.alg)
+	}
+	var cl rawClaims
+	if err := decodePart(parts[1], cl.decode); err != nil {
+		return nil, nil, err
+	}
+	const required = hasJTI | hasHTM | hasHTU | hasIAT
+	if cl.has&required != required || cl.JTI == "" || len(cl.JTI) > maxJTI {
+		return nil, nil, fmt.Errorf("%w: jti, htm, htu or iat missing", ErrMalformed)
+	}
+	return h, &cl, nil
+}
+
+// proofHeader is a valid proof header, decoded: what a client sends the same
+// in every proof.
+type proofHeader struct {
+	alg   string
+	pub   crypto.PublicKey
+	thumb string
+}
+
+// parseHeader decodes and checks the encoded header part: `typ`, no
+// `crit`, an `alg` this package verifies that fits a public `jwk`. Valid
+// headers are cached, since a client repeats its own.
+func parseHeader(part string) (*proofHeader, error) {
+	if h := headers.get(part); h != nil {
+		return h, nil
 	}
 	var h rawHeader
-	var cl rawClaims
-	if err := decodePart(parts[0], &h); err != nil {
-		return nil, nil, nil, "", err
+	if err := decodePart(part, h.decode); err != nil {
+		return nil, err
 	}
-	if err := decodePart(parts[1], &cl); err != nil {
-		return nil, nil, nil, "", err
+	if !strings.EqualFold(h.Typ, Type) || h.Crit {
+		return nil, fmt.Errorf("%w: typ %q", ErrType, h.Typ)
 	}
-	if !strings.EqualFold(h.Typ, Type) || h.Crit != nil {
-		return nil, nil, nil, "", fmt.Errorf("%w: typ %q", ErrType, h.Typ)
+	if !allowed(h.Alg, DefaultAlgorithms) {
+		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, h.Alg)
 	}
-	if !allowed(h.Alg, algs) {
-		return nil, nil, nil, "", fmt.Errorf("%w: %q", ErrAlgorithm, h.Alg)
-	}
-	if h.JWK == nil {
-		return nil, nil, nil, "", fmt.Errorf("%w: no jwk", ErrKey)
+	if !h.hasJWK {
+		return nil, fmt.Errorf("%w: no jwk", ErrKey)
 	}
 	pub, thumb, err := h.JWK.publicKey()
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, err
 	}
 	if !fits(h.Alg, h.JWK.Kty) {
-		return nil, nil, nil, "", fmt.Errorf("%w: %s with a %s key", ErrAlgorithm, h.Alg, h.JWK.Kty)
+		return nil, fmt.Errorf("%w: %s with a %s key", ErrAlgorithm, h.Alg, h.JWK.Kty)
 	}
-	if cl.JTI == nil || *cl.JTI == "" || len(*cl.JTI) > maxJTI || cl.HTM == nil || cl.HTU == nil || cl.IAT == nil {
-		return nil, nil, nil, "", fmt.Errorf("%w: jti, htm, htu or iat missing", ErrMalformed)
-	}
-	return &h, &cl, pub, thumb, nil
+	hd := &proofHeader{alg: h.Alg, pub: pub, thumb: thumb}
+	headers.put(part, hd)
+	return hd, nil
 }
 
-func decodePart(part string, v any) error {
+func decodePart(part string, decode func(string) error) error {
 	b, err := b64.DecodeString(part)
 	if err != nil {
 		return fmt.Errorf("%w: base64url: %w", ErrMalformed, err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: JSON: %w", ErrMalformed, err)
+	if err := decode(string(b)); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return nil
+}
+
+// decode reads the header's members: typ, alg, jwk, crit; others skipped.
+func (h *rawHeader) decode(doc string) error {
+	var seen uint8
+	return document(doc, func(p *scanner, name string) error {
+		var bit uint8
+		var err error
+		switch name {
+		case "typ":
+			bit = 1
+			h.Typ, err = p.str()
+		case "alg":
+			bit = 2
+			h.Alg, err = p.str()
+		case "jwk":
+			bit, h.hasJWK = 4, true
+			err = h.JWK.decode(p)
+		case "crit":
+			bit, h.Crit = 8, true
+			err = p.skip(0)
+		default:
+			return p.skip(0)
+		}
+		if seen&bit != 0 {
+			return errRepeated
+		}
+		seen |= bit
+		return err
+	})
+}
+
+var errRepeated = errors.New("a member name repeated")
+
+// decode reads the claims the proof must or may hold; others skipped.
+func (c *rawClaims) decode(doc string) error {
+	return document(doc, func(p *scanner, name string) error {
+		var bit uint8
+		var err error
+		switch name {
+		case "jti":
+			bit = hasJTI
+			c.JTI, err = p.str()
+		case "htm":
+			bit = hasHTM
+			c.HTM, err = p.str()
+		case "htu":
+			bit = hasHTU
+			c.HTU, err = p.str()
+		case "iat":
+			bit = hasIAT
+			c.IAT, err = p.number()
+		case "ath":
+			bit = hasATH
+			c.ATH, err = p.str()
+		case "nonce":
+			bit = hasNonce
+			c.Nonce, err = p.str()
+		default:
+			return p.skip(0)
+		}
+		if c.has&bit != 0 {
+			return errRepeated
+		}
+		c.has |= bit
+		return err
+	})
 }
 
 // allowed reports whether alg is in algs (nil: DefaultAlgorithms) and is
@@ -185,21 +289,21 @@ func fits(alg, kty string) bool {
 
 // checkClaims checks htm, htu, iat, ath and nonce, in that order.
 func checkClaims(cl *rawClaims, c Check) (time.Time, error) {
-	if *cl.HTM != c.Method {
-		return time.Time{}, fmt.Errorf("%w: %q", ErrMethod, *cl.HTM)
+	if cl.HTM != c.Method {
+		return time.Time{}, fmt.Errorf("%w: %q", ErrMethod, cl.HTM)
 	}
 	want, err := NormalizeURL(c.URL)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if got, err := NormalizeURL(*cl.HTU); err != nil || got != want {
+	if got, err := NormalizeURL(cl.HTU); err != nil || got != want {
 		return time.Time{}, fmt.Errorf("%w: proof for another URL", ErrURL)
 	}
 	window := c.Window
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	f := *cl.IAT
+	f := cl.IAT
 	if math.IsNaN(f) || f < 0 || f > 1<<53 {
 		return time.Time{}, fmt.Errorf("%w: iat out of range", ErrMalformed)
 	}
@@ -209,11 +313,11 @@ func checkClaims(cl *rawClaims, c Check) (time.Time, error) {
 	}
 	if c.AccessToken != "" {
 		want := AccessTokenHash(c.AccessToken)
-		if cl.ATH == nil || subtle.ConstantTimeCompare([]byte(*cl.ATH), []byte(want)) != 1 {
+		if cl.has&hasATH == 0 || subtle.ConstantTimeCompare([]byte(cl.ATH), []byte(want)) != 1 {
 			return time.Time{}, ErrAccessTokenHash
 		}
 	}
-	if c.Nonce != nil && (cl.Nonce == nil || !c.Nonce(*cl.Nonce)) {
+	if c.Nonce != nil && (cl.has&hasNonce == 0 || !c.Nonce(cl.Nonce)) {
 		return time.Time{}, ErrNonce
 	}
 	return iat, nil

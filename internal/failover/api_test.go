@@ -32,9 +32,13 @@ const ackTimeout = time.Second
 
 // service is the token service under test: a Redis store on rdb with
 // strict one-time use (no grace window, so that every replay of a spent
-// token by a thief counts) and reuse revoking only the family.
+// token by a thief counts) and reuse revoking only the family. It counts
+// the healed rotations (EventHealed) per subject.
 type service struct {
 	svc *jwtrefresh.Service
+
+	mu     sync.Mutex
+	healed map[string]int // guarded by mu
 }
 
 func newService(rdb redis.UniversalClient, prefix string, ack bool) (*service, error) {
@@ -62,8 +66,24 @@ func newService(rdb redis.UniversalClient, prefix string, ack bool) (*service, e
 	if err != nil {
 		return nil, err
 	}
-	svc, err := jwtrefresh.NewService(store, secrets, set, "failover-test")
-	return &service{svc: svc}, err
+	s := &service{healed: map[string]int{}}
+	s.svc, err = jwtrefresh.NewService(store, secrets, set, "failover-test", jwtrefresh.WithEvents(s.event))
+	return s, err
+}
+
+func (s *service) event(_ context.Context, e jwtrefresh.Event) {
+	if e.Kind == jwtrefresh.EventHealed {
+		s.mu.Lock()
+		s.healed[e.Subject]++
+		s.mu.Unlock()
+	}
+}
+
+// healedCount is how many rotations of subject's session healed so far.
+func (s *service) healedCount(subject string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.healed[subject]
 }
 
 // handler serves the token endpoints (refresh, revoke, …) under authPrefix.

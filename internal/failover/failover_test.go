@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -31,7 +32,8 @@ func runConfigurations(t *testing.T, lag time.Duration) {
 	sessions := envInt(t, "FAILOVER_SESSIONS", 200)
 	// 18 probe sessions: the chance that none is on the killed master's
 	// slots (2/3 each, hashed at random) is below 0.1 %.
-	p := params{sessions: sessions, workers: 16, revocations: max(sessions/4, 2), probes: 18, after: 3, lag: lag}
+	p := params{sessions: sessions, workers: 16, revocations: max(sessions/4, 2), probes: 18, after: 3, lag: lag,
+		interval: time.Second}
 	var table []row
 	for _, topo := range []string{sentinel, cluster} {
 		for _, ack := range []bool{false, true} {
@@ -57,18 +59,33 @@ func runConfigurations(t *testing.T, lag time.Duration) {
 func runOnce(t *testing.T, topo string, ack bool, p params) outcome {
 	t.Helper()
 	var out outcome
-	t.Run("run", func(t *testing.T) { // its own cleanup: the topology is stopped when the run ends
-		r := newRun(t, topo, ack, p)
-		var err error
-		if out, err = r.execute(t.Context()); err != nil {
-			t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		again := false
+		t.Run("run", func(t *testing.T) { // its own cleanup: the topology is stopped when the run ends
+			r := newRun(t, topo, ack, p)
+			var err error
+			out, err = r.execute(t.Context())
+			switch {
+			case errors.Is(err, errPromotedAgain) && attempt < maxAttempts:
+				t.Logf("discarded, run again: %v (counted %+v)", err, out)
+				again = true
+			case err != nil:
+				t.Fatal(err)
+			}
+		})
+		if t.Failed() {
+			t.FailNow()
 		}
-	})
-	if t.Failed() {
-		t.FailNow()
+		if !again {
+			return out
+		}
 	}
-	return out
 }
+
+// maxAttempts bounds the runs discarded for a second promotion (the
+// Sentinels or Cluster nodes of a loaded machine failing over the new
+// primary too) before one counts as a failure.
+const maxAttempts = 3
 
 // check fails the test when the run is not what the configuration
 // guarantees, or measured nothing.
@@ -80,13 +97,15 @@ func check(t *testing.T, o outcome, ack bool, lag time.Duration) {
 	if o.thiefTries == 0 || o.revokedBefore == 0 {
 		t.Errorf("nothing to measure: %d spent tokens for the thief, %d revocations acknowledged before the kill", o.thiefTries, o.revokedBefore)
 	}
-	if ack && (o.lostWrites != 0 || o.spurious != 0 || o.thiefWins != 0 || o.undone != 0) {
-		t.Errorf("with replica acknowledgements: %d lost writes, %d spurious logouts, %d thief wins, %d undone revocations; want 0 each",
-			o.lostWrites, o.spurious, o.thiefWins, o.undone)
+	if ack && (o.lostWrites != 0 || o.spurious != 0 || o.healed != 0 || o.thiefWins != 0 || o.undone != 0) {
+		t.Errorf("with replica acknowledgements: %d lost writes, %d spurious logouts, %d healed, %d thief wins, %d undone revocations; want 0 each",
+			o.lostWrites, o.spurious, o.healed, o.thiefWins, o.undone)
 	}
-	if o.spurious > o.lostWrites-o.lostThief || o.thiefWins > o.lostThief {
-		t.Errorf("%d spurious logouts and %d thief wins, but only %d and %d lost writes that could explain them",
-			o.spurious, o.thiefWins, o.lostWrites-o.lostThief, o.lostThief)
+	// A healed session is one whose rotation was lost and that stayed
+	// logged in: lost writes bound both together.
+	if o.spurious+o.healed > o.lostWrites-o.lostThief || o.thiefWins > o.lostThief {
+		t.Errorf("%d spurious logouts, %d healed and %d thief wins, but only %d and %d lost writes that could explain them",
+			o.spurious, o.healed, o.thiefWins, o.lostWrites-o.lostThief, o.lostThief)
 	}
 }
 
@@ -112,8 +131,8 @@ type row struct {
 // each run's figure), the recovery's median and maximum.
 func format(rows []row) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-20s %4s  %-22s %-22s %-22s %-22s %s\n", "configuration", "runs",
-		"lost writes", "spurious logouts", "thief wins/tries", "undone/revoked", "recovery median, max")
+	fmt.Fprintf(&b, "%-20s %4s  %-22s %-22s %-22s %-22s %-10s %-22s %s\n", "configuration", "runs",
+		"lost writes", "spurious logouts", "healed", "thief wins/tries", "(healed)", "undone/revoked", "recovery median, max")
 	for _, r := range rows {
 		col := func(f func(outcome) int) string {
 			sum, each := 0, make([]string, len(r.runs))
@@ -135,12 +154,22 @@ func format(rows []row) string {
 			rec = append(rec, o.recovery)
 		}
 		slices.Sort(rec)
-		fmt.Fprintf(&b, "%-20s %4d  %-22s %-22s %-22s %-22s %v, %v\n", r.name, len(r.runs),
+		fmt.Fprintf(&b, "%-20s %4d  %-22s %-22s %-22s %-22s %-10d %-22s %v, %v\n", r.name, len(r.runs),
 			col(func(o outcome) int { return o.lostWrites }),
 			col(func(o outcome) int { return o.spurious }),
+			col(func(o outcome) int { return o.healed }),
 			ratio(func(o outcome) int { return o.thiefWins }, func(o outcome) int { return o.thiefTries }),
+			sum(r.runs, func(o outcome) int { return o.thiefHealed }),
 			ratio(func(o outcome) int { return o.undone }, func(o outcome) int { return o.revokedBefore }),
 			rec[len(rec)/2].Round(10*time.Millisecond), rec[len(rec)-1].Round(10*time.Millisecond))
 	}
 	return b.String()
+}
+
+func sum(runs []outcome, f func(outcome) int) int {
+	n := 0
+	for _, o := range runs {
+		n += f(o)
+	}
+	return n
 }

@@ -23,6 +23,10 @@ type params struct {
 	revocations int // other sessions, revoked around the kill
 	probes      int // fresh sessions refreshed after the kill to time the recovery
 	after       int // refreshes each session still logged in makes after the counting
+	// interval is the least time between two refreshes of one session,
+	// longer than lag: real clients refresh once per access-token
+	// lifetime, so a lagging replica misses at most one rotation of each.
+	interval time.Duration
 	// lag, when not 0, pauses the primary's replicas for that long right
 	// before the kill, so that the writes of that time reach no replica.
 	lag time.Duration
@@ -33,8 +37,10 @@ type outcome struct {
 	lostWrites      int // acknowledged rotations missing on the new primary
 	lostThief       int // … of them, on the thief's targets
 	spurious        int // sessions (not the thief's targets) logged out
+	healed          int // sessions (not the thief's targets) whose lost rotation healed
 	thiefTries      int // sessions whose spent tokens the thief replayed
 	thiefWins       int // … of them, where a replay was answered 200
+	thiefHealed     int // … of those, where that 200 was a heal
 	revokedBefore   int // revocations acknowledged before the kill
 	undone          int
 	recovery        time.Duration
@@ -51,6 +57,7 @@ type clientSession struct {
 	mu     sync.Mutex
 	tokens []savedToken // every refresh token the client saved, the login's first
 	out    bool         // the client was told to log in again
+	last   time.Time    // when the client's last request began
 }
 
 type savedToken struct {
@@ -103,6 +110,18 @@ func (s *clientSession) since(t time.Time) int {
 		}
 	}
 	return n
+}
+
+// due reports whether interval has passed since the last request began,
+// and if so counts a request as beginning now.
+func (s *clientSession) due(interval time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.last) < interval {
+		return false
+	}
+	s.last = time.Now()
+	return true
 }
 
 func (s *clientSession) loggedOut() bool {
@@ -169,6 +188,9 @@ func newRun(t *testing.T, topo string, ack bool, p params) *run {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The sessions' first refreshes are spread over an interval, and
+		// so stay spread: a steady rate, not bursts.
+		s.last = time.Now().Add(-p.interval + time.Duration(i)*p.interval/time.Duration(p.sessions))
 		r.clients = append(r.clients, s)
 	}
 	r.revoked = r.logins(t, "revoked", p.revocations)

@@ -57,6 +57,10 @@ func (r *run) execute(ctx context.Context) (outcome, error) {
 	if err := r.count(ctx, &out); err != nil {
 		return out, err
 	}
+	promoted, err := r.topo.primaryAddr(ctx)
+	if err != nil {
+		return out, err
+	}
 	r.thawedAt.Store(time.Now().UnixNano())
 	r.srv.thaw()
 	if !waitFor(ctx, afterLimit, r.allFinished) {
@@ -66,25 +70,43 @@ func (r *run) execute(ctx context.Context) (outcome, error) {
 		if !s.thief && s.loggedOut() {
 			out.spurious++
 		}
+		if !s.thief && r.svc.healedCount(s.subject) > 0 {
+			out.healed++
+		}
 	}
 	out.rotations, out.transientErrors = r.rotations.Load(), r.transient.Load()
+	if now, err := r.topo.primaryAddr(ctx); err != nil || now != promoted {
+		// A second promotion loses writes after they were counted.
+		return out, fmt.Errorf("%w: %s after the counting, %s at the end (%v)", errPromotedAgain, promoted, now, err)
+	}
 	return out, nil
 }
 
-// work refreshes its sessions in turn until each has made p.after
-// refreshes after the thaw or is logged out, or ctx ends.
+// errPromotedAgain: the primary changed again after the counting, so the
+// run's counts cannot be attributed; the run is repeated.
+var errPromotedAgain = errors.New("a second promotion during the run")
+
+// work refreshes its sessions in turn, each at most once per p.interval,
+// until each has made p.after refreshes after the thaw or is logged out,
+// or ctx ends.
 func (r *run) work(ctx context.Context, mine []*clientSession) {
 	for ctx.Err() == nil {
-		busy := false
+		busy, sent := false, false
 		for _, s := range mine {
 			if ctx.Err() != nil || s.loggedOut() || r.finished(s) {
 				continue
 			}
 			busy = true
-			r.request(ctx, s)
+			if s.due(r.p.interval) {
+				sent = true
+				r.request(ctx, s)
+			}
 		}
 		if !busy {
 			return
+		}
+		if !sent {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }
@@ -269,12 +291,16 @@ func (r *run) steal(ctx context.Context, s *clientSession, out *outcome) error {
 	}
 	out.thiefTries++
 	for _, rt := range spent {
+		healed := r.svc.healedCount(s.subject)
 		status, _, err := r.settle(ctx, rt, rand.Text())
 		if err != nil {
 			return fmt.Errorf("the thief's replay: %w", err)
 		}
 		if status == http.StatusOK {
 			out.thiefWins++
+			if r.svc.healedCount(s.subject) > healed {
+				out.thiefHealed++
+			}
 			return nil
 		}
 	}

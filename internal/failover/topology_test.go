@@ -1,6 +1,8 @@
 package failover
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,6 +34,37 @@ type topology struct {
 	client   redis.UniversalClient
 	primary  *redistest.Server   // the one killed
 	replicas []*redistest.Server // its replicas
+	// sentinels, when set, name the primary (SENTINEL
+	// get-master-addr-by-name).
+	sentinels []string
+}
+
+// primaryAddr returns the address that serves the killed primary's keys
+// now: the Sentinels' primary, or the master of the Cluster's slot 0.
+func (t *topology) primaryAddr(ctx context.Context) (string, error) {
+	if len(t.sentinels) > 0 {
+		s := redis.NewSentinelClient(&redis.Options{Addr: t.sentinels[0]})
+		defer s.Close()
+		a, err := s.GetMasterAddrByName(ctx, redistest.SentinelMaster).Result()
+		if err != nil || len(a) != 2 {
+			return "", fmt.Errorf("the Sentinels' primary: %v %v", a, err)
+		}
+		return a[0] + ":" + a[1], nil
+	}
+	shards, err := t.client.(*redis.ClusterClient).ClusterShards(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			for _, n := range sh.Nodes {
+				if r.Start == 0 && n.Role == "master" && n.Health == "online" {
+					return fmt.Sprintf("%s:%d", n.IP, n.Port), nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("no online master serves slot 0: %+v", shards)
 }
 
 // kill kills the primary (SIGKILL).
@@ -65,7 +98,7 @@ func startTopology(t *testing.T, name string) *topology {
 	t.Helper()
 	if name == sentinel {
 		set := redistest.StartSentinel(t, 2, failoverTimeout)
-		return &topology{client: set.Client(t), primary: set.Primary, replicas: set.Replicas}
+		return &topology{client: set.Client(t), primary: set.Primary, replicas: set.Replicas, sentinels: set.Addrs()}
 	}
 	nodes := redistest.StartReplicatedCluster(t, 2, failoverTimeout)
 	addrs := make([]string, len(nodes))

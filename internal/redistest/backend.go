@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +46,8 @@ type Backend struct {
 	Master    string
 	// Mini is the in-process server of the InProcess backend, else nil.
 	Mini *miniredis.Miniredis
+	// Servers are the private servers of a NewPrivate backend, else nil.
+	Servers []*Server
 
 	mu   sync.Mutex
 	mnow time.Time // Mini's clock
@@ -184,6 +187,32 @@ func ping(t testing.TB, c redis.UniversalClient, what string) {
 	}
 }
 
+// NewPrivate returns a Standalone or Cluster backend on private servers
+// of its own (StartServer, StartCluster), never the shared instances of
+// the environment: for tests that stop, pause or reconfigure Redis, or
+// read its statistics. Without redis-server the test is skipped (a
+// failure when REDIS_REQUIRED=1).
+func NewPrivate(t testing.TB, name string) *Backend {
+	t.Helper()
+	switch name {
+	case Standalone:
+		s := StartServer(t)
+		return &Backend{Name: name, Client: s.Client(t), Addr: s.Addr, Servers: []*Server{s}}
+	case Cluster:
+		nodes := StartCluster(t)
+		var addrs []string
+		for _, n := range nodes {
+			addrs = append(addrs, n.Addr)
+		}
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true})
+		t.Cleanup(func() { c.Close() })
+		ping(t, c, "private cluster "+strings.Join(addrs, ","))
+		return &Backend{Name: name, Client: c, Servers: nodes}
+	}
+	t.Fatalf("redistest: no private %q backend", name)
+	return nil
+}
+
 // Prefix returns a key prefix unique to this test (no '{', no glob
 // characters) and deletes every key under it when t ends.
 func (b *Backend) Prefix(t testing.TB) string {
@@ -233,10 +262,10 @@ func KeyPrefix(t testing.TB) string {
 // Cluster. prefix must not contain glob characters.
 func (b *Backend) Keys(ctx context.Context, prefix string) ([]string, error) {
 	var (
-		mu   sync.Mutex // ForEachMaster scans the masters concurrently
+		mu   sync.Mutex // EachNode visits the masters concurrently
 		keys []string
 	)
-	scan := func(ctx context.Context, c *redis.Client) error {
+	err := b.EachNode(ctx, func(ctx context.Context, c *redis.Client) error {
 		var mine []string
 		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 		for it.Next(ctx) {
@@ -246,17 +275,53 @@ func (b *Backend) Keys(ctx context.Context, prefix string) ([]string, error) {
 		keys = append(keys, mine...)
 		mu.Unlock()
 		return it.Err()
-	}
-	var err error
+	})
+	return keys, err
+}
+
+// EachNode runs fn on the server, or concurrently on every master of a
+// Cluster: for commands about a server rather than keys (INFO, CLIENT
+// KILL, ACL).
+func (b *Backend) EachNode(ctx context.Context, fn func(ctx context.Context, c *redis.Client) error) error {
 	switch c := b.Client.(type) {
 	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, scan)
+		return c.ForEachMaster(ctx, fn)
 	case *redis.Client:
-		err = scan(ctx, c)
-	default:
-		err = fmt.Errorf("redistest: cannot scan a %T", b.Client)
+		return fn(ctx, c)
 	}
-	return keys, err
+	return fmt.Errorf("redistest: cannot reach the nodes of a %T", b.Client)
+}
+
+// CommandCalls counts the calls of each command since the server started
+// (INFO commandstats, e.g. "evalsha", "publish"; commands run by scripts
+// included), summed over the masters of a Cluster. Only a private server
+// gives a test its own counts.
+func (b *Backend) CommandCalls(ctx context.Context) (map[string]int64, error) {
+	var mu sync.Mutex
+	calls := map[string]int64{}
+	err := b.EachNode(ctx, func(ctx context.Context, c *redis.Client) error {
+		info, err := c.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range strings.Split(info, "\n") {
+			// cmdstat_get:calls=3,usec=…
+			name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(l), "cmdstat_"), ":calls=")
+			if !ok {
+				continue
+			}
+			n, _, _ := strings.Cut(rest, ",")
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err != nil {
+				return fmt.Errorf("redistest: commandstats line %q", l)
+			}
+			calls[name] += v
+		}
+		return nil
+	})
+	return calls, err
 }
 
 // Wait lets d pass for the server: it sleeps on real Redis and moves the
