@@ -83,7 +83,7 @@ show "server -addr 127.0.0.1:0 -access-ttl ${TTL}s -reuse-grace ${GRACE}s"
 # up for the tests exports REDIS_URL): the demo is the in-process Redis.
 env -u ADDR -u REDIS_URL -u REDIS_CLUSTER_ADDRS -u REDIS_SENTINEL_ADDRS -u REDIS_SENTINEL_MASTER \
   -u REDIS_REPLICA_ACK -u REDIS_REPLICA_ACK_TIMEOUT -u ACCESS_TTL -u REUSE_GRACE -u REUSE_POLICY \
-  -u SESSION_CHECK -u SIGNING_KEY -u REFRESH_KEY -u KEY_PREFIX \
+  -u SESSION_CHECK -u DPOP -u PUBLIC_URL -u SIGNING_KEY -u REFRESH_KEY -u KEY_PREFIX \
   "$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" -reuse-grace "${GRACE}s" 2>>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 100); do
