@@ -6,7 +6,9 @@
 # its burst mode (concurrent 401s, one refresh, retries), then lets a thief
 # replay a used refresh token with the CLI once the grace window has
 # passed: the server detects the reuse, revokes every session of the user,
-# and every device is told to log in again.
+# and every device is told to log in again. Last, a thief who has a
+# DPoP-bound session's tokens but not its key is refused at the API and at
+# the refresh endpoint, and the session goes on untouched.
 #
 # The script checks each outcome it announces and exits non-zero if one
 # does not happen. It leaves nothing running: the server is stopped by its
@@ -81,7 +83,7 @@ show "server -addr 127.0.0.1:0 -access-ttl ${TTL}s -reuse-grace ${GRACE}s"
 # up for the tests exports REDIS_URL): the demo is the in-process Redis.
 env -u ADDR -u REDIS_URL -u REDIS_CLUSTER_ADDRS -u REDIS_SENTINEL_ADDRS -u REDIS_SENTINEL_MASTER \
   -u REDIS_REPLICA_ACK -u REDIS_REPLICA_ACK_TIMEOUT -u ACCESS_TTL -u REUSE_GRACE -u REUSE_POLICY \
-  -u SESSION_CHECK -u SIGNING_KEY -u REFRESH_KEY -u KEY_PREFIX \
+  -u SESSION_CHECK -u DPOP -u PUBLIC_URL -u SIGNING_KEY -u REFRESH_KEY -u KEY_PREFIX \
   "$work/bin/server" -addr 127.0.0.1:0 -access-ttl "${TTL}s" -reuse-grace "${GRACE}s" 2>>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 100); do
@@ -123,7 +125,9 @@ show "cli -token-file laptop/token.json sessions"
 cli -token-file laptop/token.json sessions | indent
 server_log
 
-step "5. A thief copies the laptop's session (its refresh token is still unused)."
+step "5. A thief copies the laptop's session, key file and all (its refresh token is still unused)."
+say "The CLI binds each login to a key pair (DPoP), kept beside the token file: whoever copies both" \
+  "files, as from a stolen laptop, holds the session. Step 9 shows what a copy without the key gets."
 show "cp -rp laptop stolen"
 cp -rp "$work/laptop" "$work/stolen"
 
@@ -149,7 +153,37 @@ say "The laptop too, although its access token (from step 6) has not expired yet
   "follows the 401 is refused as well."
 expect_login_required -token-file laptop/token.json get /api/me
 
-step "9. Stop the server (SIGTERM: a graceful shutdown)."
+step "9. DPoP: a thief who has a session's tokens, but not its key, gets nothing."
+say "alice logs in on her laptop again. The session is bound to a new key pair in a 0600 file" \
+  "beside the token file; every request and refresh carries a proof signed with it."
+show "echo wonderland | cli -token-file laptop/token.json login -user alice -device laptop"
+echo wonderland | cli -token-file laptop/token.json login -user alice -device laptop | indent
+show "ls laptop"
+ls "$work/laptop" | grep -v '\.lock$' | indent
+server_log
+say "A thief obtains the token file alone (from a backup, a log, a proxy) and sends its access and" \
+  "refresh tokens as Bearer tokens, as any client would:"
+show "sed -e 's/\"token_type\":\"DPoP\"/\"token_type\":\"Bearer\"/' -e 's/,\"dpop_jkt\":\"[^\"]*\"//' laptop/token.json >thief/token.json"
+mkdir -m 700 "$work/thief"
+(umask 077 && sed -e 's/"token_type":"DPoP"/"token_type":"Bearer"/' -e 's/,"dpop_jkt":"[^"]*"//' \
+  "$work/laptop/token.json" >"$work/thief/token.json")
+status=0
+show "cli -token-file thief/token.json get /api/me"
+cli -token-file thief/token.json get /api/me >"$work/out" 2>&1 || status=$?
+indent <"$work/out"
+say "${dim}(exit status $status)${off}"
+[ "$status" -ne 0 ] || fail "the thief's get succeeded"
+server_log
+grep -q 'msg="session dpop_refused"' "$work/server.log" || fail "the server did not refuse the thief's refresh"
+say "The API refused the bound access token without a proof (401), and the refresh endpoint refused" \
+  "the refresh token without a proof by the session's key: nothing was rotated or revoked."
+say "alice's laptop goes on with its session, untouched:"
+show "cli -token-file laptop/token.json get /api/me"
+cli -token-file laptop/token.json get /api/me | tee "$work/me.out" | indent || fail "the laptop's session was harmed"
+grep -q '"dpop_bound":true' "$work/me.out" || fail "the laptop's session is not DPoP-bound"
+server_log
+
+step "10. Stop the server (SIGTERM: a graceful shutdown)."
 kill "$server_pid"
 wait "$server_pid" || fail "the server exited with status $?"
 server_pid=""

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -41,8 +42,10 @@ type pair struct {
 func newPair(t *testing.T) *pair {
 	d := newDeployment(t)
 	d.reuseGrace = shortGrace
-	p := &pair{d: d, issuer: d.start(t, time.Second), api: d.start(t, time.Hour)}
-	p.front = newFront(t, p.issuer)
+	f := newFront(t)
+	public := "PUBLIC_URL=" + f.url // the address clients use, which DPoP proofs name
+	p := &pair{d: d, issuer: d.start(t, time.Second, public), api: d.start(t, time.Hour, public), front: f}
+	f.route(t, p.issuer)
 	return p
 }
 
@@ -114,15 +117,17 @@ func TestParallelCLIsRefreshOnce(t *testing.T) {
 const shortGrace = 500 * time.Millisecond
 
 // TestReplayedRefreshTokenLogsEveryoneOut: a thief's copy of the token file
-// holds a refresh token that the owner has since used. Presenting it after
-// the reuse grace window is reuse: the thief's CLI is told to run login
-// (exit status 2), and every session of the user is revoked, the owner's
+// of a Bearer session (-dpop=false; TestStolenBoundSessionIsRefused is the
+// DPoP case) holds a refresh token that the owner has since used.
+// Presenting it after the reuse grace window is reuse: the thief's CLI is
+// told to run login (exit status 2), and every session of the user is
+// revoked, the owner's
 // included.
 func TestReplayedRefreshTokenLogsEveryoneOut(t *testing.T) {
 	p := newPair(t)
-	laptop := newSession(t, p.d.bin, "laptop")
+	laptop := newBearerSession(t, p.d.bin, "laptop")
 	laptop.login(t, p.front, "alice", "wonderland")
-	phone := newSession(t, p.d.bin, "phone")
+	phone := newBearerSession(t, p.d.bin, "phone")
 	phone.login(t, p.front, "alice", "wonderland")
 	bob := newSession(t, p.d.bin, "bob")
 	bob.login(t, p.front, "bob", "builder")
@@ -162,6 +167,47 @@ func TestReplayedRefreshTokenLogsEveryoneOut(t *testing.T) {
 	p.api.wantCounters(t, map[string]int{"refresh": 2, "reuse": 1}) // bob's
 }
 
+// TestStolenBoundSessionIsRefused: a thief who has the token file of a
+// DPoP-bound session (the CLI's default) but not its key file is refused
+// at the API and at the refresh endpoint, with the CLI and by hand;
+// nothing is rotated or revoked, and the owner's session goes on.
+func TestStolenBoundSessionIsRefused(t *testing.T) {
+	p := newPair(t)
+	p.useAPI(t)
+	laptop := newSession(t, p.d.bin, "laptop")
+	laptop.login(t, p.front, "alice", "wonderland")
+	if keys, _ := filepath.Glob(laptop.path + ".dpop-*.key"); len(keys) != 1 {
+		t.Fatalf("key files %q beside the token file; want one", keys)
+	}
+	// The tokens alone, sent as Bearer tokens: the CLI's first request is
+	// refused (the access token is still valid), then its refresh.
+	data, err := os.ReadFile(laptop.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	if err := json.Unmarshal(data, &tok); err != nil {
+		t.Fatal(err)
+	}
+	tok["token_type"] = "Bearer"
+	delete(tok, "dpop_jkt")
+	thief := newBearerSession(t, p.d.bin, "thief")
+	data, _ = json.Marshal(tok)
+	if err := os.WriteFile(thief.path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := thief.cli(t, p.front, "", "get", "/api/me"); r.code == 0 {
+		t.Fatalf("the thief's get: %v; want a refusal", r)
+	}
+	if status, code := refresh(t, p.api, tok["refresh_token"].(string)); status != http.StatusBadRequest {
+		t.Errorf("the thief's refresh by hand: %d %s; want 400", status, code)
+	}
+	p.api.wantCounters(t, map[string]int{"refresh": 0, "reuse": 0, "revoke": 0, "dpop_refused": 2})
+	if r := laptop.cli(t, p.front, "", "get", "/api/me"); r.code != 0 || !strings.Contains(r.stdout, `"dpop_bound":true`) {
+		t.Errorf("the owner's get after the theft: %v", r)
+	}
+}
+
 // refresh presents a refresh token at srv's token endpoint, as any OAuth
 // 2.0 client would, and returns the status and error code.
 func refresh(t *testing.T, srv *server, rt string) (int, string) {
@@ -181,7 +227,8 @@ func refresh(t *testing.T, srv *server, rt string) (int, string) {
 // TestCLICommands runs every CLI command and its documented failures.
 func TestCLICommands(t *testing.T) {
 	p := newPair(t)
-	api := p.api
+	p.useAPI(t)
+	api := p.front // the address DPoP proofs name
 	laptop := newSession(t, p.d.bin, "laptop")
 	phone := newSession(t, p.d.bin, "phone")
 	bob := newSession(t, p.d.bin, "bob")
@@ -259,7 +306,7 @@ func TestCLICommands(t *testing.T) {
 			t.Errorf("bob after alice's logout-all: %v", r)
 		}
 	})
-	api.wantCounters(t, map[string]int{"login": 4, "revoke": 1, "revoke_all": 1, "reuse": 0})
+	p.api.wantCounters(t, map[string]int{"login": 4, "revoke": 1, "revoke_all": 1, "reuse": 0})
 }
 
 // TestClient runs the load client across expiries of three-second access
@@ -398,7 +445,7 @@ func TestRedisCluster(t *testing.T) {
 	d := newClusterDeployment(t)
 	d.reuseGrace = shortGrace
 	srv := d.start(t, time.Second)
-	laptop := newSession(t, d.bin, "laptop")
+	laptop := newBearerSession(t, d.bin, "laptop") // a Bearer session: its token file is all a thief needs
 	laptop.login(t, srv, "alice", "wonderland")
 	stolen := laptop.copyTo(t, "stolen")
 	laptop.waitExpiry(t)

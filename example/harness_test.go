@@ -140,9 +140,9 @@ type server struct {
 }
 
 // start runs a server instance of d with the given access-token lifetime
-// on a free port, waits until it listens, and stops it (SIGTERM, then
-// checks the graceful exit) when the test ends.
-func (d *deployment) start(t *testing.T, accessTTL time.Duration) *server {
+// on a free port, and env, waits until it listens, and stops it (SIGTERM,
+// then checks the graceful exit) when the test ends.
+func (d *deployment) start(t *testing.T, accessTTL time.Duration, env ...string) *server {
 	t.Helper()
 	args := []string{"-addr", "127.0.0.1:0", "-key-prefix", d.prefix, "-access-ttl", accessTTL.String()}
 	if d.reuseGrace != 0 {
@@ -151,7 +151,7 @@ func (d *deployment) start(t *testing.T, accessTTL time.Duration) *server {
 	cmd := exec.Command(filepath.Join(d.bin, "server"), args...)
 	// The keys and the Redis through the environment, as the
 	// documentation advises (a Redis URL may hold a password).
-	cmd.Env = append(cleanEnv(), d.redisEnv, "SIGNING_KEY="+d.signingKey, "REFRESH_KEY="+d.refreshKey)
+	cmd.Env = append(append(cleanEnv(), d.redisEnv, "SIGNING_KEY="+d.signingKey, "REFRESH_KEY="+d.refreshKey), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +299,7 @@ func cleanEnv() []string {
 		switch name {
 		case "ADDR", "REDIS_URL", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_MASTER", "REDIS_REPLICA_ACK",
 			"REDIS_REPLICA_ACK_TIMEOUT", "ACCESS_TTL", "REUSE_GRACE", "REUSE_POLICY", "SESSION_CHECK", "SIGNING_KEY", "REFRESH_KEY",
-			"KEY_PREFIX", "SERVER_URL", "TOKEN_FILE":
+			"KEY_PREFIX", "SERVER_URL", "TOKEN_FILE", "DPOP", "PUBLIC_URL":
 			continue
 		}
 		env = append(env, kv)
@@ -322,9 +322,10 @@ type front struct {
 	target atomic.Pointer[url.URL]
 }
 
-func newFront(t *testing.T, to *server) *front {
+// newFront returns a front routing nowhere yet: its URL is the instances'
+// PUBLIC_URL, which DPoP proofs name.
+func newFront(t *testing.T) *front {
 	f := &front{}
-	f.route(t, to)
 	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(f.target.Load()) }}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
@@ -345,18 +346,31 @@ func (f *front) baseURL() string { return f.url }
 
 // cliSession is a CLI token file: one login on one device.
 type cliSession struct {
-	bin  string
-	path string
+	bin    string
+	path   string
+	bearer bool // -dpop=false: its logins are Bearer sessions
 }
 
 func newSession(t *testing.T, bin, name string) *cliSession {
 	return &cliSession{bin: bin, path: filepath.Join(t.TempDir(), name+".json")}
 }
 
+// newBearerSession is a cliSession whose logins are Bearer sessions
+// (-dpop=false), whose stolen token file is all a thief needs.
+func newBearerSession(t *testing.T, bin, name string) *cliSession {
+	s := newSession(t, bin, name)
+	s.bearer = true
+	return s
+}
+
 // cli runs the CLI against at with this token file.
 func (s *cliSession) cli(t *testing.T, at endpoint, stdin string, args ...string) result {
 	t.Helper()
-	return run(t, s.bin, "cli", stdin, append([]string{"-server", at.baseURL(), "-token-file", s.path}, args...)...)
+	global := []string{"-server", at.baseURL(), "-token-file", s.path}
+	if s.bearer {
+		global = append(global, "-dpop=false")
+	}
+	return run(t, s.bin, "cli", stdin, append(global, args...)...)
 }
 
 // login logs user in through at and checks it worked.
@@ -393,6 +407,7 @@ func (s *cliSession) waitExpiry(t *testing.T) {
 func (s *cliSession) copyTo(t *testing.T, name string) *cliSession {
 	t.Helper()
 	c := newSession(t, s.bin, name)
+	c.bearer = s.bearer
 	data, err := os.ReadFile(s.path)
 	if err != nil {
 		t.Fatal(err)

@@ -199,14 +199,27 @@ func isTokenChar(c byte) bool {
 // is missing or invalid (RFC 6750 §3.1), the only cases a new token can
 // cure. insufficient_scope, invalid_request and unknown codes are not.
 func bearerVerdict(values []string) (found, refresh bool) {
+	return verdict(values, "Bearer")
+}
+
+// verdict is bearerVerdict for the challenge of scheme: Bearer, or DPoP
+// (RFC 9449 §7.1), whose invalid_token means the same. Its
+// use_dpop_nonce and invalid_dpop_proof are not cured by a refresh.
+func verdict(values []string, scheme string) (found, refresh bool) {
+	found, code := schemeError(values, scheme)
+	return found, found && (code == "" || code == "invalid_token")
+}
+
+// schemeError returns whether the WWW-Authenticate fields hold a challenge
+// of scheme, and the error code of the first one.
+func schemeError(values []string, scheme string) (found bool, code string) {
 	for _, v := range values {
 		for _, c := range parseChallenges(v) {
-			if !strings.EqualFold(c.Scheme, "Bearer") {
-				continue
+			if strings.EqualFold(c.Scheme, scheme) {
+				code, _ = c.param("error")
+				return true, code
 			}
-			code, _ := c.param("error")
-			return true, code == "" || code == "invalid_token"
 		}
 	}
-	return false, false
+	return false, ""
 }

@@ -21,11 +21,14 @@
 //	client := &http.Client{Transport: rt}
 //
 // A command-line tool keeps the session in a file, which several
-// invocations running at once can share:
+// invocations running at once can share, bound to a key pair (DPoP):
 //
 //	store, err := transport.NewFileStore(filepath.Join(dir, "token.json"))
-//	rt, err := transport.New(tokenURL, store)
-//	err = rt.Login(ctx, tok) // at login: tok from ReadTokenResponse
+//	rt, err := transport.New(tokenURL, store, transport.WithDPoP(transport.DPoP{}))
+//	// at login: the login request carries a proof by a new key
+//	resp, err := (&http.Client{Transport: rt.LoginTransport()}).Do(loginReq)
+//	tok, err := transport.ReadTokenResponse(resp)
+//	err = rt.Login(ctx, tok) // stores the tokens, and the key beside them
 //	resp, err := (&http.Client{Transport: rt}).Get(apiURL)
 //	if errors.Is(err, transport.ErrForeignToken) {
 //		// the session belongs to another server: tokenURL changed
@@ -37,7 +40,8 @@
 //
 // A request to one of the origins (see WithOrigins) that carries no
 // Authorization header of its own is sent as a clone with
-// "Authorization: Bearer <access token>"; any other request, and a
+// "Authorization: Bearer <access token>" (or DPoP with a proof, for a
+// DPoP-bound session: see DPoP below); any other request, and a
 // redirect to another origin, goes out untouched. The caller's request is
 // never modified, and its body is always closed, also on errors. With an
 // empty store, a request to an origin fails with ErrLoginRequired before
@@ -110,6 +114,54 @@
 // refresh token again, and reports the error (Hooks.SaveFailed and the
 // logger). A Store call that does not return holds the store's lock until
 // it does, so that nothing it writes late overwrites a later save.
+//
+// # DPoP
+//
+// With WithDPoP, sessions are sender-constrained (RFC 9449): the server
+// binds the tokens of a login to a key pair, and the Transport proves
+// possession of its private key with a DPoP proof (a JWT it signs: typ
+// dpop+jwt, the public jwk, a random jti, htm, htu without query or
+// fragment, iat, ath on resource requests, and the server's nonce) in a
+// DPoP header on every refresh and every request to its origins, whose
+// Authorization is then "DPoP <access token>". A token copied from a log,
+// a proxy, a backup or a leaked store is then useless without the key.
+// What it does not protect against: someone who can read both the token
+// and the key (a stolen laptop with both files, a process running as the
+// user), or who can make the client send requests.
+//
+// A session is bound at its login. The application sends the login
+// request through LoginTransport, which signs a proof with a key pair made
+// for this login (ES256 by default, or EdDSA; or the application's own
+// DPoP.Key, a crypto.Signer that may live in an OS keyring or hardware),
+// and passes the answer to Login, which stores the key with the tokens as
+// Token.DPoPKey. NewMemoryStore keeps it in memory; NewFileStore in its
+// own 0600 file beside the token file, named after the key's RFC 7638
+// thumbprint, which the token file records. The key file is written
+// before the token file and the keys of earlier sessions are removed
+// after it, under the same lock, so that after a crash at any point the
+// token file names a key file holding its key; a key file that is
+// missing, unsafe or holds another key is refused like the token file. A
+// custom Store must keep Token.DPoPKey too (it is not in Token's JSON
+// form): Login saves, reads back and, if the key did not survive, clears
+// the store and fails, rather than leave a session that cannot be used.
+// A Transport without WithDPoP still uses a bound session it finds in its
+// store, with the stored key.
+//
+// Every response's DPoP-Nonce is remembered per origin (RFC 9449 §8, §9)
+// and goes into the next proofs there. An answer asking for a nonce, a
+// use_dpop_nonce error from the token endpoint or challenge from a
+// resource server, is followed by one more request with the nonce (its
+// body sent again, as after a refresh), and that request's answer is
+// returned as it is: a nonce retry never starts a refresh. A 401 whose
+// DPoP challenge says invalid_token (or no error) refreshes like a
+// Bearer one; invalid_dpop_proof does not.
+//
+// A token endpoint that answers a proof with a Bearer token does not
+// support DPoP: the Transport goes on with Bearer tokens, unless
+// DPoP.Required, which makes such a login fail and such a refresh end the
+// session (ErrLoginRequired wrapping ErrInvalidResponse). Servers roll out
+// from accepting DPoP to requiring it; clients with Required refuse a
+// server that would silently downgrade them.
 //
 // # Sessions belong to their endpoint
 //

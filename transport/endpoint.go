@@ -27,6 +27,7 @@ type Endpoint struct {
 	ClientID string
 
 	insecureHTTP bool             // set by New with WithInsecureHTTP
+	dpop         *prover          // set by New; nil for an Endpoint on its own
 	now          func() time.Time // nil: time.Now; a test seam
 	// target and stamp are URL as parsed by New, checked already; empty
 	// for an Endpoint on its own, which Redeem checks each time.
@@ -43,6 +44,10 @@ var errBadEndpoint = errors.New("transport: Redeem: refresh URL")
 // whose description never repeats tok's tokens or key; a malformed 200
 // wraps ErrInvalidResponse; otherwise the error is the RoundTripper's or
 // ctx's. Redeem neither retries nor reads or writes a Store.
+//
+// With tok.DPoPKey set, the request carries a DPoP proof by that key, and
+// is sent once more with the server's nonce if it answers use_dpop_nonce;
+// a DPoP-bound answer keeps the key, a Bearer one drops it.
 func (e *Endpoint) Redeem(ctx context.Context, tok *Token, key string) (*Token, error) {
 	if tok == nil || tok.RefreshToken == "" {
 		return nil, errors.New("transport: Redeem: no refresh token")
@@ -54,15 +59,7 @@ func (e *Endpoint) Redeem(ctx context.Context, tok *Token, key string) (*Token, 
 			return nil, errorf("%w: %w", errBadEndpoint, err)
 		}
 	}
-	req, err := e.request(ctx, u, tok, key)
-	if err != nil {
-		return nil, err
-	}
-	rt := e.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	resp, err := rt.RoundTrip(req)
+	resp, err := e.send(ctx, u, tok, key)
 	if err != nil {
 		return nil, err
 	}
@@ -75,11 +72,51 @@ func (e *Endpoint) Redeem(ctx context.Context, tok *Token, key string) (*Token, 
 	if err != nil {
 		return nil, err
 	}
+	if err := e.bind(tok, next); err != nil {
+		return nil, err
+	}
 	if next.RefreshToken == "" {
 		next.RefreshToken = tok.RefreshToken // RFC 6749 §6: the old one stays valid
 	}
 	next.RefreshURL = stamp
 	return next, nil
+}
+
+// send sends the refresh request for tok, with a proof by tok.DPoPKey if
+// it has one.
+func (e *Endpoint) send(ctx context.Context, u string, tok *Token, key string) (*http.Response, error) {
+	req, err := e.request(ctx, u, tok, key)
+	if err != nil {
+		return nil, err
+	}
+	rt := e.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if tok.DPoPKey == nil {
+		return rt.RoundTrip(req)
+	}
+	p := e.dpop
+	if p == nil {
+		p = &prover{} // remembers no nonce beyond this call
+	}
+	resp, _, err := p.roundTrip(rt, req, tok.DPoPKey, "")
+	return resp, err
+}
+
+// bind gives next, the answer to a refresh of tok, tok's DPoP key if it is
+// bound to it: a DPoP token answering no proof is refused, and so is a
+// Bearer token answering one when DPoP is required.
+func (e *Endpoint) bind(tok, next *Token) error {
+	switch {
+	case next.bound() && tok.DPoPKey == nil:
+		return errorf("%w: a DPoP-bound token, and the request carried no proof", ErrInvalidResponse)
+	case next.bound():
+		next.DPoPKey = tok.DPoPKey
+	case tok.DPoPKey != nil && e.dpop != nil && e.dpop.required:
+		return errUnbound
+	}
+	return nil
 }
 
 // request builds the refresh request for tok. It is given the whole stored

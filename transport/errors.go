@@ -37,8 +37,9 @@ var (
 
 	// ErrInvalidResponse means a token endpoint answered 200 with a body
 	// that is not a usable RFC 6749 §5.1 token response: not JSON, too
-	// large, no access token, not a Bearer token, or a token that cannot
-	// go into an Authorization header.
+	// large, no access token, neither a Bearer nor a DPoP token (a Bearer
+	// one with DPoP.Required; a DPoP one to a request without a proof), or
+	// a token that cannot go into an Authorization header.
 	ErrInvalidResponse = errors.New("transport: invalid token response")
 
 	// ErrPanic means code the Transport ran on a goroutine of its own (a
@@ -106,8 +107,12 @@ func (e *ResponseError) temporary() bool {
 // whatever its body says.
 func rejected(err error) bool {
 	var re *ResponseError
-	return errors.As(err, &re) && re.Code == "invalid_grant" && !re.temporary()
+	return errors.As(err, &re) && re.Code == "invalid_grant" && !re.temporary() || errors.Is(err, errUnbound)
 }
+
+// errUnbound: a token endpoint answered a proof with a Bearer token, and
+// WithDPoP requires DPoP. A refresh that gets it ends the session.
+var errUnbound = fmt.Errorf("%w: a Bearer token, and WithDPoP requires a DPoP-bound one", ErrInvalidResponse)
 
 // prefix starts every error message of the package.
 const prefix = "transport: "

@@ -99,27 +99,43 @@ func (s *fileStore) Load(ctx context.Context) (*Token, error) {
 	if err := s.checkFile(f, s.path); err != nil {
 		return nil, err
 	}
-	return s.decode(f)
+	tok, jkt, err := s.decode(f)
+	if err != nil || jkt == "" {
+		return tok, err
+	}
+	if tok.DPoPKey, err = s.loadKey(jkt); err != nil {
+		return nil, err
+	}
+	return tok, nil
 }
 
-func (s *fileStore) decode(f io.Reader) (*Token, error) {
+// decode reads a token file: the token, and the thumbprint of its DPoP key
+// ("" for none).
+func (s *fileStore) decode(f io.Reader) (*Token, string, error) {
 	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
 	if err != nil {
-		return nil, errorf("transport: reading token file %s: %w", s.path, err)
+		return nil, "", errorf("transport: reading token file %s: %w", s.path, err)
 	}
 	if len(data) > maxFileBytes {
-		return nil, errorf("transport: token file %s is larger than %d bytes", s.path, maxFileBytes)
+		return nil, "", errorf("transport: token file %s is larger than %d bytes", s.path, maxFileBytes)
 	}
 	var tok Token
+	var rec struct {
+		JKT string `json:"dpop_jkt"`
+	}
 	if len(bytes.TrimSpace(data)) > 0 {
-		if err := json.Unmarshal(data, &tok); err != nil {
-			return nil, errorf("transport: token file %s is not a stored token (log in again to replace it): %w", s.path, err)
+		err := json.Unmarshal(data, &tok)
+		if err == nil {
+			err = json.Unmarshal(data, &rec)
+		}
+		if err != nil {
+			return nil, "", errorf("transport: token file %s is not a stored token (log in again to replace it): %w", s.path, err)
 		}
 	}
 	if tok.AccessToken == "" && tok.RefreshToken == "" {
-		return nil, errorf("%w in %s", ErrNoToken, s.path)
+		return nil, "", errorf("%w in %s", ErrNoToken, s.path)
 	}
-	return &tok, nil
+	return &tok, rec.JKT, nil
 }
 
 // Save replaces the token file atomically with tok once it holds the
@@ -130,7 +146,7 @@ func (s *fileStore) Save(ctx context.Context, tok *Token) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	data, err := encodeToken(tok)
+	rec, err := encodeToken(tok)
 	if err != nil {
 		return err
 	}
@@ -139,35 +155,66 @@ func (s *fileStore) Save(ctx context.Context, tok *Token) error {
 		return err
 	}
 	defer unlock()
-	return s.write(data)
+	return s.write(rec)
 }
 
-// encodeToken is tok as a token file holds it.
-func encodeToken(tok *Token) ([]byte, error) {
+// record is a token as the files of a file store hold it: the token file's
+// content, and the session's DPoP key with its thumbprint, if it has one.
+type record struct {
+	data     []byte
+	jkt      string
+	keyBytes []byte // PEM
+}
+
+// encodeToken is tok as a file store holds it. The token file records the
+// thumbprint of its DPoP key, which names the key file.
+func encodeToken(tok *Token) (record, error) {
 	if tok == nil { // would write "null": use Clear to empty the store
-		return nil, errorf("transport: saving a nil token (Clear empties the store)")
+		return record{}, errorf("transport: saving a nil token (Clear empties the store)")
 	}
-	data, err := json.Marshal(tok)
+	var rec record
+	if tok.DPoPKey != nil {
+		var err error
+		if rec.jkt, rec.keyBytes, err = encodeKey(tok.DPoPKey); err != nil {
+			return record{}, err
+		}
+	}
+	data, err := json.Marshal(struct {
+		tokenFields
+		JKT string `json:"dpop_jkt,omitempty"`
+	}{tokenFields(*tok), rec.jkt})
 	if err != nil {
-		return nil, errorf("transport: encoding token: %w", err)
+		return record{}, errorf("transport: encoding token: %w", err)
 	}
 	if len(data) > maxFileBytes { // Load would refuse the file, and the session with it
-		return nil, errorf("transport: token of %d bytes encoded, more than a token file holds (%d)", len(data), maxFileBytes)
+		return record{}, errorf("transport: token of %d bytes encoded, more than a token file holds (%d)", len(data), maxFileBytes)
 	}
-	return data, nil
+	rec.data = data
+	return rec, nil
 }
 
-// write replaces the token file with data; the caller holds the lock.
-func (s *fileStore) write(data []byte) error {
+// write replaces the token file, and the key file, with rec; the caller
+// holds the lock. The key file is written first, under a name of its own,
+// and the key files of earlier sessions are removed last: after a crash at
+// any point, the token file names a key file that holds its key.
+func (s *fileStore) write(rec record) error {
 	if err := s.prepareDir(); err != nil {
 		return err
 	}
 	if err := s.checkPath(); err != nil {
 		return err
 	}
-	err := s.writeAtomic(data)
+	if rec.jkt != "" {
+		if err := s.writeKey(rec.jkt, rec.keyBytes); err != nil {
+			return err
+		}
+	}
+	err := s.writeAtomic(s.path, rec.data, s.step)
 	s.restat()
-	return err
+	if err != nil {
+		return err
+	}
+	return s.removeKeys(rec.jkt)
 }
 
 // Clear removes the token file once it holds the store's lock. The lock
@@ -194,11 +241,14 @@ func (s *fileStore) remove() error {
 	defer s.restat()
 	if err := os.Remove(s.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+			return s.removeKeys("")
 		}
 		return errorf("transport: removing token file: %w", err)
 	}
-	return syncDir(filepath.Dir(s.path))
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return err
+	}
+	return s.removeKeys("")
 }
 
 // Lock takes the exclusive OS lock on the lock file, polling until it is
@@ -327,11 +377,11 @@ func (h heldFile) Save(ctx context.Context, tok *Token) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	data, err := encodeToken(tok)
+	rec, err := encodeToken(tok)
 	if err != nil {
 		return err
 	}
-	return h.s.write(data)
+	return h.s.write(rec)
 }
 
 func (h heldFile) Clear(ctx context.Context) error {
@@ -377,10 +427,11 @@ func (s *fileStore) checkInfo(fi fs.FileInfo, path string) error {
 type saveStep int
 
 const (
-	stepCreated saveStep = iota // temporary file created, empty
-	stepWritten                 // content written, not synced
-	stepSynced                  // content synced, not renamed
-	stepRenamed                 // renamed over the old file, directory not synced
+	stepCreated  saveStep = iota // temporary file created, empty
+	stepWritten                  // content written, not synced
+	stepSynced                   // content synced, not renamed
+	stepRenamed                  // renamed over the old file, directory not synced
+	stepKeySaved                 // a new key file in place, the token file not yet written
 )
 
 func (s *fileStore) step(st saveStep) error {
@@ -390,42 +441,44 @@ func (s *fileStore) step(st saveStep) error {
 	return nil
 }
 
-func (s *fileStore) writeAtomic(data []byte) (err error) {
-	dir, base := filepath.Split(s.path)
+// writeAtomic replaces the file at path with data, calling step at each
+// stepCreated...stepRenamed.
+func (s *fileStore) writeAtomic(path string, data []byte, step func(saveStep) error) (err error) {
+	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*") // mode 0600
 	if err != nil {
-		return errorf("transport: writing token file: %w", err)
+		return errorf("transport: writing %s: %w", path, err)
 	}
 	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			f.Close()
 			os.Remove(tmp)
-			err = errorf("transport: writing token file %s: %w", s.path, err)
+			err = errorf("transport: writing %s: %w", path, err)
 		}
 	}()
-	if err := s.step(stepCreated); err != nil {
+	if err := step(stepCreated); err != nil {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := s.step(stepWritten); err != nil {
+	if err := step(stepWritten); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	if err := s.step(stepSynced); err != nil {
+	if err := step(stepSynced); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	if err := s.step(stepRenamed); err != nil {
+	if err := step(stepRenamed); err != nil {
 		return err
 	}
 	return syncDir(dir)

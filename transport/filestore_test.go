@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -135,26 +136,75 @@ func TestFileStoreInterruptedWrite(t *testing.T) {
 
 // TestFileStoreKilledMidWrite kills a process (SIGKILL) at each step of its
 // Save: the file holds the old or the new content, never anything else.
+// With a DPoP key, the process is also killed between the key file's write
+// and the token file's: the token file and the key file still belong
+// together, the old session's or the new one's.
 func TestFileStoreKilledMidWrite(t *testing.T) {
-	for step := stepCreated; step <= stepRenamed; step++ {
-		t.Run(fmt.Sprint(step), func(t *testing.T) {
-			file := filepath.Join(privateDir(t), "token.json")
-			store, _ := newFileStore(file)
-			ctx := context.Background()
-			store.Save(ctx, &Token{AccessToken: "old", RefreshToken: "old-rt"})
-			cmd := child(t, "save-crash", "JT_FILE="+file, fmt.Sprintf("JT_STEP=%d", step))
-			if err := cmd.Run(); err == nil {
-				t.Fatalf("child survived step %d", step)
-			}
-			want := "old"
-			if step == stepRenamed {
-				want = "new"
-			}
-			if got, err := store.Load(ctx); err != nil || got.AccessToken != want || got.RefreshToken != want+"-rt" {
-				t.Errorf("killed at step %d: %v %v, want %q", step, got, err, want)
-			}
-		})
+	dpopModes(t, func(t *testing.T, dpop bool) {
+		steps := []saveStep{stepCreated, stepWritten, stepSynced, stepRenamed}
+		if dpop {
+			steps = append(steps, stepKeySaved)
+		}
+		for _, step := range steps {
+			t.Run(fmt.Sprint(step), func(t *testing.T) { testKilledMidWrite(t, step, dpop) })
+		}
+	})
+}
+
+func testKilledMidWrite(t *testing.T, step saveStep, dpop bool) {
+	dir := privateDir(t)
+	file := filepath.Join(dir, "token.json")
+	store, _ := newFileStore(file)
+	ctx := context.Background()
+	old := &Token{AccessToken: "old", RefreshToken: "old-rt"}
+	env := []string{"JT_FILE=" + file, fmt.Sprintf("JT_STEP=%d", step)}
+	if dpop {
+		old.TokenType, old.DPoPKey = "DPoP", newKey(t, algES256)
+		env = append(env, "JT_DPOP=1") // the new token's key is an EdDSA one
 	}
+	store.Save(ctx, old)
+	cmd := child(t, "save-crash", env...)
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("child survived step %d", step)
+	}
+	want := "old"
+	if step == stepRenamed {
+		want = "new"
+	}
+	got, err := store.Load(ctx)
+	if err != nil || got.AccessToken != want || got.RefreshToken != want+"-rt" {
+		t.Fatalf("killed at step %d: %v %v, want %q", step, got, err, want)
+	}
+	if !dpop {
+		return
+	}
+	// Load checked that the key file holds the key the token file names.
+	if _, isOld := got.DPoPKey.(*ecdsa.PrivateKey); isOld != (want == "old") {
+		t.Errorf("killed at step %d: the %s token came with a %T", step, want, got.DPoPKey)
+	}
+	// The next save removes what the crash left behind.
+	if err := store.Save(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(keyFiles(t, dir)); n != 1 {
+		t.Errorf("%d key files after the next save, want 1", n)
+	}
+}
+
+// keyFiles lists the DPoP key files in dir.
+func keyFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), keyFileSuffix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
 
 func TestFileStoreLockHonoursContext(t *testing.T) {

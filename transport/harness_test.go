@@ -60,7 +60,15 @@ func newFixture(t *testing.T, configure func(*authServer), store Store, opts ...
 	if configure != nil {
 		configure(f.srv)
 	}
-	f.first = f.srv.login()
+	if f.srv.dpop {
+		// Bound to a key of the session, kept by the store.
+		key := newKey(t, algES256)
+		f.first = f.srv.loginBound(mustThumbprint(t, key))
+		f.first.DPoPKey = key
+		opts = append([]Option{WithDPoP(DPoP{})}, opts...)
+	} else {
+		f.first = f.srv.login()
+	}
 	if store == nil {
 		store = NewMemoryStore(f.first)
 	} else if err := store.Save(context.Background(), f.first); err != nil {

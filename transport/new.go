@@ -86,6 +86,7 @@ func (c *config) endpointAt(refreshURL string) (Endpoint, string, error) {
 		}
 	}
 	ep.URL, ep.insecureHTTP, ep.now, ep.target, ep.stamp = u, c.insecureHTTP, c.now, u, stamp
+	ep.dpop = newProver(c.dpop, c.now)
 	if ep.Transport == nil {
 		ep.Transport = c.base
 	}

@@ -20,6 +20,7 @@ type config struct {
 	anyUnauthorized bool
 	anonymous       bool
 	hooks           Hooks
+	dpop            *DPoP // nil: off
 	now             func() time.Time
 
 	// Only tests change these (see export_test.go).
@@ -142,7 +143,8 @@ type Hooks struct {
 	// Refreshed is called once per refresh that produced tokens, redeemed
 	// or adopted from the store; the requests that waited do not call it.
 	Refreshed func(RefreshInfo)
-	// Retried is called each time a request is sent again after a 401;
+	// Retried is called each time a request is sent again after a 401
+	// that made it refresh (not after a DPoP use_dpop_nonce answer);
 	// stale says no refresh was needed, the 401 answered replaced tokens.
 	// req is the caller's request: do not modify it.
 	Retried func(req *http.Request, stale bool)

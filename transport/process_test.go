@@ -40,47 +40,9 @@ func runChild(mode string) error {
 	}
 	switch mode {
 	case "request":
-		// Wait for the start signal, so that every process races.
-		if gate := os.Getenv("JT_GATE"); gate != "" {
-			fmt.Println("ready")
-			for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
-				if _, err := os.Stat(gate); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					return errors.New("no start signal")
-				}
-			}
-		}
-		tr, err := New(os.Getenv("JT_TOKEN_URL"), store)
-		if err != nil {
-			return err
-		}
-		client := &http.Client{Transport: tr}
-		n, _ := strconv.Atoi(os.Getenv("JT_N"))
-		for range max(n, 1) {
-			resp, err := client.Get(os.Getenv("JT_API"))
-			if err != nil {
-				return err
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				return fmt.Errorf("status %d: %s", resp.StatusCode, body)
-			}
-		}
-		fmt.Println("ok")
+		return childRequests(store)
 	case "save-crash":
-		step, _ := strconv.Atoi(os.Getenv("JT_STEP"))
-		store.saveHook = func(s saveStep) error {
-			if s == saveStep(step) {
-				p, _ := os.FindProcess(os.Getpid())
-				p.Kill()
-				select {} // SIGKILL arrives
-			}
-			return nil
-		}
-		return store.Save(ctx, &Token{AccessToken: "new", RefreshToken: "new-rt"})
+		return childSaveCrash(ctx, store)
 	case "hold-lock":
 		_, unlock, err := store.Lock(ctx)
 		if err != nil {
@@ -93,6 +55,68 @@ func runChild(mode string) error {
 		return fmt.Errorf("unknown mode %q", mode)
 	}
 	return nil
+}
+
+// childRequests sends JT_N requests to JT_API through a Transport of the
+// file store, once the JT_GATE file exists (if named).
+func childRequests(store *fileStore) error {
+	// Wait for the start signal, so that every process races.
+	if gate := os.Getenv("JT_GATE"); gate != "" {
+		fmt.Println("ready")
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
+			if _, err := os.Stat(gate); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errors.New("no start signal")
+			}
+		}
+	}
+	var opts []Option
+	if os.Getenv("JT_DPOP") != "" {
+		opts = append(opts, WithDPoP(DPoP{}))
+	}
+	tr, err := New(os.Getenv("JT_TOKEN_URL"), store, opts...)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: tr}
+	n, _ := strconv.Atoi(os.Getenv("JT_N"))
+	for range max(n, 1) {
+		resp, err := client.Get(os.Getenv("JT_API"))
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+	}
+	fmt.Println("ok")
+	return nil
+}
+
+// childSaveCrash saves a token, killing itself at step JT_STEP of the Save.
+func childSaveCrash(ctx context.Context, store *fileStore) error {
+	step, _ := strconv.Atoi(os.Getenv("JT_STEP"))
+	store.saveHook = func(s saveStep) error {
+		if s == saveStep(step) {
+			p, _ := os.FindProcess(os.Getpid())
+			p.Kill()
+			select {} // SIGKILL arrives
+		}
+		return nil
+	}
+	tok := &Token{AccessToken: "new", RefreshToken: "new-rt"}
+	if os.Getenv("JT_DPOP") != "" {
+		var err error
+		if tok.DPoPKey, err = generateKey(algEdDSA); err != nil {
+			return err
+		}
+		tok.TokenType = "DPoP"
+	}
+	return store.Save(ctx, tok)
 }
 
 // child prepares this test binary as a child process in mode.
@@ -129,29 +153,34 @@ func stderrOf(cmd *exec.Cmd) string { return cmd.Stderr.(*lockedBuffer).String()
 
 // requestEnv is the environment of a "request" child.
 func requestEnv(srv *authServer, file string) []string {
-	return []string{"JT_FILE=" + file, "JT_TOKEN_URL=" + srv.tokenURL(), "JT_API=" + srv.URL + "/api/me"}
+	env := []string{"JT_FILE=" + file, "JT_TOKEN_URL=" + srv.tokenURL(), "JT_API=" + srv.URL + "/api/me"}
+	if srv.dpop {
+		env = append(env, "JT_DPOP=1")
+	}
+	return env
 }
 
-func TestProcessesShareOneRefresh(t *testing.T) {
-	const procs = 8
-	srv := newAuthServer(t, time.Now)
-	first := srv.login()
-	srv.expireAccess()
-	first.Expiry = time.Now().Add(-time.Second)
-	dir := privateDir(t)
-	file := dir + "/cli/token.json"
-	store, err := newFileStore(file)
-	if err != nil {
-		t.Fatal(err)
+// loginFor returns srv's login: bound to a key of its own with srv.dpop.
+func loginFor(t *testing.T, srv *authServer) *Token {
+	if !srv.dpop {
+		return srv.login()
 	}
-	if err := store.Save(context.Background(), first); err != nil {
-		t.Fatal(err)
-	}
-	gate := dir + "/go"
+	key := newKey(t, algES256)
+	tok := srv.loginBound(mustThumbprint(t, key))
+	tok.DPoPKey = key
+	return tok
+}
+
+func TestProcessesShareOneRefresh(t *testing.T) { dpopModes(t, testProcessesShareOneRefresh) }
+
+// racers runs procs "request" children with env, released at once by
+// creating the file gate, and checks that each succeeded.
+func racers(t *testing.T, procs int, env []string, gate string) {
+	t.Helper()
 	var cmds []*exec.Cmd
 	var outs []*bufio.Reader
 	for range procs {
-		cmd := child(t, "request", append(requestEnv(srv, file), "JT_GATE="+gate, "JT_N=3")...)
+		cmd := child(t, "request", append(env, "JT_GATE="+gate)...)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -176,15 +205,44 @@ func TestProcessesShareOneRefresh(t *testing.T) {
 			t.Errorf("child %d: %v %q %s", i, err, rest, stderrOf(cmd))
 		}
 	}
+}
+
+func testProcessesShareOneRefresh(t *testing.T, dpop bool) {
+	const procs = 8
+	srv := newAuthServer(t, time.Now)
+	srv.dpop = dpop
+	first := loginFor(t, srv)
+	srv.expireAccess()
+	first.Expiry = time.Now().Add(-time.Second)
+	dir := privateDir(t)
+	file := dir + "/cli/token.json"
+	store, err := newFileStore(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	racers(t, procs, append(requestEnv(srv, file), "JT_N=3"), dir+"/go")
 	wantStats(t, srv.Stats(), serverStats{RefreshRequests: 1, Rotations: 1})
 	tok, err := store.Load(context.Background())
 	if err != nil || tok.RefreshToken != srv.currentRefreshToken(first.RefreshToken) || tok.IdempotencyKey != "" {
 		t.Errorf("file holds %v, %v; want the rotated token and no pending key", tok, err)
 	}
+	if dpop {
+		// The refresh, and three requests per process.
+		wantProofs(t, srv, 1+3*procs, 0, 0)
+		if !sameKey(tok.DPoPKey, first.DPoPKey) {
+			t.Error("the file store lost the session's key")
+		}
+	}
 }
 
-func TestCrashMidRefreshResumes(t *testing.T) {
+func TestCrashMidRefreshResumes(t *testing.T) { dpopModes(t, testCrashMidRefreshResumes) }
+
+func testCrashMidRefreshResumes(t *testing.T, dpop bool) {
 	srv := newAuthServer(t, time.Now)
+	srv.dpop = dpop
 	srv.opaque = true
 	arrived, release := make(chan struct{}), make(chan struct{})
 	var held atomic.Bool
@@ -196,7 +254,7 @@ func TestCrashMidRefreshResumes(t *testing.T) {
 		<-release
 		return true
 	}
-	first := srv.login()
+	first := loginFor(t, srv)
 	srv.expireAccess()
 	file := privateDir(t) + "/token.json"
 	store, _ := newFileStore(file)
@@ -232,6 +290,10 @@ func TestCrashMidRefreshResumes(t *testing.T) {
 	}
 	if tok, _ := store.Load(context.Background()); tok.RefreshToken != srv.currentRefreshToken(first.RefreshToken) {
 		t.Error("the survivor did not save the rotated token")
+	}
+	if dpop {
+		// Each process's request (401) and the refresh, and the survivor's retry.
+		wantProofs(t, srv, 5, 0, 0)
 	}
 }
 

@@ -22,6 +22,7 @@ type refresher struct {
 	store     Store
 	watch     Versioner // store, when it can tell it changed
 	endpoint  Endpoint
+	dpop      *prover
 	stamp     string // the endpoint as Token.RefreshURL records it
 	anonymous bool   // an empty store is a session without a token
 	skew      time.Duration
@@ -43,7 +44,7 @@ type refresher struct {
 }
 
 func newRefresher(store Store, ep Endpoint, stamp string, c *config, log *slog.Logger) *refresher {
-	r := &refresher{store: store, endpoint: ep, stamp: stamp, anonymous: c.anonymous, skew: c.skew,
+	r := &refresher{store: store, endpoint: ep, dpop: ep.dpop, stamp: stamp, anonymous: c.anonymous, skew: c.skew,
 		timeout: c.timeout, retry: c.retry, hooks: c.hooks, log: log, now: c.now}
 	r.watch, _ = store.(Versioner)
 	r.calls = storeCalls{busy: make(chan struct{}, 1), guard: r.guard}
@@ -143,6 +144,9 @@ func (r *refresher) anonymousSession(version, epoch uint64) *session {
 // sessionAt makes a session of tok, read or saved at version.
 func (r *refresher) sessionAt(tok Token, version uint64) *session {
 	s := newSession(tok, r.now(), r.skew)
+	if tok.bound() && s.key == nil {
+		s.key = r.dpop.fixed // loadToken checked that there is one
+	}
 	s.version.Store(version)
 	return s
 }
@@ -200,6 +204,9 @@ func (r *refresher) loadToken(ctx context.Context, s Store) (*Token, error) {
 	}
 	if err := r.owns(tok); err != nil {
 		return nil, err
+	}
+	if tok.bound() && tok.DPoPKey == nil && r.dpop.fixed == nil {
+		return nil, errorf("%w: the stored session is bound to a DPoP key, and the store returned none (it keeps no Token.DPoPKey) and WithDPoP names no Key", ErrLoginRequired)
 	}
 	return tok, nil
 }

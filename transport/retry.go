@@ -64,11 +64,19 @@ func (p retryPolicy) wait(attempt int, err error) (time.Duration, bool) {
 // refresh timeout. It returns the number of attempts made.
 func (r *refresher) redeem(ctx context.Context, tok *Token) (*Token, int, error) {
 	perAttempt := r.timeout / time.Duration(r.retry.attempts)
+	send := *tok
+	fixed := send.DPoPKey == nil && r.dpop.fixed != nil
+	if fixed {
+		send.DPoPKey = r.dpop.fixed // proves with DPoP.Key, which no store holds
+	}
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, perAttempt)
-		next, err := r.endpoint.Redeem(actx, tok, tok.IdempotencyKey)
+		next, err := r.endpoint.Redeem(actx, &send, tok.IdempotencyKey)
 		cancel()
 		if err == nil {
+			if fixed {
+				next.DPoPKey = nil
+			}
 			return next, attempt, nil
 		}
 		wait, again := r.retry.wait(attempt, err)

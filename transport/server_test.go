@@ -28,6 +28,7 @@ func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // family is one login's chain of refresh tokens.
 type family struct {
+	jkt       string // the thumbprint of the DPoP key it is bound to; "" unbound
 	current   string // the refresh token that rotates
 	parent    string // the one it replaced
 	parentKey string // the Idempotency-Key of that rotation
@@ -72,6 +73,8 @@ type authServer struct {
 	afterRotate   func(w http.ResponseWriter, r *http.Request) bool
 	resource      func(w http.ResponseWriter, r *http.Request)
 
+	dpopServer // DPoP: binding, proofs, nonces (see dpopserver_test.go)
+
 	mu       sync.Mutex
 	seq      int
 	access   map[string]time.Time // guarded by mu: access token → expiry
@@ -87,10 +90,13 @@ func newAuthServer(t testing.TB, now func() time.Time) *authServer {
 		access:   map[string]time.Time{},
 		families: map[string]*family{},
 	}
+	s.boundTo = map[string]string{}
+	s.jtis = map[string]bool{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /auth/token", s.handleRefresh)
+	mux.HandleFunc("POST /login", s.handleLogin)
 	mux.HandleFunc("/api/", s.handleResource)
-	s.Server = httptest.NewServer(mux)
+	s.Server = httptest.NewServer(s.withNonce(mux))
 	t.Cleanup(s.Close)
 	return s
 }
@@ -116,17 +122,27 @@ func (s *authServer) Bodies() []string {
 }
 
 // login starts a new family and returns its first token response as a Token.
-func (s *authServer) login() *Token {
-	s.mu.Lock()
-	rt := s.newRefreshToken()
-	s.families[rt] = &family{current: rt}
-	body := s.tokenResponse(rt)
-	s.mu.Unlock()
+func (s *authServer) login() *Token { return s.loginBound("") }
+
+// loginBound starts a new family bound to the DPoP key of thumbprint jkt
+// ("" for none) and returns its first token response as a Token.
+func (s *authServer) loginBound(jkt string) *Token {
+	body := s.loginBody(jkt)
 	var tok Token
 	if err := tok.decode(body, s.now(), false); err != nil {
 		s.t.Fatal(err)
 	}
 	return &tok
+}
+
+// loginBody starts a new family bound to jkt and returns its first token
+// response.
+func (s *authServer) loginBody(jkt string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt := s.newRefreshToken()
+	s.families[rt] = &family{current: rt, jkt: jkt}
+	return s.tokenResponse(rt, jkt)
 }
 
 // currentRefreshToken returns the current refresh token of rt's family.
@@ -159,8 +175,9 @@ func (s *authServer) newRefreshToken() string {
 	return fmt.Sprintf("rt_%d_%s", s.seq, strings.Repeat("r", 20))
 }
 
-// tokenResponse issues a fresh access token with rt; s.mu is held.
-func (s *authServer) tokenResponse(rt string) []byte {
+// tokenResponse issues a fresh access token with rt, bound to the key of
+// thumbprint jkt unless it is ""; s.mu is held.
+func (s *authServer) tokenResponse(rt, jkt string) []byte {
 	s.seq++
 	now := s.now()
 	exp := now.Add(s.ttl)
@@ -174,6 +191,10 @@ func (s *authServer) tokenResponse(rt string) []byte {
 	}
 	s.access[at] = exp
 	resp := map[string]any{"access_token": at, "token_type": "Bearer", "refresh_token": rt}
+	if jkt != "" && !s.bearerOnly {
+		s.boundTo[at] = jkt
+		resp["token_type"] = "DPoP"
+	}
 	if !s.opaque && !s.omitExpiresIn {
 		resp["expires_in"] = int64(s.ttl / time.Second)
 	}
@@ -204,6 +225,9 @@ func (s *authServer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	s.keys = append(s.keys, r.Header.Get("Idempotency-Key"))
 	s.mu.Unlock()
 	if s.beforeRefresh != nil && s.beforeRefresh(w, r) {
+		return
+	}
+	if !s.refreshProof(w, r) {
 		return
 	}
 	if r.PostForm.Get("grant_type") != "refresh_token" {
@@ -237,10 +261,10 @@ func (s *authServer) rotate(rt, key string) (body []byte, rotated bool) {
 		child := s.newRefreshToken()
 		s.families[child] = f
 		f.parent, f.parentKey, f.current = rt, key, child
-		return s.tokenResponse(child), true
+		return s.tokenResponse(child, f.jkt), true
 	case rt == f.parent && key != "" && key == f.parentKey:
 		s.stats.Replays++
-		return s.tokenResponse(f.current), false
+		return s.tokenResponse(f.current, f.jkt), false
 	default:
 		s.stats.Reuses++
 		f.revoked = true
@@ -270,20 +294,27 @@ func (s *authServer) handleResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	at, ok := strings.CutPrefix(auth, "Bearer ")
+	challenge := "Bearer"
+	if scheme, dat, _ := strings.Cut(auth, " "); scheme == "DPoP" || s.isBound(dat) {
+		if at, ok = dat, s.resourceProof(w, r, scheme, dat); !ok {
+			return
+		}
+		challenge = "DPoP"
+	}
 	s.mu.Lock()
 	exp, known := s.access[at]
 	s.mu.Unlock()
 	switch {
 	case !ok || !known:
-		s.unauthorized(w, `Bearer realm="api", error="invalid_token", error_description="the access token is invalid"`)
+		s.unauthorized(w, challenge+` realm="api", error="invalid_token", error_description="the access token is invalid"`)
 		return
 	case !s.now().Before(exp):
-		s.unauthorized(w, `Bearer realm="api", error="invalid_token", error_description="the access token expired"`)
+		s.unauthorized(w, challenge+` realm="api", error="invalid_token", error_description="the access token expired"`)
 		return
 	}
 	switch r.URL.Path {
 	case "/api/always401":
-		s.unauthorized(w, `Bearer realm="api", error="invalid_token"`)
+		s.unauthorized(w, challenge+` realm="api", error="invalid_token"`)
 	case "/api/forbidden":
 		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="insufficient_scope", scope="admin"`)
 		oauthError(w, http.StatusForbidden, "insufficient_scope", "")

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"context"
+	"crypto"
+	"errors"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -15,9 +17,10 @@ const maxSkewFraction = 4
 // Sessions are replaced, never changed, except for the atomic fields.
 type session struct {
 	tok       Token
-	header    string    // "Bearer " + access token
-	expiry    time.Time // zero: unknown
-	refreshAt time.Time // zero: never proactively
+	header    string        // "Bearer " or "DPoP " + access token
+	key       crypto.Signer // signs a proof for each request; nil: Bearer
+	expiry    time.Time     // zero: unknown
+	refreshAt time.Time     // zero: never proactively
 	// anonymous marks the session of an empty store with WithAnonymous:
 	// requests go out without a token.
 	anonymous bool
@@ -33,6 +36,9 @@ type session struct {
 // and when to refresh (see refreshAt).
 func newSession(tok Token, now time.Time, skew time.Duration) *session {
 	s := &session{tok: tok, header: "Bearer " + tok.AccessToken}
+	if tok.bound() {
+		s.header, s.key = "DPoP "+tok.AccessToken, tok.DPoPKey
+	}
 	s.expiry, s.refreshAt = times(&tok, now, skew)
 	return s
 }
@@ -111,6 +117,11 @@ func (s *session) authorize(req *http.Request, body io.ReadCloser) *http.Request
 // the Store's Save works too, but leaves RefreshURL empty until the first
 // refresh: a program whose refresh URL can change between runs (a -server
 // flag) must use Login.
+//
+// A DPoP-bound tok (token_type DPoP; see WithDPoP) is bound to the key of
+// the proofs that LoginTransport sent, which the store keeps with it;
+// Login fails if the store does not (see Token.DPoPKey), leaving it empty.
+// With DPoP.Required, a Bearer tok fails.
 func (t *Transport) Login(ctx context.Context, tok *Token) error {
 	if t.r == nil {
 		return errNotConfigured
@@ -126,7 +137,80 @@ func (t *Transport) Login(ctx context.Context, tok *Token) error {
 	}
 	login := *tok
 	login.RefreshURL = t.r.stamp
-	return t.r.replace(ctx, "saving the login", func(ctx context.Context, s Store) error { return s.Save(ctx, &login) })
+	if err := t.r.dpop.bindLogin(&login); err != nil {
+		return err
+	}
+	return t.r.replace(ctx, "saving the login", func(ctx context.Context, s Store) error {
+		if err := s.Save(ctx, &login); err != nil {
+			return err
+		}
+		return keptKey(ctx, s, &login)
+	})
+}
+
+// bindLogin gives login, bound to a DPoP key, the key of the login
+// request's proofs (nil for DPoP.Key, which no store holds).
+func (p *prover) bindLogin(login *Token) error {
+	switch {
+	case !login.bound():
+		if p.required {
+			return errorf("transport: Login: %w; was the login request sent through LoginTransport?", errUnbound)
+		}
+		login.DPoPKey = nil
+		return nil
+	case login.DPoPKey != nil:
+		return nil
+	case !p.on:
+		return errorf("transport: Login: the token is DPoP-bound, and this Transport has no WithDPoP to prove it")
+	}
+	key, err := p.bound()
+	login.DPoPKey = key
+	return err
+}
+
+// keptKey checks that s, which has just saved login, kept its DPoP key: a
+// store that cannot is cleared, since its session could never be used.
+func keptKey(ctx context.Context, s Store, login *Token) error {
+	if login.DPoPKey == nil {
+		return nil
+	}
+	got, err := s.Load(ctx)
+	if err == nil && sameKey(got.DPoPKey, login.DPoPKey) {
+		return nil
+	}
+	if cerr := s.Clear(ctx); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return errorf("the store did not keep the session's DPoP key (Token.DPoPKey); use one that does, or a DPoP.Key of your own: %w",
+		errors.Join(ErrLoginRequired, err))
+}
+
+// LoginTransport returns the RoundTripper to send the login request with,
+// through the Transport's base RoundTripper. With WithDPoP, each request
+// carries a DPoP proof by the key that the next Login binds the session
+// to, and is sent once more with the server's nonce if it answers
+// use_dpop_nonce; without it, requests pass untouched. It never adds a
+// token: the session does not exist yet.
+func (t *Transport) LoginTransport() http.RoundTripper { return loginTripper{t} }
+
+type loginTripper struct{ t *Transport }
+
+func (l loginTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	t := l.t
+	if t.r == nil {
+		closeBody(req)
+		return nil, errNotConfigured
+	}
+	if !t.r.dpop.on {
+		return t.base.RoundTrip(req)
+	}
+	key, err := t.r.dpop.loginKey()
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, _, err := t.r.dpop.roundTrip(t.base, withBody(req, req.Body), key, "")
+	return resp, err
 }
 
 // Logout clears the store (with a Locker store, after a refresh in flight
@@ -168,6 +252,8 @@ func (t *Transport) Session(ctx context.Context) (*Token, error) {
 // a WebSocket handshake, gRPC per-RPC credentials. The Token holds the
 // access token, its type, ExpiresIn and Expiry, never the refresh token.
 // It fails like RoundTrip; with an empty store, also with WithAnonymous.
+// A DPoP-bound token (TokenType "DPoP") is useless without a proof, which
+// only the Transport's own requests carry.
 func (t *Transport) Token(ctx context.Context) (*Token, error) {
 	if t.r == nil {
 		return nil, errNotConfigured
@@ -179,5 +265,9 @@ func (t *Transport) Token(ctx context.Context) (*Token, error) {
 	if s.anonymous {
 		return nil, errorf("%w: %w", ErrLoginRequired, ErrNoToken)
 	}
-	return &Token{AccessToken: s.tok.AccessToken, TokenType: "Bearer", ExpiresIn: s.tok.ExpiresIn, Expiry: s.expiry}, nil
+	typ := "Bearer"
+	if s.key != nil {
+		typ = "DPoP"
+	}
+	return &Token{AccessToken: s.tok.AccessToken, TokenType: typ, ExpiresIn: s.tok.ExpiresIn, Expiry: s.expiry}, nil
 }

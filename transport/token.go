@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -28,11 +29,14 @@ const (
 // it directly (see UnmarshalJSON) and the file store saves it as is.
 //
 // String, GoString and LogValue redact the tokens, so printing or logging a
-// Token never leaks one. A Token holds no pointers: copying it copies it.
+// Token never leaks one. Copying a Token copies it; its DPoPKey, which
+// never changes, is shared.
 type Token struct {
-	// AccessToken is sent as "Authorization: Bearer <AccessToken>".
+	// AccessToken is sent as "Authorization: Bearer <AccessToken>", or
+	// "DPoP <AccessToken>" with a proof for a DPoP-bound token.
 	AccessToken string `json:"access_token"`
-	// TokenType is "Bearer" (any case) or empty; other types are refused.
+	// TokenType is "Bearer" (any case) or empty, or "DPoP" for a token
+	// bound to a key (see WithDPoP); other types are refused.
 	TokenType string `json:"token_type,omitempty"`
 	// RefreshToken redeems a new pair; empty when the session cannot be
 	// refreshed.
@@ -64,6 +68,14 @@ type Token struct {
 	// or saved before the field existed): any Transport accepts it and
 	// records itself at the next save. A token response never sets it.
 	RefreshURL string `json:"refresh_url,omitempty"`
+	// DPoPKey is the private key a DPoP-bound session (TokenType "DPoP")
+	// proves possession of, made by the Transport at its login (see
+	// WithDPoP); nil for a Bearer session or one bound to DPoP.Key. A
+	// Store must keep it with the tokens, as NewMemoryStore and
+	// NewFileStore do; it is not part of the JSON form, so a store that
+	// only saves that cannot hold a per-login key: Transport.Login finds
+	// out, and refuses it. Applications leave it alone.
+	DPoPKey crypto.Signer `json:"-"`
 }
 
 // UnmarshalJSON decodes a stored Token or an RFC 6749 §5.1 token response.
@@ -157,8 +169,22 @@ func (t *Token) decode(data []byte, now time.Time, trustExpiry bool) error {
 func (t *Token) same(o *Token) bool {
 	a, b := *t, *o
 	a.Expiry, b.Expiry = time.Time{}, time.Time{}
-	return a == b && t.Expiry.Equal(o.Expiry)
+	a.DPoPKey, b.DPoPKey = nil, nil
+	return a == b && t.Expiry.Equal(o.Expiry) && sameKey(t.DPoPKey, o.DPoPKey)
 }
+
+// sameKey reports whether a and b are the same key (or both nil), by their
+// public halves: an ed25519.PrivateKey is a slice, which == cannot compare.
+func sameKey(a, b crypto.Signer) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	pa, ok := a.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pa.Equal(b.Public())
+}
+
+// bound reports whether t is a DPoP-bound token.
+func (t *Token) bound() bool { return strings.EqualFold(t.TokenType, "DPoP") }
 
 // String describes the token without revealing it.
 func (t Token) String() string {
@@ -166,8 +192,8 @@ func (t Token) String() string {
 	if !t.Expiry.IsZero() {
 		exp = t.Expiry.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("transport.Token{type: %q, access_token: %s, refresh_token: %s, expiry: %s, refresh_url: %q}",
-		t.TokenType, redacted(t.AccessToken), redacted(t.RefreshToken), exp, t.RefreshURL)
+	return fmt.Sprintf("transport.Token{type: %q, access_token: %s, refresh_token: %s, expiry: %s, refresh_url: %q, dpop_key: %t}",
+		t.TokenType, redacted(t.AccessToken), redacted(t.RefreshToken), exp, t.RefreshURL, t.DPoPKey != nil)
 }
 
 // GoString is String, so that %#v redacts too.
@@ -181,6 +207,7 @@ func (t Token) LogValue() slog.Value {
 		slog.Bool("refresh_token", t.RefreshToken != ""),
 		slog.Time("expiry", t.Expiry),
 		slog.String("refresh_url", t.RefreshURL),
+		slog.Bool("dpop_key", t.DPoPKey != nil),
 	)
 }
 
@@ -201,8 +228,8 @@ func (t *Token) validate(requireAccess bool) error {
 	switch {
 	case t.AccessToken == "" && (requireAccess || t.RefreshToken == ""):
 		return errors.New("no access_token")
-	case t.TokenType != "" && !strings.EqualFold(t.TokenType, "Bearer"):
-		return errorf("token_type %.20q is not Bearer", t.TokenType)
+	case t.TokenType != "" && !strings.EqualFold(t.TokenType, "Bearer") && !t.bound():
+		return errorf("token_type %.20q is neither Bearer nor DPoP", t.TokenType)
 	case t.AccessToken != "" && (len(t.AccessToken) > maxTokenBytes || !isB64Token(t.AccessToken)):
 		return errorf("access_token is not an RFC 6750 b64token of at most %d bytes", maxTokenBytes)
 	case len(t.RefreshToken) > maxTokenBytes || !isVisibleASCII(t.RefreshToken):

@@ -24,7 +24,8 @@ var errNotConfigured = errors.New("transport: Transport not created by New")
 //
 // A request to one of its origins (by default the refresh endpoint's; see
 // WithOrigins) without an Authorization header of its own is sent as a
-// clone carrying "Authorization: Bearer <access token>"; other requests
+// clone carrying "Authorization: Bearer <access token>" (for a DPoP-bound
+// session "DPoP <access token>" and a proof; see WithDPoP); other requests
 // pass untouched. The caller's request is never modified, and its body is
 // always closed. A token due for refresh is refreshed before it is sent; a
 // 401 saying the token is missing or invalid makes the Transport refresh
@@ -63,11 +64,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if s.anonymous {
 		return t.base.RoundTrip(req)
 	}
-	resp, err := t.base.RoundTrip(s.authorize(req, req.Body))
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !t.shouldRefresh(resp) {
+	resp, nonced, err := t.send(req, s, req.Body)
+	if err != nil || nonced || resp.StatusCode != http.StatusUnauthorized || !t.shouldRefresh(resp, s) {
+		// A request sent again with a server's nonce is not sent a third
+		// time: its 401 is returned as is.
 		return resp, err
 	}
 	return t.retry(req, s, resp)
+}
+
+// send sends req with s's tokens and body: a bound session's with a DPoP
+// proof, once more with the server's nonce if it asks for one (nonced).
+func (t *Transport) send(req *http.Request, s *session, body io.ReadCloser) (resp *http.Response, nonced bool, err error) {
+	out := s.authorize(req, body)
+	if s.key == nil {
+		resp, err = t.base.RoundTrip(out)
+		return resp, false, err
+	}
+	return t.r.dpop.roundTrip(t.base, out, s.key, s.tok.AccessToken)
 }
 
 // retry handles a 401 to req sent with s: it refreshes (or finds that a
@@ -85,22 +99,18 @@ func (t *Transport) retry(req *http.Request, s *session, resp *http.Response) (*
 		drainClose(resp)
 		return nil, err
 	}
-	var body io.ReadCloser
-	if req.Body != nil && req.Body != http.NoBody {
-		if req.GetBody == nil {
-			return resp, nil // not replayable; the next request gets the new token
-		}
-		if body, err = req.GetBody(); err != nil {
-			t.log.Debug("transport: request body cannot be replayed; returning the 401", "error", err)
-			return resp, nil
-		}
+	body, ok := replayBody(req)
+	if !ok {
+		// Not replayable: the next request gets the new token.
+		t.log.Debug("transport: request body cannot be replayed; returning the 401")
+		return resp, nil
 	}
 	drainClose(resp)
 	if t.retried != nil {
 		t.retried(req, stale)
 	}
-	resp, err = t.base.RoundTrip(next.authorize(req, body))
-	if err == nil && !stale && resp.StatusCode == http.StatusUnauthorized && t.shouldRefresh(resp) &&
+	resp, _, err = t.send(req, next, body)
+	if err == nil && !stale && resp.StatusCode == http.StatusUnauthorized && t.shouldRefresh(resp, next) &&
 		next.refusedAt.CompareAndSwap(0, t.now().UnixNano()) {
 		t.log.Warn("transport: the server refused freshly refreshed tokens; not refreshing on its 401s for a while",
 			"for", refusedWindow)
@@ -137,10 +147,17 @@ func (t *Transport) authorizes(req *http.Request) bool {
 	return false
 }
 
-// shouldRefresh reports whether a 401 says the token is missing or invalid.
-func (t *Transport) shouldRefresh(resp *http.Response) bool {
-	found, refresh := bearerVerdict(resp.Header["Www-Authenticate"])
-	if found {
+// shouldRefresh reports whether a 401 to s's tokens says the token is
+// missing or invalid: its DPoP challenge, for a bound session, else its
+// Bearer challenge.
+func (t *Transport) shouldRefresh(resp *http.Response, s *session) bool {
+	values := resp.Header["Www-Authenticate"]
+	if s.key != nil {
+		if found, refresh := verdict(values, "DPoP"); found {
+			return refresh
+		}
+	}
+	if found, refresh := bearerVerdict(values); found {
 		return refresh
 	}
 	return t.anyUnauthorized

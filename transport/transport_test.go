@@ -24,15 +24,18 @@ func (s *plainStore) Save(ctx context.Context, tok *Token) error { return s.m.Sa
 func (s *plainStore) Clear(ctx context.Context) error            { return s.m.Clear(ctx) }
 
 func TestConcurrent401sShareOneRefresh(t *testing.T) {
-	t.Run("locking store", func(t *testing.T) { testConcurrent401s(t, &memoryStore{}) })
-	t.Run("plain store", func(t *testing.T) { testConcurrent401s(t, &plainStore{}) })
+	dpopModes(t, func(t *testing.T, dpop bool) {
+		t.Run("locking store", func(t *testing.T) { testConcurrent401s(t, &memoryStore{}, dpop) })
+		t.Run("plain store", func(t *testing.T) { testConcurrent401s(t, &plainStore{}, dpop) })
+	})
 }
 
-func testConcurrent401s(t *testing.T, store Store) {
+func testConcurrent401s(t *testing.T, store Store, dpop bool) {
 	const n = 500
 	var gate sync.WaitGroup
 	gate.Add(n)
 	f := newFixture(t, func(s *authServer) {
+		s.dpop = dpop
 		s.opaque = true
 		// Hold the refresh until every request has had its 401: all of
 		// them must be waiting for this one refresh.
@@ -87,6 +90,10 @@ func testConcurrent401s(t *testing.T, store Store) {
 	}
 	if got, want := f.stored().RefreshToken, f.srv.currentRefreshToken(f.first.RefreshToken); got != want {
 		t.Errorf("store holds %q, want the rotated %q", got, want)
+	}
+	if dpop {
+		// Each request's first try and its retry, and the refresh.
+		wantProofs(t, f.srv, 2*n+1, 0, 0)
 	}
 }
 

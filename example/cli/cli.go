@@ -48,6 +48,7 @@ type cli struct {
 	url    *url.URL        // server, parsed
 	store  transport.Store // the token file's
 	file   string          // its absolute path
+	dpop   bool            // a login binds the session to a key pair (DPoP)
 }
 
 // command is one subcommand.
@@ -87,6 +88,7 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // or after the command name.
 type globals struct {
 	server, tokenFile string
+	dpop              bool
 }
 
 // register defines the global flags on fs, keeping the values already
@@ -94,6 +96,7 @@ type globals struct {
 func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.server, "server", g.server, "the server's base `URL` (env SERVER_URL; default "+defaultServer+")")
 	fs.StringVar(&g.tokenFile, "token-file", g.tokenFile, "the session's `file` (env TOKEN_FILE; default "+filepath.Join("<config dir>", tokenDir, tokenName)+")")
+	fs.BoolVar(&g.dpop, "dpop", g.dpop, "login: bind the session to a key pair kept beside the token file (DPoP); -dpop=false for Bearer tokens")
 }
 
 // run runs one invocation and returns its exit status.
@@ -125,7 +128,7 @@ func run(ctx context.Context, args []string, e env) int {
 }
 
 func dispatch(ctx context.Context, args []string, e env) error {
-	var g globals
+	g := globals{dpop: true}
 	fs := newFlagSet("cli", e)
 	g.register(fs)
 	fs.Usage = func() { usage(e.stderr) }
@@ -195,7 +198,7 @@ func newCLI(e env, g globals) (*cli, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cli{env: e, server: strings.TrimSuffix(server, "/"), url: u, store: store, file: file}, nil
+	return &cli{env: e, server: strings.TrimSuffix(server, "/"), url: u, store: store, file: file, dpop: g.dpop}, nil
 }
 
 func first(values ...string) string {
@@ -208,7 +211,7 @@ func first(values ...string) string {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: cli [-server URL] [-token-file PATH] COMMAND [ARGS]
+	fmt.Fprint(w, `usage: cli [-server URL] [-token-file PATH] [-dpop=false] COMMAND [ARGS]
 
 commands:
 `)
@@ -226,6 +229,9 @@ global flags (before or after the command):
   -server URL           the server's base URL (env SERVER_URL; default %s)
   -token-file PATH      the session's file (env TOKEN_FILE; default %s
                         under the user's configuration directory)
+  -dpop=false           log in with Bearer tokens; by default a login binds the
+                        session to a key pair (DPoP), kept in a 0600 file beside
+                        the token file
 
 exit status: 0 success; 2 the session needs a new login ("run login"); 1 any other failure
 `, defaultServer, filepath.Join(tokenDir, tokenName))

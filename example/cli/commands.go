@@ -52,7 +52,9 @@ func loginCommand() *command {
 			if err != nil {
 				return err
 			}
-			tok, err := session.Login(ctx, http.DefaultClient, session.Request{
+			// With DPoP, the login request carries a proof by the key that
+			// rt.Login then stores beside the token file.
+			tok, err := session.Login(ctx, &http.Client{Transport: rt.LoginTransport()}, session.Request{
 				Server: c.server, User: user, Password: password, UserAgent: ua,
 			})
 			if err != nil {

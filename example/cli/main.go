@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	cli [-server URL] [-token-file PATH] COMMAND [ARGS]
+//	cli [-server URL] [-token-file PATH] [-dpop=false] COMMAND [ARGS]
 //
 //	login -user NAME [-device NAME]
 //	                   log in; the password is read from the terminal
@@ -29,6 +29,11 @@
 //	-token-file PATH   the session's file (environment TOKEN_FILE; default
 //	                   jwtrefresh-example/token.json under the user's
 //	                   configuration directory, os.UserConfigDir)
+//	-dpop=false        log in with Bearer tokens; by default login binds the
+//	                   session to a key pair made for it (DPoP, RFC 9449),
+//	                   which the token file's store keeps in a 0600 file
+//	                   beside it (token.json.dpop-<thumbprint>.key): a
+//	                   token copied from the file alone is useless
 //
 // Output: response bodies and results on standard output; errors on
 // standard error, one line each, starting with "cli:".

@@ -35,9 +35,15 @@ func (e *otherServerError) Error() string {
 }
 
 // transport returns the Transport of -server on the token file. It does not
-// read the file.
+// read the file. With DPoP, a login binds the session to a key pair that
+// the file store keeps in its own 0600 file beside the token file; a bound
+// session is used with its key also with -dpop=false.
 func (c *cli) transport() (*transport.Transport, error) {
-	return transport.New(c.server+refreshPath, c.store)
+	var opts []transport.Option
+	if c.dpop {
+		opts = append(opts, transport.WithDPoP(transport.DPoP{}))
+	}
+	return transport.New(c.server+refreshPath, c.store, opts...)
 }
 
 // session returns the Transport of -server and the stored session, if it

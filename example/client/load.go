@@ -75,7 +75,7 @@ func newTransport(cfg config, store transport.Store, c *counters, start time.Tim
 			outMu.Unlock()
 		},
 	})
-	return transport.New(cfg.server+"/auth/refresh", store, append([]transport.Option{hooks}, opts...)...)
+	return transport.New(cfg.server+"/auth/refresh", store, append(append([]transport.Option{hooks}, cfg.options()...), opts...)...)
 }
 
 // result collects the counts once every request has ended.

@@ -30,6 +30,14 @@
 //	-interval D      pause between a worker's requests, default 20ms
 //	-burst N         the burst mode, N requests (1 to 1000; not with the
 //	                 three flags above)
+//	-dpop            bind the session to a key pair made for it (DPoP,
+//	                 RFC 9449), default true; -dpop=false for Bearer tokens
+//
+// With DPoP (the default), the login request goes through the Transport's
+// LoginTransport, which signs a proof with a key pair made for this login;
+// Transport.Login stores that key with the tokens (here in memory), and
+// every request and refresh then carries a proof by it. A server that
+// does not bind sessions answers Bearer tokens, which are used as such.
 //
 // Output: a line per refresh while it runs (with the number of requests
 // completed by then, and of those in flight, which wait for the refresh or
@@ -87,6 +95,15 @@ type config struct {
 	server, user, password string
 	workers, burst         int
 	duration, interval     time.Duration
+	dpop                   bool
+}
+
+// options are the Transport options every Transport of a run has.
+func (cfg config) options() []transport.Option {
+	if !cfg.dpop {
+		return nil
+	}
+	return []transport.Option{transport.WithDPoP(transport.DPoP{})}
 }
 
 func main() {
@@ -109,15 +126,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Ending on a signal (ctx done) must not leave a live session behind,
 	// so the login and the revocation run detached from ctx, each bounded.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loginTimeout)
-	tok, err := session.Login(lctx, http.DefaultClient, session.Request{
-		Server: cfg.server, User: cfg.user, Password: cfg.password, UserAgent: userAgent,
-	})
+	tok, err := login(lctx, cfg)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(stderr, "client: %v\n", err)
 		return exitFailure
 	}
-	fmt.Fprintf(stdout, "logged in as %s; the access token lives %ds\n", cfg.user, tok.ExpiresIn)
+	fmt.Fprintf(stdout, "logged in as %s (%s); the access token lives %ds\n", cfg.user, tok.TokenType, tok.ExpiresIn)
 
 	var res *result
 	if cfg.burst > 0 {
@@ -156,6 +171,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return exitOK
 }
 
+// login logs in, through the LoginTransport of a Transport on a store of
+// its own, and returns the session as Transport.Login stored it: with
+// DPoP, with the key its login request proved.
+func login(ctx context.Context, cfg config) (*transport.Token, error) {
+	store := transport.NewMemoryStore(nil)
+	rt, err := transport.New(cfg.server+"/auth/refresh", store, cfg.options()...)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := session.Login(ctx, &http.Client{Transport: rt.LoginTransport()}, session.Request{
+		Server: cfg.server, User: cfg.user, Password: cfg.password, UserAgent: userAgent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := rt.Login(ctx, tok); err != nil {
+		// The server started a session that cannot be used: end it.
+		_ = session.Revoke(ctx, http.DefaultClient, cfg.server, userAgent, tok.RefreshToken)
+		return nil, err
+	}
+	return store.Load(ctx)
+}
+
 // revoke ends the session held in store at the server (RFC 7009). It runs
 // detached from ctx, bounded by logoutTimeout: after a signal, ctx is
 // done, and the revocation must still reach the server.
@@ -184,6 +222,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long the workers run")
 	fs.DurationVar(&cfg.interval, "interval", 20*time.Millisecond, "pause between a worker's requests")
 	fs.IntVar(&cfg.burst, "burst", 0, "burst mode: after the access token expired, send `N` requests at once with it (no proactive refresh)")
+	fs.BoolVar(&cfg.dpop, "dpop", true, "bind the session to a key pair made for it (DPoP); -dpop=false for Bearer tokens")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
