@@ -59,6 +59,27 @@ func untilAvailable(t *testing.T, what string, send func() reply) reply {
 	}
 }
 
+// waitFailClosed waits until the fail-closed instance has noticed the
+// outage: Redis stopping is noticed asynchronously (its push connection
+// breaks first), and until then the instance may trust a cached answer.
+// Only 200 (the cached answer) or 503 may come meanwhile.
+func waitFailClosed(t *testing.T, closed *env, accessToken string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := closed.me(t, accessToken)
+		switch {
+		case r.status == http.StatusServiceUnavailable:
+			return
+		case r.status != http.StatusOK:
+			t.Fatalf("fail-closed instance during the outage: %d %s, want 200 or 503", r.status, r.body)
+		case time.Now().After(deadline):
+			t.Fatal("the fail-closed instance did not notice the outage in 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestStoreOutage stops a private redis-server: every endpoint that needs
 // the store answers 503 with Retry-After, never invalid_grant and never
 // 401; the session check answers from what it knows (or 503 when it fails
@@ -80,6 +101,7 @@ func TestStoreOutage(t *testing.T) {
 
 	srv.Stop()
 	e.clock.Add(jwtrefresh.DefaultSessionCacheTTL) // the session check must ask the store
+	waitFailClosed(t, closed, tj.AccessToken)
 	const key = "outage-retry-0123456789abcdef"
 	refresh := func() reply { return e.refresh(t, tj.RefreshToken, "Idempotency-Key", key) }
 	bearer := []string{"Authorization", "Bearer " + tj.AccessToken}
