@@ -189,4 +189,4 @@ wait "$server_pid" || fail "the server exited with status $?"
 server_pid=""
 server_log
 
-printf '\n%sDemo finished in %ss.%s Run it yourself: README.md, "Try it".\n' "$bold" "$SECONDS" "$off"
+printf '\n%sDemo finished in %ss.%s Run it yourself: README.md, "Run the demo".\n' "$bold" "$SECONDS" "$off"
